@@ -1,0 +1,125 @@
+"""The one error hierarchy of tracklog.
+
+Every layer raises these; ``tracklog.exceptions`` re-exports them. Messages say what was
+expected, what was found and where.
+
+    TracklogError
+    ├── InvalidInputError (ValueError)            bad input from a caller
+    │   ├── InvalidKeyError                       a metric/param/tag key breaks MLflow's rules
+    │   ├── InvalidValueError                     a value of the wrong type or range
+    │   ├── ValueTooLongError                     a key or value over its length limit
+    │   ├── BatchTooLargeError                    a log_batch over MLflow's batch limits
+    │   └── ParamChangedError                     a logged param given a different value
+    ├── NotFoundError (LookupError)
+    │   ├── ExperimentNotFoundError
+    │   └── RunNotFoundError
+    ├── AlreadyExistsError
+    │   └── ExperimentAlreadyExistsError
+    ├── InvalidStateError                         an operation not allowed in the current state
+    │   ├── RunNotActiveError                     logging to a deleted run
+    │   └── ExperimentNotActiveError              creating runs in a deleted experiment
+    └── StorageError (OSError)
+        ├── CorruptFileError                      a file in the store that is not a valid segment
+        ├── UnsupportedStoreError                 a filesystem without put-if-absent, or a bad URI
+        └── WriterClosedError                     appending after close()
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "BatchTooLargeError",
+    "CorruptFileError",
+    "ExperimentAlreadyExistsError",
+    "ExperimentNotActiveError",
+    "ExperimentNotFoundError",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "InvalidStateError",
+    "InvalidValueError",
+    "NotFoundError",
+    "ParamChangedError",
+    "RunNotActiveError",
+    "RunNotFoundError",
+    "StorageError",
+    "TracklogError",
+    "UnsupportedStoreError",
+    "ValueTooLongError",
+    "WriterClosedError",
+]
+
+
+class TracklogError(Exception):
+    """Root of every error tracklog raises on purpose."""
+
+
+class InvalidInputError(TracklogError, ValueError):
+    """Input that breaks a validation rule."""
+
+
+class InvalidKeyError(InvalidInputError):
+    pass
+
+
+class InvalidValueError(InvalidInputError):
+    pass
+
+
+class ValueTooLongError(InvalidInputError):
+    pass
+
+
+class BatchTooLargeError(InvalidInputError):
+    pass
+
+
+class ParamChangedError(InvalidInputError):
+    """Params are immutable: a key logged once cannot take a different value."""
+
+
+class NotFoundError(TracklogError, LookupError):
+    pass
+
+
+class ExperimentNotFoundError(NotFoundError):
+    pass
+
+
+class RunNotFoundError(NotFoundError):
+    pass
+
+
+class AlreadyExistsError(TracklogError):
+    pass
+
+
+class ExperimentAlreadyExistsError(AlreadyExistsError):
+    pass
+
+
+class InvalidStateError(TracklogError):
+    pass
+
+
+class RunNotActiveError(InvalidStateError):
+    pass
+
+
+class ExperimentNotActiveError(InvalidStateError):
+    pass
+
+
+class StorageError(TracklogError, OSError):
+    pass
+
+
+class CorruptFileError(StorageError):
+    """A file inside the store that cannot be read as a segment; the message names its path."""
+
+
+class UnsupportedStoreError(StorageError):
+    pass
+
+
+class WriterClosedError(StorageError):
+    pass

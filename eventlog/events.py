@@ -1,0 +1,205 @@
+"""Every event tracklog records, in one place.
+
+An event is a frozen msgspec Struct tagged with its class name; the class name is the stored
+schema, so a rename must keep the old tag (``tag="OldName"``) and ``tests/eventlog/test_events.py``
+pins the whole set. New fields need defaults; a breaking change is a new event kind.
+
+The envelope (`writer_id`, `writer_seq`, `ts`, `actor`) is stamped by the writer at append time;
+callers build events with the subject fields only. ``(writer_id, writer_seq)`` is an event's
+identity. ``ts`` is nanoseconds since the epoch, strictly increasing per writer.
+
+`MetricLogged` goes to the narrow ``metric`` stream; every other event goes to the wide, sparse
+``control`` stream, where a field name is one column of one type forever.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import msgspec
+
+__all__ = [
+    "CONTROL_EVENTS",
+    "ArtifactLogged",
+    "AnyEvent",
+    "DatasetInputLogged",
+    "Event",
+    "ExperimentCreated",
+    "ExperimentDeleted",
+    "ExperimentRenamed",
+    "ExperimentRestored",
+    "ExperimentTagDeleted",
+    "ExperimentTagSet",
+    "MetricLogged",
+    "ParamLogged",
+    "RunDeleted",
+    "RunDescriptionSet",
+    "RunEnded",
+    "RunRenamed",
+    "RunRestored",
+    "RunResumed",
+    "RunStarted",
+    "RunTagDeleted",
+    "RunTagSet",
+    "event_kinds",
+]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag=True):
+    """The envelope every event carries."""
+
+    writer_id: str = ""
+    writer_seq: int = 0
+    ts: int = 0
+    actor: str = ""
+
+
+# ---- experiments -----------------------------------------------------------------------
+
+
+class ExperimentCreated(Event, frozen=True, kw_only=True, gc=False):
+    experiment_id: str
+    name: str
+    artifact_location: str = ""
+
+
+class ExperimentRenamed(Event, frozen=True, kw_only=True, gc=False):
+    experiment_id: str
+    name: str
+
+
+class ExperimentDeleted(Event, frozen=True, kw_only=True, gc=False):
+    experiment_id: str
+
+
+class ExperimentRestored(Event, frozen=True, kw_only=True, gc=False):
+    experiment_id: str
+
+
+class ExperimentTagSet(Event, frozen=True, kw_only=True, gc=False):
+    experiment_id: str
+    key: str
+    value: str
+
+
+class ExperimentTagDeleted(Event, frozen=True, kw_only=True, gc=False):
+    experiment_id: str
+    key: str
+
+
+# ---- runs --------------------------------------------------------------------------------
+
+
+class RunStarted(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+    experiment_id: str
+    run_name: str = ""
+    start_time: int = 0  # ms since the epoch, as MLflow
+    artifact_uri: str = ""
+
+
+class RunResumed(Event, frozen=True, kw_only=True, gc=False):
+    """A finished run reopened with ``start_run(run_id=…)``: status back to RUNNING."""
+
+    run_id: str
+
+
+class RunEnded(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+    status: str  # FINISHED | FAILED | KILLED (or any RunStatus for update_run)
+    end_time: int = 0
+
+
+class RunRenamed(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+    run_name: str
+
+
+class RunDeleted(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+
+
+class RunRestored(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+
+
+class RunDescriptionSet(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+    description: str
+
+
+class ParamLogged(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+    key: str
+    value: str
+
+
+class MetricLogged(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+    key: str
+    value: float
+    step: int = 0
+    timestamp: int = 0  # ms since the epoch, as MLflow
+
+
+class RunTagSet(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+    key: str
+    value: str
+
+
+class RunTagDeleted(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+    key: str
+
+
+class DatasetInputLogged(Event, frozen=True, kw_only=True, gc=False):
+    """A dataset used by a run (MLflow's ``log_input``); `context` is e.g. ``training``."""
+
+    run_id: str
+    dataset_name: str
+    dataset_digest: str
+    source_type: str = ""
+    source: str = ""
+    dataset_schema: str = ""
+    profile: str = ""
+    context: str = ""
+
+
+class ArtifactLogged(Event, frozen=True, kw_only=True, gc=False):
+    run_id: str
+    path: str
+    size: int = 0
+    sha256: str = ""
+
+
+AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
+    ExperimentCreated,
+    ExperimentRenamed,
+    ExperimentDeleted,
+    ExperimentRestored,
+    ExperimentTagSet,
+    ExperimentTagDeleted,
+    RunStarted,
+    RunResumed,
+    RunEnded,
+    RunRenamed,
+    RunDeleted,
+    RunRestored,
+    RunDescriptionSet,
+    ParamLogged,
+    MetricLogged,
+    RunTagSet,
+    RunTagDeleted,
+    DatasetInputLogged,
+    ArtifactLogged,
+]
+
+CONTROL_EVENTS: tuple[type[Event], ...] = tuple(
+    t for t in AnyEvent.__args__ if t is not MetricLogged  # type: ignore[attr-defined]
+)
+
+
+def event_kinds() -> dict[str, type[Event]]:
+    """Map each stored tag to its class."""
+    return {t.__struct_config__.tag: t for t in AnyEvent.__args__}  # type: ignore[attr-defined]

@@ -1,0 +1,196 @@
+"""`EventLog`: the append-only log of one store, its writer, its claims and its readers.
+
+>>> log = EventLog.open("memory://doctest-log")
+>>> _ = log.append(ExperimentCreated(experiment_id="1", name="demo"))
+>>> [type(e).__name__ for e in log.scan()]
+['ExperimentCreated']
+>>> log.close()
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+from eventlog.codec import events_from_table, read_parquet
+from eventlog.errors import CorruptFileError, InvalidInputError
+from eventlog.events import Event, ExperimentCreated
+from eventlog.storage import Store, open_store
+from eventlog.writer import Batch, Durability, Writer, recover_wal
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["CorruptFileWarning", "EventLog", "Stream", "default_actor"]
+
+Stream = Literal["metric", "control"]
+STREAMS: tuple[Stream, ...] = ("control", "metric")
+
+
+class CorruptFileWarning(UserWarning):
+    """A file in the store was skipped because it is not a readable segment."""
+
+
+def default_actor() -> str:
+    for var in ("TRACKLOG_USER", "MLFLOW_TRACKING_USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _wal_dir(store: Store) -> str:
+    if store.local_root is not None:
+        return os.path.join(store.local_root, "_wal")
+    cache = os.environ.get("TRACKLOG_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tracklog"
+    )
+    import hashlib
+
+    return os.path.join(cache, "wal", hashlib.sha256(store.uri.encode()).hexdigest()[:16])
+
+
+class EventLog:
+    """The event log of one store: append, flush, scan, claim."""
+
+    def __init__(self, store: Store, writer: Writer) -> None:
+        self.store = store
+        self.writer = writer
+        self.uri = store.uri
+
+    @classmethod
+    def open(
+        cls,
+        uri: str,
+        *,
+        durability: Durability | None = None,
+        flush_events: int = 100_000,
+        flush_interval: float = 3.0,
+        actor: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> EventLog:
+        """Open (creating if needed) the log at `uri` and republish dead writers' WALs.
+
+        Args:
+            uri: a folder, ``file://…`` or an fsspec URL such as ``s3://bucket/prefix``.
+            durability: ``wal`` (default, survives kill -9), ``fsync`` (survives power loss)
+                or ``none``; the env ``TRACKLOG_DURABILITY`` sets the default.
+            flush_events: publish a segment once this many events are buffered.
+            flush_interval: publish at least this often, in seconds.
+            actor: the user recorded on every event (default: the login name).
+        """
+        durability = durability or os.environ.get("TRACKLOG_DURABILITY", "wal")  # type: ignore[assignment]
+        if durability not in ("wal", "fsync", "none"):
+            raise InvalidInputError(
+                f"durability must be 'wal', 'fsync' or 'none', got {durability!r} (TRACKLOG_DURABILITY?)"
+            )
+        if flush_events < 1 or flush_interval <= 0:
+            raise InvalidInputError(
+                f"flush_events must be >= 1 and flush_interval > 0, got {flush_events} and {flush_interval}"
+            )
+        store = open_store(uri, **(storage_options or {}))
+        wal_dir = _wal_dir(store)
+        recover_wal(store, wal_dir)
+        writer = Writer(
+            store, wal_dir, actor=actor or default_actor(), durability=durability,  # type: ignore[arg-type]
+            flush_events=flush_events, flush_interval=flush_interval,
+        )
+        return cls(store, writer)
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def append(self, event: Event) -> Event:
+        """Record `event`; returns it stamped with its envelope."""
+        return self.writer.append(event)
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
+        self.writer.log_metric(run_id, key, value, step, timestamp)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def recover(self) -> int:
+        """Republish WAL segments left by dead writers; returns how many were found."""
+        return recover_wal(self.store, self.writer.wal_dir)
+
+    # ---- claims: unique names without a database ------------------------------------------
+
+    def claim(self, namespace: str, key: str, value: str) -> str:
+        """Claim `key` in `namespace` for `value`; returns the value that holds the claim."""
+        path = self._claim_path(namespace, key)
+        if self.store.publish(path, value.encode()):
+            return value
+        return self.store.read_bytes(path).decode()
+
+    def read_claim(self, namespace: str, key: str) -> str | None:
+        path = self._claim_path(namespace, key)
+        try:
+            return self.store.read_bytes(path).decode()
+        except FileNotFoundError:
+            return None
+
+    def release_claim(self, namespace: str, key: str) -> None:
+        self.store.delete(self._claim_path(namespace, key))
+
+    @staticmethod
+    def _claim_path(namespace: str, key: str) -> str:
+        import hashlib
+
+        return f"_claims/{namespace}/{hashlib.sha256(key.encode()).hexdigest()}"
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def files(self, stream: Stream) -> list[str]:
+        """The live data files of `stream`, in name order."""
+        return self.store.list_files(f"events/stream={stream}")
+
+    def read(self, relpath: str) -> pa.Table:
+        """One segment as an Arrow table; raises `CorruptFileError` naming a bad file."""
+        if not relpath.endswith(".parquet"):
+            raise CorruptFileError(f"{self.uri}/{relpath} is not a tracklog segment (not .parquet)")
+        try:
+            data = self.store.read_bytes(relpath)
+        except OSError as exc:
+            raise CorruptFileError(f"{self.uri}/{relpath} cannot be read: {exc}") from exc
+        return read_parquet(data, where=f"{self.uri}/{relpath}")
+
+    def read_events(self, relpath: str) -> list[Event]:
+        return events_from_table(self.read(relpath), where=f"{self.uri}/{relpath}")
+
+    def pending(self) -> Batch:
+        """This process's appended but unpublished events, as one batch (read-your-writes)."""
+        metrics, control = self.writer.pending()
+        batch = Batch(self.writer.writer_id, self.writer.actor, 0)
+        batch.metrics, batch.control = metrics, control
+        return batch
+
+    def scan(self, stream: Stream | None = None, *, include_pending: bool = True) -> Iterator[Event]:
+        """Every event: published files first (corrupt ones skipped with a warning), then pending."""
+        for name in (stream,) if stream else STREAMS:
+            for relpath in self.files(name):
+                try:
+                    yield from self.read_events(relpath)
+                except CorruptFileError as exc:
+                    warnings.warn(str(exc), CorruptFileWarning, stacklevel=2)
+        if include_pending:
+            pending = self.pending()
+            if stream in (None, "control"):
+                yield from pending.control
+            if stream in (None, "metric"):
+                yield from pending.metric_events()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

@@ -1,0 +1,231 @@
+"""Where the log's bytes live: a local folder or any fsspec filesystem.
+
+A `Store` publishes immutable files atomically and idempotently, lists data files and reads
+them back. Publishing never overwrites: a second publish of the same name reports "already
+there" (so a retried flush that landed counts as done).
+
+- `LocalStore` writes under ``_staging/``, fsyncs, then ``os.link``\\ s to the final name,
+  which fails if it exists; the staging file is removed either way.
+- `FsspecStore` makes one PUT with put-if-absent (fsspec mode ``"xb"``; S3 conditional
+  writes). `open_store` runs a self-test and refuses a filesystem that overwrites silently.
+
+Nothing whose name starts with ``_`` or ``.`` is ever data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from eventlog.errors import StorageError, UnsupportedStoreError
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+__all__ = ["FsspecStore", "LocalStore", "Store", "is_data_path", "open_store", "split_uri"]
+
+
+def is_data_path(relpath: str) -> bool:
+    """True unless some part of the path starts with ``_`` or ``.``."""
+    return not any(part[:1] in ("_", ".") for part in relpath.split("/") if part)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The storage contract; ``tests/eventlog/test_storage.py`` runs it on every backend."""
+
+    uri: str
+    local_root: str | None  # a local folder DuckDB can read directly, or None
+
+    def publish(self, relpath: str, data: bytes, *, durable: bool = False) -> bool:
+        """Create `relpath` with `data` unless it exists; True if this call created it."""
+
+    def list_files(self, prefix: str) -> list[str]:
+        """Relative paths of the data files below `prefix`, sorted."""
+
+    def read_bytes(self, relpath: str) -> bytes: ...
+
+    def exists(self, relpath: str) -> bool: ...
+
+    def delete(self, relpath: str) -> None: ...
+
+    def arrow(self, relpath: str) -> tuple[pyarrow.fs.FileSystem | None, str]:
+        """A pyarrow filesystem (None for local) and the path to open `relpath` with."""
+
+
+class LocalStore:
+    def __init__(self, root: str) -> None:
+        self.local_root = os.path.abspath(os.path.expanduser(root))
+        self.uri = self.local_root
+        os.makedirs(self.local_root, exist_ok=True)
+
+    def _abs(self, relpath: str) -> str:
+        return os.path.join(self.local_root, *relpath.split("/"))
+
+    def publish(self, relpath: str, data: bytes, *, durable: bool = False) -> bool:
+        final = self._abs(relpath)
+        staging_dir = os.path.join(self.local_root, "_staging")
+        os.makedirs(staging_dir, exist_ok=True)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        tmp = os.path.join(staging_dir, f"{uuid.uuid4().hex}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                return False
+            if durable:
+                _fsync_dir(os.path.dirname(final))
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def list_files(self, prefix: str) -> list[str]:
+        base = self._abs(prefix)
+        out: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if d[:1] not in ("_", ".")]
+            rel = os.path.relpath(dirpath, self.local_root).replace(os.sep, "/")
+            out.extend(f"{rel}/{f}" for f in filenames if f[:1] not in ("_", "."))
+        out.sort()
+        return out
+
+    def read_bytes(self, relpath: str) -> bytes:
+        with open(self._abs(relpath), "rb") as fh:
+            return fh.read()
+
+    def exists(self, relpath: str) -> bool:
+        return os.path.exists(self._abs(relpath))
+
+    def delete(self, relpath: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._abs(relpath))
+
+    def arrow(self, relpath: str) -> tuple[None, str]:
+        return None, self._abs(relpath)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FsspecStore:
+    def __init__(self, fs: Any, root: str, uri: str) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.uri = uri
+        self.local_root = None
+        self._arrow_fs: Any = None
+        self._arrow_lock = threading.Lock()
+
+    def _abs(self, relpath: str) -> str:
+        return f"{self.root}/{relpath}"
+
+    def publish(self, relpath: str, data: bytes, *, durable: bool = False) -> bool:
+        try:
+            with self.fs.open(self._abs(relpath), "xb") as fh:
+                fh.write(data)
+        except FileExistsError:
+            return False
+        return True
+
+    def list_files(self, prefix: str) -> list[str]:
+        base = self._abs(prefix).rstrip("/")
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        strip = len(self.root) + 1
+        out = []
+        for path in found:
+            path = path if path.startswith(self.root) else "/" + path.lstrip("/")
+            rel = path[strip:] if path.startswith(self.root) else path
+            if is_data_path(rel):
+                out.append(rel)
+        out.sort()
+        return out
+
+    def read_bytes(self, relpath: str) -> bytes:
+        return self.fs.cat_file(self._abs(relpath))
+
+    def exists(self, relpath: str) -> bool:
+        return self.fs.exists(self._abs(relpath))
+
+    def delete(self, relpath: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self._abs(relpath))
+
+    def arrow(self, relpath: str) -> tuple[Any, str]:
+        with self._arrow_lock:
+            if self._arrow_fs is None:
+                from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+                self._arrow_fs = PyFileSystem(FSSpecHandler(self.fs))
+        return self._arrow_fs, self._abs(relpath)
+
+    def self_test(self) -> None:
+        """Refuse a filesystem whose ``"xb"`` mode silently overwrites: publishing would double-count."""
+        probe = f"_selftest/{uuid.uuid4().hex}"
+        try:
+            self.publish(probe, b"1")
+            if self.publish(probe, b"2"):
+                raise UnsupportedStoreError(
+                    f"the store {self.uri!r} does not support put-if-absent: a second exclusive "
+                    "create of the same file succeeded; tracklog needs it to publish exactly once "
+                    "(on S3 this needs conditional writes, available on AWS S3, MinIO and moto)"
+                )
+        except UnsupportedStoreError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"cannot write to the store {self.uri!r}: {exc}") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                self.delete(probe)
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """``(protocol, rest)``; a bare path or ``file:`` URI gives ``("file", absolute path)``."""
+    if "://" not in uri:
+        if uri.startswith("file:"):
+            uri = uri[5:]
+        return "file", os.path.abspath(os.path.expanduser(uri))
+    protocol, rest = uri.split("://", 1)
+    if protocol == "file":
+        return "file", os.path.abspath(rest or "/")
+    return protocol, rest
+
+
+def open_store(uri: str, **storage_options: Any) -> Store:
+    """Open a store at `uri`: a path, ``file://…``, or any fsspec URL (``s3://``, ``memory://``…)."""
+    protocol, rest = split_uri(uri)
+    if protocol == "file":
+        return LocalStore(rest)
+    if protocol in ("http", "https"):
+        raise UnsupportedStoreError(
+            f"{uri!r} is a tracking server URL, not an event store; open it with tracklog.Client"
+        )
+    try:
+        import fsspec
+
+        fs = fsspec.filesystem(protocol, **storage_options)
+    except (ImportError, ValueError) as exc:
+        raise UnsupportedStoreError(
+            f"no filesystem for {protocol!r} in {uri!r}: {exc} "
+            f"(for s3:// install tracklog[s3])"
+        ) from exc
+    root = fs._strip_protocol(uri)
+    store = FsspecStore(fs, root, uri)
+    store.self_test()
+    return store

@@ -1,0 +1,458 @@
+"""The tracking read model: experiments and runs folded from events, in memory.
+
+A pure, idempotent fold: applying an event twice, or events in any order, gives the same
+state, because every field is resolved by a rule rather than by arrival order —
+
+- last writer wins by ``(ts, writer_id, writer_seq)`` for names, status, lifecycle and tags;
+- params: the first writer wins by the same order, later different values are conflicts;
+- latest metric: the highest ``(step, timestamp, writer_seq, writer_id)``.
+
+Idempotence is what lets a process fold its own unpublished events at once and fold them
+again when their segment appears, and lets files be folded in name order, not time order.
+
+This is the minimal read side (issue 2); the DuckDB projections of DESIGN.md build on it.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from eventlog import (
+    ArtifactLogged,
+    CorruptFileError,
+    CorruptFileWarning,
+    DatasetInputLogged,
+    Event,
+    EventLog,
+    ExperimentCreated,
+    ExperimentDeleted,
+    ExperimentRenamed,
+    ExperimentRestored,
+    ExperimentTagDeleted,
+    ExperimentTagSet,
+    ParamLogged,
+    RunDeleted,
+    RunDescriptionSet,
+    RunEnded,
+    RunRenamed,
+    RunRestored,
+    RunResumed,
+    RunStarted,
+    RunTagDeleted,
+    RunTagSet,
+)
+from eventlog.codec import events_from_table
+from projections.entities import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    InputTag,
+    LifecycleStage,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["DEFAULT_EXPERIMENT_ID", "ExperimentState", "RunState", "TrackingState", "TrackingView"]
+
+DEFAULT_EXPERIMENT_ID = "0"
+NOTE_TAG = "mlflow.note.content"
+RUN_NAME_TAG = "mlflow.runName"
+USER_TAG = "mlflow.user"
+_NEVER: tuple[int, str, int] = (-1, "", -1)
+Order = tuple[int, str, int]
+
+
+def _order(e: Event) -> Order:
+    return (e.ts, e.writer_id, e.writer_seq)
+
+
+class Register:
+    """A last-writer-wins value."""
+
+    __slots__ = ("order", "value")
+
+    def __init__(self, value: Any = None, order: Order = _NEVER) -> None:
+        self.value = value
+        self.order = order
+
+    def offer(self, value: Any, order: Order) -> None:
+        if order > self.order:
+            self.value, self.order = value, order
+
+
+class ExperimentState:
+    __slots__ = ("artifact_location", "created", "creation_time", "experiment_id", "last_update", "lifecycle", "name", "tags")
+
+    def __init__(self, experiment_id: str) -> None:
+        self.experiment_id = experiment_id
+        self.created = False
+        self.name = Register("")
+        self.artifact_location = ""
+        self.lifecycle = Register(LifecycleStage.ACTIVE)
+        self.tags: dict[str, Register] = {}
+        self.creation_time: int | None = None
+        self.last_update = 0
+
+    def touch(self, e: Event) -> None:
+        self.last_update = max(self.last_update, e.ts)
+
+    def to_entity(self) -> Experiment:
+        return Experiment(
+            experiment_id=self.experiment_id,
+            name=self.name.value,
+            artifact_location=self.artifact_location,
+            lifecycle_stage=self.lifecycle.value,
+            tags={k: r.value for k, r in sorted(self.tags.items()) if r.value is not None},
+            creation_time=self.creation_time,
+            last_update_time=self.last_update // 1_000_000 if self.last_update else self.creation_time,
+        )
+
+
+class RunState:
+    __slots__ = (
+        "artifact_uri", "end_time", "experiment_id", "inputs", "latest", "lifecycle", "param_conflicts",
+        "params", "run_id", "run_name", "start_time", "started", "status", "tags", "user_id", "artifacts",
+    )
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.started = False
+        self.experiment_id = ""
+        self.run_name = Register("")
+        self.user_id = ""
+        self.status = Register(RunStatus.RUNNING)
+        self.start_time = 0
+        self.end_time = Register(None)
+        self.artifact_uri = ""
+        self.lifecycle = Register(LifecycleStage.ACTIVE)
+        self.params: dict[str, tuple[str, Order]] = {}
+        self.param_conflicts: list[tuple[str, str, Order]] = []
+        self.tags: dict[str, Register] = {}
+        self.latest: dict[str, tuple[tuple[int, int, int, str], float, int]] = {}
+        self.inputs: dict[tuple[str, str, str], DatasetInputLogged] = {}
+        self.artifacts: dict[str, ArtifactLogged] = {}
+
+    def set_tag(self, key: str, value: str | None, order: Order) -> None:
+        self.tags.setdefault(key, Register()).offer(value, order)
+
+    def offer_param(self, key: str, value: str, order: Order) -> None:
+        held = self.params.get(key)
+        if held is None or order < held[1]:
+            if held is not None and held[0] != value:
+                self.param_conflicts.append((key, held[0], held[1]))
+            self.params[key] = (value, order)
+        elif held[0] != value and order != held[1]:
+            self.param_conflicts.append((key, value, order))
+
+    def offer_metric(self, key: str, value: float, step: int, timestamp: int, seq: int, writer_id: str) -> None:
+        rank = (step, timestamp, seq, writer_id)
+        held = self.latest.get(key)
+        if held is None or rank > held[0]:
+            self.latest[key] = (rank, value, timestamp)
+
+    def param_value(self, key: str) -> str | None:
+        held = self.params.get(key)
+        return None if held is None else held[0]
+
+    def to_entity(self) -> Run:
+        tags = {k: r.value for k, r in sorted(self.tags.items()) if r.value is not None}
+        info = RunInfo(
+            run_id=self.run_id,
+            experiment_id=self.experiment_id,
+            run_name=self.run_name.value,
+            user_id=self.user_id,
+            status=self.status.value,
+            start_time=self.start_time,
+            end_time=self.end_time.value,
+            artifact_uri=self.artifact_uri,
+            lifecycle_stage=self.lifecycle.value,
+        )
+        data = RunData(
+            metrics={k: v[1] for k, v in sorted(self.latest.items())},
+            params={k: v[0] for k, v in sorted(self.params.items())},
+            tags=tags,
+        )
+        inputs = RunInputs(dataset_inputs=[_dataset_input(e) for e in self.inputs.values()])
+        return Run(info=info, data=data, inputs=inputs)
+
+
+def _dataset_input(e: DatasetInputLogged) -> DatasetInput:
+    dataset = Dataset(
+        name=e.dataset_name, digest=e.dataset_digest, source_type=e.source_type, source=e.source,
+        schema=e.dataset_schema or None, profile=e.profile or None,
+    )
+    tags = [InputTag(key="mlflow.data.context", value=e.context)] if e.context else []
+    return DatasetInput(dataset=dataset, tags=tags)
+
+
+class TrackingState:
+    """Experiments and runs as of the events applied so far."""
+
+    def __init__(self, default_artifact_location: str = "") -> None:
+        self.experiments: dict[str, ExperimentState] = {}
+        self.runs: dict[str, RunState] = {}
+        default = self._experiment(DEFAULT_EXPERIMENT_ID)
+        default.created = True
+        default.name.offer("Default", (0, "", 0))
+        default.artifact_location = default_artifact_location
+        default.creation_time = 0
+
+    def _experiment(self, experiment_id: str) -> ExperimentState:
+        exp = self.experiments.get(experiment_id)
+        if exp is None:
+            exp = self.experiments[experiment_id] = ExperimentState(experiment_id)
+        return exp
+
+    def _run(self, run_id: str) -> RunState:
+        run = self.runs.get(run_id)
+        if run is None:
+            run = self.runs[run_id] = RunState(run_id)
+        return run
+
+    def apply(self, e: Event) -> None:
+        handler = _HANDLERS.get(type(e))
+        if handler is not None:
+            handler(self, e)
+
+    def apply_all(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self.apply(e)
+
+    def apply_metric_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Fold latest metric values from ``(run_id, key, value, step, timestamp, writer_seq, writer_id)`` rows."""
+        for run_id, key, value, step, timestamp, seq, writer_id in rows:
+            self._run(run_id).offer_metric(key, value, step, timestamp, seq, writer_id)
+
+    # ---- lookups ------------------------------------------------------------------------
+
+    def experiment(self, experiment_id: str) -> ExperimentState | None:
+        exp = self.experiments.get(experiment_id)
+        return exp if exp is not None and exp.created else None
+
+    def experiment_by_name(self, name: str) -> ExperimentState | None:
+        for exp in self.experiments.values():
+            if exp.created and exp.name.value == name:
+                return exp
+        return None
+
+    def run(self, run_id: str) -> RunState | None:
+        run = self.runs.get(run_id)
+        return run if run is not None and run.started else None
+
+
+# ---- the fold, one function per event kind ----------------------------------------------
+
+
+def _experiment_created(s: TrackingState, e: ExperimentCreated) -> None:
+    exp = s._experiment(e.experiment_id)
+    exp.created = True
+    exp.name.offer(e.name, _order(e))
+    exp.artifact_location = e.artifact_location
+    exp.creation_time = e.ts // 1_000_000
+    exp.touch(e)
+
+
+def _experiment_renamed(s: TrackingState, e: ExperimentRenamed) -> None:
+    exp = s._experiment(e.experiment_id)
+    exp.name.offer(e.name, _order(e))
+    exp.touch(e)
+
+
+def _lifecycle(stage: LifecycleStage) -> Callable[[TrackingState, Any], None]:
+    def apply(s: TrackingState, e: Any) -> None:
+        if hasattr(e, "run_id"):
+            s._run(e.run_id).lifecycle.offer(stage, _order(e))
+        else:
+            exp = s._experiment(e.experiment_id)
+            exp.lifecycle.offer(stage, _order(e))
+            exp.touch(e)
+
+    return apply
+
+
+def _experiment_tag_set(s: TrackingState, e: ExperimentTagSet) -> None:
+    exp = s._experiment(e.experiment_id)
+    exp.tags.setdefault(e.key, Register()).offer(e.value, _order(e))
+    exp.touch(e)
+
+
+def _experiment_tag_deleted(s: TrackingState, e: ExperimentTagDeleted) -> None:
+    exp = s._experiment(e.experiment_id)
+    exp.tags.setdefault(e.key, Register()).offer(None, _order(e))
+    exp.touch(e)
+
+
+def _run_started(s: TrackingState, e: RunStarted) -> None:
+    run = s._run(e.run_id)
+    run.started = True
+    run.experiment_id = e.experiment_id
+    run.user_id = e.actor
+    run.start_time = e.start_time
+    run.artifact_uri = e.artifact_uri
+    run.status.offer(RunStatus.RUNNING, _order(e))
+    run.run_name.offer(e.run_name, _order(e))
+    run.set_tag(RUN_NAME_TAG, e.run_name, _order(e))
+
+
+def _run_resumed(s: TrackingState, e: RunResumed) -> None:
+    run = s._run(e.run_id)
+    run.status.offer(RunStatus.RUNNING, _order(e))
+    run.end_time.offer(None, _order(e))
+
+
+def _run_ended(s: TrackingState, e: RunEnded) -> None:
+    run = s._run(e.run_id)
+    run.status.offer(RunStatus(e.status), _order(e))
+    run.end_time.offer(e.end_time if RunStatus.is_terminated(e.status) else None, _order(e))
+
+
+def _run_renamed(s: TrackingState, e: RunRenamed) -> None:
+    run = s._run(e.run_id)
+    run.run_name.offer(e.run_name, _order(e))
+    run.set_tag(RUN_NAME_TAG, e.run_name, _order(e))
+
+
+def _run_description_set(s: TrackingState, e: RunDescriptionSet) -> None:
+    s._run(e.run_id).set_tag(NOTE_TAG, e.description, _order(e))
+
+
+def _param_logged(s: TrackingState, e: ParamLogged) -> None:
+    s._run(e.run_id).offer_param(e.key, e.value, _order(e))
+
+
+def _run_tag_set(s: TrackingState, e: RunTagSet) -> None:
+    run = s._run(e.run_id)
+    run.set_tag(e.key, e.value, _order(e))
+    if e.key == RUN_NAME_TAG:
+        run.run_name.offer(e.value, _order(e))
+
+
+def _run_tag_deleted(s: TrackingState, e: RunTagDeleted) -> None:
+    s._run(e.run_id).set_tag(e.key, None, _order(e))
+
+
+def _dataset_input_logged(s: TrackingState, e: DatasetInputLogged) -> None:
+    s._run(e.run_id).inputs.setdefault((e.dataset_name, e.dataset_digest, e.context), e)
+
+
+def _artifact_logged(s: TrackingState, e: ArtifactLogged) -> None:
+    run = s._run(e.run_id)
+    held = run.artifacts.get(e.path)
+    if held is None or _order(e) > _order(held):
+        run.artifacts[e.path] = e
+
+
+_HANDLERS: dict[type, Callable[[TrackingState, Any], None]] = {
+    ExperimentCreated: _experiment_created,
+    ExperimentRenamed: _experiment_renamed,
+    ExperimentDeleted: _lifecycle(LifecycleStage.DELETED),
+    ExperimentRestored: _lifecycle(LifecycleStage.ACTIVE),
+    ExperimentTagSet: _experiment_tag_set,
+    ExperimentTagDeleted: _experiment_tag_deleted,
+    RunStarted: _run_started,
+    RunResumed: _run_resumed,
+    RunEnded: _run_ended,
+    RunRenamed: _run_renamed,
+    RunDeleted: _lifecycle(LifecycleStage.DELETED),
+    RunRestored: _lifecycle(LifecycleStage.ACTIVE),
+    RunDescriptionSet: _run_description_set,
+    ParamLogged: _param_logged,
+    RunTagSet: _run_tag_set,
+    RunTagDeleted: _run_tag_deleted,
+    DatasetInputLogged: _dataset_input_logged,
+    ArtifactLogged: _artifact_logged,
+}
+
+
+# ---- keeping a state up to date with a log --------------------------------------------------
+
+
+class TrackingView:
+    """A `TrackingState` kept current with an `EventLog`, folding only files it has not seen."""
+
+    def __init__(self, log: EventLog, default_artifact_location: str = "") -> None:
+        self.log = log
+        self.state = TrackingState(default_artifact_location)
+        self._folded: set[str] = set()
+        self._lock = threading.Lock()
+        self.problems: dict[str, str] = {}
+
+    def refresh(self) -> TrackingState:
+        """Fold new segments and this process's pending events; returns the state."""
+        with self._lock:
+            for stream in ("control", "metric"):
+                for path in self.log.files(stream):  # type: ignore[arg-type]
+                    if path not in self._folded:
+                        self._fold_file(stream, path)
+            pending = self.log.pending()
+            self.state.apply_all(pending.control)
+            self.state.apply_metric_rows(
+                (r, k, v, st, tm, s, pending.writer_id) for s, _t, r, k, v, st, tm in pending.metrics
+            )
+            return self.state
+
+    def _fold_file(self, stream: str, path: str) -> None:
+        try:
+            table = self.log.read(path)
+            if stream == "control":
+                self.state.apply_all(events_from_table(table, where=f"{self.log.uri}/{path}"))
+            else:
+                self.state.apply_metric_rows(_latest_rows(table))
+        except CorruptFileError as exc:
+            warnings.warn(str(exc), CorruptFileWarning, stacklevel=3)
+            self.problems[path] = str(exc)
+        self._folded.add(path)
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric, ordered by step, then timestamp, then write order."""
+        import pyarrow.compute as pc
+
+        rows: dict[tuple[str, int], Metric] = {}
+        for path in self.log.files("metric"):
+            if path in self.problems:
+                continue
+            try:
+                table = self.log.read(path)
+            except CorruptFileError:
+                continue
+            mask = pc.and_(pc.equal(table["run_id"], run_id), pc.equal(table["key"], key))
+            for r in table.filter(mask).select(["value", "timestamp", "step", "writer_id", "writer_seq"]).to_pylist():
+                rows[(r["writer_id"], r["writer_seq"])] = Metric(
+                    key=key, value=r["value"], timestamp=r["timestamp"], step=r["step"], run_id=run_id
+                )
+        pending = self.log.pending()
+        for s, _t, r, k, v, st, tm in pending.metrics:
+            if r == run_id and k == key:
+                rows[(pending.writer_id, s)] = Metric(key=key, value=v, timestamp=tm, step=st, run_id=run_id)
+        ordered = sorted(rows.items(), key=lambda kv: (kv[1].step, kv[1].timestamp, kv[0][1], kv[0][0]))
+        return [m for _, m in ordered]
+
+
+def _latest_rows(table: pa.Table) -> Iterable[tuple[Any, ...]]:
+    """The latest point per (run, key) of one metric segment."""
+    import pyarrow.compute as pc
+
+    ordered = table.sort_by(
+        [("run_id", "ascending"), ("key", "ascending"), ("step", "descending"),
+         ("timestamp", "descending"), ("writer_seq", "descending")]
+    )
+    run, key = ordered["run_id"], ordered["key"]
+    if ordered.num_rows == 0:
+        return []
+    changed = pc.or_(pc.not_equal(run[1:], run[:-1]), pc.not_equal(key[1:], key[:-1]))
+    import pyarrow as pa
+
+    first = pa.concat_arrays([pa.array([True]), changed.combine_chunks()])
+    heads = ordered.filter(first)
+    cols = [heads[c].to_pylist() for c in ("run_id", "key", "value", "step", "timestamp", "writer_seq", "writer_id")]
+    return zip(*cols, strict=True)

@@ -1,0 +1,117 @@
+"""tracklog: ML experiment tracking on an event log — MLflow's API, Parquet + DuckDB underneath.
+
+>>> import tempfile, tracklog
+>>> tracklog.set_tracking_uri(tempfile.mkdtemp())
+>>> with tracklog.start_run() as run:
+...     tracklog.log_metric("loss", 0.25, step=3)
+>>> tracklog.get_run(run.info.run_id).data.metrics
+{'loss': 0.25}
+"""
+
+from eventlog.errors import (
+    ExperimentAlreadyExistsError,
+    ExperimentNotFoundError,
+    InvalidInputError,
+    NotFoundError,
+    ParamChangedError,
+    RunNotActiveError,
+    RunNotFoundError,
+    TracklogError,
+)
+from projections.entities import (
+    Dataset,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from tracklog._config import get_tracking_uri, set_tracking_uri
+from tracklog.client import Client
+from tracklog.fluent import (
+    ActiveRun,
+    active_run,
+    create_experiment,
+    delete_experiment,
+    delete_run,
+    delete_tag,
+    end_run,
+    flush,
+    get_experiment,
+    get_experiment_by_name,
+    get_parent_run,
+    get_run,
+    last_active_run,
+    log_input,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    restore_experiment,
+    restore_run,
+    search_experiments,
+    set_experiment,
+    set_experiment_tag,
+    set_experiment_tags,
+    set_tag,
+    set_tags,
+    start_run,
+)
+
+MlflowClient = Client  # so `from tracklog import MlflowClient` reads like MLflow
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveRun",
+    "Client",
+    "Dataset",
+    "Experiment",
+    "ExperimentAlreadyExistsError",
+    "ExperimentNotFoundError",
+    "InvalidInputError",
+    "LifecycleStage",
+    "Metric",
+    "MlflowClient",
+    "NotFoundError",
+    "Param",
+    "ParamChangedError",
+    "Run",
+    "RunNotActiveError",
+    "RunNotFoundError",
+    "RunStatus",
+    "RunTag",
+    "TracklogError",
+    "ViewType",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "flush",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_parent_run",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "restore_experiment",
+    "restore_run",
+    "search_experiments",
+    "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]

@@ -1,0 +1,91 @@
+"""One open store per tracking URI per process: its event log, its read model, its caches.
+
+Every `Client` (and so the fluent API) on the same URI shares one backend, so a process has one
+writer per store and reads its own writes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from eventlog import EventLog, RunNotActiveError, RunNotFoundError, UnsupportedStoreError
+from eventlog.storage import split_uri
+from projections import LifecycleStage, TrackingState, TrackingView
+
+__all__ = ["Backend", "backend_for", "normalize_uri"]
+
+_KEY_CACHE_LIMIT = 100_000
+
+
+def normalize_uri(uri: str) -> str:
+    protocol, rest = split_uri(uri)
+    if protocol in ("http", "https"):
+        raise UnsupportedStoreError(
+            f"tracking URI {uri!r} points at a tracking server; the http(s) client arrives with "
+            "`tracklog server` — for now use a folder or an fsspec URL (s3://…, memory://…)"
+        )
+    return rest if protocol == "file" else uri
+
+
+class Backend:
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.log = EventLog.open(uri)
+        protocol, rest = split_uri(uri)
+        self.artifact_root = f"file://{rest}/artifacts" if protocol == "file" else f"{uri.rstrip('/')}/artifacts"
+        self.view = TrackingView(self.log, default_artifact_location=f"{self.artifact_root}/0")
+        self.ok_metric_keys: set[str] = set()
+        self.active_runs: set[str] = set()  # runs known to exist and not be deleted: the fast path
+        self._listed_at = 0.0
+        self._lock = threading.Lock()
+
+    def state(self, *, stale_ok: float = 0.0) -> TrackingState:
+        """The read model; with `stale_ok`, skip listing the store if it was listed that recently.
+
+        The process's own events are always included.
+        """
+        now = time.monotonic()
+        if stale_ok and now - self._listed_at < stale_ok:
+            with self.view._lock:
+                pending = self.log.pending()
+                self.view.state.apply_all(pending.control)
+                return self.view.state
+        state = self.view.refresh()
+        self._listed_at = now
+        return state
+
+    def require_active_run(self, run_id: str) -> None:
+        """Raise unless `run_id` exists and is not deleted; cache the answer for the fast path."""
+        run = self.state(stale_ok=1.0).run(run_id)
+        if run is None:
+            run = self.state().run(run_id)
+        if run is None:
+            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.uri}")
+        if run.lifecycle.value != LifecycleStage.ACTIVE:
+            raise RunNotActiveError(
+                f"The run {run_id} must be in the 'active' state to be logged to; current state is "
+                f"{run.lifecycle.value}. Restore it with restore_run({run_id!r})."
+            )
+        self.active_runs.add(run_id)
+
+    def remember_metric_key(self, key: str) -> None:
+        if len(self.ok_metric_keys) >= _KEY_CACHE_LIMIT:
+            self.ok_metric_keys.clear()
+        self.ok_metric_keys.add(key)
+
+
+_backends: dict[str, Backend] = {}
+_backends_lock = threading.Lock()
+
+
+def backend_for(uri: str) -> Backend:
+    """The process's backend for `uri`, opened on first use."""
+    key = normalize_uri(uri)
+    backend = _backends.get(key)
+    if backend is None:
+        with _backends_lock:
+            backend = _backends.get(key)
+            if backend is None:
+                backend = _backends[key] = Backend(key)
+    return backend

@@ -1,0 +1,46 @@
+"""Process-wide settings of the fluent API: the tracking URI and the active experiment.
+
+Like MLflow's, these are per process (a worker thread sees what the main thread set); the
+active *run* is per thread/task and lives in a ContextVar in `tracklog.fluent`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+__all__ = ["DEFAULT_TRACKING_URI", "get_tracking_uri", "set_tracking_uri", "settings"]
+
+DEFAULT_TRACKING_URI = "./tracklog"
+
+
+class _Settings:
+    def __init__(self) -> None:
+        self.tracking_uri: str | None = None
+        self.experiment_id: str | None = None
+        self.lock = threading.RLock()
+
+
+settings = _Settings()
+
+
+def set_tracking_uri(uri: str) -> None:
+    """Where runs are recorded: a folder (default ``./tracklog``), ``file://…``, or an fsspec URL.
+
+    A relative folder is resolved now, against the current directory.
+    """
+    from eventlog.storage import split_uri
+
+    protocol, rest = split_uri(str(uri))
+    settings.tracking_uri = rest if protocol == "file" else str(uri)
+    settings.experiment_id = None
+
+
+def get_tracking_uri() -> str:
+    """The tracking URI in force: `set_tracking_uri`, else ``TRACKLOG_TRACKING_URI``, else ``./tracklog``."""
+    if settings.tracking_uri is not None:
+        return settings.tracking_uri
+    uri = os.environ.get("TRACKLOG_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if "://" in uri:
+        return uri
+    return os.path.abspath(os.path.expanduser(uri.removeprefix("file:")))

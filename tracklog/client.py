@@ -1,0 +1,479 @@
+"""`Client`: MLflow's ``MlflowClient`` for tracking, on the event log.
+
+>>> import tempfile, tracklog
+>>> client = tracklog.Client(tempfile.mkdtemp())
+>>> exp_id = client.create_experiment("demo")
+>>> run = client.create_run(exp_id, run_name="first")
+>>> client.log_metric(run.info.run_id, "acc", 0.9, step=1)
+>>> client.get_run(run.info.run_id).data.metrics
+{'acc': 0.9}
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventlog import (
+    DatasetInputLogged,
+    ExperimentAlreadyExistsError,
+    ExperimentCreated,
+    ExperimentDeleted,
+    ExperimentNotActiveError,
+    ExperimentNotFoundError,
+    ExperimentRenamed,
+    ExperimentRestored,
+    ExperimentTagDeleted,
+    ExperimentTagSet,
+    InvalidInputError,
+    InvalidValueError,
+    ParamChangedError,
+    ParamLogged,
+    RunDeleted,
+    RunDescriptionSet,
+    RunEnded,
+    RunNotFoundError,
+    RunRenamed,
+    RunRestored,
+    RunResumed,
+    RunStarted,
+    RunTagDeleted,
+    RunTagSet,
+    uuid7,
+)
+from eventlog.validation import (
+    MAX_EXPERIMENT_TAG_VAL_LENGTH,
+    MAX_PARAM_VAL_LENGTH,
+    MAX_TAG_VAL_LENGTH,
+    check_batch_size,
+    check_experiment_name,
+    check_key,
+    check_metric_value,
+    check_run_id,
+    check_step,
+    check_string_value,
+    check_timestamp,
+)
+from projections import (
+    DatasetInput,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from projections.tracking import ExperimentState, RunState
+from tracklog._backend import Backend, backend_for
+from tracklog._config import get_tracking_uri
+from tracklog._names import random_run_name
+
+__all__ = ["Client"]
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_time_ns = time.time_ns
+_EXPERIMENT_NAMES = "experiment-names"
+_EXPERIMENT_ORDER_KEYS = {"name", "experiment_id", "creation_time", "last_update_time"}
+
+
+def _now_ms() -> int:
+    return _time_ns() // 1_000_000
+
+
+class Client:
+    """Tracking operations on one store, with ``MlflowClient``'s names and signatures.
+
+    Args:
+        tracking_uri: a folder, ``file://…`` or fsspec URL; default: `tracklog.get_tracking_uri()`.
+    """
+
+    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
+        self._tracking_uri = tracking_uri or get_tracking_uri()
+        self._b: Backend = backend_for(self._tracking_uri)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self._tracking_uri
+
+    def flush(self) -> None:
+        """Publish everything logged so far (tracklog's; MLflow's client writes synchronously)."""
+        self._b.log.flush()
+
+    # ---- experiments ----------------------------------------------------------------------
+
+    def create_experiment(self, name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None) -> str:
+        """Create an experiment; returns its id.
+
+        Raises:
+            ExperimentAlreadyExistsError: the name is taken (also by a deleted experiment).
+        """
+        name = check_experiment_name(name)
+        tag_events = [(check_key("experiment tag key", k), check_string_value("experiment tag value", k, v, MAX_EXPERIMENT_TAG_VAL_LENGTH)) for k, v in (tags or {}).items()]
+        self._raise_if_name_taken(name, self._b.state())
+        experiment_id = self._new_experiment_id()
+        holder = self._b.log.claim(_EXPERIMENT_NAMES, name, experiment_id)
+        if holder != experiment_id:
+            self._raise_if_name_taken(name, self._b.state())
+            raise ExperimentAlreadyExistsError(f"Experiment {name!r} already exists (claimed by experiment id {holder})")
+        location = artifact_location or f"{self._b.artifact_root}/{experiment_id}"
+        self._b.log.append(ExperimentCreated(experiment_id=experiment_id, name=name, artifact_location=location))
+        for key, value in tag_events:
+            self._b.log.append(ExperimentTagSet(experiment_id=experiment_id, key=key, value=value))
+        self._b.log.flush()  # creation is rare; make it visible to other processes at once
+        return experiment_id
+
+    def _new_experiment_id(self) -> str:
+        """A numeric id like MLflow's, ordered by creation time; a claim makes it unique."""
+        while True:
+            candidate = str((_now_ms() << 15) | (int.from_bytes(os.urandom(2)) >> 1))
+            if self._b.log.claim("experiment-ids", candidate, candidate) == candidate:
+                return candidate
+
+    def _raise_if_name_taken(self, name: str, state: Any) -> None:
+        existing = state.experiment_by_name(name)
+        if existing is None:
+            return
+        if existing.lifecycle.value == LifecycleStage.DELETED:
+            raise ExperimentAlreadyExistsError(
+                f"Experiment {name!r} already exists in deleted state (id {existing.experiment_id}); "
+                "restore it with restore_experiment, or rename it first"
+            )
+        raise ExperimentAlreadyExistsError(f"Experiment {name!r} already exists (id {existing.experiment_id})")
+
+    def _experiment_state(self, experiment_id: str) -> ExperimentState:
+        exp = self._b.state().experiment(str(experiment_id))
+        if exp is None:
+            raise ExperimentNotFoundError(f"No Experiment with id={experiment_id!r} exists in {self._b.uri}")
+        return exp
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id; raises `ExperimentNotFoundError`."""
+        return self._experiment_state(experiment_id).to_entity()
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment with this name (active or deleted), or None."""
+        exp = self._b.state().experiment_by_name(name)
+        return None if exp is None else exp.to_entity()
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        exp = self._experiment_state(experiment_id)
+        new_name = check_experiment_name(new_name)
+        old_name = exp.name.value
+        if new_name == old_name:
+            return
+        self._raise_if_name_taken(new_name, self._b.state())
+        holder = self._b.log.claim(_EXPERIMENT_NAMES, new_name, exp.experiment_id)
+        if holder != exp.experiment_id:
+            raise ExperimentAlreadyExistsError(f"Experiment {new_name!r} already exists (claimed by id {holder})")
+        self._b.log.append(ExperimentRenamed(experiment_id=exp.experiment_id, name=new_name))
+        self._b.log.flush()
+        self._b.log.release_claim(_EXPERIMENT_NAMES, old_name)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        exp = self._experiment_state(experiment_id)
+        self._b.log.append(ExperimentDeleted(experiment_id=exp.experiment_id))
+        self._b.active_runs.clear()
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        exp = self._experiment_state(experiment_id)
+        self._b.log.append(ExperimentRestored(experiment_id=exp.experiment_id))
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        exp = self._experiment_state(experiment_id)
+        key = check_key("experiment tag key", key)
+        text = check_string_value("experiment tag value", key, value, MAX_EXPERIMENT_TAG_VAL_LENGTH)
+        self._b.log.append(ExperimentTagSet(experiment_id=exp.experiment_id, key=key, value=text))
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        exp = self._experiment_state(experiment_id)
+        if key not in exp.tags or exp.tags[key].value is None:
+            raise InvalidInputError(f"No tag with name {key!r} in experiment {experiment_id}")
+        self._b.log.append(ExperimentTagDeleted(experiment_id=exp.experiment_id, key=key))
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int | None = 1000,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        """Experiments by lifecycle, ordered (default: newest first), one page at a time.
+
+        ``filter_string`` needs the MLflow search grammar of the query layer and is not
+        accepted yet; ``order_by`` takes ``name``, ``experiment_id``, ``creation_time`` and
+        ``last_update_time``, each with ``ASC``/``DESC``.
+        """
+        if filter_string:
+            raise InvalidInputError(
+                f"filter_string {filter_string!r}: search filters arrive with the query layer; "
+                "filter the returned experiments in Python for now"
+            )
+        view = ViewType(view_type)
+        experiments = [e.to_entity() for e in self._b.state().experiments.values() if e.created and view.admits(e.lifecycle.value)]
+        experiments = _order_experiments(experiments, order_by or ["creation_time DESC", "experiment_id ASC"])
+        return _page(experiments, max_results, page_token)
+
+    # ---- runs -----------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        run_name: str | None = None,
+    ) -> Run:
+        """Start a run in an active experiment; returns it (status RUNNING)."""
+        exp = self._experiment_state(experiment_id)
+        if exp.lifecycle.value != LifecycleStage.ACTIVE:
+            raise ExperimentNotActiveError(
+                f"The experiment {experiment_id} must be in the 'active' state to create runs in it; current state is deleted"
+            )
+        checked = self._check_tags(tags or {})
+        run_name = run_name or checked.get("mlflow.runName") or random_run_name()
+        run_id = uuid7().replace("-", "")
+        self._b.log.append(RunStarted(
+            run_id=run_id, experiment_id=exp.experiment_id, run_name=run_name,
+            start_time=_now_ms() if start_time is None else check_timestamp("start_time", start_time),
+            artifact_uri=f"{exp.artifact_location}/{run_id}/artifacts",
+        ))
+        for key, value in checked.items():
+            if key != "mlflow.runName":
+                self._b.log.append(RunTagSet(run_id=run_id, key=key, value=value))
+        self._b.active_runs.add(run_id)
+        return self.get_run(run_id)
+
+    def _run_state(self, run_id: str) -> RunState:
+        run = self._b.state(stale_ok=0.5).run(run_id) or self._b.state().run(run_id)
+        if run is None:
+            check_run_id(run_id)
+            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self._b.uri}")
+        return run
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with its latest metrics, params, tags and inputs; raises `RunNotFoundError`."""
+        run = self._b.state().run(run_id)
+        if run is None:
+            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self._b.uri}")
+        return run.to_entity()
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        self._run_state(run_id)
+        if status is not None:
+            status = _status(status)
+            if status == RunStatus.RUNNING:
+                self._b.log.append(RunResumed(run_id=run_id))
+            else:
+                self._b.log.append(RunEnded(run_id=run_id, status=status, end_time=_now_ms()))
+        if name is not None:
+            self._b.log.append(RunRenamed(run_id=run_id, run_name=str(name)))
+
+    def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
+        """End a run: status FINISHED (default), FAILED or KILLED."""
+        self._run_state(run_id)
+        status = _status(status or RunStatus.FINISHED)
+        end = _now_ms() if end_time is None else check_timestamp("end_time", end_time)
+        self._b.log.append(RunEnded(run_id=run_id, status=status, end_time=end))
+
+    def resume_run(self, run_id: str) -> None:
+        self._b.require_active_run(run_id)
+        self._b.log.append(RunResumed(run_id=run_id))
+
+    def delete_run(self, run_id: str) -> None:
+        self._run_state(run_id)
+        self._b.log.append(RunDeleted(run_id=run_id))
+        self._b.active_runs.discard(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        self._run_state(run_id)
+        self._b.log.append(RunRestored(run_id=run_id))
+
+    def set_description(self, run_id: str, description: str) -> None:
+        self._b.require_active_run(run_id)
+        text = check_string_value("description", "mlflow.note.content", description, MAX_TAG_VAL_LENGTH)
+        self._b.log.append(RunDescriptionSet(run_id=run_id, description=text))
+
+    # ---- logging --------------------------------------------------------------------------
+
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+        synchronous: bool | None = None,
+        dataset_name: str | None = None,
+        dataset_digest: str | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        """Log one metric point; returns as soon as it is buffered (and in the WAL)."""
+        b = self._b
+        if key not in b.ok_metric_keys:
+            check_key("metric key", key)
+            b.remember_metric_key(key)
+        if value.__class__ is not float:
+            value = check_metric_value(key, value)
+        if step is None:
+            step = 0
+        elif step.__class__ is not int or not _I64_MIN <= step <= _I64_MAX:
+            step = check_step(key, step)
+        if timestamp is None:
+            timestamp = _time_ns() // 1_000_000
+        elif timestamp.__class__ is not int or not 0 <= timestamp <= _I64_MAX:
+            timestamp = check_timestamp(key, timestamp)
+        if run_id not in b.active_runs:
+            b.require_active_run(run_id)
+        b.log.writer.log_metric(run_id, key, value, step, timestamp)
+
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
+        """Log a param; logging the same value again is fine, a different one raises `ParamChangedError`."""
+        self.log_batch(run_id, params=[Param(key=key, value=_param_text(key, value))])
+        return value
+
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+        self.log_batch(run_id, tags=[RunTag(key=key, value=_tag_text(key, value))])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        run = self._run_state(run_id)
+        self._b.require_active_run(run_id)
+        if key not in run.tags or run.tags[key].value is None:
+            raise InvalidInputError(f"No tag with name {key!r} in run with id {run_id}")
+        self._b.log.append(RunTagDeleted(run_id=run_id, key=key))
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        synchronous: bool | None = None,
+    ) -> None:
+        """Log metrics, params and tags at once; all are checked before any is recorded.
+
+        Raises:
+            BatchTooLargeError: over MLflow's limits (1000 metrics, 100 params, 100 tags).
+            ParamChangedError: a param already logged with a different value.
+        """
+        metrics, params, tags = list(metrics), list(params), list(tags)
+        check_batch_size(len(metrics), len(params), len(tags))
+        checked_metrics = [self._check_metric(i, m) for i, m in enumerate(metrics)]
+        checked_params = self._check_params(run_id, params)
+        checked_tags = self._check_tags({t.key: t.value for t in tags})
+        self._b.require_active_run(run_id)
+        log = self._b.log
+        for key, value in checked_params:
+            log.append(ParamLogged(run_id=run_id, key=key, value=value))
+        for key, value in checked_tags.items():
+            log.append(RunTagSet(run_id=run_id, key=key, value=value))
+        for key, value, step, timestamp in checked_metrics:
+            log.writer.log_metric(run_id, key, value, step, timestamp)
+
+    def log_inputs(self, run_id: str, datasets: Iterable[DatasetInput] | None = None, models: Any = None) -> None:
+        """Record the datasets a run used (MLflow's ``log_inputs``)."""
+        self._b.require_active_run(run_id)
+        for item in datasets or ():
+            ds = item.dataset
+            context = next((t.value for t in item.tags if t.key == "mlflow.data.context"), "")
+            self._b.log.append(DatasetInputLogged(
+                run_id=run_id, dataset_name=check_string_value("dataset name", ds.name, ds.name, 500),
+                dataset_digest=check_string_value("dataset digest", ds.name, ds.digest, 36),
+                source_type=ds.source_type, source=ds.source, dataset_schema=ds.schema or "",
+                profile=ds.profile or "", context=context,
+            ))
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every logged point of one metric, by step then timestamp."""
+        self._run_state(run_id)
+        return self._b.view.metric_history(run_id, key)
+
+    # ---- checks -----------------------------------------------------------------------------
+
+    def _check_metric(self, index: int, m: Metric) -> tuple[str, float, int, int]:
+        key = check_key(f"metrics[{index}].key", m.key)
+        value = check_metric_value(key, m.value)
+        step = check_step(key, 0 if m.step is None else m.step)
+        timestamp = check_timestamp(key, _now_ms() if m.timestamp is None else m.timestamp)
+        return key, value, step, timestamp
+
+    def _check_params(self, run_id: str, params: list[Param]) -> list[tuple[str, str]]:
+        out: dict[str, str] = {}
+        for i, p in enumerate(params):
+            key = check_key(f"params[{i}].key", p.key)
+            value = _param_text(key, p.value)
+            if key in out and out[key] != value:
+                raise ParamChangedError(f"param {key!r} appears twice in one batch, as {out[key]!r} and {value!r}")
+            out[key] = value
+        if out:
+            run = self._run_state(run_id)
+            for key, value in out.items():
+                held = run.param_value(key)
+                if held is not None and held != value:
+                    raise ParamChangedError(
+                        f"param {key!r} of run {run_id} was logged as {held!r} and cannot become "
+                        f"{value!r}: params are immutable (log a new key, or start a new run)"
+                    )
+        return list(out.items())
+
+    def _check_tags(self, tags: dict[str, Any]) -> dict[str, str]:
+        return {check_key("tag key", k): _tag_text(k, v) for k, v in tags.items()}
+
+
+def _param_text(key: str, value: Any) -> str:
+    return check_string_value("param value", key, value, MAX_PARAM_VAL_LENGTH)
+
+
+def _tag_text(key: str, value: Any) -> str:
+    return check_string_value("tag value", key, value, MAX_TAG_VAL_LENGTH)
+
+
+def _status(status: Any) -> RunStatus:
+    try:
+        return RunStatus(str(status).upper())
+    except ValueError:
+        raise InvalidValueError(
+            f"run status must be one of {', '.join(RunStatus)}, got {status!r}"
+        ) from None
+
+
+def _order_experiments(experiments: list[Experiment], order_by: list[str]) -> list[Experiment]:
+    keys: list[tuple[str, bool]] = []
+    for clause in order_by:
+        parts = clause.strip().split()
+        field = parts[0] if parts else ""
+        field = field.removeprefix("attributes.").removeprefix("attribute.")
+        direction = parts[1].upper() if len(parts) > 1 else "ASC"
+        if field not in _EXPERIMENT_ORDER_KEYS or direction not in ("ASC", "DESC") or len(parts) > 2:
+            raise InvalidValueError(
+                f"order_by clause {clause!r}: expected one of {sorted(_EXPERIMENT_ORDER_KEYS)} "
+                "followed by an optional ASC or DESC"
+            )
+        keys.append((field, direction == "DESC"))
+    if not any(f == "experiment_id" for f, _ in keys):
+        keys.append(("experiment_id", False))
+    for field, desc in reversed(keys):  # stable sorts, last key first
+        experiments.sort(key=lambda e, f=field: (getattr(e, f) is None, getattr(e, f) or 0), reverse=desc)
+    return experiments
+
+
+def _page(items: list[Any], max_results: int | None, page_token: str | None) -> PagedList[Any]:
+    offset = 0
+    if page_token:
+        try:
+            offset = int(json.loads(base64.urlsafe_b64decode(page_token.encode()))["offset"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidValueError(f"page_token {page_token!r} is not a token this API returned") from exc
+    if max_results is None:
+        return PagedList(items[offset:], None)
+    if max_results < 1:
+        raise InvalidValueError(f"max_results must be a positive integer, got {max_results}")
+    end = offset + max_results
+    token = base64.urlsafe_b64encode(json.dumps({"offset": end}).encode()).decode() if end < len(items) else None
+    return PagedList(items[offset:end], token)

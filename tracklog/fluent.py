@@ -1,0 +1,464 @@
+"""The fluent API: MLflow's module-level functions, so ``import tracklog as mlflow`` works.
+
+Each function is a thin wrapper over a `Client` for the current tracking URI. The stack of
+active runs lives in a ContextVar: per thread and per asyncio task, as MLflow's is per thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import sys
+import threading
+from contextvars import ContextVar
+from typing import Any
+
+from eventlog import (
+    ExperimentNotFoundError,
+    InvalidInputError,
+    InvalidStateError,
+    RunNotActiveError,
+)
+from projections import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    InputTag,
+    LifecycleStage,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from tracklog._config import settings
+from tracklog.client import Client
+
+__all__ = [
+    "ActiveRun",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "flush",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_parent_run",
+    "get_run",
+    "last_active_run",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "restore_experiment",
+    "restore_run",
+    "search_experiments",
+    "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
+
+_run_stack: ContextVar[tuple[ActiveRun, ...]] = ContextVar("tracklog_active_runs", default=())
+_last_run_id: ContextVar[str | None] = ContextVar("tracklog_last_active_run_id", default=None)
+_RUN_ID_ENV = ("TRACKLOG_RUN_ID", "MLFLOW_RUN_ID")
+_EXPERIMENT_ID_ENV = ("TRACKLOG_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_ID")
+_EXPERIMENT_NAME_ENV = ("TRACKLOG_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_NAME")
+
+
+class ActiveRun:
+    """The run `start_run` returned; a context manager that ends it (FAILED if the block raised)."""
+
+    __slots__ = ("_client", "_run", "run_id")
+
+    def __init__(self, run: Run, client: Client) -> None:
+        self._run = run
+        self._client = client
+        self.run_id = run.info.run_id
+
+    @property
+    def info(self) -> RunInfo:
+        return self._run.info
+
+    @property
+    def data(self) -> RunData:
+        return self._run.data
+
+    @property
+    def inputs(self) -> RunInputs:
+        return self._run.inputs
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+        stack = _run_stack.get()
+        if self in stack:
+            while _run_stack.get() and self in _run_stack.get():
+                end_run(status)
+        else:
+            self._client.set_terminated(self.run_id, status)
+            self._client.flush()
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun: run_id={self.run_id!r}, experiment_id={self.info.experiment_id!r}>"
+
+
+def _client() -> Client:
+    return Client()
+
+
+# ---- experiments ------------------------------------------------------------------------
+
+
+def create_experiment(name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None) -> str:
+    """Create an experiment; returns its id."""
+    return _client().create_experiment(name, artifact_location, tags)
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+    """Make an experiment active for new runs, creating it by name if it does not exist."""
+    if (experiment_name is None) == (experiment_id is None):
+        raise InvalidInputError("set_experiment takes exactly one of experiment_name or experiment_id")
+    client = _client()
+    with settings.lock:
+        if experiment_id is not None:
+            experiment = client.get_experiment(str(experiment_id))
+        else:
+            experiment = client.get_experiment_by_name(experiment_name)  # type: ignore[arg-type]
+            if experiment is None:
+                with contextlib.suppress(Exception):
+                    client.create_experiment(experiment_name)  # type: ignore[arg-type]
+                experiment = client.get_experiment_by_name(experiment_name)  # type: ignore[arg-type]
+                if experiment is None:
+                    raise ExperimentNotFoundError(f"could not create or find experiment {experiment_name!r}")
+        if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidStateError(
+                f"Cannot set a deleted experiment {experiment.name!r} as the active experiment; "
+                f"restore it with restore_experiment({experiment.experiment_id!r}) first"
+            )
+        settings.experiment_id = experiment.experiment_id
+    return experiment
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    return _client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    return _client().get_experiment_by_name(name)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    _client().delete_experiment(experiment_id)
+
+
+def restore_experiment(experiment_id: str) -> None:
+    _client().restore_experiment(experiment_id)
+
+
+def set_experiment_tag(key: str, value: Any) -> None:
+    _client().set_experiment_tag(_experiment_id(), key, value)
+
+
+def set_experiment_tags(tags: dict[str, Any]) -> None:
+    for key, value in tags.items():
+        set_experiment_tag(key, value)
+
+
+def search_experiments(
+    view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Experiment]:
+    """All experiments of a lifecycle view (default: active), newest first."""
+    return list(_client().search_experiments(view_type, max_results, filter_string, order_by))
+
+
+def _experiment_id() -> str:
+    if settings.experiment_id is not None:
+        return settings.experiment_id
+    for var in _EXPERIMENT_ID_ENV:
+        if os.environ.get(var):
+            return os.environ[var]
+    for var in _EXPERIMENT_NAME_ENV:
+        if os.environ.get(var):
+            return set_experiment(os.environ[var]).experiment_id
+    return "0"
+
+
+# ---- runs -----------------------------------------------------------------------------------
+
+
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+    log_system_metrics: bool | None = None,
+) -> ActiveRun:
+    """Start a run (or resume `run_id`) and make it active; use it as a context manager.
+
+    >>> import tempfile, tracklog
+    >>> tracklog.set_tracking_uri(tempfile.mkdtemp())
+    >>> with tracklog.start_run(run_name="demo") as run:
+    ...     tracklog.log_param("lr", 0.01)
+    ...     tracklog.log_metric("loss", 0.5, step=1)
+    >>> tracklog.get_run(run.info.run_id).info.status
+    <RunStatus.FINISHED: 'FINISHED'>
+    """
+    stack = _run_stack.get()
+    if stack and not nested:
+        raise InvalidStateError(
+            f"Run with UUID {stack[-1].run_id} is already active. To start a new run, first end the "
+            "current run with end_run(). To start a nested run, call start_run with nested=True"
+        )
+    client = _client()
+    run_id = run_id or next((os.environ[v] for v in _RUN_ID_ENV if os.environ.get(v)), None)
+    if run_id is not None:
+        run = _resume(client, run_id, run_name, tags, description)
+    else:
+        parent = parent_run_id or (stack[-1].run_id if nested and stack else None)
+        run = _create(client, experiment_id, run_name, parent, tags, description)
+    active = ActiveRun(run, client)
+    _run_stack.set((*_run_stack.get(), active))
+    _ensure_exit_hook()
+    return active
+
+
+def _system_tags(parent_run_id: str | None) -> dict[str, str]:
+    from eventlog.log import default_actor
+
+    source = sys.argv[0] if sys.argv and sys.argv[0] else "<console>"
+    if os.path.isfile(source):
+        source = os.path.abspath(source)
+    tags = {"mlflow.user": default_actor(), "mlflow.source.name": source, "mlflow.source.type": "LOCAL"}
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    return tags
+
+
+def _create(client: Client, experiment_id: str | None, run_name: str | None, parent: str | None,
+            tags: dict[str, Any] | None, description: str | None) -> Run:
+    if parent is not None:
+        client._b.require_active_run(parent)
+    all_tags = {**_system_tags(parent), **(tags or {})}
+    run = client.create_run(str(experiment_id) if experiment_id is not None else _experiment_id(), tags=all_tags, run_name=run_name)
+    if description is not None:
+        client.set_description(run.info.run_id, description)
+    return run
+
+
+def _resume(client: Client, run_id: str, run_name: str | None, tags: dict[str, Any] | None, description: str | None) -> Run:
+    run = client.get_run(run_id)
+    if run.info.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise RunNotActiveError(f"Cannot start run with ID {run_id} because it is in the deleted state")
+    if run.info.status != RunStatus.RUNNING:
+        client.update_run(run_id, status=RunStatus.RUNNING)
+    if run_name:
+        client.update_run(run_id, name=run_name)
+    for key, value in (tags or {}).items():
+        client.set_tag(run_id, key, value)
+    if description is not None:
+        client.set_description(run_id, description)
+    return client.get_run(run_id)
+
+
+def end_run(status: str = RunStatus.FINISHED) -> None:
+    """End the active run (FINISHED unless told otherwise) and publish its events."""
+    stack = _run_stack.get()
+    if not stack:
+        return
+    active = stack[-1]
+    _run_stack.set(stack[:-1])
+    active._client.set_terminated(active.run_id, status)
+    active._client.flush()
+    _last_run_id.set(active.run_id)
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run of this thread/task, or None."""
+    stack = _run_stack.get()
+    return stack[-1] if stack else None
+
+
+def last_active_run() -> Run | None:
+    """The active run, or else the run most recently ended in this thread/task."""
+    active = active_run()
+    if active is not None:
+        return active._client.get_run(active.run_id)
+    run_id = _last_run_id.get()
+    return None if run_id is None else _client().get_run(run_id)
+
+
+def get_run(run_id: str) -> Run:
+    return _client().get_run(run_id)
+
+
+def get_parent_run(run_id: str) -> Run | None:
+    parent = _client().get_run(run_id).data.tags.get("mlflow.parentRunId")
+    return None if parent is None else _client().get_run(parent)
+
+
+def delete_run(run_id: str) -> None:
+    _client().delete_run(run_id)
+
+
+def restore_run(run_id: str) -> None:
+    _client().restore_run(run_id)
+
+
+def _current() -> ActiveRun:
+    stack = _run_stack.get()
+    return stack[-1] if stack else start_run()
+
+
+# ---- logging ------------------------------------------------------------------------------
+
+
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    synchronous: bool | None = None,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+    model_id: str | None = None,
+    dataset: Any = None,
+) -> None:
+    """Log a metric to the active run (starting one if none is active)."""
+    if run_id is None:
+        stack = _run_stack.get()
+        active = stack[-1] if stack else _current()
+        active._client.log_metric(active.run_id, key, value, timestamp, step)
+    else:
+        _client().log_metric(run_id, key, value, timestamp, step)
+
+
+def log_metrics(
+    metrics: dict[str, float],
+    step: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+    timestamp: int | None = None,
+    model_id: str | None = None,
+    dataset: Any = None,
+) -> None:
+    """Log several metrics at one step and timestamp."""
+    if run_id is None:
+        active = _current()
+        client, run_id = active._client, active.run_id
+    else:
+        client = _client()
+    if timestamp is None:
+        import time
+
+        timestamp = time.time_ns() // 1_000_000
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value, timestamp, step)
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    """Log a param to the active run; returns the value."""
+    active = _current()
+    return active._client.log_param(active.run_id, key, value)
+
+
+def log_params(params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
+    active = None if run_id else _current()
+    client = active._client if active else _client()
+    items = [Param(key=k, value=v if isinstance(v, str) else str(v)) for k, v in params.items()]
+    for start in range(0, len(items), 100):
+        client.log_batch(run_id or active.run_id, params=items[start : start + 100])  # type: ignore[union-attr]
+
+
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+    active = _current()
+    active._client.set_tag(active.run_id, key, value)
+
+
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
+    active = _current()
+    items = [RunTag(key=k, value=v if isinstance(v, str) else str(v)) for k, v in tags.items()]
+    for start in range(0, len(items), 100):
+        active._client.log_batch(active.run_id, tags=items[start : start + 100])
+
+
+def delete_tag(key: str) -> None:
+    active = _current()
+    active._client.delete_tag(active.run_id, key)
+
+
+def log_input(dataset: Any, context: str | None = None, tags: dict[str, str] | None = None, model: Any = None) -> None:
+    """Record a dataset the active run used: a `tracklog.entities.Dataset` or any object with
+    MLflow's dataset attributes (``name``, ``digest``, ``source_type``, ``source``…)."""
+    entity = dataset if isinstance(dataset, Dataset) else Dataset(
+        name=str(dataset.name), digest=str(dataset.digest),
+        source_type=str(getattr(dataset, "source_type", "") or ""),
+        source=_source_text(getattr(dataset, "source", "")),
+        schema=_maybe_json(getattr(dataset, "schema", None)),
+        profile=_maybe_json(getattr(dataset, "profile", None)),
+    )
+    input_tags = [InputTag(key=k, value=v) for k, v in (tags or {}).items()]
+    if context:
+        input_tags.append(InputTag(key="mlflow.data.context", value=context))
+    active = _current()
+    active._client.log_inputs(active.run_id, [DatasetInput(dataset=entity, tags=input_tags)])
+
+
+def _source_text(source: Any) -> str:
+    if hasattr(source, "to_json"):
+        return str(source.to_json())
+    return "" if source is None else str(source)
+
+
+def _maybe_json(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    import json
+
+    return json.dumps(value if not hasattr(value, "to_dict") else value.to_dict(), default=str)
+
+
+def flush() -> None:
+    """Publish everything this process logged to the current store."""
+    _client().flush()
+
+
+# ---- interpreter exit ---------------------------------------------------------------------
+
+_exit_hook = threading.Event()
+
+
+def _ensure_exit_hook() -> None:
+    # registered after the writer's own hook, so it runs first (atexit is LIFO)
+    if not _exit_hook.is_set():
+        _exit_hook.set()
+        atexit.register(_end_runs_at_exit)
+
+
+def _end_runs_at_exit() -> None:
+    while _run_stack.get():
+        try:
+            end_run(RunStatus.FINISHED)
+        except Exception:  # at exit there is no caller; the WAL keeps what was logged
+            _run_stack.set(_run_stack.get()[:-1])
