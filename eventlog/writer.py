@@ -245,8 +245,12 @@ class Writer:
             self._thread = threading.Thread(target=self._run, name=f"tracklog-flush-{self.writer_id[-8:]}", daemon=True)
             self._thread.start()
         _install_exit_hooks()
+        # pyarrow imports pandas, which imports this module, whose import registers an exit hook;
+        # if that first happens while the interpreter shuts down, the last flush would fail
+        import concurrent.futures.thread  # noqa: F401
 
     def _run(self) -> None:
+        _warm_up()
         while not self._stopping:
             self._wake.wait(self.flush_interval if not self._failures else min(30.0, 2.0**self._failures))
             self._wake.clear()
@@ -267,18 +271,30 @@ class Writer:
             control = [c for b in batches for c in b.control]
         return metrics, control
 
+    def _stop_thread(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=60)
+
     def close(self) -> None:
         """Flush and stop the background thread; later appends raise `WriterClosedError`."""
         if self._closed:
             return
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
+        self._stop_thread()
         self.flush()
         with self._lock:
             self._closed = True
         _live_writers.discard(self)
+
+
+def _warm_up() -> None:
+    """Import and initialise pyarrow off the caller's path; imports fail during interpreter shutdown,
+    where the last flush happens."""
+    import pyarrow as pa
+    import pyarrow.parquet  # noqa: F401
+
+    pa.array(["warm"])
 
 
 def recover_wal(store: Store, wal_dir: str) -> int:
@@ -311,11 +327,14 @@ _hooks_lock = threading.Lock()
 
 
 def flush_all() -> None:
+    """At exit: stop each flusher thread (a daemon thread must not outlive finalisation), then flush."""
     for writer in list(_live_writers):
         try:
+            writer._stop_thread()
             writer.flush()
-        except Exception as exc:  # at exit there is no caller to raise to; the WAL keeps the data
-            _warn("tracklog: flush at exit failed, the WAL keeps the events: %s", exc)
+        except Exception as exc:  # at exit there is no caller to raise to
+            kept = "the WAL keeps the events" if writer.durability != "none" else "events are LOST (durability='none')"
+            _warn("tracklog: flush at exit failed, %s: %s", kept, exc)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

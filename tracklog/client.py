@@ -120,8 +120,12 @@ class Client:
         experiment_id = self._new_experiment_id()
         holder = self._b.log.claim(_EXPERIMENT_NAMES, name, experiment_id)
         if holder != experiment_id:
-            self._raise_if_name_taken(name, self._b.state())
-            raise ExperimentAlreadyExistsError(f"Experiment {name!r} already exists (claimed by experiment id {holder})")
+            self._raise_if_name_taken(name, self._wait_for_experiment(holder))
+            raise ExperimentAlreadyExistsError(
+                f"Experiment {name!r} is claimed by experiment id {holder}, which was never recorded "
+                f"(its creator died mid-way?); delete {self._b.log._claim_path(_EXPERIMENT_NAMES, name)} "
+                "in the store to free the name"
+            )
         location = artifact_location or f"{self._b.artifact_root}/{experiment_id}"
         self._b.log.append(ExperimentCreated(experiment_id=experiment_id, name=name, artifact_location=location))
         for key, value in tag_events:
@@ -135,6 +139,15 @@ class Client:
             candidate = str((_now_ms() << 15) | (int.from_bytes(os.urandom(2)) >> 1))
             if self._b.log.claim("experiment-ids", candidate, candidate) == candidate:
                 return candidate
+
+    def _wait_for_experiment(self, experiment_id: str, timeout: float = 15.0) -> Any:
+        """Another process won the name: wait until its creation event is published."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self._b.state()
+            if state.experiment(experiment_id) is not None or time.monotonic() > deadline:
+                return state
+            time.sleep(0.05)
 
     def _raise_if_name_taken(self, name: str, state: Any) -> None:
         existing = state.experiment_by_name(name)

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from eventlog import (
+    ExperimentAlreadyExistsError,
     ExperimentNotFoundError,
     InvalidInputError,
     InvalidStateError,
@@ -142,7 +143,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
         else:
             experiment = client.get_experiment_by_name(experiment_name)  # type: ignore[arg-type]
             if experiment is None:
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(ExperimentAlreadyExistsError):  # another process won the race
                     client.create_experiment(experiment_name)  # type: ignore[arg-type]
                 experiment = client.get_experiment_by_name(experiment_name)  # type: ignore[arg-type]
                 if experiment is None:

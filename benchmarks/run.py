@@ -1,0 +1,186 @@
+"""Run the benchmark: the same workloads against tracklog and MLflow, in one process.
+
+    python -m benchmarks.run [--quick] [--only NAME[,NAME…]] [--out bench-results/latest.json]
+
+tracklog is measured first, before MLflow is imported into the process; the import-time
+workload runs last, in fresh subprocesses. Prints a table of figures and ratios and writes
+everything (figures, ratios, PASS/MISS verdicts, sizes, versions) as JSON to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import compute_ratios, evaluate_targets, format_table, format_verdicts
+from benchmarks.stats import quiesce, timer_overhead_ns
+from benchmarks.targets import MlflowTarget, Target, default_targets
+from benchmarks.workloads import REPO_ROOT, WORKLOADS, Sizes
+
+SUBPROCESS_WORKLOADS = ("import",)  # run after every in-process workload
+Results = dict[str, dict[str, dict[str, Any]]]
+
+_started = time.perf_counter()
+
+
+def log(message: str) -> None:
+    print(f"[{time.perf_counter() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small N everywhere (a smoke test, ~1-2 minutes)")
+    parser.add_argument("--only", metavar="NAME", action="append", default=[],
+                        help=f"run only these workloads (repeatable or comma-separated): {', '.join(WORKLOADS)}")
+    parser.add_argument("--out", default="bench-results/latest.json", help="where to write the JSON results")
+    args = parser.parse_args(argv)
+    only = [name for value in args.only for name in value.split(",") if name]
+    unknown = sorted(set(only) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+    args.workloads = [name for name in WORKLOADS if not only or name in only]
+    return args
+
+
+def prepare(target: Target, notes: list[str]) -> bool:
+    """Import the target's library (and check its store); False, with a note, if unusable."""
+    try:
+        target.api  # noqa: B018 - imports the library
+        if isinstance(target, MlflowTarget):
+            target.check_available()
+    except Exception as exc:
+        notes.append(f"{target.name}: skipped, {type(exc).__name__}: {exc}")
+        log(notes[-1])
+        return False
+    return True
+
+
+def run_workload(name: str, target: Target, sizes: Sizes, results: Results) -> None:
+    log(f"{name} · {target.name} …")
+    quiesce()
+    try:
+        figures = WORKLOADS[name](target, sizes)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        figures = {"error": f"{type(exc).__name__}: {exc}"}
+    results.setdefault(name, {})[target.name] = figures
+    log(f"{name} · {target.name}: {summary(figures)}")
+
+
+def summary(figures: dict[str, Any]) -> str:
+    shown = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()]
+    return ", ".join(shown[:6]) + (", …" if len(shown) > 6 else "")
+
+
+def run_all(targets: list[Target], workloads: list[str], sizes: Sizes, notes: list[str]) -> Results:
+    """In-process workloads target by target (tracklog first), then subprocess workloads."""
+    results: Results = {}
+    usable = [t for t in targets if any(t.runs_workload(w) for w in workloads)]
+    in_process = [w for w in workloads if w not in SUBPROCESS_WORKLOADS]
+    ready: list[Target] = []
+    for target in usable:
+        if not prepare(target, notes):
+            continue
+        ready.append(target)
+        for name in in_process:
+            if target.runs_workload(name):
+                run_workload(name, target, sizes, results)
+    for name in (w for w in workloads if w in SUBPROCESS_WORKLOADS):
+        measured: dict[str, str] = {}  # library -> target that measured it (import time is per library)
+        for target in ready:
+            if not target.runs_workload(name):
+                continue
+            if target.library in measured:
+                first = measured[target.library]
+                results[name][target.name] = {**results[name][first], "same_as": first}
+                continue
+            run_workload(name, target, sizes, results)
+            measured[target.library] = target.name
+    return results
+
+
+def git_revision() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    revision = git("rev-parse", "--short", "HEAD") or "unknown"
+    return revision + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def metadata(args: argparse.Namespace, sizes: Sizes, targets: list[Target], notes: list[str]) -> dict[str, Any]:
+    versions: dict[str, str] = {}
+    for target in targets:
+        if target.loaded and target.library not in versions:
+            versions[target.library] = target.version()
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "workloads": args.workloads,
+        "sizes": sizes.as_dict(),
+        "versions": versions,
+        "git": git_revision(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "tempdir": tempfile.gettempdir(),
+        "timer_overhead_ns": timer_overhead_ns(),
+        "wall_s": time.perf_counter() - _started,
+        "notes": notes,
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = Sizes.quick() if args.quick else Sizes.full()
+    targets = default_targets()
+    notes: list[str] = []
+    log(f"workloads: {', '.join(args.workloads)}; {'quick' if args.quick else 'full'} sizes")
+    results = run_all(targets, args.workloads, sizes, notes)
+    notes.extend(note for t in targets for note in t.notes)
+    ratios = compute_ratios(results)
+    verdicts = evaluate_targets(results, ratios)
+    meta = metadata(args, sizes, targets, notes)
+
+    print(format_table(results, ratios, verdicts))
+    print()
+    print(format_verdicts([v for v in verdicts if v.figure is not None]))
+    print("ratio = how many times better tracklog is (MLflow/tracklog for time and bytes, "
+          "tracklog/MLflow for throughput); MLflow ran fewer calls/runs where noted (N rows).")
+    for note in notes:
+        print(f"note: {note}")
+    errors = [f"{w} · {t}: {f['error']}" for w, by in results.items() for t, f in by.items() if "error" in f]
+    for error in errors:
+        print(f"error: {error}")
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    document = {"meta": meta, "results": results, "ratios": ratios, "targets": [v.as_dict() for v in verdicts]}
+    out.write_text(json.dumps(_json_safe(document), indent=2) + "\n")
+    print(f"results written to {out} (total {meta['wall_s']:.0f} s)")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

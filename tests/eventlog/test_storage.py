@@ -1,0 +1,99 @@
+"""One contract for every storage backend: local folder, memory://, a real S3 server."""
+
+from __future__ import annotations
+
+import threading
+
+import fsspec
+import pytest
+from fsspec.implementations.memory import MemoryFileSystem
+
+from eventlog import UnsupportedStoreError, open_store
+from eventlog.storage import is_data_path
+
+
+def test_publish_creates_once_and_never_overwrites(store_uri: str) -> None:
+    store = open_store(store_uri)
+    assert store.publish("events/stream=metric/date=2026-01-01/w-000000000000.parquet", b"first")
+    assert not store.publish("events/stream=metric/date=2026-01-01/w-000000000000.parquet", b"second")
+    assert store.read_bytes("events/stream=metric/date=2026-01-01/w-000000000000.parquet") == b"first"
+
+
+def test_listing_skips_names_starting_with_underscore_or_dot(store_uri: str) -> None:
+    store = open_store(store_uri)
+    for path in ("events/stream=control/date=2026-01-01/a.parquet", "events/stream=control/_tmp/b.parquet",
+                 "events/stream=control/date=2026-01-01/.hidden.parquet", "events/stream=control/date=2026-01-02/c.parquet"):
+        store.publish(path, b"x")
+    assert store.list_files("events/stream=control") == [
+        "events/stream=control/date=2026-01-01/a.parquet",
+        "events/stream=control/date=2026-01-02/c.parquet",
+    ]
+    assert store.list_files("events/stream=metric") == []
+
+
+def test_exists_and_delete(store_uri: str) -> None:
+    store = open_store(store_uri)
+    store.publish("_claims/x/1", b"v")
+    assert store.exists("_claims/x/1")
+    store.delete("_claims/x/1")
+    store.delete("_claims/x/1")  # deleting twice is fine
+    assert not store.exists("_claims/x/1")
+
+
+def test_concurrent_publishers_of_one_name_have_exactly_one_winner(store_uri: str) -> None:
+    store = open_store(store_uri)
+    results: list[bool] = []
+    barrier = threading.Barrier(6)
+
+    def race(i: int) -> None:
+        barrier.wait()
+        results.append(store.publish("_claims/race/name", str(i).encode()))
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+    winner = results.index(True)
+    assert store.read_bytes("_claims/race/name") in {str(i).encode() for i in range(6)}
+    assert winner >= 0
+
+
+def test_local_publish_leaves_no_staging_files(tmp_path) -> None:
+    store = open_store(str(tmp_path))
+    store.publish("events/a.parquet", b"1")
+    store.publish("events/a.parquet", b"2")
+    assert list((tmp_path / "_staging").iterdir()) == []
+
+
+class _OverwritingFS(MemoryFileSystem):
+    """A filesystem whose exclusive create silently overwrites, as some object stores do."""
+
+    protocol = "overwriting"
+
+    def _open(self, path, mode="rb", **kwargs):
+        return super()._open(path, mode.replace("x", "w"), **kwargs)
+
+
+def test_a_store_without_put_if_absent_is_refused_at_open() -> None:
+    fsspec.register_implementation("overwriting", _OverwritingFS, clobber=True)
+    with pytest.raises(UnsupportedStoreError, match="does not support put-if-absent"):
+        open_store("overwriting://somewhere")
+
+
+def test_unknown_protocols_and_server_urls_get_clear_errors() -> None:
+    with pytest.raises(UnsupportedStoreError, match="no filesystem for 'nosuchfs'"):
+        open_store("nosuchfs://bucket/x")
+    with pytest.raises(UnsupportedStoreError, match="tracking server URL"):
+        open_store("http://localhost:5000")
+
+
+@pytest.mark.parametrize(("path", "data"), [
+    ("events/stream=metric/date=2026-01-01/w-1.parquet", True),
+    ("events/_staging/w-1.parquet", False),
+    ("events/stream=metric/.w-1.parquet", False),
+    ("_wal/w.wal", False),
+])
+def test_is_data_path(path: str, data: bool) -> None:
+    assert is_data_path(path) is data

@@ -1,0 +1,113 @@
+"""Client: MlflowClient's tracking operations."""
+
+from __future__ import annotations
+
+import pytest
+
+import tracklog
+from tracklog import Metric, Param, RunStatus, RunTag, ViewType
+from tracklog.exceptions import ExperimentAlreadyExistsError, ExperimentNotActiveError, InvalidValueError
+
+
+@pytest.fixture
+def client(tracking_uri: str) -> tracklog.Client:
+    return tracklog.Client()
+
+
+def test_experiments_lifecycle(client: tracklog.Client) -> None:
+    exp_id = client.create_experiment("a", tags={"owner": "me"})
+    exp = client.get_experiment(exp_id)
+    assert exp.name == "a" and exp.tags == {"owner": "me"} and exp.lifecycle_stage == "active"
+    assert exp.artifact_location.endswith(f"/artifacts/{exp_id}")
+    with pytest.raises(ExperimentAlreadyExistsError, match="Experiment 'a' already exists"):
+        client.create_experiment("a")
+    client.rename_experiment(exp_id, "b")
+    assert client.get_experiment_by_name("a") is None
+    assert client.get_experiment_by_name("b").experiment_id == exp_id
+    assert client.create_experiment("a") != exp_id  # the old name is free again
+    client.delete_experiment(exp_id)
+    with pytest.raises(ExperimentAlreadyExistsError, match="already exists in deleted state"):
+        client.create_experiment("b")
+    with pytest.raises(ExperimentNotActiveError, match="must be in the 'active' state"):
+        client.create_run(exp_id)
+    client.restore_experiment(exp_id)
+    client.set_experiment_tag(exp_id, "k", "v")
+    client.delete_experiment_tag(exp_id, "owner")
+    assert client.get_experiment(exp_id).tags == {"k": "v"}
+
+
+def test_search_experiments_views_order_and_pages(client: tracklog.Client) -> None:
+    ids = [client.create_experiment(f"e{i}") for i in range(5)]
+    client.delete_experiment(ids[0])
+    active = client.search_experiments()
+    assert [e.experiment_id for e in active][:4] == ids[1:][::-1]  # newest first
+    assert {e.experiment_id for e in client.search_experiments(view_type=ViewType.DELETED_ONLY)} == {ids[0]}
+    assert len(client.search_experiments(view_type=ViewType.ALL)) == 6  # with Default
+    by_name = client.search_experiments(order_by=["name ASC"], view_type=ViewType.ALL)
+    assert [e.name for e in by_name] == ["Default", "e0", "e1", "e2", "e3", "e4"]
+    page1 = client.search_experiments(max_results=2, order_by=["name"])
+    page2 = client.search_experiments(max_results=2, order_by=["name"], page_token=page1.token)
+    page3 = client.search_experiments(max_results=2, order_by=["name"], page_token=page2.token)
+    assert [e.name for e in [*page1, *page2, *page3]] == ["Default", "e1", "e2", "e3", "e4"]
+    assert page3.token is None
+    with pytest.raises(InvalidValueError, match="order_by clause 'size DESC'"):
+        client.search_experiments(order_by=["size DESC"])
+    with pytest.raises(InvalidValueError, match="page_token 'garbage'"):
+        client.search_experiments(page_token="garbage")
+
+
+def test_run_lifecycle_through_the_client(client: tracklog.Client) -> None:
+    run = client.create_run("0", tags={"mlflow.runName": "named-by-tag", "k": "v"})
+    run_id = run.info.run_id
+    assert run.info.status == RunStatus.RUNNING and run.info.run_name == "named-by-tag"
+    assert len(run_id) == 32 and run.info.run_uuid == run_id
+    client.update_run(run_id, name="renamed")
+    assert client.get_run(run_id).data.tags["mlflow.runName"] == "renamed"
+    client.set_terminated(run_id, "FAILED", end_time=123)
+    got = client.get_run(run_id)
+    assert got.info.status == RunStatus.FAILED and got.info.end_time == 123
+    client.update_run(run_id, status="RUNNING")
+    assert client.get_run(run_id).info.end_time is None
+    with pytest.raises(InvalidValueError, match="run status must be one of"):
+        client.set_terminated(run_id, "DONE")
+
+
+def test_log_batch_and_metric_history(client: tracklog.Client) -> None:
+    run_id = client.create_run("0").info.run_id
+    client.log_batch(
+        run_id,
+        metrics=[Metric(key="loss", value=1.0 / (s + 1), timestamp=1000 + s, step=s) for s in (2, 0, 1)],
+        params=[Param(key="lr", value="0.1")],
+        tags=[RunTag(key="t", value="v")],
+    )
+    client.log_metric(run_id, "loss", 9.0, timestamp=5, step=1)  # same step, earlier timestamp
+    history = client.get_metric_history(run_id, "loss")
+    assert [(m.step, m.timestamp) for m in history] == [(0, 1000), (1, 5), (1, 1001), (2, 1002)]
+    run = client.get_run(run_id)
+    assert run.data.metrics == {"loss": 1.0 / 3} and run.data.params == {"lr": "0.1"} and run.data.tags["t"] == "v"
+
+
+def test_latest_metric_is_the_highest_step_not_the_last_logged(client: tracklog.Client) -> None:
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 10.0, step=10)
+    client.log_metric(run_id, "m", 5.0, step=5)
+    client.flush()
+    client.log_metric(run_id, "m", 7.0, step=7)
+    assert client.get_run(run_id).data.metrics == {"m": 10.0}
+
+
+def test_another_process_sees_published_runs(client: tracklog.Client, tracking_uri: str) -> None:
+    import subprocess
+    import sys
+
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 1.5)
+    client.flush()
+    code = f"import tracklog; print(tracklog.Client({tracking_uri!r}).get_run({run_id!r}).data.metrics)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "{'m': 1.5}"
+
+
+def test_search_experiments_filter_is_not_silently_ignored(client: tracklog.Client) -> None:
+    with pytest.raises(tracklog.InvalidInputError, match="filter_string"):
+        client.search_experiments(filter_string="name = 'x'")
