@@ -39,6 +39,7 @@ class Row:
 
 
 ROWS: tuple[Row, ...] = (
+    Row("warmup", "first_run_s", "first run in process (start, 1 point, end)", "s", "info"),
     Row("log_metric", "calls", "calls timed (N)", "calls", "info"),
     Row("log_metric", "median_us", "median latency", "µs", "lower"),
     Row("log_metric", "p99_us", "p99 latency", "µs", "lower"),

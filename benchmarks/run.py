@@ -26,12 +26,13 @@ from typing import Any
 from benchmarks.report import compute_ratios, evaluate_targets, format_table, format_verdicts
 from benchmarks.stats import quiesce, timer_overhead_ns
 from benchmarks.targets import MlflowTarget, Target, default_targets
-from benchmarks.workloads import REPO_ROOT, WORKLOADS, Sizes
+from benchmarks.workloads import REPO_ROOT, WORKLOADS, Sizes, Workload, warmup
 
 SUBPROCESS_WORKLOADS = ("import",)  # run after every in-process workload
 Results = dict[str, dict[str, dict[str, Any]]]
 
 _started = time.perf_counter()
+_LOADAVG_AT_START = os.getloadavg()  # other work on the machine skews every figure; recorded
 
 
 def log(message: str) -> None:
@@ -66,11 +67,11 @@ def prepare(target: Target, notes: list[str]) -> bool:
     return True
 
 
-def run_workload(name: str, target: Target, sizes: Sizes, results: Results) -> None:
+def run_workload(name: str, target: Target, sizes: Sizes, results: Results, workload: Workload | None = None) -> None:
     log(f"{name} · {target.name} …")
     quiesce()
     try:
-        figures = WORKLOADS[name](target, sizes)
+        figures = (workload or WORKLOADS[name])(target, sizes)
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         figures = {"error": f"{type(exc).__name__}: {exc}"}
@@ -93,6 +94,8 @@ def run_all(targets: list[Target], workloads: list[str], sizes: Sizes, notes: li
         if not prepare(target, notes):
             continue
         ready.append(target)
+        if any(target.runs_workload(name) for name in in_process):
+            run_workload("warmup", target, sizes, results, warmup)
         for name in in_process:
             if target.runs_workload(name):
                 run_workload(name, target, sizes, results)
@@ -135,6 +138,8 @@ def metadata(args: argparse.Namespace, sizes: Sizes, targets: list[Target], note
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "tempdir": tempfile.gettempdir(),
+        "loadavg_at_start": _LOADAVG_AT_START,
+        "loadavg_at_end": os.getloadavg(),
         "timer_overhead_ns": timer_overhead_ns(),
         "wall_s": time.perf_counter() - _started,
         "notes": notes,

@@ -177,7 +177,7 @@ class MlflowTarget(Target):
         except Exception as exc:  # MlflowException: "in maintenance mode"
             self.notes.append(
                 f"MLflow {self.version()} refuses the file store by default "
-                f"({type(exc).__name__}: {str(exc).split('.')[0]}); measured with "
+                f"({type(exc).__name__}: {str(exc).split('. ')[0]}); measured with "
                 "MLFLOW_ALLOW_FILE_STORE=true"
             )
             os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"

@@ -1,5 +1,6 @@
 """`EventLog`: the append-only log of one store, its writer, its claims and its readers.
 
+>>> from eventlog.events import ExperimentCreated
 >>> log = EventLog.open("memory://doctest-log")
 >>> _ = log.append(ExperimentCreated(experiment_id="1", name="demo"))
 >>> [type(e).__name__ for e in log.scan()]
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from eventlog.codec import events_from_table, read_parquet
 from eventlog.errors import CorruptFileError, InvalidInputError
-from eventlog.events import Event, ExperimentCreated
+from eventlog.events import Event
 from eventlog.storage import Store, open_store
 from eventlog.writer import Batch, Durability, Writer, recover_wal
 

@@ -38,7 +38,10 @@ class Store(Protocol):
     """The storage contract; ``tests/eventlog/test_storage.py`` runs it on every backend."""
 
     uri: str
-    local_root: str | None  # a local folder DuckDB can read directly, or None
+
+    @property
+    def local_root(self) -> str | None:
+        """A local folder DuckDB can read directly, or None."""
 
     def publish(self, relpath: str, data: bytes, *, durable: bool = False) -> bool:
         """Create `relpath` with `data` unless it exists; True if this call created it."""

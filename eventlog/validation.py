@@ -93,13 +93,11 @@ def check_string_value(what: str, key: str, value: Any, limit: int) -> str:
 
 def check_metric_value(key: str, value: Any) -> float:
     """A metric value is a real number (NaN and ±inf are kept); bools and strings are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        # numpy scalars register as numbers.Real; a 0-d array or a tensor offers __float__
-        if isinstance(value, bool) or not hasattr(value, "__float__") or isinstance(value, str):
-            raise InvalidValueError(
-                f"metric {key!r} must have a numeric value (a 64-bit float), "
-                f"got {type(value).__name__} {value!r}"
-            )
+    # numpy scalars register as numbers.Real; a 0-d array or a tensor offers __float__
+    if isinstance(value, bool | str) or not (isinstance(value, numbers.Real) or hasattr(value, "__float__")):
+        raise InvalidValueError(
+            f"metric {key!r} must have a numeric value (a 64-bit float), got {type(value).__name__} {value!r}"
+        )
     try:
         return float(value)
     except (TypeError, ValueError, OverflowError) as exc:

@@ -15,7 +15,7 @@ import base64
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from eventlog import (
@@ -386,8 +386,8 @@ class Client:
             log.append(ParamLogged(run_id=run_id, key=key, value=value))
         for key, value in checked_tags.items():
             log.append(RunTagSet(run_id=run_id, key=key, value=value))
-        for key, value, step, timestamp in checked_metrics:
-            log.writer.log_metric(run_id, key, value, step, timestamp)
+        for key, number, step, timestamp in checked_metrics:
+            log.writer.log_metric(run_id, key, number, step, timestamp)
 
     def log_inputs(self, run_id: str, datasets: Iterable[DatasetInput] | None = None, models: Any = None) -> None:
         """Record the datasets a run used (MLflow's ``log_inputs``)."""
@@ -472,8 +472,16 @@ def _order_experiments(experiments: list[Experiment], order_by: list[str]) -> li
     if not any(f == "experiment_id" for f, _ in keys):
         keys.append(("experiment_id", False))
     for field, desc in reversed(keys):  # stable sorts, last key first
-        experiments.sort(key=lambda e, f=field: (getattr(e, f) is None, getattr(e, f) or 0), reverse=desc)
+        experiments.sort(key=_sort_key(field), reverse=desc)
     return experiments
+
+
+def _sort_key(field: str) -> Callable[[Experiment], tuple[bool, Any]]:
+    def key(e: Experiment) -> tuple[bool, Any]:
+        value = getattr(e, field)
+        return (value is None, value if value is not None else 0)
+
+    return key
 
 
 def _page(items: list[Any], max_results: int | None, page_token: str | None) -> PagedList[Any]:

@@ -127,16 +127,24 @@ def _client() -> Client:
 # ---- experiments ------------------------------------------------------------------------
 
 
-def create_experiment(name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None) -> str:
-    """Create an experiment; returns its id."""
+def create_experiment(
+    name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None, trace_location: Any = None
+) -> str:
+    """Create an experiment; returns its id. (`trace_location` is MLflow's, for traces, which
+    tracklog does not record: it must be None.)"""
+    _no_traces(trace_location)
     return _client().create_experiment(name, artifact_location, tags)
 
 
-def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None, trace_location: Any = None
+) -> Experiment:
     """Make an experiment active for new runs, creating it by name if it does not exist."""
+    _no_traces(trace_location)
     if (experiment_name is None) == (experiment_id is None):
         raise InvalidInputError("set_experiment takes exactly one of experiment_name or experiment_id")
     client = _client()
+    experiment: Experiment | None
     with settings.lock:
         if experiment_id is not None:
             experiment = client.get_experiment(str(experiment_id))
@@ -155,6 +163,13 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
             )
         settings.experiment_id = experiment.experiment_id
     return experiment
+
+
+def _no_traces(trace_location: Any) -> None:
+    if trace_location is not None:
+        raise InvalidInputError(
+            f"trace_location={trace_location!r}: tracklog records runs, not MLflow traces; pass None"
+        )
 
 
 def get_experiment(experiment_id: str) -> Experiment:

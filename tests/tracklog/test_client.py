@@ -6,7 +6,11 @@ import pytest
 
 import tracklog
 from tracklog import Metric, Param, RunStatus, RunTag, ViewType
-from tracklog.exceptions import ExperimentAlreadyExistsError, ExperimentNotActiveError, InvalidValueError
+from tracklog.exceptions import (
+    ExperimentAlreadyExistsError,
+    ExperimentNotActiveError,
+    InvalidValueError,
+)
 
 
 @pytest.fixture

@@ -1,0 +1,38 @@
+# One-command entry points; every target sets up .venv first if needed.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: setup demo test test-slow lint bench bench-quick clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements-dev.lock pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup  ## train toy models into ./demo-store and list the runs
+	$(BIN)/tracklog demo --store ./demo-store
+
+test: setup  ## the default suite (slow suites excluded); pytest's exit 5 (no tests) counts as success
+	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+test-slow: setup  ## the slow suites only
+	$(BIN)/python -m pytest -q -m slow
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: setup  ## tracklog vs MLflow, same workloads, same run
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: setup
+	$(BIN)/python -m benchmarks.run --quick
+
+clean:
+	rm -rf $(VENV) demo-store bench-results

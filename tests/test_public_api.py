@@ -1,0 +1,93 @@
+"""The public surface of each package is curated and pinned; the fluent API matches MLflow's names."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import eventlog
+import projections
+import tracklog
+
+PINNED = {
+    tracklog: {
+        "ActiveRun", "Client", "Dataset", "Experiment", "ExperimentAlreadyExistsError",
+        "ExperimentNotFoundError", "InvalidInputError", "LifecycleStage", "Metric", "MlflowClient",
+        "NotFoundError", "Param", "ParamChangedError", "Run", "RunNotActiveError", "RunNotFoundError",
+        "RunStatus", "RunTag", "TracklogError", "ViewType", "active_run", "create_experiment",
+        "delete_experiment", "delete_run", "delete_tag", "end_run", "flush", "get_experiment",
+        "get_experiment_by_name", "get_parent_run", "get_run", "get_tracking_uri", "last_active_run",
+        "log_input", "log_metric", "log_metrics", "log_param", "log_params", "restore_experiment",
+        "restore_run", "search_experiments", "set_experiment", "set_experiment_tag",
+        "set_experiment_tags", "set_tag", "set_tags", "set_tracking_uri", "start_run",
+    },
+    projections: {
+        "DEFAULT_EXPERIMENT_ID", "Dataset", "DatasetInput", "Experiment", "ExperimentTag", "InputTag",
+        "LifecycleStage", "Metric", "PagedList", "Param", "Run", "RunData", "RunInfo", "RunInputs",
+        "RunStatus", "RunTag", "TrackingState", "TrackingView", "ViewType",
+    },
+}
+
+
+@pytest.mark.parametrize("module", list(PINNED), ids=lambda m: m.__name__)
+def test_all_is_pinned_and_importable(module) -> None:
+    assert set(module.__all__) == PINNED[module]
+    for name in module.__all__:
+        assert hasattr(module, name), name
+
+
+def test_eventlog_exports_every_event_and_error() -> None:
+    from eventlog import errors, events
+
+    assert set(events.event_kinds()) <= set(eventlog.__all__)
+    assert set(errors.__all__) <= set(eventlog.__all__)
+
+
+def test_layers_import_only_downwards() -> None:
+    """eventlog imports nothing of ours; projections never imports query or tracklog."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).parent.parent
+    forbidden = {"eventlog": ("projections", "query", "tracklog"), "projections": ("query", "tracklog"), "query": ("tracklog",)}
+    for package, banned in forbidden.items():
+        for path in (root / package).rglob("*.py"):
+            for match in re.finditer(r"^\s*(?:from|import)\s+(\w+)", path.read_text(), re.M):
+                assert match.group(1) not in banned, f"{path} imports {match.group(1)}"
+
+
+FLUENT = [
+    "set_tracking_uri", "get_tracking_uri", "create_experiment", "set_experiment", "get_experiment",
+    "get_experiment_by_name", "delete_experiment", "search_experiments", "start_run", "end_run",
+    "active_run", "last_active_run", "log_param", "log_params", "log_metric", "log_metrics", "set_tag",
+    "set_tags", "delete_tag", "get_run", "delete_run", "log_input", "get_parent_run",
+    "set_experiment_tag", "set_experiment_tags",
+]
+CLIENT = [
+    "create_experiment", "get_experiment", "get_experiment_by_name", "rename_experiment",
+    "delete_experiment", "restore_experiment", "set_experiment_tag", "delete_experiment_tag",
+    "search_experiments", "create_run", "get_run", "update_run", "set_terminated", "delete_run",
+    "restore_run", "log_metric", "log_param", "set_tag", "delete_tag", "log_batch", "log_inputs",
+    "get_metric_history",
+]
+
+
+def _params(fn) -> list[str]:
+    return [p.name for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD]
+
+
+@pytest.mark.parametrize("name", FLUENT)
+def test_fluent_signatures_match_mlflow(name: str) -> None:
+    """Every parameter MLflow's function takes, ours takes, in the same position."""
+    mlflow = pytest.importorskip("mlflow")
+    theirs, ours = _params(getattr(mlflow, name)), _params(getattr(tracklog, name))
+    assert ours[: len(theirs)] == theirs or set(theirs) <= set(ours), f"mlflow.{name}{theirs} vs tracklog.{name}{ours}"
+
+
+@pytest.mark.parametrize("name", CLIENT)
+def test_client_signatures_match_mlflow(name: str) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    theirs = _params(getattr(mlflow.MlflowClient, name))
+    ours = _params(getattr(tracklog.Client, name))
+    assert set(theirs) <= set(ours), f"MlflowClient.{name}{theirs} vs Client.{name}{ours}"

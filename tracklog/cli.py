@@ -1,0 +1,247 @@
+"""The ``tracklog`` command line.
+
+Every command takes ``--store URI`` (default: ``TRACKLOG_TRACKING_URI`` or ``./tracklog``).
+Errors print one line naming what was wrong and exit with status 1 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import msgspec
+
+from eventlog import TracklogError
+
+__all__ = ["main"]
+
+_store_option = click.option(
+    "--store", "store", envvar="TRACKLOG_TRACKING_URI", default=None, metavar="URI",
+    help="Tracking store: a folder, file://…, s3://…, memory://… (default ./tracklog).",
+)
+
+
+def _client(store: str | None) -> Any:
+    from tracklog.client import Client
+
+    return Client(store)
+
+
+def _ms(value: int | None) -> str:
+    if not value:
+        return ""
+    return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    rows = [[str(c) for c in r] for r in rows]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tracklog")
+def cli() -> None:
+    """tracklog: ML experiment tracking on an event log, with MLflow's API."""
+
+
+# ---- experiments ------------------------------------------------------------------------
+
+
+@cli.group()
+def experiments() -> None:
+    """List and manage experiments."""
+
+
+@experiments.command("list")
+@_store_option
+@click.option("--view", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True)
+def experiments_list(store: str | None, view: str) -> None:
+    """List experiments, newest first."""
+    from projections import ViewType
+
+    views = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
+    exps = _client(store).search_experiments(view_type=views[view], max_results=None)
+    click.echo(_table(["experiment_id", "name", "stage", "created"],
+                      [(e.experiment_id, e.name, e.lifecycle_stage, _ms(e.creation_time)) for e in exps]))
+
+
+@experiments.command("create")
+@_store_option
+@click.argument("name")
+def experiments_create(store: str | None, name: str) -> None:
+    """Create an experiment and print its id."""
+    click.echo(_client(store).create_experiment(name))
+
+
+@experiments.command("rename")
+@_store_option
+@click.argument("experiment_id")
+@click.argument("new_name")
+def experiments_rename(store: str | None, experiment_id: str, new_name: str) -> None:
+    _client(store).rename_experiment(experiment_id, new_name)
+
+
+@experiments.command("delete")
+@_store_option
+@click.argument("experiment_id")
+def experiments_delete(store: str | None, experiment_id: str) -> None:
+    client = _client(store)
+    client.delete_experiment(experiment_id)
+    client.flush()
+
+
+@experiments.command("restore")
+@_store_option
+@click.argument("experiment_id")
+def experiments_restore(store: str | None, experiment_id: str) -> None:
+    client = _client(store)
+    client.restore_experiment(experiment_id)
+    client.flush()
+
+
+# ---- runs --------------------------------------------------------------------------------
+
+
+@cli.group()
+def runs() -> None:
+    """List and inspect runs."""
+
+
+@runs.command("list")
+@_store_option
+@click.option("--experiment-id", "-x", default=None, help="Only this experiment.")
+@click.option("--view", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True)
+def runs_list(store: str | None, experiment_id: str | None, view: str) -> None:
+    """List runs, newest first, with their latest metrics."""
+    from projections import ViewType
+
+    views = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
+    state = _client(store)._b.state()
+    rows = []
+    for run in sorted(state.runs.values(), key=lambda r: -r.start_time):
+        if not run.started or (experiment_id and run.experiment_id != experiment_id):
+            continue
+        if not views[view].admits(run.lifecycle.value):
+            continue
+        metrics = ", ".join(f"{k}={v[1]:.4g}" for k, v in sorted(run.latest.items())[:4])
+        rows.append((run.run_id, run.run_name.value, run.experiment_id, run.status.value, _ms(run.start_time), metrics))
+    click.echo(_table(["run_id", "name", "experiment_id", "status", "started", "metrics"], rows))
+
+
+@runs.command("describe")
+@_store_option
+@click.argument("run_id")
+def runs_describe(store: str | None, run_id: str) -> None:
+    """Print a run as JSON (MLflow's field names)."""
+    run = _client(store).get_run(run_id)
+    click.echo(msgspec.json.format(msgspec.json.encode(run).decode(), indent=2))
+
+
+@runs.command("delete")
+@_store_option
+@click.argument("run_id")
+def runs_delete(store: str | None, run_id: str) -> None:
+    client = _client(store)
+    client.delete_run(run_id)
+    client.flush()
+
+
+@runs.command("restore")
+@_store_option
+@click.argument("run_id")
+def runs_restore(store: str | None, run_id: str) -> None:
+    client = _client(store)
+    client.restore_run(run_id)
+    client.flush()
+
+
+# ---- doctor and demo ------------------------------------------------------------------------
+
+
+@cli.command()
+@_store_option
+def doctor(store: str | None) -> None:
+    """Check a store: open it (put-if-absent self-test), recover dead writers' WALs, read every segment."""
+    from eventlog import CorruptFileError, EventLog
+    from tracklog._config import get_tracking_uri
+
+    uri = store or get_tracking_uri()
+    log = EventLog.open(uri)
+    click.echo(f"store        {log.uri}")
+    click.echo(f"WAL folder   {log.writer.wal_dir}")
+    click.echo(f"recovered    {log.recover()} WAL segment(s) of dead writers")
+    problems = 0
+    for stream in ("control", "metric"):
+        files = log.files(stream)  # type: ignore[arg-type]
+        rows = 0
+        with click.progressbar(files, label=f"reading {stream:7}", file=sys.stderr) as bar:
+            for path in bar:
+                try:
+                    rows += log.read(path).num_rows
+                except CorruptFileError as exc:
+                    problems += 1
+                    click.echo(f"PROBLEM      {exc}")
+        click.echo(f"{stream:12} {len(files)} segment(s), {rows} event(s)")
+    click.echo("ok" if not problems else f"{problems} problem(s)")
+    if problems:
+        sys.exit(1)
+
+
+@cli.command()
+@_store_option
+@click.option("--runs", "n_runs", default=5, show_default=True, help="How many runs to train.")
+@click.option("--steps", default=2000, show_default=True, help="Metric steps per run.")
+def demo(store: str | None, n_runs: int, steps: int) -> None:
+    """Train a few toy models with the MLflow-style API and show what was recorded."""
+    import math
+    import random
+
+    import tracklog
+
+    if store:
+        tracklog.set_tracking_uri(store)
+    tracklog.set_experiment("demo")
+    started = time.perf_counter()
+    points = 0
+    for i in range(n_runs):
+        lr = round(10 ** random.uniform(-4, -1), 5)
+        with tracklog.start_run(run_name=f"demo-{i}", tags={"model": "toy"}):
+            tracklog.log_params({"lr": lr, "layers": random.choice([2, 4, 8])})
+            for step in range(steps):
+                loss = math.exp(-lr * step * 5) + random.gauss(0, 0.01)
+                tracklog.log_metric("loss", loss, step=step)
+                tracklog.log_metric("acc", 1 - loss / 2, step=step)
+                points += 2
+    elapsed = time.perf_counter() - started
+    click.echo(f"logged {points:,} metric points in {n_runs} runs in {elapsed:.2f}s into {tracklog.get_tracking_uri()}\n")
+    ctx = click.get_current_context()
+    ctx.invoke(runs_list, store=tracklog.get_tracking_uri(), experiment_id=None, view="active")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``tracklog`` script."""
+    try:
+        cli.main(args=argv, prog_name="tracklog", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except TracklogError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()
