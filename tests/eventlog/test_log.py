@@ -100,8 +100,11 @@ def test_corrupt_and_foreign_files_are_reported_with_their_path(tmp_path) -> Non
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not parquet at all")
     (tmp_path / "events/stream=metric/date=2026-01-01/notes.txt").write_text("hello")
-    with pytest.warns(CorruptFileWarning, match="junk.parquet is not a readable Parquet segment"):
+    with pytest.warns(CorruptFileWarning) as caught:
         events = list(log.scan("metric"))
+    messages = sorted(str(w.message) for w in caught)
+    assert "junk.parquet is not a readable Parquet segment" in messages[0]
+    assert "notes.txt is not a tracklog segment (not .parquet)" in messages[1]
     assert [e.value for e in events] == [1.0]
     with pytest.raises(CorruptFileError, match="notes.txt is not a tracklog segment"):
         log.read("events/stream=metric/date=2026-01-01/notes.txt")
@@ -154,6 +157,7 @@ def test_buffer_is_flushed_at_exit_and_on_sigterm(tmp_path, how: str) -> None:
     if how == "term":
         proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
+    proc.stdout.close()
     if how == "term":
         assert proc.returncode == -signal.SIGTERM
     assert sum(1 for _ in EventLog.open(str(tmp_path)).scan("metric")) == 1000
