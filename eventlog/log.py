@@ -110,7 +110,7 @@ class EventLog:
         """Record `event`; returns it stamped with its envelope."""
         return self.writer.append(event)
 
-    def log_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
+    def log_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int | None) -> None:
         self.writer.log_metric(run_id, key, value, step, timestamp)
 
     def flush(self) -> None:

@@ -151,8 +151,11 @@ class Writer:
 
     # ---- the hot path -----------------------------------------------------------------
 
-    def log_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
-        """Append one metric point (already validated). The fast path of tracklog."""
+    def log_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int | None) -> None:
+        """Append one metric point (already validated). The fast path of tracklog.
+
+        A `timestamp` of None means the event's own time, in ms.
+        """
         end = 0
         with self._lock:
             if self._closed:
@@ -163,6 +166,8 @@ class Writer:
             if ts <= self._last_ts:
                 ts = self._last_ts + 1
             self._last_ts = ts
+            if timestamp is None:
+                timestamp = ts // 1_000_000
             rec = (seq, ts, run_id, key, value, step, timestamp)
             batch = self._batch
             if self._use_wal:

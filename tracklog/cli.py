@@ -89,22 +89,20 @@ def experiments_rename(store: str | None, experiment_id: str, new_name: str) -> 
     _client(store).rename_experiment(experiment_id, new_name)
 
 
-@experiments.command("delete")
-@_store_option
-@click.argument("experiment_id")
-def experiments_delete(store: str | None, experiment_id: str) -> None:
-    client = _client(store)
-    client.delete_experiment(experiment_id)
-    client.flush()
+def _lifecycle_command(group: click.Group, verb: str, method: str, argument: str) -> None:
+    """``<group> delete|restore ID``: one event, published at once."""
+
+    @group.command(verb, help=f"{verb.capitalize()} by id (a {verb} event; nothing is erased).")
+    @_store_option
+    @click.argument(argument)
+    def command(store: str | None, **ids: str) -> None:
+        client = _client(store)
+        getattr(client, method)(ids[argument])
+        client.flush()
 
 
-@experiments.command("restore")
-@_store_option
-@click.argument("experiment_id")
-def experiments_restore(store: str | None, experiment_id: str) -> None:
-    client = _client(store)
-    client.restore_experiment(experiment_id)
-    client.flush()
+for _verb in ("delete", "restore"):
+    _lifecycle_command(experiments, _verb, f"{_verb}_experiment", "experiment_id")
 
 
 # ---- runs --------------------------------------------------------------------------------
@@ -145,22 +143,8 @@ def runs_describe(store: str | None, run_id: str) -> None:
     click.echo(msgspec.json.format(msgspec.json.encode(run).decode(), indent=2))
 
 
-@runs.command("delete")
-@_store_option
-@click.argument("run_id")
-def runs_delete(store: str | None, run_id: str) -> None:
-    client = _client(store)
-    client.delete_run(run_id)
-    client.flush()
-
-
-@runs.command("restore")
-@_store_option
-@click.argument("run_id")
-def runs_restore(store: str | None, run_id: str) -> None:
-    client = _client(store)
-    client.restore_run(run_id)
-    client.flush()
+for _verb in ("delete", "restore"):
+    _lifecycle_command(runs, _verb, f"{_verb}_run", "run_id")
 
 
 # ---- doctor and demo ------------------------------------------------------------------------

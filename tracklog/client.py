@@ -97,6 +97,7 @@ class Client:
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
         self._tracking_uri = tracking_uri or get_tracking_uri()
         self._b: Backend = backend_for(self._tracking_uri)
+        self._append_metric = self._b.log.writer.log_metric  # the writer re-mints in place after fork
 
     @property
     def tracking_uri(self) -> str:
@@ -338,13 +339,11 @@ class Client:
             step = 0
         elif step.__class__ is not int or not _I64_MIN <= step <= _I64_MAX:
             step = check_step(key, step)
-        if timestamp is None:
-            timestamp = _time_ns() // 1_000_000
-        elif timestamp.__class__ is not int or not 0 <= timestamp <= _I64_MAX:
+        if timestamp is not None and (timestamp.__class__ is not int or not 0 <= timestamp <= _I64_MAX):
             timestamp = check_timestamp(key, timestamp)
         if run_id not in b.active_runs:
             b.require_active_run(run_id)
-        b.log.writer.log_metric(run_id, key, value, step, timestamp)
+        self._append_metric(run_id, key, value, step, timestamp)  # timestamp None: the event's own time
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         """Log a param; logging the same value again is fine, a different one raises `ParamChangedError`."""

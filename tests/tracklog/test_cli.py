@@ -1,0 +1,48 @@
+"""The command line: real commands, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _tracklog(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracklog.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_demo_then_list_describe_delete(tmp_path) -> None:
+    store = str(tmp_path / "s")
+    out = _tracklog("demo", "--store", store, "--runs", "2", "--steps", "50")
+    assert out.returncode == 0, out.stderr
+    assert "logged 200 metric points in 2 runs" in out.stdout
+    listing = _tracklog("runs", "list", "--store", store).stdout.splitlines()
+    assert len(listing) == 4 and "FINISHED" in listing[2]
+    run_id = listing[2].split()[0]
+    described = json.loads(_tracklog("runs", "describe", run_id, "--store", store).stdout)
+    assert described["info"]["run_id"] == run_id and set(described["data"]["metrics"]) == {"loss", "acc"}
+    assert _tracklog("runs", "delete", run_id, "--store", store).returncode == 0
+    assert run_id in _tracklog("runs", "list", "--view", "deleted", "--store", store).stdout
+    exps = _tracklog("experiments", "list", "--store", store).stdout
+    assert "demo" in exps and "Default" in exps
+
+
+def test_errors_are_one_line_with_exit_status_1(tmp_path) -> None:
+    store = str(tmp_path / "s")
+    out = _tracklog("runs", "describe", "nosuchrun", "--store", store)
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"error: Run with id='nosuchrun' not found in {store}"
+    assert _tracklog("experiments", "create", "x", "--store", store).returncode == 0
+    dup = _tracklog("experiments", "create", "x", "--store", store)
+    assert dup.returncode == 1 and "already exists" in dup.stderr and "Traceback" not in dup.stderr
+
+
+def test_doctor_reports_a_corrupt_segment_by_path(tmp_path) -> None:
+    store = tmp_path / "s"
+    assert _tracklog("demo", "--store", str(store), "--runs", "1", "--steps", "5").returncode == 0
+    assert "ok" in _tracklog("doctor", "--store", str(store)).stdout
+    bad = store / "events/stream=control/date=2026-01-01/bad.parquet"
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_bytes(b"garbage")
+    out = _tracklog("doctor", "--store", str(store))
+    assert out.returncode == 1 and "PROBLEM" in out.stdout and "bad.parquet" in out.stdout
