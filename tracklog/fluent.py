@@ -237,7 +237,7 @@ def start_run(
     >>> import tempfile, tracklog
     >>> tracklog.set_tracking_uri(tempfile.mkdtemp())
     >>> with tracklog.start_run(run_name="demo") as run:
-    ...     tracklog.log_param("lr", 0.01)
+    ...     _ = tracklog.log_param("lr", 0.01)
     ...     tracklog.log_metric("loss", 0.5, step=1)
     >>> tracklog.get_run(run.info.run_id).info.status
     <RunStatus.FINISHED: 'FINISHED'>

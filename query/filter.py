@@ -1,0 +1,330 @@
+"""MLflow's search grammar: a tokenizer and a recursive-descent parser building typed nodes.
+
+    metrics.acc > 0.9 and params.lr = '0.01'
+    tags.`mlflow.user` ILIKE 'ann%' and attributes.status IN ('FINISHED', 'FAILED')
+    (metrics.loss < 0.1 or metrics.acc >= 0.95) and datasets.context = 'training'
+
+Beyond MLflow: ``OR`` and parentheses; ``IN``/``NOT IN`` and ``IS [NOT] NULL`` on every entity.
+Every node keeps the column it started at, so an error points into the filter string:
+
+    >>> parse("metrics.acc > 'high'")
+    Traceback (most recent call last):
+    ...
+    query.filter.FilterSyntaxError: col 15: metrics compare with numbers; expected a number, found 'high'
+      metrics.acc > 'high'
+                    ^
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Union
+
+import msgspec
+
+from eventlog.errors import InvalidInputError
+
+__all__ = [
+    "And",
+    "Comparison",
+    "FilterSyntaxError",
+    "Key",
+    "Node",
+    "Or",
+    "parse",
+    "parse_order_by",
+    "to_string",
+]
+
+ENTITIES = {
+    "metric": "metric", "metrics": "metric",
+    "param": "param", "params": "param", "parameter": "param", "parameters": "param",
+    "tag": "tag", "tags": "tag",
+    "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute",
+    "dataset": "dataset", "datasets": "dataset",
+}
+STRING_ATTRIBUTES = {"run_id", "run_name", "status", "user_id", "artifact_uri", "lifecycle_stage", "experiment_id"}
+NUMERIC_ATTRIBUTES = {"start_time", "end_time"}
+ATTRIBUTE_ALIASES = {"created": "start_time", "Created": "start_time", "run name": "run_name",
+                     "Run name": "run_name", "Run Name": "run_name", "run_uuid": "run_id"}
+DATASET_KEYS = {"name", "digest", "context"}
+NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
+STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
+NULL_OPS = ("IS NULL", "IS NOT NULL")
+
+
+class FilterSyntaxError(InvalidInputError):
+    """A filter or order_by string that does not parse; `.pos` is the 0-based column."""
+
+    def __init__(self, text: str, pos: int, message: str) -> None:
+        self.text, self.pos = text, pos
+        super().__init__(f"col {pos + 1}: {message}\n  {text}\n  {' ' * pos}^")
+
+
+class Key(msgspec.Struct, frozen=True):
+    entity: str  # metric | param | tag | attribute | dataset
+    name: str
+    pos: int = msgspec.field(default=0)
+
+
+class Comparison(msgspec.Struct, frozen=True, tag=True):
+    key: Key
+    op: str
+    value: float | str | tuple[str, ...] | None
+    pos: int = 0
+
+
+class And(msgspec.Struct, frozen=True, tag=True):
+    items: tuple[Node, ...]
+
+
+class Or(msgspec.Struct, frozen=True, tag=True):
+    items: tuple[Node, ...]
+
+
+Node = Union[Comparison, And, Or]  # noqa: UP007 - msgspec needs a Union object
+
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)
+      | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
+      | (?P<ident>[A-Za-z_][\w.]*)
+      | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
+      | (?P<backtick>`[^`]*`)
+      | (?P<op><>|!=|<=|>=|=|<|>)
+      | (?P<punct>[(),])""",
+    re.X,
+)
+_KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "NULL"}
+
+
+class _Token(msgspec.Struct, frozen=True):
+    kind: str  # number | ident | string | backtick | op | punct | keyword | end
+    text: str
+    pos: int
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise FilterSyntaxError(text, pos, f"unexpected character {text[pos]!r}")
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            word = m.group()
+            if kind == "ident" and word.upper() in _KEYWORDS:
+                tokens.append(_Token("keyword", word.upper(), pos))
+            else:
+                tokens.append(_Token(kind, word, pos))
+        pos = m.end()
+    tokens.append(_Token("end", "", len(text)))
+    return tokens
+
+
+def _unquote(token: _Token) -> str:
+    body, quote = token.text[1:-1], token.text[0]
+    if quote == "`":
+        return body
+    return re.sub(r"\\(.)", r"\1", body.replace(quote * 2, quote))
+
+
+class _Parser:
+    """One method per grammar rule:
+
+        expr       := conj (OR conj)*
+        conj       := primary (AND primary)*
+        primary    := '(' expr ')' | comparison
+        comparison := key op value
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def fail(self, message: str, token: _Token | None = None) -> FilterSyntaxError:
+        token = token or self.tok
+        found = {"end": "the end of the filter", "string": token.text}.get(token.kind, repr(token.text))
+        return FilterSyntaxError(self.text, token.pos, f"{message}, found {found}")
+
+    def take(self, kind: str, text: str | None = None) -> _Token | None:
+        if self.tok.kind == kind and (text is None or self.tok.text == text):
+            self.i += 1
+            return self.tokens[self.i - 1]
+        return None
+
+    def expr(self) -> Node:
+        items = [self.conj()]
+        while self.take("keyword", "OR"):
+            items.append(self.conj())
+        return items[0] if len(items) == 1 else Or(tuple(items))
+
+    def conj(self) -> Node:
+        items = [self.primary()]
+        while self.take("keyword", "AND"):
+            items.append(self.primary())
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def primary(self) -> Node:
+        if self.take("punct", "("):
+            node = self.expr()
+            if not self.take("punct", ")"):
+                raise self.fail("expected ')'")
+            return node
+        return self.comparison()
+
+    def key(self) -> Key:
+        tok = self.tok
+        if tok.kind == "backtick" or (tok.kind == "string" and tok.text[0] == '"'):
+            raise self.fail("expected an entity such as metrics., params., tags. or attributes. before the quoted key")
+        if tok.kind not in ("ident", "keyword"):
+            raise self.fail("expected a key such as metrics.acc or params.lr")
+        self.i += 1
+        word = tok.text
+        if "." not in word:
+            return self._bare_key(tok)
+        prefix, _, name = word.partition(".")
+        entity = ENTITIES.get(prefix.lower() if prefix.lower() in ENTITIES else prefix)
+        if entity is None:
+            raise FilterSyntaxError(self.text, tok.pos, f"unknown entity {prefix!r}; expected one of metrics, params, tags, attributes, datasets")
+        if not name:
+            quoted = self.take("backtick") or self.take("string")
+            if quoted is None:
+                raise self.fail("expected a key name after the entity")
+            name = _unquote(quoted)
+        return self._checked(Key(entity, name, tok.pos))
+
+    def _bare_key(self, tok: _Token) -> Key:
+        name = ATTRIBUTE_ALIASES.get(tok.text, tok.text)
+        if name not in STRING_ATTRIBUTES | NUMERIC_ATTRIBUTES:
+            raise FilterSyntaxError(self.text, tok.pos, f"{tok.text!r} needs an entity, as in metrics.{tok.text} or params.{tok.text}")
+        return Key("attribute", name, tok.pos)
+
+    def _checked(self, key: Key) -> Key:
+        if key.entity == "attribute":
+            name = ATTRIBUTE_ALIASES.get(key.name, key.name)
+            if name not in STRING_ATTRIBUTES | NUMERIC_ATTRIBUTES:
+                valid = ", ".join(sorted(STRING_ATTRIBUTES | NUMERIC_ATTRIBUTES))
+                raise FilterSyntaxError(self.text, key.pos, f"unknown attribute {key.name!r}; expected one of {valid}")
+            return Key("attribute", name, key.pos)
+        if key.entity == "dataset" and key.name not in DATASET_KEYS:
+            raise FilterSyntaxError(self.text, key.pos, f"unknown dataset key {key.name!r}; expected name, digest or context")
+        return key
+
+    def operator(self) -> str:
+        tok = self.tok
+        if self.take("op"):
+            return "!=" if tok.text == "<>" else tok.text
+        if self.take("keyword", "IS"):
+            negated = bool(self.take("keyword", "NOT"))
+            if not self.take("keyword", "NULL"):
+                raise self.fail("expected NULL after IS")
+            return "IS NOT NULL" if negated else "IS NULL"
+        if self.take("keyword", "NOT"):
+            if not self.take("keyword", "IN"):
+                raise self.fail("expected IN after NOT")
+            return "NOT IN"
+        for word in ("LIKE", "ILIKE", "IN"):
+            if self.take("keyword", word):
+                return word
+        raise self.fail("expected a comparison operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL)")
+
+    def comparison(self) -> Comparison:
+        key = self.key()
+        op_tok = self.tok
+        op = self.operator()
+        numeric = key.entity == "metric" or (key.entity == "attribute" and key.name in NUMERIC_ATTRIBUTES)
+        allowed = (NUMERIC_OPS if numeric else STRING_OPS) + NULL_OPS
+        if op not in allowed:
+            kind = "numeric" if numeric else "string"
+            raise FilterSyntaxError(self.text, op_tok.pos, f"{op} does not apply to {kind} key {key.entity}.{key.name}; expected one of {', '.join(allowed)}")
+        if op in NULL_OPS:
+            return Comparison(key, op, None, key.pos)
+        if op in ("IN", "NOT IN"):
+            return Comparison(key, op, self.string_list(), key.pos)
+        return Comparison(key, op, self.number(key) if numeric else self.string(key), key.pos)
+
+    def number(self, key: Key) -> float:
+        tok = self.take("number")
+        if tok is None:
+            what = "metrics" if key.entity == "metric" else f"attributes.{key.name}"
+            raise self.fail(f"{what} compare with numbers; expected a number")
+        return float(tok.text)
+
+    def string(self, key: Key) -> str:
+        tok = self.take("string")
+        if tok is None:
+            raise self.fail(f"{key.entity}s compare with quoted strings; expected a string such as 'value'")
+        return _unquote(tok)
+
+    def string_list(self) -> tuple[str, ...]:
+        if not self.take("punct", "("):
+            raise self.fail("expected '(' to start the IN list")
+        values = []
+        while True:
+            tok = self.take("string")
+            if tok is None:
+                raise self.fail("expected a quoted string in the IN list")
+            values.append(_unquote(tok))
+            if self.take("punct", ")"):
+                return tuple(values)
+            if not self.take("punct", ","):
+                raise self.fail("expected ',' or ')' in the IN list")
+
+
+def parse(text: str | None) -> Node | None:
+    """Parse a filter string; None or blank gives None (match everything)."""
+    if text is None or not text.strip():
+        return None
+    parser = _Parser(text)
+    node = parser.expr()
+    if parser.tok.kind != "end":
+        raise parser.fail("expected AND, OR or the end of the filter")
+    return node
+
+
+def parse_order_by(clause: str) -> tuple[Key, bool]:
+    """``metrics.acc DESC`` → (Key, descending). Accepts the same keys as filters."""
+    parser = _Parser(clause)
+    key = parser.key()
+    descending = False
+    if parser.tok.kind == "ident" and parser.tok.text.upper() in ("ASC", "DESC"):
+        descending = parser.tok.text.upper() == "DESC"
+        parser.i += 1
+    if parser.tok.kind != "end":
+        raise parser.fail("expected ASC, DESC or the end of the order_by clause")
+    return key, descending
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][\w.]*")
+_ENTITY_PREFIX = {"metric": "metrics", "param": "params", "tag": "tags", "attribute": "attributes", "dataset": "datasets"}
+
+
+def _key_text(key: Key) -> str:
+    name = key.name if _PLAIN_NAME.fullmatch(key.name) and key.name.upper() not in _KEYWORDS else f"`{key.name}`"
+    return f"{_ENTITY_PREFIX[key.entity]}.{name}"
+
+
+def _string_text(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def to_string(node: Node | None) -> str:
+    """Print a node as a filter string that parses back to the same node (positions aside)."""
+    if node is None:
+        return ""
+    if isinstance(node, And | Or):
+        joiner = " and " if isinstance(node, And) else " or "
+        return joiner.join(f"({to_string(n)})" if isinstance(n, And | Or) else to_string(n) for n in node.items)
+    key = _key_text(node.key)
+    if node.value is None:
+        return f"{key} {node.op}"
+    if isinstance(node.value, tuple):
+        return f"{key} {node.op} ({', '.join(_string_text(v) for v in node.value)})"
+    if isinstance(node.value, float):
+        return f"{key} {node.op} {node.value!r}"
+    return f"{key} {node.op} {_string_text(node.value)}"

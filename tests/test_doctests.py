@@ -1,0 +1,18 @@
+"""The examples in docstrings run and print what they say."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["eventlog.log", "tracklog", "tracklog.client", "tracklog.fluent", "query.filter"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str, tracking_uri: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
