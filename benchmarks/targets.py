@@ -83,10 +83,19 @@ class Target:
             self._open(root)
             yield root
         finally:
+            self.end_active_runs()
             shutil.rmtree(root, ignore_errors=True)
 
     def _open(self, root: Path) -> None:
         raise NotImplementedError
+
+    def end_active_runs(self) -> None:
+        """After a failed call: end whatever run the fluent API still holds, ignoring errors."""
+        for _ in range(10):
+            if self.api.active_run() is None:
+                return
+            with contextlib.suppress(Exception):
+                self.api.end_run()
 
     def metric_files(self, root: Path) -> list[Path]:
         """The files whose sizes count as this store's cost of keeping metric points."""

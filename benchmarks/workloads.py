@@ -24,6 +24,7 @@ __all__ = ["WORKLOADS", "Sizes", "Workload"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BATCH_LIMIT = 1000  # MLflow's (and tracklog's) limit of metrics per log_batch call
+MAX_FAILED_RUNS = 20  # the runs workload gives up after this many failed runs
 
 Figures = dict[str, Any]
 Workload = Callable[[Target, "Sizes"], Figures]
@@ -35,6 +36,7 @@ class Sizes:
 
     log_metric_calls: int = 100_000
     log_metric_calls_slow: int = 2_000
+    log_metric_repeats: int = 3  # tracklog only; MLflow's loop is long enough to run once
     log_metrics_keys: int = 10
     log_metrics_steps: int = 10_000
     log_metrics_steps_slow: int = 500
@@ -54,7 +56,7 @@ class Sizes:
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
-            log_metric_calls=20_000, log_metric_calls_slow=300,
+            log_metric_calls=20_000, log_metric_calls_slow=300, log_metric_repeats=2,
             log_metrics_steps=2_000, log_metrics_steps_slow=100,
             runs=100, runs_budget_s_slow=8.0,
             storage_points=10_000, import_repeats=3,
@@ -120,9 +122,7 @@ def warmup(target: Target, sizes: Sizes) -> Figures:
 # ---- (1) log_metric: per-call latency and throughput ---------------------------------------
 
 
-def log_metric(target: Target, sizes: Sizes) -> Figures:
-    """One metric, one run, ``log_metric(key, value, step=i)`` per step, each call timed."""
-    n = sizes.log_metric_calls_slow if target.slow else sizes.log_metric_calls
+def _log_metric_once(target: Target, n: int) -> Figures:
     values = smooth_values(n)
     latencies = [0] * n
     api = target.api
@@ -148,6 +148,27 @@ def log_metric(target: Target, sizes: Sizes) -> Figures:
         "calls_per_s": rate(n, loop_ns),
         "calls_per_s_incl_end_run": rate(n, loop_ns + end_ns),
         **stored,
+    }
+
+
+def log_metric(target: Target, sizes: Sizes) -> Figures:
+    """One metric, one run, ``log_metric(key, value, step=i)`` per step, each call timed.
+
+    tracklog repeats this (each time in a fresh store) and reports the repeat with the median
+    median latency, plus every repeat's median: a single 0.3 s loop on a shared 2-core
+    machine is at the mercy of whatever else runs. MLflow's loop is long enough on its own.
+    """
+    n = sizes.log_metric_calls_slow if target.slow else sizes.log_metric_calls
+    repeats = 1 if target.slow else sizes.log_metric_repeats
+    runs = sorted((_log_metric_once(target, n) for _ in range(repeats)), key=lambda f: f["median_us"])
+    chosen = runs[(len(runs) - 1) // 2]
+    return {
+        **chosen,
+        "repeats": repeats,
+        "median_us_each": [f["median_us"] for f in runs],
+        "median_us_min": runs[0]["median_us"],
+        "median_us_max": runs[-1]["median_us"],
+        "calls_per_s_incl_end_run_each": [f["calls_per_s_incl_end_run"] for f in runs],
     }
 
 
@@ -208,28 +229,46 @@ def _one_run(api: Any, sizes: Sizes, run: int, steps: list[dict[str, float]]) ->
 
 
 def many_runs(target: Target, sizes: Sizes) -> Figures:
-    """Runs of (10 params, 5 tags, 10 metrics x 20 steps); MLflow stops at its time budget."""
+    """Runs of (10 params, 5 tags, 10 metrics x 20 steps); MLflow stops at its time budget.
+
+    A run that raises is counted, reported (as ``error``, with the first message) and skipped,
+    so a rare failure does not hide the figures of the other runs.
+    """
     steps = [
         {f"metric_{k}": smooth(s) * (1 + 0.1 * k) for k in range(sizes.run_metric_keys)}
         for s in range(sizes.run_steps)
     ]
     budget_ns = int(sizes.runs_budget_s_slow * 1e9) if target.slow else None
     per_run: list[int] = []
+    failures: list[str] = []
     with target.fresh_store():
         quiesce()
         started = clock()
         for run in range(sizes.runs):
-            per_run.append(_one_run(target.api, sizes, run, steps))
+            try:
+                per_run.append(_one_run(target.api, sizes, run, steps))
+            except Exception as exc:
+                failures.append(f"run {run}: {type(exc).__name__}: {exc}")
+                target.end_active_runs()
+                if len(failures) >= MAX_FAILED_RUNS:
+                    break
             if budget_ns is not None and clock() - started > budget_ns:
                 break
         total_ns = clock() - started
+    figures: Figures = {"runs": len(per_run), "runs_requested": sizes.runs, "failed_runs": len(failures)}
+    if failures:
+        figures["error"] = f"{len(failures)} of {len(per_run) + len(failures)} runs failed; first: {failures[0]}"
+    if per_run:
+        figures.update(_run_figures(per_run, total_ns, sizes))
+    return figures
+
+
+def _run_figures(per_run: list[int], total_ns: int, sizes: Sizes) -> Figures:
     done = len(per_run)
     ordered = sorted(per_run)
     decile = max(1, done // 10)
     mean_ms = sum(per_run) / done / 1e6
     return {
-        "runs": done,
-        "runs_requested": sizes.runs,
         "points_per_run": sizes.run_metric_keys * sizes.run_steps,
         "total_s": total_ns / 1e9,
         "per_run_median_ms": percentile(ordered, 50) / 1e6,

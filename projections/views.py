@@ -1,0 +1,149 @@
+"""The SQL of the read models, over two sources: ``{control}`` and ``{metrics}`` rows.
+
+Conflict rules (DESIGN.md): last writer wins by ``o = (ts, writer_id, writer_seq)`` for names,
+status, lifecycle and tags; the first writer wins for params (later different values are
+`param_conflicts`); the latest metric value is the highest ``(step, timestamp, writer_seq,
+writer_id)``.
+
+`runs_query` and `experiments_query` are templates over relation names (never user text); the
+catalog runs them once over everything (``as_of`` views) or over the runs a fold touched
+(the materialised ``runs`` table).
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXPERIMENTS", "LATEST", "RUNS", "VIEWS"]
+
+# The runs of `{control}` restricted by `{run_filter}`, with latest metrics from `{latest}`.
+RUNS = """
+WITH c AS (
+    SELECT *, (ts, writer_id, writer_seq) AS o FROM {control} WHERE run_id IS NOT NULL {run_filter}
+), started AS (
+    SELECT run_id, arg_min(experiment_id, o) AS experiment_id, arg_min(actor, o) AS user_id,
+           arg_min(start_time, o) AS start_ms, arg_min(artifact_uri, o) AS artifact_uri
+    FROM c WHERE kind = 'RunStarted' GROUP BY run_id
+), status AS (
+    SELECT run_id,
+           arg_max(CASE kind WHEN 'RunEnded' THEN status ELSE 'RUNNING' END, o) AS status,
+           arg_max_null(CASE WHEN kind = 'RunEnded' AND status IN ('FINISHED', 'FAILED', 'KILLED')
+                             THEN end_time END, o) AS end_ms
+    FROM c WHERE kind IN ('RunStarted', 'RunResumed', 'RunEnded') GROUP BY run_id
+), life AS (
+    SELECT run_id, arg_max(CASE kind WHEN 'RunDeleted' THEN 'deleted' ELSE 'active' END, o) AS lifecycle_stage,
+           max(ts) FILTER (WHERE kind = 'RunDeleted') AS deleted_ts
+    FROM c WHERE kind IN ('RunDeleted', 'RunRestored') GROUP BY run_id
+), tag_events AS (
+    SELECT run_id, key, value, o FROM c WHERE kind = 'RunTagSet'
+    UNION ALL SELECT run_id, key, NULL, o FROM c WHERE kind = 'RunTagDeleted'
+    UNION ALL SELECT run_id, 'mlflow.runName', run_name, o FROM c WHERE kind IN ('RunStarted', 'RunRenamed')
+    UNION ALL SELECT run_id, 'mlflow.note.content', description, o FROM c WHERE kind = 'RunDescriptionSet'
+), tag_now AS (
+    SELECT run_id, key, arg_max_null(value, o) AS value FROM tag_events GROUP BY run_id, key
+), tags AS (
+    SELECT run_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS tags,
+           max(value) FILTER (WHERE key = 'mlflow.runName') AS run_name
+    FROM tag_now WHERE value IS NOT NULL GROUP BY run_id
+), params AS (
+    SELECT run_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS params
+    FROM (SELECT run_id, key, arg_min(value, o) AS value FROM c WHERE kind = 'ParamLogged' GROUP BY run_id, key)
+    GROUP BY run_id
+), metrics AS (
+    SELECT run_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS metrics
+    FROM {latest} WHERE run_id IN (SELECT run_id FROM started) GROUP BY run_id
+)
+SELECT s.run_id, s.experiment_id, coalesce(t.run_name, '') AS run_name, s.user_id,
+       coalesce(st.status, 'RUNNING') AS status,
+       epoch_ms(s.start_ms) AS start_time, epoch_ms(st.end_ms) AS end_time,
+       coalesce(l.lifecycle_stage, 'active') AS lifecycle_stage, s.artifact_uri,
+       coalesce(p.params, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS params,
+       coalesce(t.tags, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
+       coalesce(m.metrics, MAP {{}}::MAP(VARCHAR, DOUBLE)) AS metrics,
+       s.start_ms AS start_time_ms, st.end_ms AS end_time_ms
+FROM started s
+LEFT JOIN status st USING (run_id) LEFT JOIN life l USING (run_id) LEFT JOIN tags t USING (run_id)
+LEFT JOIN params p USING (run_id) LEFT JOIN metrics m USING (run_id)
+"""
+
+# The latest point per (run, key) of `{metrics}`.
+LATEST = """
+SELECT run_id, key, arg_max(value, r) AS value, max(r) AS r
+FROM (SELECT run_id, key, value,
+             struct_pack(step := step, timestamp := timestamp, writer_seq := writer_seq, writer_id := writer_id) AS r
+      FROM {metrics})
+GROUP BY run_id, key
+"""
+
+EXPERIMENTS = """
+WITH c AS (
+    SELECT *, (ts, writer_id, writer_seq) AS o FROM {control} WHERE experiment_id IS NOT NULL AND kind LIKE 'Experiment%'
+), created AS (
+    SELECT experiment_id, arg_min(artifact_location, o) AS artifact_location, min(ts) AS created_ts
+    FROM c WHERE kind = 'ExperimentCreated' GROUP BY experiment_id
+    UNION ALL SELECT '0', {default_location}, 0
+    WHERE NOT EXISTS (SELECT 1 FROM c WHERE kind = 'ExperimentCreated' AND experiment_id = '0')
+), names AS (
+    SELECT experiment_id, arg_max(name, o) AS name FROM c
+    WHERE kind IN ('ExperimentCreated', 'ExperimentRenamed') GROUP BY experiment_id
+), life AS (
+    SELECT experiment_id, arg_max(CASE kind WHEN 'ExperimentDeleted' THEN 'deleted' ELSE 'active' END, o) AS lifecycle_stage
+    FROM c WHERE kind IN ('ExperimentDeleted', 'ExperimentRestored') GROUP BY experiment_id
+), tag_now AS (
+    SELECT experiment_id, key, arg_max_null(CASE kind WHEN 'ExperimentTagSet' THEN value END, o) AS value
+    FROM c WHERE kind IN ('ExperimentTagSet', 'ExperimentTagDeleted') GROUP BY experiment_id, key
+), tags AS (
+    SELECT experiment_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS tags
+    FROM tag_now WHERE value IS NOT NULL GROUP BY experiment_id
+), touched AS (
+    SELECT experiment_id, max(ts) AS last_ts FROM c GROUP BY experiment_id
+)
+SELECT e.experiment_id, coalesce(n.name, 'Default') AS name, e.artifact_location,
+       coalesce(l.lifecycle_stage, 'active') AS lifecycle_stage,
+       coalesce(t.tags, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
+       make_timestamp(e.created_ts // 1000) AS creation_time,
+       make_timestamp(coalesce(greatest(u.last_ts, e.created_ts), 0) // 1000) AS last_update_time
+FROM created e LEFT JOIN names n USING (experiment_id) LEFT JOIN life l USING (experiment_id)
+LEFT JOIN tags t USING (experiment_id) LEFT JOIN touched u USING (experiment_id)
+"""
+
+# Views that are plain projections of the sources; `{control}`/`{metrics}`/`{latest}`/`{runs}` filled in.
+VIEWS = {
+    "metrics": """
+        SELECT run_id, key, value, step, timestamp, epoch_ms(timestamp) AS time, make_timestamp(ts // 1000) AS logged_at,
+               writer_id, writer_seq
+        FROM {metrics}""",
+    "latest_metrics": """
+        SELECT run_id, key, value, r.step AS step, r.timestamp AS timestamp FROM {latest}""",
+    "params": """
+        SELECT run_id, key, arg_min(value, (ts, writer_id, writer_seq)) AS value,
+               make_timestamp(min(ts) // 1000) AS logged_at
+        FROM {control} WHERE kind = 'ParamLogged' GROUP BY run_id, key""",
+    "param_conflicts": """
+        WITH p AS (
+            SELECT run_id, key, value, actor, ts, writer_id, writer_seq,
+                   first_value(value) OVER (PARTITION BY run_id, key ORDER BY ts, writer_id, writer_seq) AS kept
+            FROM {control} WHERE kind = 'ParamLogged')
+        SELECT run_id, key, kept AS kept_value, value AS refused_value, actor,
+               make_timestamp(ts // 1000) AS logged_at, writer_id, writer_seq
+        FROM p WHERE value <> kept""",
+    "tags": """
+        SELECT r.run_id, e.key, e.value FROM {runs} r, unnest(map_entries(r.tags)) AS t(e)""",
+    "inputs": """
+        SELECT run_id, dataset_name, dataset_digest, source_type, source, dataset_schema, profile, context,
+               make_timestamp(min(ts) // 1000) AS logged_at
+        FROM {control} WHERE kind = 'DatasetInputLogged'
+        GROUP BY run_id, dataset_name, dataset_digest, source_type, source, dataset_schema, profile, context""",
+    "artifacts": """
+        SELECT run_id, path, arg_max(size, (ts, writer_id, writer_seq)) AS size,
+               arg_max(sha256, (ts, writer_id, writer_seq)) AS sha256, arg_max(actor, (ts, writer_id, writer_seq)) AS actor,
+               make_timestamp(max(ts) // 1000) AS logged_at
+        FROM {control} WHERE kind = 'ArtifactLogged' GROUP BY run_id, path""",
+    "events": """
+        SELECT kind, make_timestamp(ts // 1000) AS time, ts, actor, writer_id, writer_seq, experiment_id, run_id,
+               * EXCLUDE (kind, ts, actor, writer_id, writer_seq, experiment_id, run_id),
+               NULL::DOUBLE AS metric_value, NULL::BIGINT AS step, NULL::BIGINT AS timestamp
+        FROM {control}
+        UNION ALL BY NAME
+        SELECT 'MetricLogged' AS kind, make_timestamp(ts // 1000) AS time, ts, actor, writer_id, writer_seq,
+               NULL AS experiment_id, run_id, key, value AS metric_value, step, timestamp
+        FROM {metrics}""",
+}
