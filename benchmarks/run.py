@@ -146,6 +146,13 @@ def metadata(args: argparse.Namespace, sizes: Sizes, targets: list[Target], note
     }
 
 
+def headline(meta: dict[str, Any]) -> str:
+    versions = " vs ".join(f"{lib} {v}" for lib, v in meta["versions"].items())
+    load = f"{meta['loadavg_at_start'][0]:.2f} -> {meta['loadavg_at_end'][0]:.2f}"
+    return (f"{versions} (git {meta['git']}) · {'quick' if meta['quick'] else 'full'} sizes · "
+            f"Python {meta['python']} · {meta['cpus']} CPUs · load avg {load}")
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
@@ -168,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = evaluate_targets(results, ratios)
     meta = metadata(args, sizes, targets, notes)
 
+    print(headline(meta))
     print(format_table(results, ratios, verdicts))
     print()
     print(format_verdicts([v for v in verdicts if v.figure is not None]))

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-__all__ = ["Catalog", "as_of_ns", "catalog_path"]
+__all__ = ["Catalog", "as_of_ns", "catalog_path", "fetch_arrow"]
 
 SCHEMA_VERSION = "3"
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
@@ -217,6 +217,13 @@ class Catalog:
 
     def close(self) -> None:
         self.con.close()
+
+
+def fetch_arrow(cur: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pa.Table:
+    """A query's rows as one Arrow table, without the extra copy of a DB-API result."""
+    relation = cur.sql(query, params=params)
+    method = getattr(relation, "to_arrow_table", None) or relation.arrow
+    return method()
 
 
 def _concat(tables: list[Any], schema: pa.Schema) -> pa.Table:

@@ -25,6 +25,8 @@ import msgspec
 from eventlog.errors import InvalidInputError
 
 __all__ = [
+    "EXPERIMENT_ATTRIBUTES",
+    "RUN_ATTRIBUTES",
     "And",
     "Comparison",
     "FilterSyntaxError",
@@ -43,8 +45,14 @@ ENTITIES = {
     "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute",
     "dataset": "dataset", "datasets": "dataset",
 }
-STRING_ATTRIBUTES = {"run_id", "run_name", "status", "user_id", "artifact_uri", "lifecycle_stage", "experiment_id"}
-NUMERIC_ATTRIBUTES = {"start_time", "end_time"}
+RUN_ATTRIBUTES = {
+    "run_id": "string", "run_name": "string", "status": "string", "user_id": "string", "artifact_uri": "string",
+    "lifecycle_stage": "string", "experiment_id": "string", "start_time": "numeric", "end_time": "numeric",
+}
+EXPERIMENT_ATTRIBUTES = {
+    "experiment_id": "string", "name": "string", "lifecycle_stage": "string", "artifact_location": "string",
+    "creation_time": "numeric", "last_update_time": "numeric",
+}
 ATTRIBUTE_ALIASES = {"created": "start_time", "Created": "start_time", "run name": "run_name",
                      "Run name": "run_name", "Run Name": "run_name", "run_uuid": "run_id"}
 DATASET_KEYS = {"name", "digest", "context"}
@@ -137,8 +145,9 @@ class _Parser:
         comparison := key op value
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, attributes: dict[str, str]) -> None:
         self.text = text
+        self.attributes = attributes
         self.tokens = _tokenize(text)
         self.i = 0
 
@@ -199,16 +208,20 @@ class _Parser:
         return self._checked(Key(entity, name, tok.pos))
 
     def _bare_key(self, tok: _Token) -> Key:
-        name = ATTRIBUTE_ALIASES.get(tok.text, tok.text)
-        if name not in STRING_ATTRIBUTES | NUMERIC_ATTRIBUTES:
-            raise FilterSyntaxError(self.text, tok.pos, f"{tok.text!r} needs an entity, as in metrics.{tok.text} or params.{tok.text}")
+        name = ATTRIBUTE_ALIASES.get(tok.text, tok.text) if self.attributes is RUN_ATTRIBUTES else tok.text
+        if name not in self.attributes:
+            valid = ", ".join(sorted(self.attributes))
+            raise FilterSyntaxError(
+                self.text, tok.pos,
+                f"unknown key {tok.text!r}; expected an attribute ({valid}) or an entity prefix, as in tags.{tok.text}",
+            )
         return Key("attribute", name, tok.pos)
 
     def _checked(self, key: Key) -> Key:
         if key.entity == "attribute":
-            name = ATTRIBUTE_ALIASES.get(key.name, key.name)
-            if name not in STRING_ATTRIBUTES | NUMERIC_ATTRIBUTES:
-                valid = ", ".join(sorted(STRING_ATTRIBUTES | NUMERIC_ATTRIBUTES))
+            name = ATTRIBUTE_ALIASES.get(key.name, key.name) if self.attributes is RUN_ATTRIBUTES else key.name
+            if name not in self.attributes:
+                valid = ", ".join(sorted(self.attributes))
                 raise FilterSyntaxError(self.text, key.pos, f"unknown attribute {key.name!r}; expected one of {valid}")
             return Key("attribute", name, key.pos)
         if key.entity == "dataset" and key.name not in DATASET_KEYS:
@@ -237,7 +250,7 @@ class _Parser:
         key = self.key()
         op_tok = self.tok
         op = self.operator()
-        numeric = key.entity == "metric" or (key.entity == "attribute" and key.name in NUMERIC_ATTRIBUTES)
+        numeric = key.entity == "metric" or (key.entity == "attribute" and self.attributes[key.name] == "numeric")
         allowed = (NUMERIC_OPS if numeric else STRING_OPS) + NULL_OPS
         if op not in allowed:
             kind = "numeric" if numeric else "string"
@@ -276,20 +289,24 @@ class _Parser:
                 raise self.fail("expected ',' or ')' in the IN list")
 
 
-def parse(text: str | None) -> Node | None:
-    """Parse a filter string; None or blank gives None (match everything)."""
+def parse(text: str | None, attributes: dict[str, str] = RUN_ATTRIBUTES) -> Node | None:
+    """Parse a filter string; None or blank gives None (match everything).
+
+    `attributes` names the attribute keys and their types: `RUN_ATTRIBUTES` for runs,
+    `EXPERIMENT_ATTRIBUTES` for experiments.
+    """
     if text is None or not text.strip():
         return None
-    parser = _Parser(text)
+    parser = _Parser(text, attributes)
     node = parser.expr()
     if parser.tok.kind != "end":
         raise parser.fail("expected AND, OR or the end of the filter")
     return node
 
 
-def parse_order_by(clause: str) -> tuple[Key, bool]:
+def parse_order_by(clause: str, attributes: dict[str, str] = RUN_ATTRIBUTES) -> tuple[Key, bool]:
     """``metrics.acc DESC`` → (Key, descending). Accepts the same keys as filters."""
-    parser = _Parser(clause)
+    parser = _Parser(clause, attributes)
     key = parser.key()
     descending = False
     if parser.tok.kind == "ident" and parser.tok.text.upper() in ("ASC", "DESC"):

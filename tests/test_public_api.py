@@ -21,6 +21,7 @@ PINNED = {
         "log_input", "log_metric", "log_metrics", "log_param", "log_params", "restore_experiment",
         "restore_run", "search_experiments", "set_experiment", "set_experiment_tag",
         "set_experiment_tags", "set_tag", "set_tags", "set_tracking_uri", "start_run",
+        "connect", "search_runs", "sql",
     },
     projections: {
         "DEFAULT_EXPERIMENT_ID", "Dataset", "DatasetInput", "Experiment", "ExperimentTag", "InputTag",
@@ -62,14 +63,14 @@ FLUENT = [
     "get_experiment_by_name", "delete_experiment", "search_experiments", "start_run", "end_run",
     "active_run", "last_active_run", "log_param", "log_params", "log_metric", "log_metrics", "set_tag",
     "set_tags", "delete_tag", "get_run", "delete_run", "log_input", "get_parent_run",
-    "set_experiment_tag", "set_experiment_tags",
+    "set_experiment_tag", "set_experiment_tags", "search_runs",
 ]
 CLIENT = [
     "create_experiment", "get_experiment", "get_experiment_by_name", "rename_experiment",
     "delete_experiment", "restore_experiment", "set_experiment_tag", "delete_experiment_tag",
     "search_experiments", "create_run", "get_run", "update_run", "set_terminated", "delete_run",
     "restore_run", "log_metric", "log_param", "set_tag", "delete_tag", "log_batch", "log_inputs",
-    "get_metric_history",
+    "get_metric_history", "search_runs",
 ]
 
 

@@ -34,6 +34,7 @@ from tracklog.client import Client
 from tracklog.fluent import (
     ActiveRun,
     active_run,
+    connect,
     create_experiment,
     delete_experiment,
     delete_run,
@@ -53,11 +54,13 @@ from tracklog.fluent import (
     restore_experiment,
     restore_run,
     search_experiments,
+    search_runs,
     set_experiment,
     set_experiment_tag,
     set_experiment_tags,
     set_tag,
     set_tags,
+    sql,
     start_run,
 )
 
@@ -87,6 +90,7 @@ __all__ = [
     "TracklogError",
     "ViewType",
     "active_run",
+    "connect",
     "create_experiment",
     "delete_experiment",
     "delete_run",
@@ -107,11 +111,13 @@ __all__ = [
     "restore_experiment",
     "restore_run",
     "search_experiments",
+    "search_runs",
     "set_experiment",
     "set_experiment_tag",
     "set_experiment_tags",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "sql",
     "start_run",
 ]

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 
 from eventlog import EventLog, RunNotActiveError, RunNotFoundError, UnsupportedStoreError
 from eventlog.storage import split_uri
 from projections import LifecycleStage, TrackingState, TrackingView
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from projections.catalog import Catalog
 
 __all__ = ["Backend", "backend_for", "normalize_uri"]
 
@@ -39,6 +45,21 @@ class Backend:
         self.active_runs: set[str] = set()  # runs known to exist and not be deleted: the fast path
         self._listed_at = 0.0
         self._lock = threading.Lock()
+        self._catalog: Catalog | None = None
+
+    def cursor(self, as_of: Any = None) -> duckdb.DuckDBPyConnection:
+        """A DuckDB cursor with every view, current with the store.
+
+        The process's own buffered events are flushed first, so a query sees its own writes.
+        """
+        if len(self.log.pending()):
+            self.log.flush()
+        with self._lock:
+            if self._catalog is None:
+                from projections.catalog import Catalog
+
+                self._catalog = Catalog(self.log)
+        return self._catalog.connect(as_of)
 
     def state(self, *, stale_ok: float = 0.0) -> TrackingState:
         """The read model; with `stale_ok`, skip listing the store if it was listed that recently.

@@ -11,11 +11,9 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventlog import (
@@ -80,7 +78,6 @@ __all__ = ["Client"]
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _time_ns = time.time_ns
 _EXPERIMENT_NAMES = "experiment-names"
-_EXPERIMENT_ORDER_KEYS = {"name", "experiment_id", "creation_time", "last_update_time"}
 
 
 def _now_ms() -> int:
@@ -219,21 +216,41 @@ class Client:
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[Experiment]:
-        """Experiments by lifecycle, ordered (default: newest first), one page at a time.
+        """Experiments matching MLflow's experiment filter, newest first, one page at a time.
 
-        ``filter_string`` needs the MLflow search grammar of the query layer and is not
-        accepted yet; ``order_by`` takes ``name``, ``experiment_id``, ``creation_time`` and
-        ``last_update_time``, each with ``ASC``/``DESC``.
+        Filters take ``name``, ``tags.<key>``, ``creation_time``, ``last_update_time`` (ms),
+        ``experiment_id``; ``order_by`` the same attributes with ``ASC``/``DESC``.
         """
-        if filter_string:
-            raise InvalidInputError(
-                f"filter_string {filter_string!r}: search filters arrive with the query layer; "
-                "filter the returned experiments in Python for now"
-            )
-        view = ViewType(view_type)
-        experiments = [e.to_entity() for e in self._b.state().experiments.values() if e.created and view.admits(e.lifecycle.value)]
-        experiments = _order_experiments(experiments, order_by or ["creation_time DESC", "experiment_id ASC"])
-        return _page(experiments, max_results, page_token)
+        from query.search import search_experiments
+
+        page = search_experiments(self._b.cursor(), filter_string, view_type, max_results, order_by, page_token)
+        return PagedList(page.items, page.token)
+
+    def search_runs(
+        self,
+        experiment_ids: list[str] | str,
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        """Runs matching an MLflow search filter (plus OR and parentheses), one page at a time.
+
+        >>> import tempfile, tracklog
+        >>> client = tracklog.Client(tempfile.mkdtemp())
+        >>> run_id = client.create_run("0").info.run_id
+        >>> client.log_metric(run_id, "acc", 0.95)
+        >>> [r.info.run_id == run_id for r in client.search_runs(["0"], "metrics.acc > 0.9")]
+        [True]
+        """
+        from query.search import dataset_inputs, runs_from_table, search_runs
+
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(e) for e in experiment_ids]
+        cur = self._b.cursor()
+        page = search_runs(cur, ids, filter_string, run_view_type, max_results, order_by, page_token)
+        runs = runs_from_table(page.table, dataset_inputs(cur, page.table.column("run_id").to_pylist()))
+        return PagedList(runs, page.token)
 
     # ---- runs -----------------------------------------------------------------------------
 
@@ -453,47 +470,3 @@ def _status(status: Any) -> RunStatus:
         raise InvalidValueError(
             f"run status must be one of {', '.join(RunStatus)}, got {status!r}"
         ) from None
-
-
-def _order_experiments(experiments: list[Experiment], order_by: list[str]) -> list[Experiment]:
-    keys: list[tuple[str, bool]] = []
-    for clause in order_by:
-        parts = clause.strip().split()
-        field = parts[0] if parts else ""
-        field = field.removeprefix("attributes.").removeprefix("attribute.")
-        direction = parts[1].upper() if len(parts) > 1 else "ASC"
-        if field not in _EXPERIMENT_ORDER_KEYS or direction not in ("ASC", "DESC") or len(parts) > 2:
-            raise InvalidValueError(
-                f"order_by clause {clause!r}: expected one of {sorted(_EXPERIMENT_ORDER_KEYS)} "
-                "followed by an optional ASC or DESC"
-            )
-        keys.append((field, direction == "DESC"))
-    if not any(f == "experiment_id" for f, _ in keys):
-        keys.append(("experiment_id", False))
-    for field, desc in reversed(keys):  # stable sorts, last key first
-        experiments.sort(key=_sort_key(field), reverse=desc)
-    return experiments
-
-
-def _sort_key(field: str) -> Callable[[Experiment], tuple[bool, Any]]:
-    def key(e: Experiment) -> tuple[bool, Any]:
-        value = getattr(e, field)
-        return (value is None, value if value is not None else 0)
-
-    return key
-
-
-def _page(items: list[Any], max_results: int | None, page_token: str | None) -> PagedList[Any]:
-    offset = 0
-    if page_token:
-        try:
-            offset = int(json.loads(base64.urlsafe_b64decode(page_token.encode()))["offset"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidValueError(f"page_token {page_token!r} is not a token this API returned") from exc
-    if max_results is None:
-        return PagedList(items[offset:], None)
-    if max_results < 1:
-        raise InvalidValueError(f"max_results must be a positive integer, got {max_results}")
-    end = offset + max_results
-    token = base64.urlsafe_b64encode(json.dumps({"offset": end}).encode()).decode() if end < len(items) else None
-    return PagedList(items[offset:end], token)

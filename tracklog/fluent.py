@@ -42,6 +42,7 @@ from tracklog.client import Client
 __all__ = [
     "ActiveRun",
     "active_run",
+    "connect",
     "create_experiment",
     "delete_experiment",
     "delete_run",
@@ -61,11 +62,13 @@ __all__ = [
     "restore_experiment",
     "restore_run",
     "search_experiments",
+    "search_runs",
     "set_experiment",
     "set_experiment_tag",
     "set_experiment_tags",
     "set_tag",
     "set_tags",
+    "sql",
     "start_run",
 ]
 
@@ -453,6 +456,80 @@ def _maybe_json(value: Any) -> str | None:
     import json
 
     return json.dumps(value if not hasattr(value, "to_dict") else value.to_dict(), default=str)
+
+
+def search_runs(
+    experiment_ids: list[str] | None = None,
+    filter_string: str = "",
+    run_view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int = 100_000,
+    order_by: list[str] | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: list[str] | None = None,
+) -> Any:
+    """Search runs with MLflow's filter grammar (plus OR and parentheses).
+
+    Returns pandas in MLflow's layout (``run_id … end_time``, ``metrics.<k>``, ``params.<k>``,
+    ``tags.<k>``) by default, or ``"list"`` of `Run`, ``"arrow"``, ``"polars"``.
+    """
+    from query.search import dataset_inputs, flatten, runs_from_table
+    from query.search import search_runs as search
+
+    if output_format not in ("pandas", "list", "arrow", "polars"):
+        raise InvalidInputError(f"output_format must be 'pandas', 'list', 'arrow' or 'polars', got {output_format!r}")
+    if experiment_ids and experiment_names:
+        raise InvalidInputError("search_runs takes experiment_ids or experiment_names, not both")
+    client = _client()
+    if experiment_names:
+        found = [client.get_experiment_by_name(n) for n in experiment_names]
+        ids = [e.experiment_id for e in found if e is not None]
+    elif experiment_ids:
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(e) for e in experiment_ids]
+    elif search_all_experiments:
+        ids = [e.experiment_id for e in client.search_experiments(max_results=None)]
+    else:
+        ids = [_experiment_id()]
+    cur = client._b.cursor()
+    table = search(cur, ids, filter_string, run_view_type, max_results, order_by).table
+    if output_format == "list":
+        return runs_from_table(table, dataset_inputs(cur, table.column("run_id").to_pylist()))
+    flat = flatten(cur, table)
+    if output_format == "arrow":
+        return flat
+    if output_format == "polars":
+        import polars as pl
+
+        return pl.from_arrow(flat)
+    return flat.to_pandas()
+
+
+def connect(uri: str | None = None, as_of: Any = None) -> Any:
+    """A DuckDB connection with every view of the store registered, for notebooks.
+
+    Views: ``experiments``, ``runs`` (``params``/``tags``/``metrics`` as MAPs of latest values),
+    ``metrics`` (full history), ``latest_metrics``, ``params``, ``tags``, ``inputs``,
+    ``artifacts``, ``events`` (the raw log) and ``param_conflicts``. With `as_of` (a datetime or
+    epoch ms) every view shows the store as it was then.
+
+    >>> import tempfile, tracklog
+    >>> tracklog.set_tracking_uri(tempfile.mkdtemp())
+    >>> with tracklog.start_run(run_name="a"):
+    ...     tracklog.log_metric("acc", 0.5)
+    >>> tracklog.connect().sql("SELECT run_name, metrics['acc'] FROM runs").fetchall()
+    [('a', 0.5)]
+    """
+    return Client(uri)._b.cursor(as_of)
+
+
+def sql(query: str, as_of: Any = None, uri: str | None = None) -> Any:
+    """Run read-only SQL over the views; the result converts with ``.arrow()``, ``.df()``, ``.pl()``.
+
+    Writes, ``ATTACH``, ``COPY``, ``INSTALL`` and configuration changes are refused.
+    """
+    from query.sql import run_sql
+
+    return run_sql(connect(uri, as_of), query, trusted=True)
 
 
 def flush() -> None:

@@ -54,7 +54,7 @@ def test_search_experiments_views_order_and_pages(client: tracklog.Client) -> No
     page3 = client.search_experiments(max_results=2, order_by=["name"], page_token=page2.token)
     assert [e.name for e in [*page1, *page2, *page3]] == ["Default", "e1", "e2", "e3", "e4"]
     assert page3.token is None
-    with pytest.raises(InvalidValueError, match="order_by clause 'size DESC'"):
+    with pytest.raises(tracklog.InvalidInputError, match="unknown key 'size'; expected an attribute"):
         client.search_experiments(order_by=["size DESC"])
     with pytest.raises(InvalidValueError, match="page_token 'garbage'"):
         client.search_experiments(page_token="garbage")
@@ -112,6 +112,11 @@ def test_another_process_sees_published_runs(client: tracklog.Client, tracking_u
     assert out.strip() == "{'m': 1.5}"
 
 
-def test_search_experiments_filter_is_not_silently_ignored(client: tracklog.Client) -> None:
-    with pytest.raises(tracklog.InvalidInputError, match="filter_string"):
-        client.search_experiments(filter_string="name = 'x'")
+def test_search_experiments_filter(client: tracklog.Client) -> None:
+    a = client.create_experiment("alpha", tags={"team": "vision"})
+    b = client.create_experiment("beta", tags={"team": "nlp"})
+    assert [e.experiment_id for e in client.search_experiments(filter_string="name = 'alpha'")] == [a]
+    assert [e.experiment_id for e in client.search_experiments(filter_string="tags.team = 'nlp'")] == [b]
+    assert {e.name for e in client.search_experiments(filter_string="name LIKE '%a' or name = 'Default'")} == {"alpha", "beta", "Default"}
+    with pytest.raises(tracklog.InvalidInputError, match="experiments are filtered by attributes and tags, not metrics"):
+        client.search_experiments(filter_string="metrics.acc > 1")
