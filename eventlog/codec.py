@@ -128,18 +128,19 @@ def events_from_table(table: pa.Table, *, where: str = "<memory>") -> list[Event
     return out
 
 
-def write_parquet(table: pa.Table) -> bytes:
+def write_parquet(table: pa.Table, *, level: int = 6) -> bytes:
+    """zstd Parquet; metric columns get byte-stream-split and delta encodings (compaction uses a higher `level`)."""
     import pyarrow.parquet as pq
 
     sink = io.BytesIO()
     if "kind" in table.column_names:
-        pq.write_table(table, sink, compression="zstd")
+        pq.write_table(table, sink, compression="zstd", compression_level=level)
     else:
         pq.write_table(
             table,
             sink,
             compression="zstd",
-            compression_level=6,
+            compression_level=level,
             use_dictionary=["run_id", "key", "writer_id", "actor"],
             column_encoding={
                 "value": "BYTE_STREAM_SPLIT",

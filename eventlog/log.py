@@ -151,8 +151,10 @@ class EventLog:
     # ---- reading ------------------------------------------------------------------------
 
     def files(self, stream: Stream) -> list[str]:
-        """The live data files of `stream`, in name order."""
-        return self.store.list_files(f"events/stream={stream}")
+        """The live data files of `stream`: segments no compaction consumed, and committed outputs."""
+        from eventlog.compaction import live_files
+
+        return live_files(self.store, stream)
 
     def read(self, relpath: str) -> pa.Table:
         """One segment as an Arrow table; raises `CorruptFileError` naming a bad file."""

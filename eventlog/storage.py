@@ -49,6 +49,12 @@ class Store(Protocol):
     def list_files(self, prefix: str) -> list[str]:
         """Relative paths of the data files below `prefix`, sorted."""
 
+    def list_all(self, prefix: str) -> list[str]:
+        """Relative paths of every file below `prefix` (metadata such as ``_commits`` too), sorted."""
+
+    def mtime(self, relpath: str) -> float:
+        """Seconds since the epoch at which the file was last written."""
+
     def read_bytes(self, relpath: str) -> bytes: ...
 
     def exists(self, relpath: str) -> bool: ...
@@ -101,6 +107,17 @@ class LocalStore:
         out.sort()
         return out
 
+    def list_all(self, prefix: str) -> list[str]:
+        base = self._abs(prefix)
+        out: list[str] = []
+        for dirpath, _dirs, filenames in os.walk(base):
+            rel = os.path.relpath(dirpath, self.local_root).replace(os.sep, "/")
+            out.extend(f"{rel}/{f}" for f in filenames)
+        return sorted(out)
+
+    def mtime(self, relpath: str) -> float:
+        return os.path.getmtime(self._abs(relpath))
+
     def read_bytes(self, relpath: str) -> bytes:
         with open(self._abs(relpath), "rb") as fh:
             return fh.read()
@@ -144,21 +161,24 @@ class FsspecStore:
             return False
         return True
 
-    def list_files(self, prefix: str) -> list[str]:
+    def list_all(self, prefix: str) -> list[str]:
         base = self._abs(prefix).rstrip("/")
         try:
             found = self.fs.find(base)
         except FileNotFoundError:
             return []
-        strip = len(self.root) + 1
-        out = []
-        for path in found:
-            path = path if path.startswith(self.root) else "/" + path.lstrip("/")
-            rel = path[strip:] if path.startswith(self.root) else path
-            if is_data_path(rel):
-                out.append(rel)
-        out.sort()
-        return out
+        root = self.root.lstrip("/") + "/"
+        return sorted(p.lstrip("/")[len(root):] for p in found if p.lstrip("/").startswith(root))
+
+    def list_files(self, prefix: str) -> list[str]:
+        return [rel for rel in self.list_all(prefix) if is_data_path(rel)]
+
+    def mtime(self, relpath: str) -> float:
+        info = self.fs.info(self._abs(relpath))
+        stamp = info.get("LastModified") or info.get("mtime") or info.get("created")
+        if hasattr(stamp, "timestamp"):
+            return float(stamp.timestamp())
+        return float(stamp or 0.0)
 
     def read_bytes(self, relpath: str) -> bytes:
         return self.fs.cat_file(self._abs(relpath))

@@ -140,16 +140,39 @@ class Catalog:
             new = {s: [p for p in self.log.files(s) if p not in folded] for s in ("control", "metric")}  # type: ignore[arg-type]
             if not new["control"] and not new["metric"]:
                 return 0
-            control = self._read(new["control"], "control")
-            metrics = self._read(new["metric"], "metric")
+            skip, overlap = self._compaction_outputs(new, folded)
+            control = self._read([p for p in new["control"] if p not in skip], "control")
+            metrics = self._read([p for p in new["metric"] if p not in skip], "metric")
+            control += [(p, None, None) for p in new["control"] if p in skip]
+            metrics += [(p, None, None) for p in new["metric"] if p in skip]
             self.con.execute("BEGIN TRANSACTION")
             try:
-                self._fold(control, metrics)
+                self._fold(control, metrics, dedupe=overlap)
                 self.con.execute("COMMIT")
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
             return len(new["control"]) + len(new["metric"])
+
+    def _compaction_outputs(self, new: dict[str, list[str]], folded: set[str]) -> tuple[set[str], bool]:
+        """Outputs whose inputs were all folded already (skip them), and whether any output
+        overlaps folded inputs only in part (then rows are de-duplicated as they are inserted)."""
+        from eventlog.compaction import read_commits
+
+        skip: set[str] = set()
+        overlap = False
+        for stream, paths in new.items():
+            producer = {out: c for c in read_commits(self.log.store, stream) for out in c.produced}
+            for path in paths:
+                commit = producer.get(path)
+                if commit is None:
+                    continue
+                seen = sum(p in folded for p in commit.consumed)
+                if seen == len(commit.consumed):
+                    skip.add(path)
+                elif seen:
+                    overlap = True
+        return skip, overlap
 
     def _read(self, paths: list[str], stream: str) -> list[tuple[str, pa.Table | None, str | None]]:
         out: list[tuple[str, pa.Table | None, str | None]] = []
@@ -162,7 +185,7 @@ class Catalog:
                 out.append((path, None, str(exc)))
         return out
 
-    def _fold(self, control: list[tuple[str, Any, str | None]], metrics: list[tuple[str, Any, str | None]]) -> None:
+    def _fold(self, control: list[tuple[str, Any, str | None]], metrics: list[tuple[str, Any, str | None]], *, dedupe: bool = False) -> None:
         import pyarrow as pa
 
         con = self.con
@@ -171,8 +194,14 @@ class Catalog:
         con.register("_new_control", new_control)
         con.register("_new_metrics", new_metrics)
         try:
-            con.execute("INSERT INTO control BY NAME SELECT * FROM _new_control")
-            con.execute("INSERT INTO metric_points BY NAME SELECT * FROM _new_metrics")
+            if dedupe:  # some rows were folded before, from segments a compaction since merged
+                for table, new in (("control", "_new_control"), ("metric_points", "_new_metrics")):
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE _dedupe AS SELECT n.* FROM {new} n ANTI JOIN {table} o "
+                                "ON o.writer_id = n.writer_id AND o.writer_seq = n.writer_seq")
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _dedupe")
+            else:
+                con.execute("INSERT INTO control BY NAME SELECT * FROM _new_control")
+                con.execute("INSERT INTO metric_points BY NAME SELECT * FROM _new_metrics")
             con.execute(
                 "INSERT INTO latest BY NAME " + LATEST.format(metrics="_new_metrics")
                 + " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, r = excluded.r"

@@ -136,7 +136,7 @@ class RunState:
         self.artifact_uri = ""
         self.lifecycle = Register(LifecycleStage.ACTIVE)
         self.params: dict[str, tuple[str, Order]] = {}
-        self.param_conflicts: list[tuple[str, str, Order]] = []
+        self.param_conflicts: set[tuple[str, str, Order]] = set()  # a set: folds may repeat
         self.tags: dict[str, Register] = {}
         self.latest: dict[str, tuple[tuple[int, int, int, str], float, int]] = {}
         self.inputs: dict[tuple[str, str, str], DatasetInputLogged] = {}
@@ -149,10 +149,10 @@ class RunState:
         held = self.params.get(key)
         if held is None or order < held[1]:
             if held is not None and held[0] != value:
-                self.param_conflicts.append((key, held[0], held[1]))
+                self.param_conflicts.add((key, held[0], held[1]))
             self.params[key] = (value, order)
         elif held[0] != value and order != held[1]:
-            self.param_conflicts.append((key, value, order))
+            self.param_conflicts.add((key, value, order))
 
     def offer_metric(self, key: str, value: float, step: int, timestamp: int, seq: int, writer_id: str) -> None:
         rank = (step, timestamp, seq, writer_id)

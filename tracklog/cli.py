@@ -147,6 +147,91 @@ for _verb in ("delete", "restore"):
     _lifecycle_command(runs, _verb, f"{_verb}_run", "run_id")
 
 
+# ---- SQL and compaction -----------------------------------------------------------------------
+
+
+@cli.command("sql")
+@_store_option
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to this file (required for parquet on a terminal).")
+@click.option("--as-of", "as_of", default=None, metavar="WHEN", help="Query the store as it was: ISO time (UTC unless it says) or epoch ms.")
+def sql_command(store: str | None, query: str, fmt: str, output: str | None, as_of: str | None) -> None:
+    """Run read-only SQL over the views (runs, metrics, params, tags, experiments, events…)."""
+    import tracklog
+
+    result = tracklog.sql(query, as_of=_parse_when(as_of), uri=store)
+    data = _render(result.arrow(), fmt)
+    if output:
+        with open(output, "wb") as fh:
+            fh.write(data)
+    elif fmt == "parquet" and sys.stdout.isatty():
+        raise click.UsageError("parquet is binary: pass --output FILE or redirect stdout")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+def _parse_when(text: str | None) -> Any:
+    if text is None:
+        return None
+    if text.strip().isdigit():
+        return int(text)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO time like 2026-11-26T10:00 or epoch ms, got {text!r}", param_hint="--as-of") from None
+
+
+def _render(table: Any, fmt: str) -> bytes:
+    import io
+
+    if fmt == "table":
+        rows = zip(*(c.to_pylist() for c in table.columns), strict=True) if table.num_columns else []
+        return (_table(table.column_names, rows) + f"\n({table.num_rows} rows)\n").encode()
+    if fmt == "json":
+        return msgspec.json.encode(table.to_pylist()) + b"\n"
+    sink = io.BytesIO()
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, sink)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+@cli.command()
+@_store_option
+@click.option("--retention", default="1h", show_default=True, help="Delete consumed files this long after their commit (s, m, h, d).")
+@click.option("--stream", type=click.Choice(["metric", "control", "all"]), default="all", show_default=True)
+def compact(store: str | None, retention: str, stream: str) -> None:
+    """Merge small segments into large sorted files; delete what earlier compactions consumed."""
+    from eventlog import EventLog
+    from eventlog.compaction import compact as run_compaction
+    from eventlog.compaction import parse_duration, remove_expired
+    from tracklog._config import get_tracking_uri
+
+    keep = parse_duration(retention)
+    log = EventLog.open(store or get_tracking_uri())
+
+    def progress(items: Any, label: str) -> Any:
+        with click.progressbar(items, label=label, file=sys.stderr) as bar:
+            yield from bar
+
+    for name in ("control", "metric") if stream == "all" else (stream,):
+        report = run_compaction(log.store, name, compactor=log.writer.writer_id, progress=progress)
+        deleted = remove_expired(log.store, name, keep)
+        if report.commit is None:
+            click.echo(f"{name:8} nothing to compact; {deleted} expired file(s) deleted")
+        else:
+            click.echo(f"{name:8} commit {report.commit}: {report.consumed} file(s) → {report.produced}, "
+                       f"{report.rows:,} events, {report.bytes_before:,} → {report.bytes_after:,} bytes; "
+                       f"{deleted} expired file(s) deleted")
+
+
 # ---- doctor and demo ------------------------------------------------------------------------
 
 
