@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Sequence
 
-__all__ = ["percentile", "summarize_ns", "rate", "timer_overhead_ns", "quiesce"]
+__all__ = ["clock", "percentile", "quiesce", "rate", "summarize_ns", "timer_overhead_ns"]
 
 clock = time.perf_counter_ns
 

@@ -20,7 +20,7 @@ from typing import Any
 from benchmarks.stats import clock, percentile, quiesce, rate, summarize_ns
 from benchmarks.targets import Target
 
-__all__ = ["WORKLOADS", "Sizes", "Workload"]
+__all__ = ["REPO_ROOT", "WORKLOADS", "Sizes", "Workload", "warmup"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BATCH_LIMIT = 1000  # MLflow's (and tracklog's) limit of metrics per log_batch call

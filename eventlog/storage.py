@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -70,6 +71,7 @@ class LocalStore:
         self.local_root = os.path.abspath(os.path.expanduser(root))
         self.uri = self.local_root
         os.makedirs(self.local_root, exist_ok=True)
+        self._listing: dict[str, tuple[int, list[str], list[str]]] = {}
 
     def _abs(self, relpath: str) -> str:
         return os.path.join(self.local_root, *relpath.split("/"))
@@ -84,8 +86,9 @@ class LocalStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
             try:
                 os.link(tmp, final)
             except FileExistsError:
@@ -98,14 +101,38 @@ class LocalStore:
                 os.unlink(tmp)
 
     def list_files(self, prefix: str) -> list[str]:
-        base = self._abs(prefix)
         out: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if d[:1] not in ("_", ".")]
-            rel = os.path.relpath(dirpath, self.local_root).replace(os.sep, "/")
-            out.extend(f"{rel}/{f}" for f in filenames if f[:1] not in ("_", "."))
+        pending = [self._abs(prefix)]
+        while pending:
+            dirs, files = self._scan(pending.pop())
+            pending.extend(dirs)
+            out.extend(files)
         out.sort()
         return out
+
+    def _scan(self, path: str) -> tuple[list[str], list[str]]:
+        """One folder's data subfolders and files, cached until the folder's mtime changes."""
+        try:
+            stamp = os.stat(path).st_mtime_ns
+        except FileNotFoundError:
+            return [], []
+        cached = self._listing.get(path)
+        # mtimes tick with a coarse clock: a folder changed within the last tick could change
+        # again with the same mtime, so only an older mtime vouches for the cached listing
+        if cached is not None and cached[0] == stamp and time.time_ns() - stamp > 200_000_000:
+            return cached[1], cached[2]
+        dirs, files = [], []
+        rel = os.path.relpath(path, self.local_root).replace(os.sep, "/")
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.name[:1] in ("_", "."):
+                    continue
+                if entry.is_dir():
+                    dirs.append(entry.path)
+                else:
+                    files.append(f"{rel}/{entry.name}")
+        self._listing[path] = (stamp, dirs, files)
+        return dirs, files
 
     def list_all(self, prefix: str) -> list[str]:
         base = self._abs(prefix)

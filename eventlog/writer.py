@@ -88,15 +88,22 @@ class Batch:
             for s, t, r, k, v, st, tm in self.metrics
         ]
 
-    def publish(self, store: Store, *, durable: bool) -> None:
-        """Write this batch's segments; a segment already there (a retry) counts as done."""
+    def publish(self, store: Store, *, durable: bool) -> list[tuple[str, str]]:
+        """Write this batch's segments; a segment already there (a retry) counts as done.
+
+        Returns ``(stream, path)`` of each segment.
+        """
+        out = []
         if self.control:
             path = segment_path("control", self.writer_id, self.control[0].writer_seq, self.control[0].ts)
             store.publish(path, write_parquet(control_table(self.control)), durable=durable)
+            out.append(("control", path))
         if self.metrics:
             first = self.metrics[0]
             path = segment_path("metric", self.writer_id, first[0], first[1])
             store.publish(path, write_parquet(metric_table(self.metric_columns())), durable=durable)
+            out.append(("metric", path))
+        return out
 
 
 class Writer:
@@ -122,7 +129,9 @@ class Writer:
         self.flush_interval = flush_interval
         self._use_wal = durability != "none"
         self._fsync = durability == "fsync"
-        self.on_flush: list[Callable[[], None]] = []
+        # called with (stream, path, batch) after each segment this writer publishes, so readers
+        # in this process can fold it from memory instead of reading it back
+        self.on_publish: list[Callable[[str, str, Batch], None]] = []
         self._mint()
         _live_writers.add(self)
 
@@ -181,6 +190,32 @@ class Writer:
         if self._fsync:
             wal.sync(end)
 
+    def log_metrics(self, run_id: str, items: list[tuple[str, float]], step: int, timestamp: int | None) -> None:
+        """Append several points of one run at one step under one lock (already validated)."""
+        end = 0
+        with self._lock:
+            if self._closed:
+                raise WriterClosedError("this event log is closed; open it again to append")
+            batch = self._batch
+            wal = (batch.wal or self._open_wal(batch)) if self._use_wal else None
+            last = self._last_ts
+            for key, value in items:
+                seq = self._seq
+                self._seq = seq + 1
+                ts = _time_ns()
+                last = ts = ts if ts > last else last + 1
+                stamp = ts // 1_000_000 if timestamp is None else timestamp
+                if wal is not None:
+                    end = wal.append_metric(seq, ts, run_id, key, value, step, stamp)
+                batch.metrics.append((seq, ts, run_id, key, value, step, stamp))
+            self._last_ts = last
+            if len(batch.metrics) >= self.flush_events:
+                self._wake.set()
+        if self._thread is None:
+            self._start()
+        if self._fsync and wal is not None:
+            wal.sync(end)
+
     def append(self, event: Event) -> Event:
         """Stamp `event` with the envelope, record it and return the stamped event."""
         if isinstance(event, MetricLogged):
@@ -228,12 +263,10 @@ class Writer:
             self._take()
             for batch in list(self._inflight):
                 self._publish(batch)
-        for hook in self.on_flush:
-            hook()
 
     def _publish(self, batch: Batch) -> None:
         try:
-            batch.publish(self.store, durable=self._fsync)
+            published = batch.publish(self.store, durable=self._fsync)
         except StorageError:
             raise
         except OSError as exc:
@@ -242,6 +275,9 @@ class Writer:
             self._inflight.remove(batch)
         if batch.wal is not None:
             batch.wal.remove()
+        for stream, path in published:
+            for hook in self.on_publish:
+                hook(stream, path, batch)
 
     def _start(self) -> None:
         with self._lock:

@@ -45,6 +45,7 @@ from eventlog import (
     RunTagSet,
 )
 from eventlog.codec import events_from_table
+from eventlog.writer import Batch
 from projections.entities import (
     Dataset,
     DatasetInput,
@@ -386,22 +387,62 @@ class TrackingView:
         self._folded: set[str] = set()
         self._lock = threading.Lock()
         self.problems: dict[str, str] = {}
+        self._own: dict[str, Batch] = {}  # segments this process published: fold from memory
+        self._own_lock = threading.Lock()
+        log.writer.on_publish.append(self._published)
+
+    def _published(self, stream: str, path: str, batch: Batch) -> None:
+        with self._own_lock:
+            self._own[path] = batch
+            while len(self._own) > 256:  # unread for long: let refresh read them from the store
+                self._own.pop(next(iter(self._own)))
 
     def refresh(self) -> TrackingState:
-        """Fold new segments and this process's pending events; returns the state."""
+        """Fold new segments and this process's pending events; returns the state.
+
+        The pending events are taken before the listing: an event is always pending or
+        published, so whichever it was at that instant, one of the two has it.
+        """
         with self._lock:
+            pending = self.log.pending()
             for stream in ("control", "metric"):
                 for path in self.log.files(stream):  # type: ignore[arg-type]
                     if path not in self._folded:
                         self._fold_file(stream, path)
-            pending = self.log.pending()
             self.state.apply_all(pending.control)
             self.state.apply_metric_rows(
                 (r, k, v, st, tm, s, pending.writer_id) for s, _t, r, k, v, st, tm in pending.metrics
             )
             return self.state
 
+    def refresh_own(self) -> TrackingState:
+        """Fold only this process's own events (pending, and published since the last refresh).
+
+        Cheap: no listing of the store; other processes' new events are not seen.
+        """
+        with self._lock:
+            pending = self.log.pending()
+            with self._own_lock:
+                own, self._own = self._own, {}
+            for path, batch in own.items():
+                if path not in self._folded:
+                    self._fold_batch(path, batch)
+            self.state.apply_all(pending.control)
+            return self.state
+
+    def _fold_batch(self, path: str, batch: Batch) -> None:
+        if path.startswith("events/stream=control"):
+            self.state.apply_all(batch.control)
+        else:
+            self.state.apply_metric_rows((r, k, v, st, tm, s, batch.writer_id) for s, _t, r, k, v, st, tm in batch.metrics)
+        self._folded.add(path)
+
     def _fold_file(self, stream: str, path: str) -> None:
+        with self._own_lock:
+            own = self._own.pop(path, None)
+        if own is not None:
+            self._fold_batch(path, own)
+            return
         try:
             table = self.log.read(path)
             if stream == "control":

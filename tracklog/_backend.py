@@ -68,10 +68,7 @@ class Backend:
         """
         now = time.monotonic()
         if stale_ok and now - self._listed_at < stale_ok:
-            with self.view._lock:
-                pending = self.log.pending()
-                self.view.state.apply_all(pending.control)
-                return self.view.state
+            return self.view.refresh_own()
         state = self.view.refresh()
         self._listed_at = now
         return state

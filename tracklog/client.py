@@ -158,8 +158,10 @@ class Client:
             )
         raise ExperimentAlreadyExistsError(f"Experiment {name!r} already exists (id {existing.experiment_id})")
 
-    def _experiment_state(self, experiment_id: str) -> ExperimentState:
-        exp = self._b.state().experiment(str(experiment_id))
+    def _experiment_state(self, experiment_id: str, *, stale_ok: float = 0.0) -> ExperimentState:
+        exp = self._b.state(stale_ok=stale_ok).experiment(str(experiment_id))
+        if exp is None and stale_ok:
+            exp = self._b.state().experiment(str(experiment_id))
         if exp is None:
             raise ExperimentNotFoundError(f"No Experiment with id={experiment_id!r} exists in {self._b.uri}")
         return exp
@@ -262,7 +264,7 @@ class Client:
         run_name: str | None = None,
     ) -> Run:
         """Start a run in an active experiment; returns it (status RUNNING)."""
-        exp = self._experiment_state(experiment_id)
+        exp = self._experiment_state(experiment_id, stale_ok=1.0)
         if exp.lifecycle.value != LifecycleStage.ACTIVE:
             raise ExperimentNotActiveError(
                 f"The experiment {experiment_id} must be in the 'active' state to create runs in it; current state is deleted"
@@ -279,7 +281,8 @@ class Client:
             if key != "mlflow.runName":
                 self._b.log.append(RunTagSet(run_id=run_id, key=key, value=value))
         self._b.active_runs.add(run_id)
-        return self.get_run(run_id)
+        run = self._b.state(stale_ok=1.0).run(run_id)  # its events are this process's own
+        return run.to_entity() if run is not None else self.get_run(run_id)
 
     def _run_state(self, run_id: str) -> RunState:
         run = self._b.state(stale_ok=0.5).run(run_id) or self._b.state().run(run_id)
@@ -361,6 +364,22 @@ class Client:
         if run_id not in b.active_runs:
             b.require_active_run(run_id)
         self._append_metric(run_id, key, value, step, timestamp)  # timestamp None: the event's own time
+
+    def _log_metrics(self, run_id: str, metrics: dict[str, Any], step: int | None, timestamp: int | None) -> None:
+        """Several metrics at one step: validated first, then appended under one writer lock."""
+        b = self._b
+        items = []
+        for key, value in metrics.items():
+            if key not in b.ok_metric_keys:
+                check_key("metric key", key)
+                b.remember_metric_key(key)
+            items.append((key, value if value.__class__ is float else check_metric_value(key, value)))
+        step = 0 if step is None else check_step("step", step)
+        if timestamp is not None:
+            timestamp = check_timestamp("timestamp", timestamp)
+        if run_id not in b.active_runs:
+            b.require_active_run(run_id)
+        b.log.writer.log_metrics(run_id, items, step, timestamp)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         """Log a param; logging the same value again is fine, a different one raises `ParamChangedError`."""

@@ -388,12 +388,7 @@ def log_metrics(
         client, run_id = active._client, active.run_id
     else:
         client = _client()
-    if timestamp is None:
-        import time
-
-        timestamp = time.time_ns() // 1_000_000
-    for key, value in metrics.items():
-        client.log_metric(run_id, key, value, timestamp, step)
+    client._log_metrics(run_id, metrics, step, timestamp)
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
