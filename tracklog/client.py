@@ -375,8 +375,7 @@ class Client:
                 b.remember_metric_key(key)
             items.append((key, value if value.__class__ is float else check_metric_value(key, value)))
         step = 0 if step is None else check_step("step", step)
-        if timestamp is not None:
-            timestamp = check_timestamp("timestamp", timestamp)
+        timestamp = _now_ms() if timestamp is None else check_timestamp("timestamp", timestamp)
         if run_id not in b.active_runs:
             b.require_active_run(run_id)
         b.log.writer.log_metrics(run_id, items, step, timestamp)

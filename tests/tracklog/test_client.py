@@ -120,3 +120,25 @@ def test_search_experiments_filter(client: tracklog.Client) -> None:
     assert {e.name for e in client.search_experiments(filter_string="name LIKE '%a' or name = 'Default'")} == {"alpha", "beta", "Default"}
     with pytest.raises(tracklog.InvalidInputError, match="experiments are filtered by attributes and tags, not metrics"):
         client.search_experiments(filter_string="metrics.acc > 1")
+
+
+def test_reads_never_miss_an_event_that_a_concurrent_flush_is_publishing(client: tracklog.Client, monkeypatch) -> None:
+    """Regression: a read listed the store, then took the pending events; a flush landing in
+    between hid the event. Here the flush is made to land exactly there."""
+    from eventlog import RunTagSet
+
+    run_id = client.create_run("0").info.run_id
+    view, log = client._b.view, client._b.log
+    view.refresh()
+    log.writer.on_publish.clear()  # no memory of publishing: the segment must be found in the store
+    listed = log.files
+
+    def list_then_flush(stream):
+        files = listed(stream)
+        if stream == "metric":  # the listing is over: now a background flush publishes
+            log.flush()
+        return files
+
+    monkeypatch.setattr(log, "files", list_then_flush)
+    log.append(RunTagSet(run_id=run_id, key="late", value="yes"))
+    assert view.refresh().run(run_id).tags["late"].value == "yes"
