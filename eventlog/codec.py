@@ -93,12 +93,18 @@ def control_table(events: list[Event]) -> pa.Table:
     import pyarrow as pa
 
     schema = control_schema()
-    cols: dict[str, list[Any]] = {name: [None] * len(events) for name in schema.names}
+    n = len(events)
+    cols: dict[str, list[Any]] = {"kind": [type(e).__struct_config__.tag for e in events]}
     for i, event in enumerate(events):
-        cols["kind"][i] = type(event).__struct_config__.tag
         for name in event.__struct_fields__:
-            cols[name][i] = getattr(event, name)
-    return pa.Table.from_arrays([pa.array(cols[f.name], f.type) for f in schema], schema=schema)
+            column = cols.get(name)
+            if column is None:
+                column = cols[name] = [None] * n
+            column[i] = getattr(event, name)
+    # columns no event in the batch has are all-null arrays, built without Python lists
+    return pa.Table.from_arrays(
+        [pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type) for f in schema], schema=schema
+    )
 
 
 _FIELDS_BY_KIND: dict[str, tuple[type[Event], tuple[str, ...]]] = {

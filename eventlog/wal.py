@@ -34,7 +34,7 @@ _END, _METRIC, _STRING, _EVENT = 0, 1, 2, 3
 # type, seq, ts, run index, key index, value, step, timestamp, commit byte
 _METRIC_REC = struct.Struct("<BqqIIdqqB")
 _HEAD = struct.Struct("<BI")  # type, payload length
-_INITIAL = 4 << 20
+_INITIAL = 256 << 10  # grows by doubling; a large sparse file costs ms to create and remove
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
 

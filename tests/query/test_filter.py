@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from query.filter import And, Comparison, FilterSyntaxError, Key, Or, parse, parse_order_by, to_string
+from query.filter import (
+    And,
+    Comparison,
+    FilterSyntaxError,
+    Key,
+    Or,
+    parse,
+    parse_order_by,
+    to_string,
+)
 
 _CASES = json.loads((pathlib.Path(__file__).parent.parent / "fixtures" / "filter_cases.json").read_text())
 
