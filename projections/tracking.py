@@ -122,12 +122,14 @@ class ExperimentState:
 class RunState:
     __slots__ = (
         "artifact_uri", "end_time", "experiment_id", "inputs", "latest", "lifecycle", "param_conflicts",
-        "params", "run_id", "run_name", "start_time", "started", "status", "tags", "user_id", "artifacts",
+        "params", "run_id", "run_name", "start_time", "started", "started_order", "status", "tags", "user_id",
+        "artifacts",
     )
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.started = False
+        self.started_order: Order = _NEVER
         self.experiment_id = ""
         self.run_name = Register("")
         self.user_id = ""
@@ -256,10 +258,11 @@ class TrackingState:
 
 def _experiment_created(s: TrackingState, e: ExperimentCreated) -> None:
     exp = s._experiment(e.experiment_id)
+    if not exp.created or exp.creation_time is None or e.ts // 1_000_000 < exp.creation_time:
+        exp.artifact_location = e.artifact_location  # the first creation defines it
+        exp.creation_time = e.ts // 1_000_000
     exp.created = True
     exp.name.offer(e.name, _order(e))
-    exp.artifact_location = e.artifact_location
-    exp.creation_time = e.ts // 1_000_000
     exp.touch(e)
 
 
@@ -295,12 +298,15 @@ def _experiment_tag_deleted(s: TrackingState, e: ExperimentTagDeleted) -> None:
 
 def _run_started(s: TrackingState, e: RunStarted) -> None:
     run = s._run(e.run_id)
+    if not run.started or _order(e) < run.started_order:  # the first start defines the run
+        run.started_order = _order(e)
+        run.experiment_id = e.experiment_id
+        run.user_id = e.actor
+        run.start_time = e.start_time
+        run.artifact_uri = e.artifact_uri
     run.started = True
-    run.experiment_id = e.experiment_id
-    run.user_id = e.actor
-    run.start_time = e.start_time
-    run.artifact_uri = e.artifact_uri
     run.status.offer(RunStatus.RUNNING, _order(e))
+    run.end_time.offer(None, _order(e))  # the end time goes with whichever status event wins
     run.run_name.offer(e.run_name, _order(e))
     run.set_tag(RUN_NAME_TAG, e.run_name, _order(e))
 
