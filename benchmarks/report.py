@@ -11,8 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["BASELINES", "ROWS", "Row", "Verdict", "compute_ratios", "evaluate_targets", "format_table",
-           "format_verdicts"]
+from benchmarks.query_workloads import PATTERNS, QUERIES
+
+__all__ = ["BASELINES", "ROWS", "Row", "Verdict", "all_rows", "compute_ratios", "consistency_notes",
+           "evaluate_targets", "format_table", "format_verdicts"]
 
 Results = dict[str, dict[str, dict[str, Any]]]  # workload -> target -> figures
 Better = Literal["lower", "higher", "info"]
@@ -76,6 +78,87 @@ ROWS: tuple[Row, ...] = (
     Row("import", "median_ms", "import time, median", "ms", "lower"),
 )
 
+# The read side; the `search` rows depend on the store sizes that ran (see `all_rows`).
+READ_ROWS: tuple[Row, ...] = (
+    Row("history", "points", "points in the metric (N; MLflow: the N it measured)", "points", "info"),
+    Row("history", "cold_ms", "get_metric_history cold, fresh process (MLflow: scaled to tracklog's N)", "ms", "lower"),
+    Row("history", "warm_ms", "get_metric_history warm, median (MLflow: scaled to tracklog's N)", "ms", "lower"),
+    Row("history", "cold_ms_measured", "cold, as measured at MLflow's N", "ms", "info"),
+    Row("history", "warm_ms_measured", "warm, as measured at MLflow's N", "ms", "info"),
+    Row("history", "sql_warm_ms", "same points via tracklog.sql over the metrics view, warm", "ms", "info"),
+    Row("history", "bytes_per_point", "bytes on disk per point, uncompacted", "B", "lower"),
+    Row("history", "populate_s", "populate (tracklog: bulk EventLog, cached; MLflow: log_batch of 1000)", "s", "info"),
+    Row("fold", "points", "metric points folded (runs x keys x steps)", "points", "info"),
+    Row("fold", "metric_files", "metric segments", "files", "info"),
+    Row("fold", "refresh_s", "Catalog.refresh() with no cache (cold fold)", "s", "info"),
+    Row("fold", "points_per_s", "cold fold throughput (no MLflow counterpart)", "points/s", "info"),
+    Row("fold", "warm_refresh_ms", "refresh() with nothing new, median", "ms", "info"),
+    Row("fold", "peak_rss_mb_after", "process peak RSS after the fold", "MB", "info"),
+    Row("fold", "cache_bytes_per_point", "catalog cache file per point", "B", "info"),
+    Row("fold", "populate_s", "populate (bulk EventLog; cached stores: when built)", "s", "info"),
+    Row("compact", "runs_store_runs", "runs store: runs", "runs", "info"),
+    Row("compact", "runs_compact_metric_s", "runs store: compact metric stream", "s", "info"),
+    Row("compact", "runs_compact_control_s", "runs store: compact control stream", "s", "info"),
+    Row("compact", "runs_remove_expired_s", "runs store: remove_expired (retention 0), both", "s", "info"),
+    Row("compact", "runs_metric_files_before", "runs store: live metric files before", "files", "info"),
+    Row("compact", "runs_metric_files_after", "runs store: live metric files after", "files", "info"),
+    Row("compact", "runs_bytes_per_point_before", "runs store: metric bytes/point before", "B", "info"),
+    Row("compact", "runs_bytes_per_point_after", "runs store: metric bytes/point after", "B", "info"),
+    *(r for q, (label, _, _) in QUERIES.items() for r in (
+        Row("compact", f"runs_{q}_before_ms", f"runs store: {label}, Client, before", "ms", "info"),
+        Row("compact", f"runs_{q}_after_ms", f"runs store: {label}, Client, after", "ms", "info"),
+    )),
+    Row("compact", "runs_first_search_after_ms", "runs store: first search after compaction", "ms", "info"),
+    Row("compact", "runs_cold_fold_before_s", "runs store: cold fold (no cache) before", "s", "info"),
+    Row("compact", "runs_cold_fold_after_s", "runs store: cold fold (no cache) after", "s", "info"),
+    Row("compact", "history_points", "history store: points", "points", "info"),
+    Row("compact", "history_compact_metric_s", "history store: compact metric stream", "s", "info"),
+    Row("compact", "history_cold_before_ms", "history store: get_metric_history cold, before", "ms", "info"),
+    Row("compact", "history_cold_after_ms", "history store: get_metric_history cold, after", "ms", "info"),
+    Row("compact", "history_warm_before_ms", "history store: get_metric_history warm, before", "ms", "info"),
+    Row("compact", "history_warm_after_ms", "history store: get_metric_history warm, after", "ms", "info"),
+    *(r for p in PATTERNS for r in (
+        Row("compact", f"{p}_bytes_per_point_before", f"{p} values: bytes/point before", "B", "info"),
+        Row("compact", f"{p}_bytes_per_point_after", f"{p} values: bytes/point after compaction", "B", "info"),
+    )),
+    Row("compact", "fold_points", "fold store: points", "points", "info"),
+    Row("compact", "fold_compact_metric_s", "fold store: compact metric stream", "s", "info"),
+    Row("compact", "fold_compact_metric_rows_per_s", "fold store: compaction throughput", "points/s", "info"),
+    Row("compact", "fold_compact_control_s", "fold store: compact control stream", "s", "info"),
+    Row("compact", "fold_metric_files_before", "fold store: live metric files before", "files", "info"),
+    Row("compact", "fold_bytes_per_point_before", "fold store: metric bytes/point before", "B", "info"),
+    Row("compact", "fold_bytes_per_point_after", "fold store: metric bytes/point after", "B", "info"),
+    Row("compact", "fold_cold_fold_before_s", "fold store: cold fold before", "s", "info"),
+    Row("compact", "fold_cold_fold_after_s", "fold store: cold fold after", "s", "info"),
+)
+
+
+def _search_sizes(results: Results) -> list[int]:
+    found: set[int] = set()
+    for figures in results.get("search", {}).values():
+        found.update(int(n) for n in figures.get("sizes", []) + figures.get("skipped_sizes", []))
+    return sorted(found)
+
+
+def search_rows(sizes: list[int]) -> list[Row]:
+    rows = []
+    for n in sizes:
+        at = f"n={n:,}"
+        rows.append(Row("search", f"n{n}_populate_s", f"{at}: populate (tracklog: bulk, cached; MLflow: client)", "s", "info"))
+        rows.append(Row("search", f"n{n}_est_populate_s", f"{at}: populate estimate (not run)", "s", "info"))
+        rows.append(Row("search", f"n{n}_first_search_s", f"{at}: first search, no catalog cache (folds)", "s", "info"))
+        for q, (label, _, _) in QUERIES.items():
+            rows.append(Row("search", f"n{n}_{q}_client_ms", f"{at}: {label} · Client, max 1000", "ms", "lower"))
+        for q, (label, _, _) in QUERIES.items():
+            rows.append(Row("search", f"n{n}_{q}_pandas_ms", f"{at}: {label} · pandas, all rows", "ms", "lower"))
+        rows.append(Row("search", f"n{n}_filter_pandas_rows", f"{at}: runs matching the filter", "runs", "info"))
+    return rows
+
+
+def all_rows(results: Results) -> list[Row]:
+    """Every row of the table: the static ones, then the read side (search rows per store size)."""
+    return [*ROWS, *search_rows(_search_sizes(results)), *READ_ROWS]
+
 
 def _figure(results: Results, workload: str, target: str, key: str) -> float | None:
     value = results.get(workload, {}).get(target, {}).get(key)
@@ -94,7 +177,7 @@ def ratio(tracklog: float | None, baseline: float | None, better: Better) -> flo
 
 def compute_ratios(results: Results) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
-    for row in ROWS:
+    for row in all_rows(results):
         if row.better == "info":
             continue
         mine = _figure(results, row.workload, row.tracklog, row.key)
@@ -130,6 +213,56 @@ class Verdict:
 
 
 def evaluate_targets(results: Results, ratios: dict[str, dict[str, float | None]]) -> list[Verdict]:
+    return _write_verdicts(results, ratios) + _read_verdicts(results, ratios)
+
+
+def _read_verdicts(results: Results, ratios: dict[str, dict[str, float | None]]) -> list[Verdict]:
+    """search < 100 ms at 100k runs and >= 50x MLflow; history < 100 ms; compacted < 5 B/point."""
+    out = []
+    sizes = results.get("search", {}).get(TRACKLOG, {}).get("sizes") or []
+    if sizes:
+        n = max(sizes)
+        caveat = "" if n >= 100_000 else " (the target is for 100,000)"
+        for q, (label, _, _) in QUERIES.items():
+            out.append(Verdict(f"search {label}: {n:,} runs{caveat}, Client max 1000, warm", f"search.n{n}_{q}_client_ms",
+                               _figure(results, "search", TRACKLOG, f"n{n}_{q}_client_ms"), 100.0, "<", " ms"))
+    largest = results.get("search", {}).get("mlflow-sqlite", {}).get("largest_size")
+    if largest:
+        for q, (label, _, _) in QUERIES.items():
+            row_id = f"search.n{largest}_{q}_client_ms"
+            out.append(Verdict(f"search {label} vs MLflow sqlite at {largest:,} runs (its largest)", row_id,
+                               ratios.get(row_id, {}).get("mlflow-sqlite"), 50.0, ">=", "x"))
+    points = _figure(results, "history", TRACKLOG, "points")
+    if points is not None:
+        caveat = "" if points >= 1_000_000 else " (the target is for 1,000,000)"
+        out.append(Verdict(f"get_metric_history warm, {points:,.0f} points{caveat}", "history.warm_ms",
+                           _figure(results, "history", TRACKLOG, "warm_ms"), 100.0, "<", " ms"))
+    for pattern in PATTERNS:
+        out.append(Verdict(f"compacted bytes per point, {pattern} values", f"compact.{pattern}_bytes_per_point_after",
+                           _figure(results, "compact", TRACKLOG, f"{pattern}_bytes_per_point_after"), 5.0, "<", " B"))
+    return out
+
+
+def consistency_notes(results: Results) -> list[str]:
+    """Do tracklog and MLflow answer the search queries alike, where both ran? (same data in both)"""
+    mine = results.get("search", {}).get(TRACKLOG, {})
+    theirs = results.get("search", {}).get("mlflow-sqlite", {})
+    notes = []
+    for n in sorted(set(mine.get("sizes", [])) & set(theirs.get("sizes", []))):
+        differ = [
+            f"{label} ({what})"
+            for q, (label, _, _) in QUERIES.items()
+            for what in ("results", "digest", "pandas_rows")
+            if mine.get(f"n{n}_{q}_{what}") != theirs.get(f"n{n}_{q}_{what}")
+        ]
+        if differ:
+            notes.append(f"search n={n:,}: tracklog and MLflow answers DIFFER: {'; '.join(differ)}")
+        else:
+            notes.append(f"search n={n:,}: tracklog and MLflow return the same runs in the same order (all 3 queries)")
+    return notes
+
+
+def _write_verdicts(results: Results, ratios: dict[str, dict[str, float | None]]) -> list[Verdict]:
     tput = "log_metric.calls_per_s_incl_end_run"
     return [
         Verdict("log_metric median latency", "log_metric.median_us",
@@ -173,10 +306,12 @@ def fmt_ratio(value: float | None) -> str:
 
 def format_table(results: Results, ratios: dict[str, dict[str, float | None]], verdicts: list[Verdict]) -> str:
     """The figures as a fixed-width text table, one block per workload."""
-    verdict_by_row = {v.row_id: v for v in verdicts}
+    verdict_by_row: dict[str, list[Verdict]] = {}
+    for v in verdicts:
+        verdict_by_row.setdefault(v.row_id, []).append(v)
     header = ["figure", "unit", "tracklog", *(c for b in BASELINES for c in (b, "ratio")), "target"]
     lines: list[list[str]] = []
-    for row in ROWS:
+    for row in all_rows(results):
         mine = _figure(results, row.workload, row.tracklog, row.key)
         baselines = [_figure(results, row.workload, b, row.key) for b in BASELINES]
         if mine is None and all(b is None for b in baselines):
@@ -184,8 +319,7 @@ def format_table(results: Results, ratios: dict[str, dict[str, float | None]], v
         cells = [f"{row.workload}: {row.label}", row.unit, fmt_value(mine)]
         for name, value in zip(BASELINES, baselines, strict=True):
             cells += [fmt_value(value), fmt_ratio(ratios.get(row.id, {}).get(name))]
-        verdict = verdict_by_row.get(row.id)
-        cells.append(verdict.text if verdict else "")
+        cells.append("; ".join(v.text for v in verdict_by_row.get(row.id, [])))
         lines.append(cells)
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
 

@@ -1,6 +1,7 @@
 """Run the benchmark: the same workloads against tracklog and MLflow, in one process.
 
     python -m benchmarks.run [--quick] [--only NAME[,NAME…]] [--out bench-results/latest.json]
+                             [--store-cache DIR | --no-store-cache]
 
 tracklog is measured first, before MLflow is imported into the process; the import-time
 workload runs last, in fresh subprocesses. Prints a table of figures and ratios and writes
@@ -23,11 +24,21 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import compute_ratios, evaluate_targets, format_table, format_verdicts
+from benchmarks.query_workloads import READ_WORKLOADS, configure_store_cache
+from benchmarks.report import (
+    compute_ratios,
+    consistency_notes,
+    evaluate_targets,
+    format_table,
+    format_verdicts,
+)
 from benchmarks.stats import quiesce, timer_overhead_ns
+from benchmarks.stores import DEFAULT_CACHE_DIR
 from benchmarks.targets import MlflowTarget, Target, default_targets
-from benchmarks.workloads import REPO_ROOT, WORKLOADS, Sizes, Workload, warmup
+from benchmarks.workloads import REPO_ROOT, Sizes, Workload, warmup
+from benchmarks.workloads import WORKLOADS as WRITE_WORKLOADS
 
+WORKLOADS: dict[str, Workload] = {**WRITE_WORKLOADS, **READ_WORKLOADS}
 SUBPROCESS_WORKLOADS = ("import",)  # run after every in-process workload
 Results = dict[str, dict[str, dict[str, Any]]]
 
@@ -45,6 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", metavar="NAME", action="append", default=[],
                         help=f"run only these workloads (repeatable or comma-separated): {', '.join(WORKLOADS)}")
     parser.add_argument("--out", default="bench-results/latest.json", help="where to write the JSON results")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--store-cache", metavar="DIR", default=str(DEFAULT_CACHE_DIR.relative_to(REPO_ROOT)),
+                       help="where the read-side workloads keep the stores they generate, for reuse "
+                            "(default: %(default)s, relative to the repository root)")
+    cache.add_argument("--no-store-cache", action="store_true",
+                       help="generate the read-side stores into temporary folders, and remove them")
     args = parser.parse_args(argv)
     only = [name for value in args.only for name in value.split(",") if name]
     unknown = sorted(set(only) - set(WORKLOADS))
@@ -70,11 +87,13 @@ def prepare(target: Target, notes: list[str]) -> bool:
 def run_workload(name: str, target: Target, sizes: Sizes, results: Results, workload: Workload | None = None) -> None:
     log(f"{name} · {target.name} …")
     quiesce()
+    loadavg = os.getloadavg()[0]  # other work on the machine skews the figures: kept per workload
     try:
         figures = (workload or WORKLOADS[name])(target, sizes)
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         figures = {"error": f"{type(exc).__name__}: {exc}"}
+    figures["loadavg_1m_at_start"] = loadavg
     results.setdefault(name, {})[target.name] = figures
     log(f"{name} · {target.name}: {summary(figures)}")
 
@@ -168,9 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes.quick() if args.quick else Sizes.full()
     targets = default_targets()
     notes: list[str] = []
+    configure_store_cache(None if args.no_store_cache else REPO_ROOT / args.store_cache)
     log(f"workloads: {', '.join(args.workloads)}; {'quick' if args.quick else 'full'} sizes")
-    results = run_all(targets, args.workloads, sizes, notes)
+    try:
+        results = run_all(targets, args.workloads, sizes, notes)
+    finally:
+        configure_store_cache(None)  # removes the temporary stores of an uncached run
     notes.extend(note for t in targets for note in t.notes)
+    notes.extend(consistency_notes(results))
     ratios = compute_ratios(results)
     verdicts = evaluate_targets(results, ratios)
     meta = metadata(args, sizes, targets, notes)

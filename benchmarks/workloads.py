@@ -1,4 +1,5 @@
-"""The five workloads. Each takes a `Target` and `Sizes` and returns a flat dict of figures.
+"""The write-side workloads and `Sizes`. Each takes a `Target` and `Sizes` and returns a flat
+dict of figures; the read-side workloads are in `benchmarks.query_workloads`.
 
 Every workload runs the same code for tracklog and MLflow; only N differs where MLflow's
 per-call cost makes tracklog's N impractical, and every result records the N it used.
@@ -48,6 +49,21 @@ class Sizes:
     run_steps: int = 20
     storage_points: int = 100_000  # the same for every target: bytes per point depend on N
     import_repeats: int = 10
+    # read side (benchmarks/query_workloads.py)
+    search_runs: tuple[int, ...] = (1_000, 10_000, 100_000)  # store sizes, in runs
+    search_runs_per_flush: int = 10_000  # one segment per stream per this many runs
+    search_budget_s_slow: float = 240.0  # MLflow grows its store to the next size only if the
+    #                                      estimated population time (from its measured rate) fits
+    search_repeats: int = 5  # timed repetitions of each query, after one warm-up call
+    history_points: int = 1_000_000
+    history_points_slow: int = 100_000  # MLflow: measured at this N, also shown scaled to history_points
+    history_points_per_flush: int = 100_000
+    fold_runs: int = 1_000  # fold store: runs x keys x steps metric points
+    fold_keys: int = 10
+    fold_steps: int = 1_000
+    fold_points_per_flush: int = 200_000
+    pattern_points: int = 1_000_000  # compacted bytes/point per value pattern
+    compact_repeats: int = 3  # timed repetitions of the history query before/after compaction
 
     @classmethod
     def full(cls) -> Sizes:
@@ -60,6 +76,10 @@ class Sizes:
             log_metrics_steps=2_000, log_metrics_steps_slow=100,
             runs=100, runs_budget_s_slow=8.0,
             storage_points=10_000, import_repeats=3,
+            search_runs=(500, 5_000), search_runs_per_flush=1_000, search_budget_s_slow=30.0,
+            history_points=100_000, history_points_slow=10_000, history_points_per_flush=20_000,
+            fold_runs=100, fold_keys=10, fold_steps=100, fold_points_per_flush=10_000,
+            pattern_points=100_000,
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Compaction: merge small segments into large sorted files, committed the Delta Lake way.
 
 A compactor reads the commits of a stream, picks live segments, writes merged outputs under
-``compacted/stream=…/date=…/c-<N>-<i>.parquet`` and then creates ``_commits/stream=…/<N>.json``
-put-if-absent, listing what it consumed and produced. Commits are numbered 0, 1, 2…; a
-compactor that loses the race for number N re-reads the commits and retries as N+1 — unless
-the winner consumed one of its inputs, in which case it gives up and removes its outputs.
+``compacted/stream=…/date=…/c-<compactor>-<i>.parquet`` and then creates
+``_commits/stream=…/<N>.json`` put-if-absent, listing what it consumed and produced. Commits
+are numbered 0, 1, 2…; a compactor that loses the race for number N re-reads the commits and
+retries as N+1 — unless the winner consumed one of its inputs, in which case it gives up and
+removes its outputs. An output no commit names is invisible; such strays are removed once
+they are older than an hour (and the retention), so a slow compactor's outputs are never
+taken for strays before it commits.
 
 Readers read the commits first, then list files: live = (segments ∪ committed outputs) −
 consumed. Outputs not named by any commit are invisible. Consumed files are deleted only after
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -30,7 +34,7 @@ __all__ = ["Commit", "CompactionReport", "compact", "live_files", "parse_duratio
 _COMMIT_NAME = re.compile(r"(\d+)\.json$")
 _DATE = re.compile(r"/date=([0-9-]+)/")
 TARGET_ROWS = 4_000_000  # rows per output file
-SMALL_BYTES = 32 << 20  # segments smaller than this are worth merging
+STRAY_AGE = 3600.0  # an uncommitted output younger than this may belong to a compactor still at work
 
 
 class Commit(msgspec.Struct, frozen=True):
@@ -116,6 +120,7 @@ def compact(
     if len(inputs) < min_files:
         return report
     number = (commits[-1].number + 1) if commits else 0
+    token = f"{number:08d}-{uuid.uuid4().hex[:12]}"  # unique per attempt: outputs never collide
     by_date: dict[str, list[str]] = {}
     for path in inputs:
         by_date.setdefault(_date(path), []).append(path)
@@ -129,7 +134,7 @@ def compact(
             tables.append(read_parquet(data, where=f"{store.uri}/{path}"))
         merged = pa.concat_tables(tables, promote_options="default").sort_by(_sort_keys(stream))
         for i, start in enumerate(range(0, max(merged.num_rows, 1), TARGET_ROWS)):
-            out = f"compacted/stream={stream}/date={day}/c-{number:08d}-{i:04d}.parquet"
+            out = f"compacted/stream={stream}/date={day}/c-{token}-{i:04d}.parquet"
             data = write_parquet(merged.slice(start, TARGET_ROWS), level=9)
             store.publish(out, data, durable=True)
             report.bytes_after += len(data)
@@ -146,20 +151,8 @@ def compact(
                 store.delete(path)
             return report
         number = max(c.number for c in rivals) + 1
-        produced = _renumber(store, produced, number)
     report.commit, report.consumed, report.produced = number, len(inputs), len(produced)
     return report
-
-
-def _renumber(store: Store, produced: list[str], number: int) -> list[str]:
-    """Outputs are named by commit number; after losing a race, republish under the new number."""
-    out = []
-    for path in produced:
-        new = re.sub(r"/c-\d{8}-", f"/c-{number:08d}-", path)
-        store.publish(new, store.read_bytes(path), durable=True)
-        store.delete(path)
-        out.append(new)
-    return out
 
 
 def remove_expired(store: Store, stream: str, retention: float, *, now: float | None = None) -> int:
@@ -177,8 +170,9 @@ def remove_expired(store: Store, stream: str, retention: float, *, now: float | 
             deleted += 1
         except OSError as exc:
             raise StorageError(f"could not delete consumed file {store.uri}/{path}: {exc}") from exc
+    stray_age = max(retention, STRAY_AGE)
     for path in store.list_files(f"compacted/stream={stream}"):
-        if path not in produced and now - store.mtime(path) >= retention:  # a loser's leftovers
+        if path not in produced and now - store.mtime(path) >= stray_age:  # a loser's leftovers
             store.delete(path)
             deleted += 1
     return deleted

@@ -20,6 +20,7 @@ expected, what was found and where.
     │   └── ExperimentNotActiveError              creating runs in a deleted experiment
     └── StorageError (OSError)
         ├── CorruptFileError                      a file in the store that is not a valid segment
+        ├── FileVanishedError (FileNotFoundError) a listed file removed before it was read
         ├── UnsupportedStoreError                 a filesystem without put-if-absent, or a bad URI
         └── WriterClosedError                     appending after close()
 """
@@ -32,6 +33,7 @@ __all__ = [
     "CorruptFileError",
     "ExperimentAlreadyExistsError",
     "ExperimentNotActiveError",
+    "FileVanishedError",
     "ExperimentNotFoundError",
     "InvalidInputError",
     "InvalidKeyError",
@@ -115,6 +117,10 @@ class StorageError(TracklogError, OSError):
 
 class CorruptFileError(StorageError):
     """A file inside the store that cannot be read as a segment; the message names its path."""
+
+
+class FileVanishedError(StorageError, FileNotFoundError):
+    """A file that was listed is gone (compaction consumed it and its retention ran out): list again."""
 
 
 class UnsupportedStoreError(StorageError):

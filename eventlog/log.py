@@ -11,12 +11,13 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from eventlog.codec import events_from_table, read_parquet
-from eventlog.errors import CorruptFileError, InvalidInputError
+from eventlog.errors import CorruptFileError, FileVanishedError, InvalidInputError
 from eventlog.events import Event
 from eventlog.storage import Store, open_store
 from eventlog.writer import Batch, Durability, Writer, recover_wal
@@ -162,6 +163,8 @@ class EventLog:
             raise CorruptFileError(f"{self.uri}/{relpath} is not a tracklog segment (not .parquet)")
         try:
             data = self.store.read_bytes(relpath)
+        except FileNotFoundError as exc:
+            raise FileVanishedError(f"{self.uri}/{relpath} was listed but is gone; list the files again") from exc
         except OSError as exc:
             raise CorruptFileError(f"{self.uri}/{relpath} cannot be read: {exc}") from exc
         return read_parquet(data, where=f"{self.uri}/{relpath}")
@@ -177,19 +180,37 @@ class EventLog:
         return batch
 
     def scan(self, stream: Stream | None = None, *, include_pending: bool = True) -> Iterator[Event]:
-        """Every event: published files first (corrupt ones skipped with a warning), then pending."""
+        """Every event: published files first (corrupt ones skipped with a warning), then pending.
+
+        The files are read before any event is yielded: if compaction removed a listed file
+        meanwhile, the scan lists again, so it never yields an event twice or misses one.
+        """
         for name in (stream,) if stream else STREAMS:
-            for relpath in self.files(name):
-                try:
-                    yield from self.read_events(relpath)
-                except CorruptFileError as exc:
-                    warnings.warn(str(exc), CorruptFileWarning, stacklevel=2)
+            yield from self._scan_files(name)
         if include_pending:
             pending = self.pending()
             if stream in (None, "control"):
                 yield from pending.control
             if stream in (None, "metric"):
                 yield from pending.metric_events()
+
+    def _scan_files(self, stream: Stream, attempts: int = 5) -> list[Event]:
+        for attempt in range(attempts):
+            events: list[Event] = []
+            try:
+                for relpath in self.files(stream):
+                    try:
+                        events.extend(self.read_events(relpath))
+                    except FileVanishedError:
+                        raise
+                    except CorruptFileError as exc:
+                        warnings.warn(str(exc), CorruptFileWarning, stacklevel=3)
+                return events
+            except FileVanishedError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)  # stores that list before they serve a new object settle
+        return []
 
     def __enter__(self) -> EventLog:
         return self

@@ -190,6 +190,7 @@ class FsspecStore:
 
     def list_all(self, prefix: str) -> list[str]:
         base = self._abs(prefix).rstrip("/")
+        self.fs.invalidate_cache(base)  # fsspec caches listings; a log's listing must be fresh
         try:
             found = self.fs.find(base)
         except FileNotFoundError:
@@ -208,9 +209,16 @@ class FsspecStore:
         return float(stamp or 0.0)
 
     def read_bytes(self, relpath: str) -> bytes:
-        return self.fs.cat_file(self._abs(relpath))
+        path = self._abs(relpath)
+        try:
+            return self.fs.cat_file(path)
+        except FileNotFoundError:
+            # s3fs answers "not found" from a cached listing of the folder: ask the store itself
+            self.fs.invalidate_cache(path)
+            return self.fs.cat_file(path)
 
     def exists(self, relpath: str) -> bool:
+        self.fs.invalidate_cache(self._abs(relpath))
         return self.fs.exists(self._abs(relpath))
 
     def delete(self, relpath: str) -> None:
@@ -238,8 +246,8 @@ class FsspecStore:
                 )
         except UnsupportedStoreError:
             raise
-        except OSError as exc:
-            raise StorageError(f"cannot write to the store {self.uri!r}: {exc}") from exc
+        except Exception as exc:  # botocore and friends raise their own types for a dead endpoint
+            raise StorageError(f"cannot write to the store {self.uri!r}: {type(exc).__name__}: {exc}") from exc
         finally:
             with contextlib.suppress(Exception):
                 self.delete(probe)

@@ -25,11 +25,12 @@ import contextlib
 import hashlib
 import os
 import threading
+import time
 import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from eventlog import CorruptFileError, CorruptFileWarning, EventLog
+from eventlog import CorruptFileError, CorruptFileWarning, EventLog, FileVanishedError
 from eventlog.codec import control_schema, metric_schema
 from projections.views import EXPERIMENTS, LATEST, RUNS, VIEWS
 
@@ -91,7 +92,7 @@ class Catalog:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             try:
                 con = duckdb.connect(self.path)
-                version = con.execute("SELECT value FROM _meta WHERE key = 'version'").fetchone() if _has_meta(con) else None
+                version = _one(con, "SELECT value FROM _meta WHERE key = 'version'") if _has_meta(con) else None
                 if version is None or version[0] != SCHEMA_VERSION or _stored_uri(con) != self.log.uri:
                     con.close()
                     os.unlink(self.path)
@@ -133,8 +134,22 @@ class Catalog:
 
     # ---- folding ------------------------------------------------------------------------
 
-    def refresh(self) -> int:
-        """Fold the segments not folded yet; returns how many files were folded."""
+    def refresh(self, attempts: int = 5) -> int:
+        """Fold the segments not folded yet; returns how many files were folded.
+
+        If compaction removes a listed file before it is read, nothing is folded and the
+        listing starts again.
+        """
+        for attempt in range(attempts):
+            try:
+                return self._refresh()
+            except FileVanishedError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)  # stores that list before they serve a new object settle
+        return 0
+
+    def _refresh(self) -> int:
         with self._lock:
             folded = {row[0] for row in self.con.execute("SELECT path FROM _files").fetchall()}
             new = {s: [p for p in self.log.files(s) if p not in folded] for s in ("control", "metric")}  # type: ignore[arg-type]
@@ -264,12 +279,18 @@ def _concat(tables: list[Any], schema: pa.Schema) -> pa.Table:
     return pa.concat_tables(unified, promote_options="default")
 
 
+def _one(con: Any, query: str) -> tuple[Any, ...] | None:
+    """The first row of a query, reading the result to its end (DuckDB wants results finished)."""
+    rows = con.execute(query).fetchall()
+    return rows[0] if rows else None
+
+
 def _has_meta(con: Any) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_meta'").fetchone()[0])
+    return bool(_one(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_meta'")[0])  # type: ignore[index]
 
 
 def _stored_uri(con: Any) -> str | None:
-    row = con.execute("SELECT value FROM _meta WHERE key = 'uri'").fetchone()
+    row = _one(con, "SELECT value FROM _meta WHERE key = 'uri'")
     return None if row is None else row[0]
 
 

@@ -16,6 +16,7 @@ This is the minimal read side (issue 2); the DuckDB projections of DESIGN.md bui
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from eventlog import (
     ExperimentRestored,
     ExperimentTagDeleted,
     ExperimentTagSet,
+    FileVanishedError,
     ParamLogged,
     RunDeleted,
     RunDescriptionSet,
@@ -403,12 +405,24 @@ class TrackingView:
             while len(self._own) > 256:  # unread for long: let refresh read them from the store
                 self._own.pop(next(iter(self._own)))
 
-    def refresh(self) -> TrackingState:
+    def refresh(self, attempts: int = 5) -> TrackingState:
         """Fold new segments and this process's pending events; returns the state.
 
         The pending events are taken before the listing: an event is always pending or
-        published, so whichever it was at that instant, one of the two has it.
+        published, so whichever it was at that instant, one of the two has it. A listed file
+        that compaction removed before it was read makes the listing start again (folding is
+        idempotent, so what was folded meanwhile stays right).
         """
+        for attempt in range(attempts):
+            try:
+                return self._refresh()
+            except FileVanishedError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)  # stores that list before they serve a new object settle
+        return self.state
+
+    def _refresh(self) -> TrackingState:
         with self._lock:
             pending = self.log.pending()
             for stream in ("control", "metric"):
@@ -462,8 +476,19 @@ class TrackingView:
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric, ordered by step, then timestamp, then write order."""
+        for attempt in range(5):
+            try:
+                return self._metric_history(run_id, key)
+            except FileVanishedError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+        return []
+
+    def _metric_history(self, run_id: str, key: str) -> list[Metric]:
         import pyarrow.compute as pc
 
+        pending = self.log.pending()
         rows: dict[tuple[str, int], Metric] = {}
         for path in self.log.files("metric"):
             if path in self.problems:
@@ -477,7 +502,6 @@ class TrackingView:
                 rows[(r["writer_id"], r["writer_seq"])] = Metric(
                     key=key, value=r["value"], timestamp=r["timestamp"], step=r["step"], run_id=run_id
                 )
-        pending = self.log.pending()
         for s, _t, r, k, v, st, tm in pending.metrics:
             if r == run_id and k == key:
                 rows[(pending.writer_id, s)] = Metric(key=key, value=v, timestamp=tm, step=st, run_id=run_id)

@@ -107,7 +107,7 @@ def check_sql(cur: duckdb.DuckDBPyConnection, query: str, *, trusted: bool) -> N
         return
     if kind != "SELECT":
         raise SqlError(f"only SELECT queries are allowed here, got {kind}")
-    tree = json.loads(cur.execute("SELECT json_serialize_sql(?)", [query]).fetchone()[0])  # type: ignore[index]
+    tree = json.loads(cur.execute("SELECT json_serialize_sql(?)", [query]).fetchall()[0][0])
     if tree.get("error"):
         raise SqlError(f"SQL does not parse: {tree.get('error_message', tree)}")
     for where, name in sorted(_functions(tree, set())):

@@ -97,3 +97,20 @@ def test_unknown_protocols_and_server_urls_get_clear_errors() -> None:
 ])
 def test_is_data_path(path: str, data: bool) -> None:
     assert is_data_path(path) is data
+
+
+def test_an_unreachable_object_store_is_a_clear_storage_error(monkeypatch) -> None:
+    pytest.importorskip("s3fs")
+    import socket
+
+    from eventlog import StorageError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(StorageError, match="cannot write to the store 's3://nowhere/x'"):
+        open_store("s3://nowhere/x", skip_instance_cache=True)
