@@ -90,7 +90,7 @@ READ_ROWS: tuple[Row, ...] = (
     Row("history", "populate_s", "populate (tracklog: bulk EventLog, cached; MLflow: log_batch of 1000)", "s", "info"),
     Row("fold", "points", "metric points folded (runs x keys x steps)", "points", "info"),
     Row("fold", "metric_files", "metric segments", "files", "info"),
-    Row("fold", "refresh_s", "Catalog.refresh() with no cache (cold fold)", "s", "info"),
+    Row("fold", "refresh_s", "Catalog.refresh() with no cache (cold fold), median", "s", "info"),
     Row("fold", "points_per_s", "cold fold throughput (no MLflow counterpart)", "points/s", "info"),
     Row("fold", "warm_refresh_ms", "refresh() with nothing new, median", "ms", "info"),
     Row("fold", "peak_rss_mb_after", "process peak RSS after the fold", "MB", "info"),

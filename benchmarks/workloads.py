@@ -62,6 +62,7 @@ class Sizes:
     fold_keys: int = 10
     fold_steps: int = 1_000
     fold_points_per_flush: int = 200_000
+    fold_repeats: int = 3  # cold folds (cache file deleted before each); the median is reported
     pattern_points: int = 1_000_000  # compacted bytes/point per value pattern
     compact_repeats: int = 3  # timed repetitions of the history query before/after compaction
 

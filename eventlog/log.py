@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from eventlog.codec import events_from_table, read_parquet
 from eventlog.errors import CorruptFileError, FileVanishedError, InvalidInputError
@@ -25,7 +25,25 @@ from eventlog.writer import Batch, Durability, Writer, recover_wal
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["CorruptFileWarning", "EventLog", "Stream", "default_actor"]
+__all__ = ["CorruptFileWarning", "EventLog", "Stream", "default_actor", "relisting"]
+
+T = TypeVar("T")
+
+
+def relisting(read: Callable[[], T], attempts: int = 5) -> T:
+    """Run `read` (which lists files, then reads them) again if a listed file vanished meanwhile.
+
+    Compaction deletes consumed files after their retention; a reader slower than that, or a
+    store that lists an object before it serves it, sees `FileVanishedError` and lists again.
+    """
+    for attempt in range(attempts):
+        try:
+            return read()
+        except FileVanishedError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
 
 Stream = Literal["metric", "control"]
 STREAMS: tuple[Stream, ...] = ("control", "metric")
@@ -194,23 +212,17 @@ class EventLog:
             if stream in (None, "metric"):
                 yield from pending.metric_events()
 
-    def _scan_files(self, stream: Stream, attempts: int = 5) -> list[Event]:
-        for attempt in range(attempts):
+    def _scan_files(self, stream: Stream) -> list[Event]:
+        def read_all() -> list[Event]:
             events: list[Event] = []
-            try:
-                for relpath in self.files(stream):
-                    try:
-                        events.extend(self.read_events(relpath))
-                    except FileVanishedError:
-                        raise
-                    except CorruptFileError as exc:
-                        warnings.warn(str(exc), CorruptFileWarning, stacklevel=3)
-                return events
-            except FileVanishedError:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * 2**attempt)  # stores that list before they serve a new object settle
-        return []
+            for relpath in self.files(stream):
+                try:
+                    events.extend(self.read_events(relpath))
+                except CorruptFileError as exc:
+                    warnings.warn(str(exc), CorruptFileWarning, stacklevel=4)
+            return events
+
+        return relisting(read_all)
 
     def __enter__(self) -> EventLog:
         return self

@@ -25,13 +25,13 @@ import contextlib
 import hashlib
 import os
 import threading
-import time
 import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from eventlog import CorruptFileError, CorruptFileWarning, EventLog, FileVanishedError
+from eventlog import CorruptFileError, CorruptFileWarning, EventLog
 from eventlog.codec import control_schema, metric_schema
+from eventlog.log import relisting
 from projections.views import EXPERIMENTS, LATEST, RUNS, VIEWS
 
 if TYPE_CHECKING:
@@ -140,14 +140,7 @@ class Catalog:
         If compaction removes a listed file before it is read, nothing is folded and the
         listing starts again.
         """
-        for attempt in range(attempts):
-            try:
-                return self._refresh()
-            except FileVanishedError:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * 2**attempt)  # stores that list before they serve a new object settle
-        return 0
+        return relisting(self._refresh, attempts)
 
     def _refresh(self) -> int:
         with self._lock:

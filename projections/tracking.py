@@ -16,7 +16,6 @@ This is the minimal read side (issue 2); the DuckDB projections of DESIGN.md bui
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -34,7 +33,6 @@ from eventlog import (
     ExperimentRestored,
     ExperimentTagDeleted,
     ExperimentTagSet,
-    FileVanishedError,
     ParamLogged,
     RunDeleted,
     RunDescriptionSet,
@@ -47,6 +45,7 @@ from eventlog import (
     RunTagSet,
 )
 from eventlog.codec import events_from_table
+from eventlog.log import relisting
 from eventlog.writer import Batch
 from projections.entities import (
     Dataset,
@@ -413,14 +412,7 @@ class TrackingView:
         that compaction removed before it was read makes the listing start again (folding is
         idempotent, so what was folded meanwhile stays right).
         """
-        for attempt in range(attempts):
-            try:
-                return self._refresh()
-            except FileVanishedError:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * 2**attempt)  # stores that list before they serve a new object settle
-        return self.state
+        return relisting(self._refresh, attempts)
 
     def _refresh(self) -> TrackingState:
         with self._lock:
@@ -476,14 +468,7 @@ class TrackingView:
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric, ordered by step, then timestamp, then write order."""
-        for attempt in range(5):
-            try:
-                return self._metric_history(run_id, key)
-            except FileVanishedError:
-                if attempt == 4:
-                    raise
-                time.sleep(0.05 * 2**attempt)
-        return []
+        return relisting(lambda: self._metric_history(run_id, key))
 
     def _metric_history(self, run_id: str, key: str) -> list[Metric]:
         import pyarrow.compute as pc

@@ -57,6 +57,17 @@ class SearchPage:
         self.token = token
 
 
+def _check_max_results(max_results: Any) -> None:
+    if max_results is not None and (isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1):
+        raise InvalidValueError(f"max_results must be a positive integer, got {max_results!r}")
+
+
+def _lifecycle(view: ViewType, params: Params) -> str:
+    if view is ViewType.ALL:
+        return "TRUE"
+    return f"r.lifecycle_stage = {params.add('active' if view is ViewType.ACTIVE_ONLY else 'deleted')}"
+
+
 def _signature(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:12]
 
@@ -87,16 +98,14 @@ def search_runs(
     page_token: str | None = None,
 ) -> SearchPage:
     """One page of matching runs; `max_results` None means all of them."""
-    if max_results is not None and (not isinstance(max_results, int) or max_results < 1):
-        raise InvalidValueError(f"max_results must be a positive integer, got {max_results!r}")
+    _check_max_results(max_results)
     node = parse(filter_string)
     orders = [parse_order_by(clause) for clause in order_by or []] + _DEFAULT_ORDER
     params = Params()
     where = [compile_filter(node, params)]
     where.append(f"r.experiment_id IN ({', '.join(params.add(str(e)) for e in experiment_ids) or 'NULL'})")
     view = ViewType(run_view_type)
-    if view is not ViewType.ALL:
-        where.append(f"r.lifecycle_stage = {params.add('active' if view is ViewType.ACTIVE_ONLY else 'deleted')}")
+    where.append(_lifecycle(view, params))
     sort = [(*order_expression(key, params), desc) for key, desc in orders]
     keys_sql = [f"({expr} IS NULL{' OR isnan(' + expr + ')' if numeric else ''})" for expr, numeric, _ in sort]
     signature = _signature(filter_string, [f"{k.entity}.{k.name} {d}" for k, d in orders], sorted(map(str, experiment_ids)), int(view))
@@ -213,15 +222,13 @@ def search_experiments(
     page_token: str | None = None,
 ) -> ExperimentPage:
     """Experiments by MLflow's experiment filter (``name LIKE 'a%' and tags.team = 'x'``)."""
-    if max_results is not None and (not isinstance(max_results, int) or max_results < 1):
-        raise InvalidValueError(f"max_results must be a positive integer, got {max_results!r}")
+    _check_max_results(max_results)
     node = parse(filter_string, EXPERIMENT_ATTRIBUTES)
     _experiment_keys(node, filter_string or "")
     params = Params(EXPERIMENT_COLUMNS)
     where = [compile_filter(node, params)]
     view = ViewType(view_type)
-    if view is not ViewType.ALL:
-        where.append(f"r.lifecycle_stage = {params.add('active' if view is ViewType.ACTIVE_ONLY else 'deleted')}")
+    where.append(_lifecycle(view, params))
     orders = [parse_order_by(c, EXPERIMENT_ATTRIBUTES) for c in order_by or []]
     orders += [(Key("attribute", "creation_time"), True), (Key("attribute", "experiment_id"), False)]
     order_sql = ", ".join(f"{order_expression(k, params)[0]} {'DESC' if d else 'ASC'} NULLS LAST" for k, d in orders)
