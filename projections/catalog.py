@@ -81,7 +81,8 @@ class Catalog:
         import duckdb
 
         self.log = log
-        self.path = path or catalog_path(log) if persistent else ":memory:"
+        in_memory_store = log.uri.startswith("memory://")  # nothing outlives the process anyway
+        self.path = (path or catalog_path(log)) if persistent and not in_memory_store else ":memory:"
         self._lock = threading.RLock()
         self.problems: dict[str, str] = {}
         self.con = self._open(duckdb)

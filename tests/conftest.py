@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
+def s3_endpoint(tmp_path_factory) -> Iterator[str]:
     """A moto S3 server in its own process on loopback; the AWS env points every client at it."""
     pytest.importorskip("s3fs")
     port = _free_port()
@@ -44,10 +44,12 @@ def s3_endpoint() -> Iterator[str]:
     else:
         proc.kill()
         raise RuntimeError("moto server did not start")
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")}
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "TRACKLOG_CACHE_DIR")
+    saved = {k: os.environ.get(k) for k in names}
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
         AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
+        TRACKLOG_CACHE_DIR=str(tmp_path_factory.mktemp("tracklog-cache")),  # WALs and catalogs of S3 stores
     )
     import boto3
 
