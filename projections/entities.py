@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import enum
-from typing import Generic, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any, Generic, TypeVar, overload
 
 import msgspec
 
@@ -19,6 +20,7 @@ __all__ = [
     "InputTag",
     "LifecycleStage",
     "Metric",
+    "MetricHistory",
     "PagedList",
     "Param",
     "Run",
@@ -149,6 +151,51 @@ class Experiment(_Entity, frozen=True, kw_only=True):
 
 
 T = TypeVar("T")
+
+
+class MetricHistory(Sequence[Metric]):
+    """Every point of one metric: a sequence of `Metric`, backed by an Arrow table.
+
+    Indexing and iterating build the entities on demand, so a million-point history arrives
+    in milliseconds; `arrow()` and `df()` hand over the columns without any per-point objects.
+    """
+
+    def __init__(self, table: Any, run_id: str, key: str) -> None:
+        self._table = table  # columns: value, timestamp, step
+        self.run_id = run_id
+        self.key = key
+        self._cache: list[Metric] | None = None
+
+    def _items(self) -> list[Metric]:
+        if self._cache is None:
+            cols = [self._table.column(c).to_pylist() for c in ("value", "timestamp", "step")]
+            self._cache = [Metric(key=self.key, value=v, timestamp=t, step=s, run_id=self.run_id) for v, t, s in zip(*cols, strict=True)]
+        return self._cache
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    @overload
+    def __getitem__(self, index: int) -> Metric: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Metric]: ...
+    def __getitem__(self, index: int | slice) -> Metric | list[Metric]:
+        return self._items()[index]
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._items())
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"<MetricHistory {self.key!r} of run {self.run_id}: {len(self)} points>"
+
+    def arrow(self) -> Any:
+        return self._table
+
+    def df(self) -> Any:
+        return self._table.to_pandas()
 
 
 class PagedList(list[T], Generic[T]):

@@ -53,7 +53,6 @@ from projections.entities import (
     Experiment,
     InputTag,
     LifecycleStage,
-    Metric,
     Run,
     RunData,
     RunInfo,
@@ -465,33 +464,6 @@ class TrackingView:
             warnings.warn(str(exc), CorruptFileWarning, stacklevel=3)
             self.problems[path] = str(exc)
         self._folded.add(path)
-
-    def metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every point of one metric, ordered by step, then timestamp, then write order."""
-        return relisting(lambda: self._metric_history(run_id, key))
-
-    def _metric_history(self, run_id: str, key: str) -> list[Metric]:
-        import pyarrow.compute as pc
-
-        pending = self.log.pending()
-        rows: dict[tuple[str, int], Metric] = {}
-        for path in self.log.files("metric"):
-            if path in self.problems:
-                continue
-            try:
-                table = self.log.read(path)
-            except CorruptFileError:
-                continue
-            mask = pc.and_(pc.equal(table["run_id"], run_id), pc.equal(table["key"], key))
-            for r in table.filter(mask).select(["value", "timestamp", "step", "writer_id", "writer_seq"]).to_pylist():
-                rows[(r["writer_id"], r["writer_seq"])] = Metric(
-                    key=key, value=r["value"], timestamp=r["timestamp"], step=r["step"], run_id=run_id
-                )
-        for s, _t, r, k, v, st, tm in pending.metrics:
-            if r == run_id and k == key:
-                rows[(pending.writer_id, s)] = Metric(key=key, value=v, timestamp=tm, step=st, run_id=run_id)
-        ordered = sorted(rows.items(), key=lambda kv: (kv[1].step, kv[1].timestamp, kv[0][1], kv[0][0]))
-        return [m for _, m in ordered]
 
 
 def _latest_rows(table: pa.Table) -> Iterable[tuple[Any, ...]]:

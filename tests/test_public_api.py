@@ -25,7 +25,7 @@ PINNED = {
     },
     projections: {
         "DEFAULT_EXPERIMENT_ID", "Dataset", "DatasetInput", "Experiment", "ExperimentTag", "InputTag",
-        "LifecycleStage", "Metric", "PagedList", "Param", "Run", "RunData", "RunInfo", "RunInputs",
+        "LifecycleStage", "Metric", "MetricHistory", "PagedList", "Param", "Run", "RunData", "RunInfo", "RunInputs",
         "RunStatus", "RunTag", "TrackingState", "TrackingView", "ViewType",
     },
 }

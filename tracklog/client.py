@@ -61,6 +61,7 @@ from projections import (
     Experiment,
     LifecycleStage,
     Metric,
+    MetricHistory,
     PagedList,
     Param,
     Run,
@@ -436,10 +437,19 @@ class Client:
                 profile=ds.profile or "", context=context,
             ))
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every logged point of one metric, by step then timestamp."""
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        """Every logged point of one metric, by step then timestamp: a sequence of `Metric`
+        (columns on demand with ``.arrow()`` / ``.df()``)."""
+        from projections.catalog import fetch_arrow
+
         self._run_state(run_id)
-        return self._b.view.metric_history(run_id, key)
+        table = fetch_arrow(
+            self._b.cursor(),
+            "SELECT value, timestamp, step FROM metric_points WHERE run_id = $run AND key = $key "
+            "ORDER BY step, timestamp, writer_seq, writer_id",
+            {"run": run_id, "key": key},
+        )
+        return MetricHistory(table, run_id, key)
 
     # ---- checks -----------------------------------------------------------------------------
 
