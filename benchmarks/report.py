@@ -82,7 +82,9 @@ ROWS: tuple[Row, ...] = (
 READ_ROWS: tuple[Row, ...] = (
     Row("history", "points", "points in the metric (N; MLflow: the N it measured)", "points", "info"),
     Row("history", "cold_ms", "get_metric_history cold, fresh process (MLflow: scaled to tracklog's N)", "ms", "lower"),
+    Row("history", "cold_nocache_ms", "cold, fresh process, no catalog cache file (folds the store)", "ms", "info"),
     Row("history", "warm_ms", "get_metric_history warm, median (MLflow: scaled to tracklog's N)", "ms", "lower"),
+    Row("history", "warm_materialised_ms", "warm, incl. list(...) of every Metric (MLflow: the same)", "ms", "lower"),
     Row("history", "cold_ms_measured", "cold, as measured at MLflow's N", "ms", "info"),
     Row("history", "warm_ms_measured", "warm, as measured at MLflow's N", "ms", "info"),
     Row("history", "sql_warm_ms", "same points via tracklog.sql over the metrics view, warm", "ms", "info"),

@@ -6,7 +6,8 @@ pins the whole set. New fields need defaults; a breaking change is a new event k
 
 The envelope (`writer_id`, `writer_seq`, `ts`, `actor`) is stamped by the writer at append time;
 callers build events with the subject fields only. ``(writer_id, writer_seq)`` is an event's
-identity. ``ts`` is nanoseconds since the epoch, strictly increasing per writer.
+identity. ``ts`` is nanoseconds since the epoch, strictly increasing per writer: the wall clock
+to the millisecond plus a counter within it (a hybrid logical clock; see `eventlog.writer`).
 
 `MetricLogged` goes to the narrow ``metric`` stream; every other event goes to the wide, sparse
 ``control`` stream, where a field name is one column of one type forever.

@@ -36,6 +36,17 @@ __all__ = ["Batch", "Durability", "Writer", "segment_path", "uuid7"]
 Durability = Literal["wal", "fsync", "none"]
 _encode = msgspec.msgpack.Encoder().encode
 _time_ns = time.time_ns
+
+
+def _now_ms_ns() -> int:
+    """Now, in ns, truncated to the millisecond.
+
+    A writer's ts is this clock plus a counter: within one ms its events get ts+1, ts+2, …
+    (a hybrid logical clock). Strictly increasing and ordered like real time to the ms, it
+    costs ~0.2 B a point in Parquet's delta encoding, where raw ns jitter costs ~1.7 B.
+    """
+    now = _time_ns()
+    return now - now % 1_000_000
 _live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
 
 
@@ -171,7 +182,7 @@ class Writer:
                 raise WriterClosedError("this event log is closed; open it again to append")
             seq = self._seq
             self._seq = seq + 1
-            ts = _time_ns()
+            ts = _now_ms_ns()
             if ts <= self._last_ts:
                 ts = self._last_ts + 1
             self._last_ts = ts
@@ -202,7 +213,7 @@ class Writer:
             for key, value in items:
                 seq = self._seq
                 self._seq = seq + 1
-                ts = _time_ns()
+                ts = _now_ms_ns()
                 last = ts = ts if ts > last else last + 1
                 stamp = ts // 1_000_000 if timestamp is None else timestamp
                 if wal is not None:
@@ -227,7 +238,7 @@ class Writer:
                 raise WriterClosedError("this event log is closed; open it again to append")
             seq = self._seq
             self._seq = seq + 1
-            ts = max(_time_ns(), self._last_ts + 1)
+            ts = max(_now_ms_ns(), self._last_ts + 1)
             self._last_ts = ts
             stamped = msgspec.structs.replace(event, writer_id=self.writer_id, writer_seq=seq, ts=ts, actor=self.actor)
             batch = self._batch
