@@ -4,7 +4,9 @@ The read-side workloads need big tracklog stores (100,000 runs; 10,000,000 metri
 Logging them through the fluent API would take hours (~6 ms a run), so they are written with
 `eventlog.EventLog` directly (``append`` / ``log_metric`` with a large ``flush_events``, and an
 explicit ``flush()`` every so many events, so the segment count is deterministic) — the same
-Parquet segments the fluent API writes, minus its validation and bookkeeping.
+Parquet segments the fluent API writes, minus its validation and bookkeeping. While a store
+is generated the writer's clock is simulated (`simulated_clock`), so each event's ``ts``
+follows the simulated training loop as it would in a real run.
 
 Generated stores are kept under ``bench-results/stores/<name>@<key>/`` and reused by later
 runs. The key hashes the generator version and the source of ``eventlog/`` (the write path and
@@ -42,7 +44,7 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE_DIR = REPO_ROOT / "bench-results" / "stores"
-GENERATOR_VERSION = "1"  # bump whenever what a builder writes changes
+GENERATOR_VERSION = "3"  # bump whenever what a builder writes changes
 MARKER = "_bench.json"  # names starting with "_" are never data in a store
 T0_MS = 1_700_000_000_000  # a fixed epoch (ms) for every generated start time and timestamp
 NEVER_FLUSH = 10**12  # flush_events / flush_interval: only our explicit flush() publishes
@@ -211,26 +213,77 @@ def _open_log(path: Path) -> Any:
     return EventLog.open(str(path), durability="none", flush_events=NEVER_FLUSH, flush_interval=NEVER_FLUSH / 1e3)
 
 
+class SimulatedClock:
+    """The writer's clock while a store is generated: ``at(ms)`` moves it to a moment of the
+    simulated training loop, and each read advances it by 1 µs (strictly increasing).
+
+    Every event's ``ts`` (the write time the writer stamps) then follows the loop's timestamps,
+    as it would in a real run, instead of the microseconds a bulk write really takes — which
+    would make the ``ts`` column compress unrealistically well.
+    """
+
+    def __init__(self) -> None:
+        self.now_ns = 0
+
+    def __call__(self) -> int:
+        self.now_ns += 1_000
+        return self.now_ns
+
+    def at(self, ms: int) -> None:
+        self.now_ns = max(self.now_ns, ms * 1_000_000)
+
+
+@contextlib.contextmanager
+def simulated_clock() -> Iterator[SimulatedClock]:
+    """Stand in for ``eventlog.writer._time_ns`` (private; if it is gone, ts stays real)."""
+    from eventlog import writer
+
+    clock = SimulatedClock()
+    real = getattr(writer, "_time_ns", None)
+    if real is not None:
+        writer._time_ns = clock  # type: ignore[attr-defined]
+    try:
+        yield clock
+    finally:
+        if real is not None:
+            writer._time_ns = real  # type: ignore[attr-defined]
+
+
+def _ts_simulated(path: Path) -> bool:
+    """Did the store's metric events get the simulated ts (within a day of `T0_MS`)?"""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    first = min((path / "events" / "stream=metric").rglob("*.parquet"))
+    low = pc.min(pq.read_table(first, columns=["ts"])["ts"]).as_py()
+    return abs(low - T0_MS * 1_000_000) < 86_400 * 10**9
+
+
 def build_runs_store(path: Path, specs: Sequence[RunSpec], runs_per_flush: int) -> dict[str, Any]:
     """Runs of `specs` in experiment "0", each started, given params, tags, metrics, and ended."""
     from eventlog import ParamLogged, RunEnded, RunStarted, RunTagSet
 
-    log = _open_log(path)
-    append, log_metric = log.append, log.log_metric
-    for i, spec in enumerate(specs, 1):
-        run_id = spec.run_id
-        append(RunStarted(run_id=run_id, experiment_id="0", run_name=spec.name, start_time=spec.start_ms, artifact_uri=""))
-        for key, value in spec.params:
-            append(ParamLogged(run_id=run_id, key=key, value=value))
-        for key, value in spec.tags:
-            append(RunTagSet(run_id=run_id, key=key, value=value))
-        for key, metric in spec.metrics:
-            log_metric(run_id, key, metric, 0, spec.start_ms + 100)
-        append(RunEnded(run_id=run_id, status="FINISHED", end_time=spec.start_ms + 500))
-        if i % runs_per_flush == 0:
-            log.flush()
-    log.close()
-    return {"runs": len(specs), "points": 5 * len(specs), "runs_per_flush": runs_per_flush}
+    with simulated_clock() as clock:
+        log = _open_log(path)
+        append, log_metric = log.append, log.log_metric
+        for i, spec in enumerate(specs, 1):
+            run_id = spec.run_id
+            clock.at(spec.start_ms)
+            append(RunStarted(run_id=run_id, experiment_id="0", run_name=spec.name, start_time=spec.start_ms, artifact_uri=""))
+            for key, value in spec.params:
+                append(ParamLogged(run_id=run_id, key=key, value=value))
+            for key, value in spec.tags:
+                append(RunTagSet(run_id=run_id, key=key, value=value))
+            clock.at(spec.start_ms + 100)
+            for key, metric in spec.metrics:
+                log_metric(run_id, key, metric, 0, spec.start_ms + 100)
+            clock.at(spec.start_ms + 500)
+            append(RunEnded(run_id=run_id, status="FINISHED", end_time=spec.start_ms + 500))
+            if i % runs_per_flush == 0:
+                log.flush()
+        log.close()
+    return {"runs": len(specs), "points": 5 * len(specs), "runs_per_flush": runs_per_flush,
+            "ts_simulated": _ts_simulated(path)}
 
 
 def build_history_store(path: Path, run_id: str, key: str, values: Sequence[float], timestamps: Sequence[int],
@@ -238,47 +291,57 @@ def build_history_store(path: Path, run_id: str, key: str, values: Sequence[floa
     """One run with one metric: ``values[i]`` at step i and ``timestamps[i]``."""
     from eventlog import RunEnded, RunStarted
 
-    log = _open_log(path)
-    log.append(RunStarted(run_id=run_id, experiment_id="0", run_name="history", start_time=timestamps[0], artifact_uri=""))
-    log_metric = log.log_metric
-    for step, (value, stamp) in enumerate(zip(values, timestamps, strict=True)):
-        log_metric(run_id, key, value, step, stamp)
-        if (step + 1) % points_per_flush == 0:
-            log.flush()
-    log.append(RunEnded(run_id=run_id, status="FINISHED", end_time=timestamps[-1]))
-    log.close()
-    return {"run_id": run_id, "key": key, "points": len(values), "points_per_flush": points_per_flush}
+    with simulated_clock() as clock:
+        log = _open_log(path)
+        clock.at(timestamps[0])
+        log.append(RunStarted(run_id=run_id, experiment_id="0", run_name="history", start_time=timestamps[0], artifact_uri=""))
+        log_metric, at = log.log_metric, clock.at
+        for step, (value, stamp) in enumerate(zip(values, timestamps, strict=True)):
+            at(stamp)
+            log_metric(run_id, key, value, step, stamp)
+            if (step + 1) % points_per_flush == 0:
+                log.flush()
+        log.append(RunEnded(run_id=run_id, status="FINISHED", end_time=timestamps[-1]))
+        log.close()
+    return {"run_id": run_id, "key": key, "points": len(values), "points_per_flush": points_per_flush,
+            "ts_simulated": _ts_simulated(path)}
 
 
 def fold_run_id(run: int) -> str:
     return f"{run:032x}"
 
 
-def fold_value(key: int, step: int) -> float:
-    return 1.0 / (1.0 + 0.01 * step) + key
+def fold_value(run: int, key: int, step: int) -> float:
+    """A loss-like curve per (run, key): smooth, different in every run."""
+    return (1.0 + key) / (1.0 + 0.01 * step) * (1.0 + 1e-4 * run)
 
 
 def build_fold_store(path: Path, runs: int, keys: int, steps: int, points_per_flush: int) -> dict[str, Any]:
     """`runs` runs x `keys` metrics x `steps` steps, logged as a training loop would (step-major)."""
     from eventlog import RunEnded, RunStarted
 
-    log = _open_log(path)
-    log_metric = log.log_metric
     names = [f"k{k}" for k in range(keys)]
-    curves = [[fold_value(k, s) for s in range(steps)] for k in range(keys)]
     logged = 0
-    for run in range(runs):
-        run_id = fold_run_id(run)
-        start = T0_MS + 1000 * run
-        log.append(RunStarted(run_id=run_id, experiment_id="0", run_name=f"fold-{run}", start_time=start, artifact_uri=""))
-        for step in range(steps):
-            stamp = start + 100 * step
-            for k, name in enumerate(names):
-                log_metric(run_id, name, curves[k][step], step, stamp)
-            logged += keys
-            if logged >= points_per_flush:
-                log.flush()
-                logged = 0
-        log.append(RunEnded(run_id=run_id, status="FINISHED", end_time=start + 100 * steps))
-    log.close()
-    return {"runs": runs, "keys": keys, "steps": steps, "points": runs * keys * steps, "points_per_flush": points_per_flush}
+    with simulated_clock() as clock:
+        log = _open_log(path)
+        log_metric = log.log_metric
+        for run in range(runs):  # one after the other, ~100 ms a step, 1 s between runs
+            run_id = fold_run_id(run)
+            start = T0_MS + run * (100 * steps + 1000)
+            curves = [[fold_value(run, k, s) for s in range(steps)] for k in range(keys)]
+            clock.at(start)
+            log.append(RunStarted(run_id=run_id, experiment_id="0", run_name=f"fold-{run}", start_time=start, artifact_uri=""))
+            for step in range(steps):
+                stamp = start + 100 * step + (step * 7919) % 10  # 0-9 ms of deterministic jitter
+                clock.at(stamp)
+                for k, name in enumerate(names):
+                    log_metric(run_id, name, curves[k][step], step, stamp)
+                logged += keys
+                if logged >= points_per_flush:
+                    log.flush()
+                    logged = 0
+            clock.at(start + 100 * steps)
+            log.append(RunEnded(run_id=run_id, status="FINISHED", end_time=start + 100 * steps))
+        log.close()
+    return {"runs": runs, "keys": keys, "steps": steps, "points": runs * keys * steps,
+            "points_per_flush": points_per_flush, "ts_simulated": _ts_simulated(path)}

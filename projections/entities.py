@@ -180,7 +180,13 @@ class MetricHistory(Sequence[Metric]):
     @overload
     def __getitem__(self, index: slice) -> list[Metric]: ...
     def __getitem__(self, index: int | slice) -> Metric | list[Metric]:
-        return self._items()[index]
+        if isinstance(index, slice) or self._cache is not None:
+            return self._items()[index]
+        i = index + len(self) if index < 0 else index
+        if not 0 <= i < len(self):
+            raise IndexError(f"history index {index} out of range for {len(self)} points")
+        row = self._table.slice(i, 1).to_pylist()[0]
+        return Metric(key=self.key, value=row["value"], timestamp=row["timestamp"], step=row["step"], run_id=self.run_id)
 
     def __iter__(self) -> Iterator[Metric]:
         return iter(self._items())

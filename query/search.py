@@ -113,9 +113,12 @@ def search_runs(
         where.append(_after(_decode_token(page_token, signature), sort, keys_sql, params))
     order_sql = ", ".join(f"{flag}, {expr} {'DESC' if desc else 'ASC'}" for flag, (expr, _, desc) in zip(keys_sql, sort, strict=True))
     select_keys = ", ".join(f"{flag} AS _f{i}, {expr} AS _k{i}" for i, (flag, (expr, _, _)) in enumerate(zip(keys_sql, sort, strict=True)))
+    page_order = ", ".join(f"_f{i}, _k{i} {'DESC' if desc else 'ASC'}" for i, (_, _, desc) in enumerate(sort))
     limit = "" if max_results is None else f" LIMIT {params.add(max_results + 1)}"
-    sql = (f"SELECT r.*, {select_keys} FROM runs r WHERE {' AND '.join(where)} "
-           f"ORDER BY {order_sql}, r.run_id{limit}")
+    # pick the page by its sort keys first; only its rows pay for the params/tags/metrics maps
+    sql = (f"WITH page AS (SELECT r.run_id, {select_keys} FROM runs r WHERE {' AND '.join(where)} "
+           f"ORDER BY {order_sql}, r.run_id{limit}) "
+           f"SELECT r.*, page.* EXCLUDE (run_id) FROM page JOIN runs r USING (run_id) ORDER BY {page_order}, run_id")
     table = fetch_arrow(cur, sql, params.values)
     token = None
     if max_results is not None and table.num_rows > max_results:
@@ -165,7 +168,8 @@ def dataset_inputs(cur: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[s
         return {}
     rows = cur.execute(
         "SELECT run_id, dataset_name, dataset_digest, source_type, source, dataset_schema, profile, context "
-        "FROM inputs WHERE run_id IN (SELECT unnest($ids)) ORDER BY logged_at", {"ids": run_ids}
+        "FROM control WHERE kind = 'DatasetInputLogged' AND run_id IN (SELECT unnest($ids)) "
+        "GROUP BY ALL ORDER BY min(ts)", {"ids": run_ids}
     ).fetchall()
     out: dict[str, list[DatasetInput]] = {}
     for run_id, name, digest, source_type, source, schema, profile, context in rows:

@@ -442,11 +442,14 @@ class Client:
         (columns on demand with ``.arrow()`` / ``.df()``)."""
         from projections.catalog import fetch_arrow
 
-        self._run_state(run_id)
+        cur = self._b.cursor()
+        if not cur.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]:
+            check_run_id(run_id)
+            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self._b.uri}")
         table = fetch_arrow(
-            self._b.cursor(),
+            cur,
             "SELECT value, timestamp, step FROM metric_points WHERE run_id = $run AND key = $key "
-            "ORDER BY step, timestamp, writer_seq, writer_id",
+            "ORDER BY step, timestamp, writer_seq",
             {"run": run_id, "key": key},
         )
         return MetricHistory(table, run_id, key)
