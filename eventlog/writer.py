@@ -182,7 +182,8 @@ class Writer:
                 raise WriterClosedError("this event log is closed; open it again to append")
             seq = self._seq
             self._seq = seq + 1
-            ts = _now_ms_ns()
+            ts = _time_ns()
+            ts -= ts % 1_000_000  # inlined _now_ms_ns(): this is the hot path
             if ts <= self._last_ts:
                 ts = self._last_ts + 1
             self._last_ts = ts
