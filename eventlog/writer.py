@@ -324,11 +324,11 @@ class Writer:
             control = [c for b in batches for c in b.control]
         return metrics, control
 
-    def _stop_thread(self) -> None:
+    def _stop_thread(self, timeout: float = 60.0) -> None:
         self._stopping = True
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=60)
+            self._thread.join(timeout=timeout)
 
     def close(self) -> None:
         """Flush and stop the background thread; later appends raise `WriterClosedError`."""
@@ -383,7 +383,9 @@ def flush_all() -> None:
     """At exit: stop each flusher thread (a daemon thread must not outlive finalisation), then flush."""
     for writer in list(_live_writers):
         try:
-            writer._stop_thread()
+            # a flusher still warming up (importing pyarrow) need not finish first: flush() is
+            # serialised by its own lock, and a signal handler must not wait long
+            writer._stop_thread(timeout=5.0)
             writer.flush()
         except Exception as exc:  # at exit there is no caller to raise to
             kept = "the WAL keeps the events" if writer.durability != "none" else "events are LOST (durability='none')"
