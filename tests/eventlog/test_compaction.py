@@ -171,7 +171,7 @@ def _exactly_once_under_load(uri: str, points: int, seconds: float) -> None:
     for p in readers:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-2000:]
-        assert msgspec.json.decode(out)["scans"] > 3
+        assert msgspec.json.decode(out)["scans"] >= 2, "a reader must compare at least two scans"
     log = EventLog.open(uri)
     ids = _ids(log)
     assert max(ids.values()) == 1
