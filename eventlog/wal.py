@@ -50,7 +50,10 @@ class WalSegment:
     def __init__(self, directory: str, writer_id: str, first_seq: int, header: dict[str, Any], *, fsync: bool) -> None:
         os.makedirs(directory, exist_ok=True)
         self.path = os.path.join(directory, f"{writer_id}-{first_seq:012d}.wal")
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        # born locked under a name recovery ignores, then renamed: a recoverer can never take
+        # the lock of a segment whose writer is alive, nor find one without its header
+        staging = os.path.join(directory, f".{writer_id}-{first_seq:012d}.wal.new")
+        self._fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.ftruncate(self._fd, _INITIAL)
         self._mm = mmap.mmap(self._fd, _INITIAL)
@@ -62,6 +65,7 @@ class WalSegment:
         self._synced = 0
         self._sync_lock = threading.Lock()
         self._append_blob(_EVENT, _encode(header))
+        os.rename(staging, self.path)
         if fsync:
             os.fsync(self._fd)
             _fsync_dir(directory)

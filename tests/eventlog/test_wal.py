@@ -136,3 +136,26 @@ def test_the_wal_grows_past_its_first_mapping(tmp_path) -> None:
     log.close()
     assert not os.path.exists(wal_path)
     assert time.time() > 0
+
+
+def test_a_wal_segment_appears_only_locked_and_with_its_header(tmp_path, monkeypatch) -> None:
+    """Regression: recovery took the lock of a segment created but not yet locked by a live writer."""
+    import fcntl
+
+    from eventlog.wal import claim_orphans
+
+    seen_during_creation: list[list[str]] = []
+    real_flock = fcntl.flock
+
+    def spying_flock(fd, op):
+        seen_during_creation.append(sorted(os.listdir(tmp_path)))
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", spying_flock)
+    wal = WalSegment(str(tmp_path), "w", 0, {"writer_id": "w", "actor": "a", "first_seq": 0}, fsync=False)
+    monkeypatch.setattr(fcntl, "flock", real_flock)
+    assert not any(name.endswith(".wal") for name in seen_during_creation[0]), "visible to recovery before it was locked"
+    assert list(claim_orphans(str(tmp_path))) == [], "a live writer's segment must not be claimable"
+    header, records = read_records(wal.path)
+    assert header["writer_id"] == "w" and records == []
+    wal.close()
