@@ -165,7 +165,10 @@ def read_parquet(data: bytes, *, where: str) -> pa.Table:
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(pa.BufferReader(data))
+        # parse the footer first, on this thread: a foreign file fails here, before pyarrow's
+        # thread pool starts (a threaded read that fails can abort the interpreter at exit)
+        parsed = pq.ParquetFile(pa.BufferReader(data))
+        return parsed.read()
     except (pa.ArrowException, OSError) as exc:
         raise CorruptFileError(f"{where} is not a readable Parquet segment: {exc}") from exc
 
