@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from eventlog.errors import CorruptFileError
-from eventlog.events import CONTROL_EVENTS, AnyEvent, Event, MetricLogged, event_kinds
+from eventlog.events import CONTROL_EVENTS, Event, MetricLogged, event_kinds
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
-    "ENVELOPE",
     "METRIC_COLUMNS",
     "control_schema",
     "control_table",
@@ -32,7 +31,6 @@ __all__ = [
     "write_parquet",
 ]
 
-ENVELOPE = ("writer_id", "writer_seq", "ts", "actor")
 METRIC_COLUMNS = ("run_id", "key", "value", "step", "timestamp", "ts", "writer_id", "writer_seq", "actor")
 _SCALARS = {str: "string", int: "int64", float: "float64", bool: "bool"}
 
@@ -172,6 +170,3 @@ def read_parquet(data: bytes, *, where: str) -> pa.Table:
     except (pa.ArrowException, OSError) as exc:
         raise CorruptFileError(f"{where} is not a readable Parquet segment: {exc}") from exc
 
-
-def decode_any(obj: Any) -> AnyEvent:
-    return msgspec.convert(obj, AnyEvent)

@@ -25,7 +25,7 @@ from eventlog.writer import Batch, Durability, Writer, recover_wal
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["CorruptFileWarning", "EventLog", "Stream", "default_actor", "relisting"]
+__all__ = ["CorruptFileWarning", "EventLog", "Stream", "default_actor", "local_cache", "relisting"]
 
 T = TypeVar("T")
 
@@ -65,15 +65,17 @@ def default_actor() -> str:
         return "unknown"
 
 
-def _wal_dir(store: Store) -> str:
+def local_cache(store: Store, kind: str, local: str) -> str:
+    """Where this machine keeps `kind` (``wal``, ``catalog``…) for `store`: inside a local store
+    (as `local`), else under ``TRACKLOG_CACHE_DIR`` (default ``~/.cache/tracklog``), keyed by URI."""
     if store.local_root is not None:
-        return os.path.join(store.local_root, "_wal")
+        return os.path.join(store.local_root, local)
+    import hashlib
+
     cache = os.environ.get("TRACKLOG_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tracklog"
     )
-    import hashlib
-
-    return os.path.join(cache, "wal", hashlib.sha256(store.uri.encode()).hexdigest()[:16])
+    return os.path.join(cache, kind, hashlib.sha256(store.uri.encode()).hexdigest()[:16])
 
 
 class EventLog:
@@ -115,7 +117,7 @@ class EventLog:
                 f"flush_events must be >= 1 and flush_interval > 0, got {flush_events} and {flush_interval}"
             )
         store = open_store(uri, **(storage_options or {}))
-        wal_dir = _wal_dir(store)
+        wal_dir = local_cache(store, "wal", "_wal")
         recover_wal(store, wal_dir)
         writer = Writer(
             store, wal_dir, actor=actor or default_actor(), durability=durability,  # type: ignore[arg-type]
@@ -223,6 +225,12 @@ class EventLog:
             return events
 
         return relisting(read_all)
+
+    @property
+    def artifact_root(self) -> str:
+        """``<root>/artifacts`` as a URI: ``file://…`` for a local store."""
+        root = self.store.local_root
+        return f"file://{root}/artifacts" if root is not None else f"{self.uri.rstrip('/')}/artifacts"
 
     def __enter__(self) -> EventLog:
         return self

@@ -16,15 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from eventlog.errors import StorageError, UnsupportedStoreError
-
-if TYPE_CHECKING:
-    import pyarrow.fs
 
 __all__ = ["FsspecStore", "LocalStore", "Store", "is_data_path", "open_store", "split_uri"]
 
@@ -61,9 +57,6 @@ class Store(Protocol):
     def exists(self, relpath: str) -> bool: ...
 
     def delete(self, relpath: str) -> None: ...
-
-    def arrow(self, relpath: str) -> tuple[pyarrow.fs.FileSystem | None, str]:
-        """A pyarrow filesystem (None for local) and the path to open `relpath` with."""
 
 
 class LocalStore:
@@ -156,9 +149,6 @@ class LocalStore:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._abs(relpath))
 
-    def arrow(self, relpath: str) -> tuple[None, str]:
-        return None, self._abs(relpath)
-
 
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -174,8 +164,6 @@ class FsspecStore:
         self.root = root.rstrip("/")
         self.uri = uri
         self.local_root = None
-        self._arrow_fs: Any = None
-        self._arrow_lock = threading.Lock()
 
     def _abs(self, relpath: str) -> str:
         return f"{self.root}/{relpath}"
@@ -225,13 +213,6 @@ class FsspecStore:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._abs(relpath))
 
-    def arrow(self, relpath: str) -> tuple[Any, str]:
-        with self._arrow_lock:
-            if self._arrow_fs is None:
-                from pyarrow.fs import FSSpecHandler, PyFileSystem
-
-                self._arrow_fs = PyFileSystem(FSSpecHandler(self.fs))
-        return self._arrow_fs, self._abs(relpath)
 
     def self_test(self) -> None:
         """Refuse a filesystem whose ``"xb"`` mode silently overwrites: publishing would double-count."""

@@ -30,7 +30,7 @@ __all__ = ["WalSegment", "claim_orphans", "read_records"]
 
 MAGIC = b"TLWAL002"
 COMMIT = 0xA5
-_END, _METRIC, _STRING, _EVENT = 0, 1, 2, 3
+_METRIC, _STRING, _EVENT = 1, 2, 3  # a 0 byte (unwritten) ends the records
 # type, seq, ts, run index, key index, value, step, timestamp, commit byte
 _METRIC_REC = struct.Struct("<BqqIIdqqB")
 _HEAD = struct.Struct("<BI")  # type, payload length

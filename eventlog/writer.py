@@ -316,6 +316,11 @@ class Writer:
                 self._failures += 1
                 _warn("tracklog: background flush failed (attempt %d), will retry: %s", self._failures, exc)
 
+    def has_pending(self) -> bool:
+        """Whether anything appended is not yet published (without copying it)."""
+        with self._lock:
+            return bool(self._inflight) or bool(len(self._batch))
+
     def pending(self) -> tuple[list[tuple[Any, ...]], list[Event]]:
         """Metric rows and control events appended but not yet published (read-your-writes)."""
         with self._lock:

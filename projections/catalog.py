@@ -22,7 +22,6 @@ If another process holds the cache file, the catalog works in memory and replays
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 import warnings
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventlog import CorruptFileError, CorruptFileWarning, EventLog
 from eventlog.codec import control_schema, metric_schema
-from eventlog.log import relisting
+from eventlog.log import local_cache, relisting
 from projections.views import EXPERIMENTS, LATEST, RUNS, VIEWS
 
 if TYPE_CHECKING:
@@ -61,12 +60,7 @@ def as_of_ns(as_of: datetime | int | float | None) -> int | None:
 
 
 def catalog_path(log: EventLog) -> str:
-    if log.store.local_root is not None:
-        return os.path.join(log.store.local_root, "_cache", "catalog.duckdb")
-    cache = os.environ.get("TRACKLOG_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tracklog"
-    )
-    return os.path.join(cache, "catalog", hashlib.sha256(log.uri.encode()).hexdigest()[:16] + ".duckdb")
+    return os.path.join(local_cache(log.store, "catalog", "_cache"), "catalog.duckdb")
 
 
 def _columns(schema: pa.Schema) -> str:
@@ -106,7 +100,7 @@ class Catalog:
         return duckdb.connect(":memory:")
 
     def _create(self) -> None:
-        default_location = _default_location(self.log)
+        default_location = f"{self.log.artifact_root}/0"
         self.con.execute("CREATE TABLE IF NOT EXISTS _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         self.con.execute("INSERT OR REPLACE INTO _meta VALUES ('version', ?), ('uri', ?), ('default_location', ?)",
                          [SCHEMA_VERSION, self.log.uri, default_location])
@@ -195,8 +189,6 @@ class Catalog:
         return out
 
     def _fold(self, control: list[tuple[str, Any, str | None]], metrics: list[tuple[str, Any, str | None]], *, dedupe: bool = False) -> None:
-        import pyarrow as pa
-
         con = self.con
         new_control = _concat([t for _, t, _ in control if t is not None], control_schema())
         new_metrics = _concat([t for _, t, _ in metrics if t is not None], metric_schema())
@@ -230,7 +222,6 @@ class Catalog:
         rows = [(p, "control", t.num_rows if t is not None else 0, e) for p, t, e in control]
         rows += [(p, "metric", t.num_rows if t is not None else 0, e) for p, t, e in metrics]
         con.executemany("INSERT OR REPLACE INTO _files VALUES (?, ?, ?, ?)", rows)
-        del pa
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -287,7 +278,3 @@ def _stored_uri(con: Any) -> str | None:
     row = _one(con, "SELECT value FROM _meta WHERE key = 'uri'")
     return None if row is None else row[0]
 
-
-def _default_location(log: EventLog) -> str:
-    root = log.store.local_root
-    return f"file://{root}/artifacts/0" if root is not None else f"{log.uri.rstrip('/')}/artifacts/0"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from eventlog import EventLog, RunNotActiveError, RunNotFoundError, UnsupportedStoreError
 from eventlog.storage import split_uri
 from projections import LifecycleStage, TrackingState, TrackingView
+from projections.tracking import ExperimentState, RunState
 
 if TYPE_CHECKING:
     import duckdb
@@ -38,8 +39,7 @@ class Backend:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.log = EventLog.open(uri)
-        protocol, rest = split_uri(uri)
-        self.artifact_root = f"file://{rest}/artifacts" if protocol == "file" else f"{uri.rstrip('/')}/artifacts"
+        self.artifact_root = self.log.artifact_root
         self.view = TrackingView(self.log, default_artifact_location=f"{self.artifact_root}/0")
         self.ok_metric_keys: set[str] = set()
         self.active_runs: set[str] = set()  # runs known to exist and not be deleted: the fast path
@@ -52,7 +52,7 @@ class Backend:
 
         The process's own buffered events are flushed first, so a query sees its own writes.
         """
-        if len(self.log.pending()):
+        if self.log.writer.has_pending():
             self.log.flush()
         with self._lock:
             if self._catalog is None:
@@ -73,11 +73,16 @@ class Backend:
         self._listed_at = now
         return state
 
+    def find_run(self, run_id: str) -> RunState | None:
+        """The run from a recent listing, or else from a fresh one."""
+        return self.state(stale_ok=1.0).run(run_id) or self.state().run(run_id)
+
+    def find_experiment(self, experiment_id: str) -> ExperimentState | None:
+        return self.state(stale_ok=1.0).experiment(experiment_id) or self.state().experiment(experiment_id)
+
     def require_active_run(self, run_id: str) -> None:
         """Raise unless `run_id` exists and is not deleted; cache the answer for the fast path."""
-        run = self.state(stale_ok=1.0).run(run_id)
-        if run is None:
-            run = self.state().run(run_id)
+        run = self.find_run(run_id)
         if run is None:
             raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.uri}")
         if run.lifecycle.value != LifecycleStage.ACTIVE:

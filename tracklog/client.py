@@ -44,6 +44,8 @@ from eventlog import (
     uuid7,
 )
 from eventlog.validation import (
+    MAX_DATASET_DIGEST_LENGTH,
+    MAX_DATASET_NAME_LENGTH,
     MAX_EXPERIMENT_TAG_VAL_LENGTH,
     MAX_PARAM_VAL_LENGTH,
     MAX_TAG_VAL_LENGTH,
@@ -159,10 +161,10 @@ class Client:
             )
         raise ExperimentAlreadyExistsError(f"Experiment {name!r} already exists (id {existing.experiment_id})")
 
-    def _experiment_state(self, experiment_id: str, *, stale_ok: float = 0.0) -> ExperimentState:
-        exp = self._b.state(stale_ok=stale_ok).experiment(str(experiment_id))
-        if exp is None and stale_ok:
-            exp = self._b.state().experiment(str(experiment_id))
+    def _experiment_state(self, experiment_id: str, *, recent: bool = False) -> ExperimentState:
+        """The experiment from a fresh listing (or, `recent`, from one at most a second old)."""
+        eid = str(experiment_id)
+        exp = self._b.find_experiment(eid) if recent else self._b.state().experiment(eid)
         if exp is None:
             raise ExperimentNotFoundError(f"No Experiment with id={experiment_id!r} exists in {self._b.uri}")
         return exp
@@ -265,7 +267,7 @@ class Client:
         run_name: str | None = None,
     ) -> Run:
         """Start a run in an active experiment; returns it (status RUNNING)."""
-        exp = self._experiment_state(experiment_id, stale_ok=1.0)
+        exp = self._experiment_state(experiment_id, recent=True)
         if exp.lifecycle.value != LifecycleStage.ACTIVE:
             raise ExperimentNotActiveError(
                 f"The experiment {experiment_id} must be in the 'active' state to create runs in it; current state is deleted"
@@ -286,7 +288,7 @@ class Client:
         return run.to_entity() if run is not None else self.get_run(run_id)
 
     def _run_state(self, run_id: str) -> RunState:
-        run = self._b.state(stale_ok=0.5).run(run_id) or self._b.state().run(run_id)
+        run = self._b.find_run(run_id)
         if run is None:
             check_run_id(run_id)
             raise RunNotFoundError(f"Run with id={run_id!r} not found in {self._b.uri}")
@@ -431,8 +433,8 @@ class Client:
             ds = item.dataset
             context = next((t.value for t in item.tags if t.key == "mlflow.data.context"), "")
             self._b.log.append(DatasetInputLogged(
-                run_id=run_id, dataset_name=check_string_value("dataset name", ds.name, ds.name, 500),
-                dataset_digest=check_string_value("dataset digest", ds.name, ds.digest, 36),
+                run_id=run_id, dataset_name=check_string_value("dataset name", ds.name, ds.name, MAX_DATASET_NAME_LENGTH),
+                dataset_digest=check_string_value("dataset digest", ds.name, ds.digest, MAX_DATASET_DIGEST_LENGTH),
                 source_type=ds.source_type, source=ds.source, dataset_schema=ds.schema or "",
                 profile=ds.profile or "", context=context,
             ))

@@ -81,15 +81,29 @@ def test_a_compactor_that_loses_the_race_for_its_inputs_gives_up_cleanly(tmp_pat
     assert log.store.list_files("compacted/stream=metric") == [], "the loser removed its outputs"
 
 
-def test_a_compactor_that_loses_only_the_number_retries_under_the_next(tmp_path) -> None:
+def test_a_compactor_that_loses_only_the_number_retries_under_the_next(tmp_path, monkeypatch) -> None:
+    """A rival commits number 0 (consuming nothing of ours) after we chose 0: we commit as 1."""
+    import eventlog.compaction as compaction
+
     log = EventLog.open(str(tmp_path))
     _fill(log, 3)
-    rival = Commit(number=0, consumed=[], produced=[], ts=time.time(), compactor="rival")
-    log.store.publish("_commits/stream=metric/00000000.json", msgspec.json.encode(rival))
     before = _ids(log)
-    # the compactor read no commits yet when it chose number 0: simulate by hiding the rival's
+    real_read_commits = compaction.read_commits
+    calls = []
+
+    def rival_commits_after_our_first_read(store, stream):
+        calls.append(stream)
+        if len(calls) == 1:  # our first look: no commits yet, so we pick number 0 …
+            rival = Commit(number=0, consumed=[], produced=[], ts=time.time(), compactor="rival")
+            store.publish(f"_commits/stream={stream}/00000000.json", msgspec.json.encode(rival))
+            return []  # … and the rival takes it right after
+        return real_read_commits(store, stream)
+
+    monkeypatch.setattr(compaction, "read_commits", rival_commits_after_our_first_read)
     report = compact(log.store, "metric")
+    monkeypatch.undo()
     assert report.commit == 1
+    assert [c.compactor for c in read_commits(log.store, "metric")][0] == "rival"
     assert _ids(log) == before
 
 
