@@ -52,8 +52,8 @@ class Sizes:
     # read side (benchmarks/query_workloads.py)
     search_runs: tuple[int, ...] = (1_000, 10_000, 100_000)  # store sizes, in runs
     search_runs_per_flush: int = 10_000  # one segment per stream per this many runs
-    search_budget_s_slow: float = 240.0  # MLflow grows its store to the next size only if the
-    #                                      estimated population time (from its measured rate) fits
+    search_budget_s_slow: float = 240.0  # MLflow grows its store to the next size only if one round
+    #                                      of its queries, scaled to that size, fits
     search_repeats: int = 5  # timed repetitions of each query, after one warm-up call
     history_points: int = 1_000_000
     history_points_slow: int = 100_000  # MLflow: measured at this N, also shown scaled to history_points

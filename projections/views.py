@@ -47,6 +47,14 @@ WITH c AS (
     SELECT run_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS params
     FROM (SELECT run_id, key, arg_min(value, o) AS value FROM c WHERE kind = 'ParamLogged' GROUP BY run_id, key)
     GROUP BY run_id
+), inputs AS (
+    SELECT run_id, list({{'name': dataset_name, 'digest': dataset_digest, 'source_type': source_type,
+                         'source': source, 'schema': dataset_schema, 'profile': profile, 'context': context}}
+                        ORDER BY first_ts) AS inputs
+    FROM (SELECT run_id, dataset_name, dataset_digest, source_type, source, dataset_schema, profile, context,
+                 min(ts) AS first_ts
+          FROM c WHERE kind = 'DatasetInputLogged' GROUP BY ALL)
+    GROUP BY run_id
 ), metrics AS (
     SELECT run_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS metrics
     FROM {latest} WHERE run_id IN (SELECT run_id FROM started) GROUP BY run_id
@@ -58,10 +66,11 @@ SELECT s.run_id, s.experiment_id, coalesce(t.run_name, '') AS run_name, s.user_i
        coalesce(p.params, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS params,
        coalesce(t.tags, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
        coalesce(m.metrics, MAP {{}}::MAP(VARCHAR, DOUBLE)) AS metrics,
+       coalesce(i.inputs, []) AS inputs,
        s.start_ms AS start_time_ms, st.end_ms AS end_time_ms
 FROM started s
 LEFT JOIN status st USING (run_id) LEFT JOIN life l USING (run_id) LEFT JOIN tags t USING (run_id)
-LEFT JOIN params p USING (run_id) LEFT JOIN metrics m USING (run_id)
+LEFT JOIN params p USING (run_id) LEFT JOIN metrics m USING (run_id) LEFT JOIN inputs i USING (run_id)
 """
 
 # The latest point per (run, key) of `{metrics}`.
@@ -137,6 +146,10 @@ VIEWS = {
                arg_max(sha256, (ts, writer_id, writer_seq)) AS sha256, arg_max(actor, (ts, writer_id, writer_seq)) AS actor,
                make_timestamp(max(ts) // 1000) AS logged_at
         FROM {control} WHERE kind = 'ArtifactLogged' GROUP BY run_id, path""",
+    "logged_models": """
+        SELECT model_id, name, experiment_id, nullif(run_id, '') AS run_id, artifact_location,
+               string_split(flavors, ',') AS flavors, actor, make_timestamp(ts // 1000) AS logged_at
+        FROM {control} WHERE kind = 'ModelLogged'""",
     "events": """
         SELECT kind, make_timestamp(ts // 1000) AS time, ts, actor, writer_id, writer_seq, experiment_id, run_id,
                * EXCLUDE (kind, ts, actor, writer_id, writer_seq, experiment_id, run_id),

@@ -7,6 +7,7 @@ values, so pages stay stable while runs are added.
 
 from __future__ import annotations
 
+
 import base64
 import hashlib
 import json
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-__all__ = ["ExperimentPage", "SearchPage", "dataset_inputs", "flatten", "runs_from_table", "search_experiments", "search_runs"]
+__all__ = ["ExperimentPage", "SearchPage", "flatten", "runs_from_table", "search_experiments", "search_runs"]
 
 _DEFAULT_ORDER = [(Key("attribute", "start_time"), True)]
 _INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
@@ -149,34 +150,48 @@ def _after(last: list[Any], sort: list[tuple[str, bool, bool]], flags: list[str]
     return "(" + " OR ".join(ors) + ")"
 
 
-def runs_from_table(table: pa.Table, inputs: dict[str, list[DatasetInput]] | None = None) -> list[Run]:
-    """Run entities from rows of the ``runs`` view."""
-    out = []
-    for row in table.to_pylist():
-        info = RunInfo(
-            run_id=row["run_id"], experiment_id=row["experiment_id"], run_name=row["run_name"],
-            user_id=row["user_id"] or "", status=row["status"], start_time=row["start_time_ms"],
-            end_time=row["end_time_ms"], artifact_uri=row["artifact_uri"] or "", lifecycle_stage=row["lifecycle_stage"],
-        )
-        data = RunData(metrics=dict(row["metrics"]), params=dict(row["params"]), tags=dict(row["tags"]))
-        out.append(Run(info=info, data=data, inputs=RunInputs(dataset_inputs=(inputs or {}).get(row["run_id"], []))))
+def _map_dicts(column: pa.ChunkedArray) -> list[dict[str, Any]]:
+    """A MAP column as one dict per row, converted column-wise (``to_pylist`` per row is ~5x slower)."""
+    out: list[dict[str, Any]] = []
+    for chunk in column.chunks:
+        keys, items, offsets = chunk.keys.to_pylist(), chunk.items.to_pylist(), chunk.offsets.to_pylist()
+        valid = chunk.is_valid().to_pylist() if chunk.null_count else None
+        for i in range(len(chunk)):
+            lo, hi = offsets[i], offsets[i + 1]
+            out.append(dict(zip(keys[lo:hi], items[lo:hi], strict=True)) if valid is None or valid[i] else {})
     return out
 
 
-def dataset_inputs(cur: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, list[DatasetInput]]:
-    if not run_ids:
-        return {}
-    rows = cur.execute(
-        "SELECT run_id, dataset_name, dataset_digest, source_type, source, dataset_schema, profile, context "
-        "FROM control WHERE kind = 'DatasetInputLogged' AND run_id IN (SELECT unnest($ids)) "
-        "GROUP BY ALL ORDER BY min(ts)", {"ids": run_ids}
-    ).fetchall()
-    out: dict[str, list[DatasetInput]] = {}
-    for run_id, name, digest, source_type, source, schema, profile, context in rows:
-        ds = Dataset(name=name, digest=digest, source_type=source_type or "", source=source or "",
-                     schema=schema or None, profile=profile or None)
-        tags = [InputTag(key="mlflow.data.context", value=context)] if context else []
-        out.setdefault(run_id, []).append(DatasetInput(dataset=ds, tags=tags))
+def _dataset_inputs(rows: list[list[dict[str, Any]]]) -> list[list[DatasetInput]]:
+    out = []
+    for found in rows:
+        out.append([
+            DatasetInput(
+                dataset=Dataset(name=d["name"], digest=d["digest"], source_type=d["source_type"] or "",
+                                source=d["source"] or "", schema=d["schema"] or None, profile=d["profile"] or None),
+                tags=[InputTag(key="mlflow.data.context", value=d["context"])] if d["context"] else [],
+            ) for d in found or ()
+        ])
+    return out
+
+
+def runs_from_table(table: pa.Table) -> list[Run]:
+    """Run entities from rows of the ``runs`` view."""
+    cols = {name: table.column(name).to_pylist() for name in (
+        "run_id", "experiment_id", "run_name", "user_id", "status", "start_time_ms", "end_time_ms",
+        "artifact_uri", "lifecycle_stage")}
+    metrics, params, tags = (_map_dicts(table.column(name)) for name in ("metrics", "params", "tags"))
+    inputs = _dataset_inputs(table.column("inputs").to_pylist())
+    out = []
+    for i, run_id in enumerate(cols["run_id"]):
+        info = RunInfo(
+            run_id=run_id, experiment_id=cols["experiment_id"][i], run_name=cols["run_name"][i],
+            user_id=cols["user_id"][i] or "", status=cols["status"][i], start_time=cols["start_time_ms"][i],
+            end_time=cols["end_time_ms"][i], artifact_uri=cols["artifact_uri"][i] or "",
+            lifecycle_stage=cols["lifecycle_stage"][i],
+        )
+        data = RunData(metrics=metrics[i], params=params[i], tags=tags[i])
+        out.append(Run(info=info, data=data, inputs=RunInputs(dataset_inputs=inputs[i])))
     return out
 
 

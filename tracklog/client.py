@@ -249,12 +249,12 @@ class Client:
         >>> [r.info.run_id == run_id for r in client.search_runs(["0"], "metrics.acc > 0.9")]
         [True]
         """
-        from query.search import dataset_inputs, runs_from_table, search_runs
+        from query.search import runs_from_table, search_runs
 
         ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(e) for e in experiment_ids]
         cur = self._b.cursor()
         page = search_runs(cur, ids, filter_string, run_view_type, max_results, order_by, page_token)
-        runs = runs_from_table(page.table, dataset_inputs(cur, page.table.column("run_id").to_pylist()))
+        runs = runs_from_table(page.table)
         return PagedList(runs, page.token)
 
     # ---- runs -----------------------------------------------------------------------------

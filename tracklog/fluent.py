@@ -266,11 +266,13 @@ def start_run(
 
 def _system_tags(parent_run_id: str | None) -> dict[str, str]:
     from eventlog.log import default_actor
+    from tracklog._source import script_git_tags
 
     source = sys.argv[0] if sys.argv and sys.argv[0] else "<console>"
     if os.path.isfile(source):
         source = os.path.abspath(source)
     tags = {"mlflow.user": default_actor(), "mlflow.source.name": source, "mlflow.source.type": "LOCAL"}
+    tags.update(script_git_tags(source))  # commit, branch, repoURL, dirty flag, as MLflow's git context
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     return tags
@@ -468,7 +470,7 @@ def search_runs(
     Returns pandas in MLflow's layout (``run_id … end_time``, ``metrics.<k>``, ``params.<k>``,
     ``tags.<k>``) by default, or ``"list"`` of `Run`, ``"arrow"``, ``"polars"``.
     """
-    from query.search import dataset_inputs, flatten, runs_from_table
+    from query.search import flatten, runs_from_table
     from query.search import search_runs as search
 
     if output_format not in ("pandas", "list", "arrow", "polars"):
@@ -488,7 +490,7 @@ def search_runs(
     cur = client._b.cursor()
     table = search(cur, ids, filter_string, run_view_type, max_results, order_by).table
     if output_format == "list":
-        return runs_from_table(table, dataset_inputs(cur, table.column("run_id").to_pylist()))
+        return runs_from_table(table)
     flat = flatten(cur, table)
     if output_format == "arrow":
         return flat
