@@ -295,6 +295,28 @@ def demo(store: str | None, n_runs: int, steps: int) -> None:
     ctx.invoke(runs_list, store=tracklog.get_tracking_uri(), experiment_id=None, view="active")
 
 
+# ---- projects ------------------------------------------------------------------------------
+
+
+@cli.command("run")
+@_store_option
+@click.argument("uri")
+@click.option("--entry-point", "-e", default="main", show_default=True, help="An entry point of the MLproject, or a .py/.sh file of the project.")
+@click.option("--version", "-v", "version", default=None, help="Git commit, branch or tag to check out.")
+@click.option("--param", "-P", "params", multiple=True, metavar="KEY=VALUE", help="A parameter; repeat for more. Undeclared ones become --KEY VALUE.")
+@click.option("--env-manager", type=click.Choice(["local", "virtualenv", "uv", "conda"]), default=None,
+              help="Where to run: this interpreter, or a cached environment built from the project's file (default: follows the project).")
+@click.option("--experiment-name", default=None, help="Run in this experiment (created if missing).")
+@click.option("--experiment-id", default=None, help="Run in the experiment with this id.")
+@click.option("--run-name", default=None)
+@click.option("--build-only", is_flag=True, help="Fetch the project, check it and build its environment; start no run.")
+def run_project(**options: Any) -> None:
+    """Run an MLflow project (a folder, or a git URI with #subdirectory) in a new run."""
+    from tracklog.projects._cli import run_command
+
+    run_command(**options)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``tracklog`` script."""
     try:
