@@ -5,12 +5,14 @@ The bottom layer of tracklog; it imports nothing else of ours.
 
 from eventlog.errors import (
     AlreadyExistsError,
+    ArtifactNotFoundError,
     BatchTooLargeError,
     CorruptFileError,
     ExperimentAlreadyExistsError,
     ExperimentNotActiveError,
     ExperimentNotFoundError,
     FileVanishedError,
+    InvalidArtifactPathError,
     InvalidInputError,
     InvalidKeyError,
     InvalidStateError,
@@ -37,6 +39,7 @@ from eventlog.events import (
     ExperimentTagDeleted,
     ExperimentTagSet,
     MetricLogged,
+    ModelLogged,
     ParamLogged,
     RunDeleted,
     RunDescriptionSet,
@@ -54,8 +57,10 @@ from eventlog.writer import Durability, uuid7
 
 __all__ = [
     "AlreadyExistsError",
+    "ArtifactNotFoundError",
     "AnyEvent",
     "ArtifactLogged",
+    "ModelLogged",
     "BatchTooLargeError",
     "CorruptFileError",
     "CorruptFileWarning",
@@ -73,6 +78,7 @@ __all__ = [
     "ExperimentTagDeleted",
     "ExperimentTagSet",
     "FileVanishedError",
+    "InvalidArtifactPathError",
     "InvalidInputError",
     "InvalidKeyError",
     "InvalidStateError",

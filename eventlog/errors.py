@@ -9,10 +9,12 @@ expected, what was found and where.
     │   ├── InvalidValueError                     a value of the wrong type or range
     │   ├── ValueTooLongError                     a key or value over its length limit
     │   ├── BatchTooLargeError                    a log_batch over MLflow's batch limits
-    │   └── ParamChangedError                     a logged param given a different value
+    │   ├── ParamChangedError                     a logged param given a different value
+    │   └── InvalidArtifactPathError              an artifact path that would leave its run's folder
     ├── NotFoundError (LookupError)
     │   ├── ExperimentNotFoundError
-    │   └── RunNotFoundError
+    │   ├── RunNotFoundError
+    │   └── ArtifactNotFoundError                 no file or folder at an artifact path or URI
     ├── AlreadyExistsError
     │   └── ExperimentAlreadyExistsError
     ├── InvalidStateError                         an operation not allowed in the current state
@@ -29,12 +31,14 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyExistsError",
+    "ArtifactNotFoundError",
     "BatchTooLargeError",
     "CorruptFileError",
     "ExperimentAlreadyExistsError",
     "ExperimentNotActiveError",
     "FileVanishedError",
     "ExperimentNotFoundError",
+    "InvalidArtifactPathError",
     "InvalidInputError",
     "InvalidKeyError",
     "InvalidStateError",
@@ -79,6 +83,10 @@ class ParamChangedError(InvalidInputError):
     """Params are immutable: a key logged once cannot take a different value."""
 
 
+class InvalidArtifactPathError(InvalidInputError):
+    """An artifact path with ``..``, an absolute or drive path, a backslash, NUL or an empty segment."""
+
+
 class NotFoundError(TracklogError, LookupError):
     pass
 
@@ -89,6 +97,10 @@ class ExperimentNotFoundError(NotFoundError):
 
 class RunNotFoundError(NotFoundError):
     pass
+
+
+class ArtifactNotFoundError(NotFoundError):
+    """Nothing at an artifact path or URI; the message names it."""
 
 
 class AlreadyExistsError(TracklogError):

@@ -32,6 +32,7 @@ __all__ = [
     "ExperimentTagDeleted",
     "ExperimentTagSet",
     "MetricLogged",
+    "ModelLogged",
     "ParamLogged",
     "RunDeleted",
     "RunDescriptionSet",
@@ -174,6 +175,24 @@ class ArtifactLogged(Event, frozen=True, kw_only=True, gc=False):
     sha256: str = ""
 
 
+# ---- models -------------------------------------------------------------------------------
+
+
+class ModelLogged(Event, frozen=True, kw_only=True, gc=False):
+    """A model saved under ``artifact_location`` (MLflow 3's LoggedModel), from a run or none.
+
+    `model_id` is ``m-<32 hex>``; `name` is the name given to ``log_model``; `flavors` the
+    MLmodel's flavor names, comma-separated.
+    """
+
+    model_id: str
+    experiment_id: str
+    run_id: str = ""
+    name: str = ""
+    artifact_location: str = ""
+    flavors: str = ""
+
+
 AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     ExperimentCreated,
     ExperimentRenamed,
@@ -194,6 +213,7 @@ AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     RunTagDeleted,
     DatasetInputLogged,
     ArtifactLogged,
+    ModelLogged,
 ]
 
 CONTROL_EVENTS: tuple[type[Event], ...] = tuple(

@@ -33,6 +33,7 @@ from eventlog import (
     ExperimentRestored,
     ExperimentTagDeleted,
     ExperimentTagSet,
+    ModelLogged,
     ParamLogged,
     RunDeleted,
     RunDescriptionSet,
@@ -123,7 +124,7 @@ class RunState:
     __slots__ = (
         "artifact_uri", "end_time", "experiment_id", "inputs", "latest", "lifecycle", "param_conflicts",
         "params", "run_id", "run_name", "start_time", "started", "started_order", "status", "tags", "user_id",
-        "artifacts",
+        "artifacts", "models",
     )
 
     def __init__(self, run_id: str) -> None:
@@ -144,6 +145,7 @@ class RunState:
         self.latest: dict[str, tuple[tuple[int, int, int, str], float, int]] = {}
         self.inputs: dict[tuple[str, str, str], DatasetInputLogged] = {}
         self.artifacts: dict[str, ArtifactLogged] = {}
+        self.models: dict[str, ModelLogged] = {}
 
     def set_tag(self, key: str, value: str | None, order: Order) -> None:
         self.tags.setdefault(key, Register()).offer(value, order)
@@ -204,6 +206,7 @@ class TrackingState:
     def __init__(self, default_artifact_location: str = "") -> None:
         self.experiments: dict[str, ExperimentState] = {}
         self.runs: dict[str, RunState] = {}
+        self.models: dict[str, ModelLogged] = {}  # logged models by model_id
         default = self._experiment(DEFAULT_EXPERIMENT_ID)
         default.created = True
         default.name.offer("Default", (0, "", 0))
@@ -359,6 +362,12 @@ def _artifact_logged(s: TrackingState, e: ArtifactLogged) -> None:
         run.artifacts[e.path] = e
 
 
+def _model_logged(s: TrackingState, e: ModelLogged) -> None:
+    s.models.setdefault(e.model_id, e)
+    if e.run_id:
+        s._run(e.run_id).models.setdefault(e.model_id, e)
+
+
 _HANDLERS: dict[type, Callable[[TrackingState, Any], None]] = {
     ExperimentCreated: _experiment_created,
     ExperimentRenamed: _experiment_renamed,
@@ -378,6 +387,7 @@ _HANDLERS: dict[type, Callable[[TrackingState, Any], None]] = {
     RunTagDeleted: _run_tag_deleted,
     DatasetInputLogged: _dataset_input_logged,
     ArtifactLogged: _artifact_logged,
+    ModelLogged: _model_logged,
 }
 
 

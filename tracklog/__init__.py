@@ -29,7 +29,7 @@ from projections.entities import (
     RunTag,
     ViewType,
 )
-from tracklog._config import get_tracking_uri, set_tracking_uri
+from tracklog._config import get_artifact_root, get_tracking_uri, set_artifact_root, set_tracking_uri
 from tracklog.client import Client
 from tracklog.fluent import (
     ActiveRun,
@@ -41,16 +41,25 @@ from tracklog.fluent import (
     delete_tag,
     end_run,
     flush,
+    get_artifact_uri,
     get_experiment,
     get_experiment_by_name,
     get_parent_run,
     get_run,
     last_active_run,
+    load_table,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_image,
     log_input,
     log_metric,
     log_metrics,
     log_param,
     log_params,
+    log_table,
+    log_text,
     restore_experiment,
     restore_run,
     search_experiments,
@@ -97,21 +106,32 @@ __all__ = [
     "delete_tag",
     "end_run",
     "flush",
+    "get_artifact_root",
+    "get_artifact_uri",
     "get_experiment",
     "get_experiment_by_name",
     "get_parent_run",
     "get_run",
     "get_tracking_uri",
     "last_active_run",
+    "load_table",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
     "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_table",
+    "log_text",
     "restore_experiment",
     "restore_run",
     "search_experiments",
     "search_runs",
+    "set_artifact_root",
     "set_experiment",
     "set_experiment_tag",
     "set_experiment_tags",
@@ -121,3 +141,15 @@ __all__ = [
     "sql",
     "start_run",
 ]
+
+
+_SUBMODULES = ("artifacts", "models", "projects", "pyfunc", "sklearn")
+
+
+def __getattr__(name: str) -> object:
+    """``tracklog.pyfunc``, ``tracklog.sklearn``… load on first use, as ``mlflow.<flavor>`` does."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"tracklog.{name}")
+    raise AttributeError(f"module 'tracklog' has no attribute {name!r}")

@@ -295,6 +295,11 @@ def demo(store: str | None, n_runs: int, steps: int) -> None:
     ctx.invoke(runs_list, store=tracklog.get_tracking_uri(), experiment_id=None, view="active")
 
 
+from tracklog.models.cli import models as _models  # noqa: E402 - registered after the built-in commands
+
+cli.add_command(_models)
+
+
 # ---- projects ------------------------------------------------------------------------------
 
 
