@@ -17,6 +17,7 @@ __all__ = [
     "DatasetInput",
     "Experiment",
     "ExperimentTag",
+    "FileInfo",
     "InputTag",
     "LifecycleStage",
     "Metric",
@@ -148,6 +149,15 @@ class Experiment(_Entity, frozen=True, kw_only=True):
     tags: dict[str, str] = {}
     creation_time: int | None = None
     last_update_time: int | None = None
+
+
+class FileInfo(_Entity, frozen=True, kw_only=True):
+    """One entry of an artifact listing, as MLflow's: `path` (relative, posix), `is_dir`, and
+    `file_size` in bytes (None for a folder)."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None = None
 
 
 T = TypeVar("T")

@@ -9,6 +9,7 @@ import pytest
 import eventlog
 import projections
 import tracklog
+import tracklog.artifacts
 
 PINNED = {
     tracklog: {
@@ -22,11 +23,18 @@ PINNED = {
         "restore_run", "search_experiments", "set_experiment", "set_experiment_tag",
         "set_experiment_tags", "set_tag", "set_tags", "set_tracking_uri", "start_run",
         "connect", "search_runs", "sql",
+        "get_artifact_root", "get_artifact_uri", "load_table", "log_artifact", "log_artifacts", "log_dict",
+        "log_figure", "log_image", "log_table", "log_text", "set_artifact_root",
     },
     projections: {
-        "DEFAULT_EXPERIMENT_ID", "Dataset", "DatasetInput", "Experiment", "ExperimentTag", "InputTag",
+        "DEFAULT_EXPERIMENT_ID", "Dataset", "DatasetInput", "Experiment", "ExperimentTag", "FileInfo", "InputTag",
         "LifecycleStage", "Metric", "MetricHistory", "PagedList", "Param", "Run", "RunData", "RunInfo", "RunInputs",
         "RunStatus", "RunTag", "TrackingState", "TrackingView", "ViewType",
+    },
+    tracklog.artifacts: {
+        "CHUNK_SIZE", "RUNS_URI_RESOLVERS", "download", "download_artifacts", "list_artifacts", "list_uri",
+        "load_dict", "load_image", "load_text", "log_artifacts_to_run", "resolve_artifact_uri", "upload",
+        "validate_artifact_path",
     },
 }
 
@@ -64,6 +72,8 @@ FLUENT = [
     "active_run", "last_active_run", "log_param", "log_params", "log_metric", "log_metrics", "set_tag",
     "set_tags", "delete_tag", "get_run", "delete_run", "log_input", "get_parent_run",
     "set_experiment_tag", "set_experiment_tags", "search_runs",
+    "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_image", "log_table",
+    "load_table", "get_artifact_uri",
 ]
 CLIENT = [
     "create_experiment", "get_experiment", "get_experiment_by_name", "rename_experiment",
@@ -71,7 +81,10 @@ CLIENT = [
     "search_experiments", "create_run", "get_run", "update_run", "set_terminated", "delete_run",
     "restore_run", "log_metric", "log_param", "set_tag", "delete_tag", "log_batch", "log_inputs",
     "get_metric_history", "search_runs",
+    "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_image", "log_table",
+    "load_table", "list_artifacts", "download_artifacts",
 ]
+ARTIFACTS = ["download_artifacts", "list_artifacts", "load_text", "load_dict", "load_image"]
 
 
 def _params(fn) -> list[str]:
@@ -92,3 +105,11 @@ def test_client_signatures_match_mlflow(name: str) -> None:
     theirs = _params(getattr(mlflow.MlflowClient, name))
     ours = _params(getattr(tracklog.Client, name))
     assert set(theirs) <= set(ours), f"MlflowClient.{name}{theirs} vs Client.{name}{ours}"
+
+
+@pytest.mark.parametrize("name", ARTIFACTS)
+def test_artifacts_module_signatures_match_mlflow(name: str) -> None:
+    """``tracklog.artifacts`` takes what ``mlflow.artifacts`` takes, in the same order."""
+    mlflow = pytest.importorskip("mlflow")
+    theirs, ours = _params(getattr(mlflow.artifacts, name)), _params(getattr(tracklog.artifacts, name))
+    assert ours[: len(theirs)] == theirs, f"mlflow.artifacts.{name}{theirs} vs tracklog.artifacts.{name}{ours}"

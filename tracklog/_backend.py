@@ -14,6 +14,7 @@ from eventlog import EventLog, RunNotActiveError, RunNotFoundError, UnsupportedS
 from eventlog.storage import split_uri
 from projections import LifecycleStage, TrackingState, TrackingView
 from projections.tracking import ExperimentState, RunState
+from tracklog._config import get_artifact_root
 
 if TYPE_CHECKING:
     import duckdb
@@ -39,13 +40,18 @@ class Backend:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.log = EventLog.open(uri)
-        self.artifact_root = self.log.artifact_root
-        self.view = TrackingView(self.log, default_artifact_location=f"{self.artifact_root}/0")
+        # experiment 0 is implicit: its location is the store's folder, whatever the configuration
+        self.view = TrackingView(self.log, default_artifact_location=f"{self.log.artifact_root}/0")
         self.ok_metric_keys: set[str] = set()
         self.active_runs: set[str] = set()  # runs known to exist and not be deleted: the fast path
         self._listed_at = 0.0
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
+
+    @property
+    def artifact_root(self) -> str:
+        """Where new experiments keep artifacts: `get_artifact_root()`, else ``<store>/artifacts``."""
+        return get_artifact_root() or self.log.artifact_root
 
     def cursor(self, as_of: Any = None) -> duckdb.DuckDBPyConnection:
         """A DuckDB cursor with every view, current with the store.

@@ -61,6 +61,7 @@ from eventlog.validation import (
 from projections import (
     DatasetInput,
     Experiment,
+    FileInfo,
     LifecycleStage,
     Metric,
     MetricHistory,
@@ -73,7 +74,7 @@ from projections import (
 )
 from projections.tracking import ExperimentState, RunState
 from tracklog._backend import Backend, backend_for
-from tracklog._config import get_tracking_uri
+from tracklog._config import get_artifact_root, get_tracking_uri
 from tracklog._names import random_run_name
 
 __all__ = ["Client"]
@@ -278,7 +279,7 @@ class Client:
         self._b.log.append(RunStarted(
             run_id=run_id, experiment_id=exp.experiment_id, run_name=run_name,
             start_time=_now_ms() if start_time is None else check_timestamp("start_time", start_time),
-            artifact_uri=f"{exp.artifact_location}/{run_id}/artifacts",
+            artifact_uri=self._run_artifact_uri(exp, run_id),
         ))
         for key, value in checked.items():
             if key != "mlflow.runName":
@@ -455,6 +456,98 @@ class Client:
             {"run": run_id, "key": key},
         )
         return MetricHistory(table, run_id, key)
+
+    # ---- artifacts --------------------------------------------------------------------------
+
+    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        """Upload a file (into `artifact_path`) or a folder (as ``<artifact_path>/<its name>``) to
+        the run's artifacts, streaming; each file is recorded with its size and sha256.
+
+        Raises:
+            InvalidArtifactPathError: `artifact_path` would leave the run's folder.
+            InvalidInputError: `local_path` does not exist.
+        """
+        from tracklog.artifacts import _log_artifact
+
+        _log_artifact(self, run_id, local_path, artifact_path)
+
+    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        """Upload every file under `local_dir` into the run's `artifact_path` (default: its root)."""
+        from tracklog.artifacts import _log_artifacts
+
+        _log_artifacts(self, run_id, local_dir, artifact_path)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Save `text` (UTF-8) as the artifact `artifact_file`, e.g. ``"notes/summary.md"``."""
+        from tracklog.artifacts import _staged
+
+        if not isinstance(text, str):
+            raise InvalidValueError(f"log_text takes a str, got {type(text).__name__} for {artifact_file!r}")
+        with _staged(self, run_id, artifact_file) as path:
+            path.write_text(text, encoding="utf-8")
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        """Save a dict as JSON, or as YAML if `artifact_file` ends in ``.yml``/``.yaml``."""
+        from tracklog.artifacts import _staged, _write_dict
+
+        with _staged(self, run_id, artifact_file) as path:
+            _write_dict(dictionary, path, artifact_file)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
+        """Save a matplotlib figure (any format ``savefig`` knows) or a plotly figure (``.html``,
+        or an image format through kaleido) as `artifact_file`."""
+        from tracklog.artifacts import _save_figure, _staged
+
+        with _staged(self, run_id, artifact_file) as path:
+            _save_figure(figure, path, artifact_file, save_kwargs)
+
+    def log_image(self, run_id: str, image: Any, artifact_file: str | None = None, key: str | None = None,
+                  step: int | None = None, timestamp: int | None = None, synchronous: bool | None = None) -> None:
+        """Save a PIL image or numpy array as `artifact_file`, or (with `key` and `step`) as one
+        step of a time-stepped image, in MLflow's ``images/`` layout with a thumbnail."""
+        from tracklog.artifacts import _log_image
+
+        _log_image(self, run_id, image, artifact_file, key, step, timestamp)
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Save a dict or DataFrame as a ``.json`` or ``.parquet`` table; logging to the same file
+        again appends the rows."""
+        from tracklog.artifacts import _log_table
+
+        _log_table(self, run_id, data, artifact_file)
+
+    def load_table(self, experiment_id: str, artifact_file: str, run_ids: list[str] | None = None,
+                   extra_columns: list[str] | None = None) -> Any:
+        """The table `artifact_file` of every run of the experiment (or of `run_ids`) that logged
+        it, concatenated as one DataFrame; `extra_columns` adds run columns such as ``run_id``."""
+        from tracklog.artifacts import _load_table
+
+        return _load_table(self, experiment_id, artifact_file, run_ids, extra_columns)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The files and folders directly under the run's artifact `path` (default: its root)."""
+        from tracklog.artifacts import _list_run
+
+        return _list_run(self, run_id, path)
+
+    def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
+        """Download the run's artifact file or folder `path` to ``<dst_path>/<path>`` (default: a
+        new temporary folder); returns that local path.
+
+        Raises:
+            ArtifactNotFoundError: the run has nothing at `path`.
+        """
+        from tracklog.artifacts import _download_run
+
+        return _download_run(self, run_id, path, dst_path)
+
+    def _run_artifact_uri(self, exp: ExperimentState, run_id: str) -> str:
+        """``<experiment location>/<run_id>/artifacts``; the implicit experiment 0 follows the
+        configured artifact root (`tracklog.set_artifact_root`, ``TRACKLOG_ARTIFACT_ROOT``)."""
+        location = exp.artifact_location
+        if exp.experiment_id == "0" and get_artifact_root() is not None:
+            location = f"{self._b.artifact_root}/0"
+        return f"{location}/{run_id}/artifacts"
 
     # ---- checks -----------------------------------------------------------------------------
 

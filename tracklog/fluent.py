@@ -49,16 +49,25 @@ __all__ = [
     "delete_tag",
     "end_run",
     "flush",
+    "get_artifact_uri",
     "get_experiment",
     "get_experiment_by_name",
     "get_parent_run",
     "get_run",
     "last_active_run",
+    "load_table",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
     "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_table",
+    "log_text",
     "restore_experiment",
     "restore_run",
     "search_experiments",
@@ -532,6 +541,87 @@ def sql(query: str, as_of: Any = None, uri: str | None = None) -> Any:
 def flush() -> None:
     """Publish everything this process logged to the current store."""
     _client().flush()
+
+
+# ---- artifacts ------------------------------------------------------------------------------
+
+
+def _run_target(run_id: str | None) -> tuple[Client, str]:
+    """The client and run to log to: `run_id`, else the active run (starting one if none is)."""
+    if run_id is not None:
+        return _client(), run_id
+    active = _current()
+    return active._client, active.run_id
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None) -> None:
+    """Upload a file (into `artifact_path`) or a folder (as ``<artifact_path>/<its name>``) to
+    the active run's artifacts."""
+    client, run_id = _run_target(run_id)
+    client.log_artifact(run_id, local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None) -> None:
+    """Upload every file under `local_dir` into the active run's `artifact_path`."""
+    client, run_id = _run_target(run_id)
+    client.log_artifacts(run_id, local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    """Save `text` as the artifact `artifact_file` of the active run.
+
+    >>> import tempfile, tracklog
+    >>> tracklog.set_tracking_uri(tempfile.mkdtemp())
+    >>> with tracklog.start_run() as run:
+    ...     tracklog.log_text("lr=0.01", "notes/config.txt")
+    >>> tracklog.artifacts.load_text(f"runs:/{run.info.run_id}/notes/config.txt")
+    'lr=0.01'
+    """
+    client, run_id = _run_target(run_id)
+    client.log_text(run_id, text, artifact_file)
+
+
+def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None = None) -> None:
+    """Save a dict as JSON (YAML for ``.yml``/``.yaml``) as the artifact `artifact_file`."""
+    client, run_id = _run_target(run_id)
+    client.log_dict(run_id, dictionary, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
+    """Save a matplotlib or plotly figure as the artifact `artifact_file` of the active run."""
+    client, run_id = _run_target(None)
+    client.log_figure(run_id, figure, artifact_file, save_kwargs=save_kwargs)
+
+
+def log_image(image: Any, artifact_file: str | None = None, key: str | None = None, step: int | None = None,
+              timestamp: int | None = None, synchronous: bool | None = False) -> None:
+    """Save a PIL image or numpy array as `artifact_file`, or as step `step` of the time-stepped
+    image `key`."""
+    client, run_id = _run_target(None)
+    client.log_image(run_id, image, artifact_file, key, step, timestamp, synchronous)
+
+
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Save a dict or DataFrame as a ``.json``/``.parquet`` table; rows are appended to an
+    existing one."""
+    client, run_id = _run_target(run_id)
+    client.log_table(run_id, data, artifact_file)
+
+
+def load_table(artifact_file: str, run_ids: list[str] | None = None, extra_columns: list[str] | None = None) -> Any:
+    """The table `artifact_file` of every run in the current experiment (or of `run_ids`) that
+    logged it, as one DataFrame."""
+    return _client().load_table(_experiment_id(), artifact_file, run_ids, extra_columns)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """The active run's artifact URI, or that of `artifact_path` inside it."""
+    from tracklog.artifacts import validate_artifact_path
+
+    active = _current()
+    path = validate_artifact_path(artifact_path)
+    root = active._client.get_run(active.run_id).info.artifact_uri
+    return f"{root}/{path}" if path else root
 
 
 # ---- interpreter exit ---------------------------------------------------------------------

@@ -1,0 +1,975 @@
+"""Artifacts: a run's files, kept under its artifact URI on any fsspec filesystem.
+
+Three layers, top to bottom:
+
+- MLflow's ``mlflow.artifacts`` module: `download_artifacts`, `list_artifacts`, `load_text`,
+  `load_dict`, `load_image`, taking ``runs:/<run_id>/<path>`` URIs or run ids;
+- the run layer `Client` calls: `log_artifacts_to_run` uploads under a run's artifact URI and
+  appends one `ArtifactLogged` event (path, size, sha256) per file, so the ``artifacts`` view
+  lists it and the audit trail says who wrote it;
+- the transfer layer: `upload`, `download`, `list_uri`, `resolve_artifact_uri`,
+  `validate_artifact_path`, on a folder, ``file://…`` or any fsspec URL.
+
+Transfers stream in chunks of `CHUNK_SIZE` (a file is never read whole into memory) and hash
+as they go; a progress bar (stderr) shows transfers over 64 MB. A file lands whole or not at
+all: locally it is written under a hidden name and renamed, on object stores the upload is
+committed only once complete. An artifact path that would leave its run's folder (``..``, an
+absolute or drive path, a backslash, NUL, an empty segment) raises `InvalidArtifactPathError`.
+
+>>> import tempfile, tracklog
+>>> tracklog.set_tracking_uri(tempfile.mkdtemp())
+>>> with tracklog.start_run() as run:
+...     tracklog.log_text("hello", "notes/readme.txt")
+>>> [f.path for f in tracklog.MlflowClient().list_artifacts(run.info.run_id, "notes")]
+['notes/readme.txt']
+>>> load_text(f"runs:/{run.info.run_id}/notes/readme.txt")
+'hello'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+import re
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+
+from eventlog.errors import (
+    ArtifactNotFoundError,
+    InvalidArtifactPathError,
+    InvalidInputError,
+    InvalidKeyError,
+    InvalidValueError,
+    StorageError,
+    TracklogError,
+    UnsupportedStoreError,
+)
+from eventlog.events import ArtifactLogged
+from eventlog.storage import split_uri
+from projections.entities import FileInfo
+
+if TYPE_CHECKING:
+    from tracklog.client import Client
+
+__all__ = [
+    "CHUNK_SIZE",
+    "RUNS_URI_RESOLVERS",
+    "download",
+    "download_artifacts",
+    "list_artifacts",
+    "list_uri",
+    "load_dict",
+    "load_image",
+    "load_text",
+    "log_artifacts_to_run",
+    "resolve_artifact_uri",
+    "upload",
+    "validate_artifact_path",
+]
+
+CHUNK_SIZE = 8 << 20  # bytes per read and write while streaming
+PROGRESS_THRESHOLD = 64 << 20  # a transfer larger than this shows a progress bar
+_PARTIAL = ".tracklog-partial-"  # infix of a local file still being written; never listed
+
+RunsUriResolver = Callable[[str, str, "Client"], "str | None"]
+RUNS_URI_RESOLVERS: list[RunsUriResolver] = []
+"""Tried in order by `resolve_artifact_uri` on ``runs:/<run_id>/<path>`` before the default
+(the run's artifact URI + path): ``resolver(run_id, path, client)`` returns a URI, or None to
+pass. ``tracklog.models`` registers one for logged models."""
+
+Written = list[tuple[str, int, str]]  # (relative path, size in bytes, sha256 hex) per file
+OnFile = Callable[[str, int, str], None]
+
+
+# ---- paths --------------------------------------------------------------------------------
+
+_DRIVE = re.compile(r"[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def validate_artifact_path(path: str | None) -> str:
+    """A run-relative artifact path, checked and normalised (``'a/./b/'`` → ``'a/b'``).
+
+    None, ``''`` and ``'.'`` mean the run's artifact root and give ``''``. One trailing ``/`` is
+    dropped. The percent-decoded form is checked too, for stores that decode.
+
+    Raises:
+        InvalidArtifactPathError: ``..`` segments, absolute paths, drive letters, backslashes,
+            NUL and other control characters, empty segments (``a//b``), non-strings.
+
+    >>> validate_artifact_path("plots/./loss.png")
+    'plots/loss.png'
+    >>> validate_artifact_path("../secrets")
+    Traceback (most recent call last):
+    ...
+    eventlog.errors.InvalidArtifactPathError: artifact path '../secrets' has a '..' segment; expected a relative path with '/' between names that stays inside the run's artifact folder
+    """
+    if path is None or path == "":
+        return ""
+    if not isinstance(path, str):
+        raise InvalidArtifactPathError(
+            f"artifact path must be a string, got {type(path).__name__} {path!r}"
+        )
+    from urllib.parse import unquote
+
+    problem = _path_problem(path) or _path_problem(unquote(path))
+    if problem:
+        raise InvalidArtifactPathError(
+            f"artifact path {path!r} {problem}; expected a relative path with '/' between names "
+            "that stays inside the run's artifact folder"
+        )
+    return "/".join(p for p in _drop_slash(path).split("/") if p != ".")
+
+
+def _path_problem(path: str) -> str | None:
+    if "\x00" in path:
+        return "contains a NUL character"
+    if _CONTROL.search(path):
+        return "contains a control character"
+    if "\\" in path:
+        return "contains a backslash (separate folders with '/')"
+    if path.startswith("/"):
+        return "is absolute"
+    if _DRIVE.match(path):
+        return "starts with a drive letter"
+    segments = _drop_slash(path).split("/")
+    if ".." in segments:
+        return "has a '..' segment"
+    if "" in segments:
+        return "has an empty segment ('//')"
+    return None
+
+
+def _drop_slash(path: str) -> str:
+    return path[:-1] if path.endswith("/") else path
+
+
+def _join(uri: str, rel: str) -> str:
+    return f"{uri.rstrip('/')}/{rel}" if rel else uri
+
+
+def _join_rel(prefix: str, rel: str) -> str:
+    return f"{prefix}/{rel}" if prefix and rel else prefix or rel
+
+
+def resolve_artifact_uri(uri: str, tracking_uri: str | None = None) -> str:
+    """The concrete URI behind `uri`.
+
+    ``runs:/<run_id>/<path>`` becomes the run's artifact URI + path (the `RUNS_URI_RESOLVERS`
+    are asked first); a plain local path becomes an absolute path; other URIs are returned as
+    they are.
+
+    Raises:
+        InvalidInputError: a malformed ``runs:`` URI (`InvalidArtifactPathError` for its path).
+        RunNotFoundError: no such run in the tracking store.
+    """
+    uri = os.fspath(uri)
+    if uri.startswith("runs:"):
+        return _resolve_runs_uri(uri, tracking_uri)
+    if "://" not in uri:
+        return os.path.abspath(os.path.expanduser(uri.removeprefix("file:")))
+    return uri
+
+
+_RUNS_URI = re.compile(r"runs:/([^/]+)(?:/(.*))?")
+
+
+def _resolve_runs_uri(uri: str, tracking_uri: str | None) -> str:
+    match = _RUNS_URI.fullmatch(uri)
+    if match is None:
+        raise InvalidInputError(f"{uri!r} is not a runs URI: expected runs:/<run_id>/<path>")
+    run_id, path = match.group(1), validate_artifact_path(match.group(2))
+    from tracklog.client import Client
+
+    client = Client(tracking_uri)
+    for resolver in list(RUNS_URI_RESOLVERS):
+        found = resolver(run_id, path, client)
+        if found is not None:
+            return found
+    return _join(_run_root(client, run_id), path)
+
+
+# ---- filesystems ----------------------------------------------------------------------------
+
+
+class _Location(NamedTuple):
+    """A place on a filesystem: the fsspec filesystem, its path there, and the URI for messages."""
+
+    fs: Any
+    path: str
+    uri: str
+    local: bool
+
+    def child(self, rel: str) -> _Location:
+        if not rel:
+            return self
+        sep = os.sep if self.local else "/"
+        return self._replace(path=f"{self.path.rstrip(sep)}{sep}{rel.replace('/', sep)}", uri=_join(self.uri, rel))
+
+
+def _locate(uri: str) -> _Location:
+    import fsspec
+
+    uri = os.fspath(uri)
+    if uri.startswith("runs:"):
+        uri = resolve_artifact_uri(uri)
+    elif uri.startswith("models:"):
+        raise InvalidInputError(f"{uri!r} is a model URI; resolve it with tracklog.models first")
+    protocol, rest = split_uri(uri)
+    if protocol == "file":
+        return _Location(fsspec.filesystem("file"), rest, uri, True)
+    if protocol in ("http", "https", "mlflow-artifacts"):
+        raise UnsupportedStoreError(
+            f"artifact URI {uri!r} needs a tracking server or model resolver; tracklog reads "
+            "artifacts from a folder, file://… or an fsspec URL (s3://…, memory://…)"
+        )
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+    except (ImportError, ValueError) as exc:
+        raise UnsupportedStoreError(
+            f"no filesystem for {protocol!r} in artifact URI {uri!r}: {exc} (for s3:// install tracklog[s3])"
+        ) from exc
+    return _Location(fs, path, uri, False)
+
+
+@contextlib.contextmanager
+def _io_errors(what: str) -> Iterator[None]:
+    """Filesystem failures as `StorageError` naming what was being done (the cause chained)."""
+    try:
+        yield
+    except TracklogError:
+        raise
+    except OSError as exc:
+        raise StorageError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _fresh(loc: _Location) -> None:
+    """Drop fsspec's cached listings (s3fs answers from them): an artifact may have just landed."""
+    with contextlib.suppress(Exception):
+        loc.fs.invalidate_cache(loc.path)
+
+
+# ---- progress -------------------------------------------------------------------------------
+
+
+def _show_progress(total: int, progress: bool | None) -> bool:
+    if progress is not None:
+        return bool(progress)
+    env = os.environ.get("TRACKLOG_PROGRESS", "").strip().lower()
+    if env in ("0", "false", "no", "off"):
+        return False
+    return env in ("1", "true", "yes", "on") or total > PROGRESS_THRESHOLD
+
+
+@contextlib.contextmanager
+def _progress(total: int, desc: str, progress: bool | None) -> Iterator[Callable[[int], object]]:
+    """A callback taking byte counts: a tqdm bar on stderr for large transfers, else a no-op."""
+    if not _show_progress(total, progress):
+        yield _ignore
+        return
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the bar is a nicety; tqdm is optional
+        yield _ignore
+        return
+    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+              file=sys.stderr, mininterval=0.5, dynamic_ncols=True) as bar:
+        yield bar.update
+
+
+def _ignore(n: int) -> None:
+    return None
+
+
+# ---- streaming ------------------------------------------------------------------------------
+
+
+def _stream(read_into: Callable[[Any], int | None], write: Callable[[Any], object],
+            tick: Callable[[int], object], *, hashed: bool = True) -> tuple[int, str]:
+    """Copy chunk by chunk through one reused buffer, hashing on the way; (size, sha256 or '')."""
+    buf = bytearray(CHUNK_SIZE)
+    view = memoryview(buf)
+    digest = hashlib.sha256() if hashed else None
+    size = 0
+    while n := read_into(buf):
+        chunk = view[:n]
+        if digest is not None:
+            digest.update(chunk)
+        write(chunk)
+        size += n
+        tick(n)
+    return size, digest.hexdigest() if digest is not None else ""
+
+
+def _kernel_copy(fin: BinaryIO, out: BinaryIO, tick: Callable[[int], object]) -> tuple[int, str]:
+    """Local to local without the bytes passing through Python (as ``shutil.copyfile`` on Linux);
+    no hash: a download needs none."""
+    size = 0
+    while True:
+        try:
+            n = os.sendfile(out.fileno(), fin.fileno(), None, _SENDFILE_CHUNK)
+        except OSError:
+            if size:
+                raise
+            return _stream(fin.readinto, out.write, tick, hashed=False)  # a filesystem without sendfile
+        if not n:
+            return size, ""
+        size += n
+        tick(n)
+
+
+_SENDFILE_CHUNK = 64 << 20
+
+
+def _write_local(path: str, copy: Callable[[BinaryIO], tuple[int, str]]) -> tuple[int, str]:
+    """Write under a hidden partial name in the same folder, then rename: whole or nothing."""
+    parent, name = os.path.split(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{name}{_PARTIAL}{uuid.uuid4().hex[:12]}")
+    try:
+        with open(tmp, "wb") as out:
+            result = copy(out)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return result
+
+
+def _write_remote(dest: _Location, fin: BinaryIO, tick: Callable[[int], object]) -> tuple[int, str]:
+    """One upload committed at the end (S3: a multipart upload completed, or aborted on error)."""
+    fs = dest.fs
+    if not _flat(fs):
+        fs.makedirs(posixpath.dirname(dest.path), exist_ok=True)
+    out = fs.open(dest.path, "wb", autocommit=False)
+    try:
+        result = _stream(fin.readinto, out.write, tick)
+        out.close()
+        out.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            out.discard()
+            out.closed = True  # a discarded file must not commit when garbage-collected
+        if getattr(out, "autocommit", True):  # a file that was live from the start (memory://)
+            with contextlib.suppress(Exception):
+                fs.rm_file(dest.path)
+        raise
+    return result
+
+
+def _flat(fs: Any) -> bool:
+    """Object stores have no folders to create (and s3fs's makedirs would create buckets)."""
+    protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+    return bool({"s3", "s3a", "gs", "gcs", "abfs", "az", "adl", "memory"} & set(protocols))
+
+
+def _put_file(src: Path, dest: _Location, tick: Callable[[int], object]) -> tuple[int, str]:
+    with open(src, "rb") as fin:
+        if dest.local:
+            return _write_local(dest.path, lambda out: _stream(fin.readinto, out.write, tick))
+        return _write_remote(dest, fin, tick)
+
+
+def _get_file(src: _Location, dst: Path, tick: Callable[[int], object]) -> None:
+    if src.local and hasattr(os, "sendfile"):
+        with open(src.path, "rb") as fin:
+            _write_local(str(dst), lambda out: _kernel_copy(fin, out, tick))
+        return
+    with src.fs.open(src.path, "rb", block_size=CHUNK_SIZE) as fin:
+        _write_local(str(dst), lambda out: _stream(fin.readinto, out.write, tick, hashed=False))
+
+
+# ---- the transfer layer ---------------------------------------------------------------------
+
+
+def _local_files(src: Path) -> list[tuple[Path, str, int]]:
+    """(file, path relative to `src`, size) for a file (its name) or every file under a folder."""
+    if src.is_file():
+        return [(src, src.name, src.stat().st_size)]
+    if not src.is_dir():
+        what = "is not a file or a folder" if src.exists() else "does not exist"
+        raise InvalidInputError(f"cannot upload {str(src)!r}: it {what}")
+    out = []
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = Path(dirpath, name)
+            rel = full.relative_to(src).as_posix()
+            validate_artifact_path(rel)
+            out.append((full, rel, full.stat().st_size))
+    return sorted(out, key=lambda f: f[1])
+
+
+def upload(local_path: str | os.PathLike[str], dest_uri: str, *, progress: bool | None = None,
+           on_file: OnFile | None = None) -> Written:
+    """Copy a local file, or every file under a local folder, to `dest_uri`, streaming.
+
+    A file lands at ``<dest_uri>/<its name>``; a folder's files at ``<dest_uri>/<path inside
+    it>``. Existing files are replaced.
+
+    Args:
+        local_path: the file or folder to copy.
+        dest_uri: a folder, ``file://…`` or fsspec URL (``s3://bucket/x``, ``memory://x``).
+        progress: show a progress bar (stderr); None: only above 64 MB in total, or as
+            ``TRACKLOG_PROGRESS`` says.
+        on_file: called with ``(relative_path, size, sha256)`` as each file lands.
+
+    Returns:
+        ``(relative_path, size, sha256)`` of every file written, relative to `dest_uri`.
+
+    Raises:
+        InvalidInputError: `local_path` does not exist.
+        InvalidArtifactPathError: a file name inside the folder is not a safe artifact path.
+        StorageError: reading or writing failed (the message names the file).
+    """
+    src = Path(os.fspath(local_path)).expanduser()
+    files = _local_files(src)
+    dest = _locate(dest_uri)
+    written: Written = []
+    with _progress(sum(size for *_, size in files), f"upload {src.name}", progress) as tick:
+        for path, rel, _size in files:
+            target = dest.child(rel)
+            with _io_errors(f"cannot upload {str(path)!r} to {target.uri}"):
+                size, digest = _put_file(path, target, tick)
+            written.append((rel, size, digest))
+            if on_file is not None:
+                on_file(rel, size, digest)
+    return written
+
+
+def download(src_uri: str, dst_path: str | os.PathLike[str], *, progress: bool | None = None) -> Path:
+    """Copy the file or folder at `src_uri` into the local folder `dst_path`, streaming.
+
+    It lands at ``<dst_path>/<its name>`` (the folder is created if needed); ``runs:/`` URIs are
+    resolved against the current tracking URI.
+
+    Returns:
+        The local path of what was downloaded.
+
+    Raises:
+        ArtifactNotFoundError: nothing at `src_uri`.
+        InvalidArtifactPathError: a remote name that would land outside `dst_path`.
+        StorageError: reading or writing failed.
+    """
+    src = _locate(src_uri)
+    name = posixpath.basename(src.path.replace(os.sep, "/").rstrip("/"))
+    if not name:
+        raise InvalidInputError(f"cannot download {src_uri!r}: it names no file or folder (a bucket or filesystem root)")
+    target = Path(os.fspath(dst_path)).expanduser().absolute() / name
+    _fetch(src, target, progress)
+    return target
+
+
+def _fetch(src: _Location, target: Path, progress: bool | None) -> None:
+    """Copy the file or tree at `src` to exactly `target`."""
+    files = _remote_files(src)
+    if files is None:
+        with _io_errors(f"cannot create {str(target)!r}"):
+            target.mkdir(parents=True, exist_ok=True)
+        return
+    with _progress(sum(size for *_, size in files), f"download {target.name}", progress) as tick:
+        for loc, rel, _size in files:
+            dst = target.joinpath(*rel.split("/")) if rel else target
+            with _io_errors(f"cannot download {loc.uri} to {str(dst)!r}"):
+                _get_file(loc, dst, tick)
+
+
+def _remote_files(src: _Location) -> list[tuple[_Location, str, int]] | None:
+    """[(file, path relative to `src`, size)]: one entry with path '' for a file; None for an
+    empty folder."""
+    fs = src.fs
+    _fresh(src)
+    with _io_errors(f"cannot read {src.uri}"):
+        try:
+            info = fs.info(src.path)
+        except FileNotFoundError:
+            raise ArtifactNotFoundError(f"no artifact at {src.uri}") from None
+        if info.get("type") != "directory":
+            return [(src, "", int(info.get("size") or 0))]
+        found = fs.find(src.path, withdirs=False, detail=True)
+    base = fs._strip_protocol(src.path).rstrip("/") + "/"
+    out = []
+    for name, entry in sorted(found.items()):
+        rel = name[len(base):] if name.startswith(base) else posixpath.basename(name)
+        if _PARTIAL in rel.replace(os.sep, "/").rsplit("/", 1)[-1]:
+            continue
+        rel = validate_artifact_path(rel.replace(os.sep, "/") if src.local else rel)
+        out.append((src.child(rel), rel, int(entry.get("size") or 0)))
+    return out or None
+
+
+def list_uri(uri: str) -> list[FileInfo]:
+    """The files and folders directly inside the folder at `uri`, sorted by name; paths are
+    relative to `uri`. A file, or nothing at `uri`, gives ``[]`` (as MLflow)."""
+    loc = _locate(uri)
+    _fresh(loc)
+    with _io_errors(f"cannot list {loc.uri}"):
+        try:
+            entries = loc.fs.ls(loc.path, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+    own = loc.fs._strip_protocol(loc.path).rstrip("/")
+    out = []
+    for entry in entries:
+        name = entry["name"].rstrip("/")
+        base = posixpath.basename(name.replace(os.sep, "/"))
+        if name == own or _PARTIAL in base:
+            continue
+        is_dir = entry.get("type") == "directory"
+        out.append(FileInfo(path=base, is_dir=is_dir, file_size=None if is_dir else int(entry.get("size") or 0)))
+    return sorted(out, key=lambda f: f.path)
+
+
+# ---- the run layer (what Client calls) ------------------------------------------------------
+
+
+def _run_root(client: Client, run_id: str) -> str:
+    return client._run_state(run_id).artifact_uri
+
+
+def log_artifacts_to_run(client: Client, run_id: str, local_path: str | os.PathLike[str],
+                         artifact_path: str | None = None, *, progress: bool | None = None) -> Written:
+    """Upload a file or a folder's files under the run's artifact URI (+ `artifact_path`), and
+    append one `ArtifactLogged` event per file as it lands.
+
+    Returns:
+        ``(path, size, sha256)`` per file, the path relative to the run's artifact root.
+
+    Raises:
+        InvalidArtifactPathError: a bad `artifact_path` or file name.
+        RunNotFoundError, RunNotActiveError: no such run, or it is deleted.
+    """
+    prefix = validate_artifact_path(artifact_path)
+    client._b.require_active_run(run_id)
+    root = _run_root(client, run_id)
+    log = client._b.log
+
+    def record(rel: str, size: int, digest: str) -> None:
+        log.append(ArtifactLogged(run_id=run_id, path=_join_rel(prefix, rel), size=size, sha256=digest))
+
+    written = upload(local_path, _join(root, prefix), progress=progress, on_file=record)
+    return [(_join_rel(prefix, rel), size, digest) for rel, size, digest in written]
+
+
+def _log_artifact(client: Client, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None) -> None:
+    """MLflow's ``log_artifact``: a file lands in `artifact_path`, a folder as `artifact_path/<its name>`."""
+    src = Path(os.fspath(local_path)).expanduser()
+    prefix = validate_artifact_path(artifact_path)
+    if src.is_dir():
+        prefix = _join_rel(prefix, validate_artifact_path(src.resolve().name))
+    log_artifacts_to_run(client, run_id, src, prefix)
+
+
+def _log_artifacts(client: Client, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None) -> None:
+    src = Path(os.fspath(local_dir)).expanduser()
+    if not src.is_dir():
+        what = "is a file (use log_artifact)" if src.is_file() else "does not exist"
+        raise InvalidInputError(f"log_artifacts takes a folder, but {str(src)!r} {what}")
+    log_artifacts_to_run(client, run_id, src, artifact_path)
+
+
+@contextlib.contextmanager
+def _staged(client: Client, run_id: str, artifact_file: str) -> Iterator[Path]:
+    """A temporary local file to write; on exit it is uploaded as `artifact_file` of the run."""
+    import tempfile
+
+    rel = validate_artifact_path(artifact_file)
+    if not rel:
+        raise InvalidArtifactPathError(f"artifact_file must name a file, got {artifact_file!r}")
+    client._b.require_active_run(run_id)
+    with tempfile.TemporaryDirectory(prefix="tracklog-artifact-") as tmp:
+        path = Path(tmp, posixpath.basename(rel))
+        yield path
+        log_artifacts_to_run(client, run_id, path, posixpath.dirname(rel) or None)
+
+
+def _list_run(client: Client, run_id: str, path: str | None) -> list[FileInfo]:
+    rel = validate_artifact_path(path)
+    infos = list_uri(_join(_run_root(client, run_id), rel))
+    return [FileInfo(path=_join_rel(rel, f.path), is_dir=f.is_dir, file_size=f.file_size) for f in infos]
+
+
+def _download_run(client: Client, run_id: str, path: str | None, dst_path: str | os.PathLike[str] | None) -> str:
+    """MLflow's ``download_artifacts``: `path` lands at ``<dst_path>/<path>``; returns that path."""
+    import tempfile
+
+    rel = validate_artifact_path(path)
+    src = _locate(_join(_run_root(client, run_id), rel))
+    dst = Path(os.fspath(dst_path)).expanduser().absolute() if dst_path is not None else Path(tempfile.mkdtemp(prefix="tracklog-download-"))
+    if dst.exists() and not dst.is_dir():
+        raise InvalidInputError(f"the download destination {str(dst)!r} is a file; expected a folder")
+    target = dst.joinpath(*rel.split("/")) if rel else dst
+    try:
+        _fetch(src, target, None)
+    except ArtifactNotFoundError:
+        raise ArtifactNotFoundError(f"run {run_id} has no artifact {rel!r} (looked in {src.uri})") from None
+    return str(target)
+
+
+# ---- serialising what the log_* functions take ----------------------------------------------
+
+
+def _write_dict(dictionary: Any, path: Path, artifact_file: str) -> None:
+    """JSON, or YAML for ``.yml``/``.yaml`` (MLflow's rule); JSON stringifies what it cannot encode."""
+    as_yaml = posixpath.splitext(artifact_file)[1].lower() in (".yml", ".yaml")
+    try:
+        if as_yaml:
+            import yaml
+
+            text = yaml.safe_dump(dictionary, indent=2, default_flow_style=False)
+        else:
+            text = json.dumps(dictionary, indent=2, default=str)
+    except ImportError:
+        raise
+    except Exception as exc:  # json: TypeError/ValueError (cycles); yaml: RepresenterError
+        raise InvalidValueError(f"log_dict cannot write {artifact_file!r} as {'YAML' if as_yaml else 'JSON'}: {exc}") from exc
+    path.write_text(text, encoding="utf-8")
+
+
+def _save_figure(figure: Any, path: Path, artifact_file: str, save_kwargs: dict[str, Any] | None) -> None:
+    """A matplotlib figure through ``savefig``; a plotly one as HTML or an image, by extension."""
+    kwargs = dict(save_kwargs or {})
+    if "matplotlib" in sys.modules and isinstance(figure, _class("matplotlib.figure", "Figure")):
+        try:
+            figure.savefig(path, **kwargs)
+        except ValueError as exc:  # "Format 'xyz' is not supported"
+            raise InvalidValueError(f"log_figure cannot save {artifact_file!r}: {exc}") from exc
+    elif "plotly" in sys.modules and isinstance(figure, _class("plotly.graph_objects", "Figure")):
+        ext = path.suffix.lower()
+        if ext == ".html":
+            kwargs.setdefault("include_plotlyjs", "cdn")
+            kwargs.setdefault("auto_open", False)
+            figure.write_html(path, **kwargs)
+        elif ext in (".png", ".jpeg", ".jpg", ".webp", ".svg", ".pdf"):
+            figure.write_image(path, **kwargs)
+        else:
+            raise InvalidValueError(
+                f"log_figure saves a plotly figure as .html, .png, .jpeg, .webp, .svg or .pdf; got {artifact_file!r}"
+            )
+    else:
+        raise InvalidValueError(
+            f"log_figure takes a matplotlib.figure.Figure or a plotly.graph_objects.Figure, got {type(figure).__name__}"
+        )
+
+
+def _class(module: str, name: str) -> type:
+    import importlib
+
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _to_pil(image: Any) -> Any:
+    """A PIL image from a PIL image, a numpy array (MLflow's rules) or anything with ``to_pil()``."""
+    if hasattr(image, "to_pil"):  # mlflow.Image and look-alikes
+        return image.to_pil()
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(image, np.ndarray):
+        return _array_to_pil(image)
+    if "PIL" in sys.modules and isinstance(image, _class("PIL.Image", "Image")):
+        return image
+    raise InvalidValueError(
+        f"log_image takes a numpy.ndarray, a PIL.Image.Image or an mlflow.Image, got {type(image).__name__}"
+    )
+
+
+def _array_to_pil(array: Any) -> Any:
+    """H x W, H x W x 1, 3 or 4; bool, ints in [0, 255], floats in [0, 1] (else min-max rescaled)."""
+    import numpy as np
+    from PIL import Image
+
+    if array.dtype.kind not in "biuf":
+        raise InvalidValueError(f"log_image: an image array must hold bools, integers or floats, got dtype {array.dtype}")
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise InvalidValueError(f"log_image: an image array must be H x W or H x W x 1, 3 or 4, got shape {array.shape}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.dtype.kind in "iu":
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise InvalidValueError(
+                f"log_image: integer pixels must be in [0, 255], found {array.min()} to {array.max()}"
+            )
+        return Image.fromarray(array.astype(np.uint8))
+    if array.dtype.kind == "f" and array.size and (array.min() < 0 or array.max() > 1):
+        warnings.warn(f"log_image: float pixels outside [0, 1] ({array.min()} to {array.max()}) are rescaled by min/max",
+                      stacklevel=4)
+        span = array.max() - array.min()
+        array = (array - array.min()) / (span if span else 1)
+    return Image.fromarray((array * 255).astype(np.uint8))
+
+
+_IMAGE_KEY = re.compile(r"[a-zA-Z0-9_\-./ ]+")
+THUMBNAIL_SIZE = 256  # MLflow's compressed image: the longer side
+
+
+def _log_image(client: Client, run_id: str, image: Any, artifact_file: str | None, key: str | None,
+               step: int | None, timestamp: int | None) -> None:
+    """MLflow's two forms: a static image at `artifact_file`, or step `step` of the image `key`."""
+    if (artifact_file is None) == (key is None):
+        raise InvalidInputError(
+            "log_image takes exactly one of artifact_file (a static image) or key (with step: a "
+            f"time-stepped image); got artifact_file={artifact_file!r}, key={key!r}"
+        )
+    if artifact_file is not None and (step is not None or timestamp is not None):
+        raise InvalidInputError("log_image: step and timestamp go with key, not with artifact_file")
+    pil = _to_pil(image)
+    if key is not None:
+        _log_image_step(client, run_id, pil, key, step, timestamp)
+        return
+    with _staged(client, run_id, artifact_file) as path:  # type: ignore[arg-type]
+        try:
+            pil.save(path)
+        except (ValueError, KeyError, OSError) as exc:  # unknown extension, mode the format cannot hold
+            raise InvalidValueError(f"log_image cannot save {artifact_file!r}: {exc}") from exc
+
+
+def _log_image_step(client: Client, run_id: str, image: Any, key: str, step: int | None, timestamp: int | None) -> None:
+    """MLflow's time-stepped layout: ``images/<key, '/' as '~'>+step+<n>+timestamp+<ms>+<uuid>.png``
+    plus a ``…+compressed.webp`` thumbnail, and the run tag ``mlflow.loggedImages``."""
+    import tempfile
+
+    from eventlog.validation import check_step, check_timestamp
+
+    if not isinstance(key, str) or not _IMAGE_KEY.fullmatch(key):
+        raise InvalidKeyError(
+            f"log_image key {key!r} may hold only letters, digits, '_', '-', '.', ' ' and '/'"
+        )
+    step = check_step(key, step or 0)
+    timestamp = check_timestamp(key, timestamp or time.time_ns() // 1_000_000)
+    stem = f"{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{uuid.uuid4()}"
+    client._b.require_active_run(run_id)
+    with tempfile.TemporaryDirectory(prefix="tracklog-image-") as tmp:
+        image.save(Path(tmp, f"{stem}.png"))
+        _thumbnail(image).save(Path(tmp, f"{stem}+compressed.webp"))
+        log_artifacts_to_run(client, run_id, tmp, "images")
+    client.set_tag(run_id, "mlflow.loggedImages", True)
+
+
+def _thumbnail(image: Any) -> Any:
+    width, height = image.size
+    scale = THUMBNAIL_SIZE / max(width, height, 1)
+    return image.resize((max(1, int(width * scale)), max(1, int(height * scale))))
+
+
+# ---- tables ---------------------------------------------------------------------------------
+
+_LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
+
+
+def _table_file(artifact_file: str) -> str:
+    rel = validate_artifact_path(artifact_file)
+    if not rel.endswith((".json", ".parquet")):
+        raise InvalidArtifactPathError(
+            f"a table is a .json or .parquet file, got artifact_file {artifact_file!r}"
+        )
+    return rel
+
+
+def _to_frame(data: Any) -> Any:
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    if not isinstance(data, dict):
+        raise InvalidValueError(f"log_table takes a dict or a pandas.DataFrame, got {type(data).__name__}")
+    try:
+        return pd.DataFrame(data)
+    except ValueError:  # all scalars: one row
+        return pd.DataFrame([data])
+
+
+def _read_table(path: Path) -> Any:
+    import pandas as pd
+
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_json(path, orient="split")
+
+
+def _log_table(client: Client, run_id: str, data: Any, artifact_file: str) -> None:
+    """Write a table as JSON (pandas ``orient="split"``) or Parquet; rows are appended to a table
+    already logged under that name (as MLflow does: read, concatenate, write back)."""
+    import tempfile
+
+    import pandas as pd
+
+    rel = _table_file(artifact_file)
+    frame = _to_frame(data)
+    client._b.require_active_run(run_id)
+    with tempfile.TemporaryDirectory(prefix="tracklog-table-") as tmp, contextlib.suppress(ArtifactNotFoundError):
+        existing = _download_run(client, run_id, rel, tmp)
+        frame = pd.concat([_read_table(Path(existing)), frame], ignore_index=True)
+    with _staged(client, run_id, rel) as path:
+        try:
+            if rel.endswith(".json"):
+                frame.to_json(path, orient="split", index=False, date_format="iso")
+            else:
+                frame.to_parquet(path, index=False)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidValueError(f"log_table cannot write {artifact_file!r}: {exc}") from exc
+    _tag_table(client, run_id, rel)
+
+
+def _tag_table(client: Client, run_id: str, rel: str) -> None:
+    """The run tag MLflow's UI and `load_table` use to find tables."""
+    tag = client._run_state(run_id).tags.get(_LOGGED_ARTIFACTS_TAG)
+    held = json.loads(tag.value or "[]") if tag is not None else []
+    entry = {"path": rel, "type": "table"}
+    if entry not in held:
+        client.set_tag(run_id, _LOGGED_ARTIFACTS_TAG, json.dumps([*held, entry]))
+
+
+def _load_table(client: Client, experiment_id: str, artifact_file: str, run_ids: list[str] | None,
+                extra_columns: list[str] | None) -> Any:
+    """Concatenate the table `artifact_file` of every run of the experiment (or of `run_ids`)
+    that logged it with `log_table`; `extra_columns` adds run columns such as ``run_id`` or
+    ``params.lr`` (MLflow's `search_runs` layout), suffixed ``_`` on a name clash."""
+    import tempfile
+
+    import pandas as pd
+
+    rel = _table_file(artifact_file)
+    runs = _runs_with_table(client, str(experiment_id), rel, run_ids)
+    frames = []
+    with tempfile.TemporaryDirectory(prefix="tracklog-table-") as tmp:
+        for i, row in enumerate(runs):
+            frame = _read_table(Path(_download_run(client, row["run_id"], rel, Path(tmp, str(i)))))
+            for column in extra_columns or ():
+                if column not in row:
+                    raise InvalidInputError(f"load_table: no run column {column!r}; expected one of {sorted(row)}")
+                frame[f"{column}_" if column in frame else column] = row[column]
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _runs_with_table(client: Client, experiment_id: str, rel: str, run_ids: list[str] | None) -> list[dict[str, Any]]:
+    from projections import ViewType
+    from query.search import flatten, search_runs
+
+    cur = client._b.cursor()
+    table = search_runs(cur, [experiment_id], "", ViewType.ACTIVE_ONLY, 100_000, None).table
+    rows = flatten(cur, table).to_pylist()
+    entry = {"path": rel, "type": "table"}
+    tag = f"tags.{_LOGGED_ARTIFACTS_TAG}"
+    found = [r for r in rows if (not run_ids or r["run_id"] in run_ids) and entry in json.loads(r.get(tag) or "[]")]
+    if not found:
+        raise ArtifactNotFoundError(
+            f"no run of experiment {experiment_id}{' among ' + str(run_ids) if run_ids else ''} "
+            f"logged a table {rel!r} with log_table"
+        )
+    if run_ids and len(found) != len(set(run_ids)):
+        warnings.warn(f"load_table: only {len(found)} of {len(set(run_ids))} runs have the table {rel!r}", stacklevel=3)
+    return found
+
+
+# ---- MLflow's mlflow.artifacts module ---------------------------------------------------------
+
+
+def _source_uri(artifact_uri: str | None, run_id: str | None, artifact_path: str | None,
+                tracking_uri: str | None) -> str:
+    if (artifact_uri is None) == (run_id is None):
+        raise InvalidInputError("pass exactly one of artifact_uri or run_id")
+    if artifact_uri is not None:
+        if artifact_path is not None:
+            raise InvalidInputError("artifact_path goes with run_id; with artifact_uri, put the path in the URI")
+        return resolve_artifact_uri(artifact_uri, tracking_uri)
+    from tracklog.client import Client
+
+    return _join(_run_root(Client(tracking_uri), str(run_id)), validate_artifact_path(artifact_path))
+
+
+def download_artifacts(artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None,
+                       dst_path: str | None = None, tracking_uri: str | None = None,
+                       registry_uri: str | None = None) -> str:
+    """Download an artifact file or folder to a local folder; returns its local path.
+
+    Give `artifact_uri` (``runs:/<run_id>/<path>``, ``s3://…``, a folder…) or `run_id` with an
+    optional `artifact_path`. With a run id the path is kept under `dst_path` (as MLflow);
+    with a URI the file or folder lands at ``<dst_path>/<its name>``. Without `dst_path`, a new
+    temporary folder.
+
+    Raises:
+        ArtifactNotFoundError: nothing there. InvalidInputError: both or neither of
+            `artifact_uri`/`run_id`.
+    """
+    import tempfile
+
+    if run_id is not None and artifact_uri is None:
+        from tracklog.client import Client
+
+        return _download_run(Client(tracking_uri), run_id, artifact_path, dst_path)
+    uri = _source_uri(artifact_uri, run_id, artifact_path, tracking_uri)
+    return str(download(uri, dst_path if dst_path is not None else tempfile.mkdtemp(prefix="tracklog-download-")))
+
+
+def list_artifacts(artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None,
+                   tracking_uri: str | None = None) -> list[FileInfo]:
+    """The files and folders directly under an artifact URI, or under a run's `artifact_path`
+    (paths then relative to the run's artifact root, as MLflow)."""
+    if run_id is not None and artifact_uri is None:
+        from tracklog.client import Client
+
+        return _list_run(Client(tracking_uri), run_id, artifact_path)
+    return list_uri(_source_uri(artifact_uri, run_id, artifact_path, tracking_uri))
+
+
+@contextlib.contextmanager
+def _opened(artifact_uri: str) -> Iterator[Any]:
+    """The artifact file at `artifact_uri` opened for reading (binary), streamed from its store."""
+    loc = _locate(resolve_artifact_uri(artifact_uri))
+    _fresh(loc)
+    with _io_errors(f"cannot read {artifact_uri}"):
+        try:
+            fh = loc.fs.open(loc.path, "rb", block_size=CHUNK_SIZE)
+        except (FileNotFoundError, IsADirectoryError):
+            raise ArtifactNotFoundError(f"no artifact file at {artifact_uri} ({loc.uri})") from None
+        with fh:
+            yield fh
+
+
+def load_text(artifact_uri: str) -> str:
+    """The text (UTF-8) of the artifact file at `artifact_uri`, e.g. ``runs:/<run_id>/notes.txt``."""
+    with _opened(artifact_uri) as fh:
+        data = fh.read()
+    try:
+        return str(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidValueError(f"{artifact_uri} is not UTF-8 text: {exc}") from exc
+
+
+def load_dict(artifact_uri: str) -> dict[str, Any]:
+    """The dict in a JSON artifact (YAML for ``.yml``/``.yaml``), as `log_dict` wrote it."""
+    text = load_text(artifact_uri)
+    try:
+        if posixpath.splitext(artifact_uri)[1].lower() in (".yml", ".yaml"):
+            import yaml
+
+            value = yaml.safe_load(text)
+        else:
+            value = json.loads(text)
+    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
+        raise InvalidValueError(f"{artifact_uri} does not hold a JSON/YAML object: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidValueError(f"{artifact_uri} holds a {type(value).__name__}, expected an object (a dict)")
+    return value
+
+
+def load_image(artifact_uri: str) -> Any:
+    """The image artifact at `artifact_uri` as a PIL image (fully loaded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    with _opened(artifact_uri) as fh:
+        try:
+            image = Image.open(fh)
+            image.load()
+        except UnidentifiedImageError as exc:
+            raise InvalidValueError(f"{artifact_uri} is not an image PIL can read: {exc}") from exc
+    return image
