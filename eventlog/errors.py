@@ -14,7 +14,7 @@ expected, what was found and where.
     ├── NotFoundError (LookupError)
     │   ├── ExperimentNotFoundError
     │   ├── RunNotFoundError
-    │   └── ArtifactNotFoundError                 no file or folder at an artifact path or URI
+    │   └── ArtifactNotFoundError (FileNotFoundError)  nothing at an artifact path or URI
     ├── AlreadyExistsError
     │   └── ExperimentAlreadyExistsError
     ├── InvalidStateError                         an operation not allowed in the current state
@@ -99,8 +99,9 @@ class RunNotFoundError(NotFoundError):
     pass
 
 
-class ArtifactNotFoundError(NotFoundError):
-    """Nothing at an artifact path or URI; the message names it."""
+class ArtifactNotFoundError(NotFoundError, FileNotFoundError):
+    """Nothing at an artifact path or URI; the message names it. Also a `FileNotFoundError`, so
+    code written for local files catches it."""
 
 
 class AlreadyExistsError(TracklogError):

@@ -29,7 +29,12 @@ from projections.entities import (
     RunTag,
     ViewType,
 )
-from tracklog._config import get_artifact_root, get_tracking_uri, set_artifact_root, set_tracking_uri
+from tracklog._config import (
+    get_artifact_root,
+    get_tracking_uri,
+    set_artifact_root,
+    set_tracking_uri,
+)
 from tracklog.client import Client
 from tracklog.fluent import (
     ActiveRun,

@@ -488,7 +488,8 @@ class Client:
 
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
         """Save a dict as JSON, or as YAML if `artifact_file` ends in ``.yml``/``.yaml``."""
-        from tracklog.artifacts import _staged, _write_dict
+        from tracklog._media import _write_dict
+        from tracklog.artifacts import _staged
 
         with _staged(self, run_id, artifact_file) as path:
             _write_dict(dictionary, path, artifact_file)
@@ -496,7 +497,8 @@ class Client:
     def log_figure(self, run_id: str, figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
         """Save a matplotlib figure (any format ``savefig`` knows) or a plotly figure (``.html``,
         or an image format through kaleido) as `artifact_file`."""
-        from tracklog.artifacts import _save_figure, _staged
+        from tracklog._media import _save_figure
+        from tracklog.artifacts import _staged
 
         with _staged(self, run_id, artifact_file) as path:
             _save_figure(figure, path, artifact_file, save_kwargs)
@@ -505,14 +507,14 @@ class Client:
                   step: int | None = None, timestamp: int | None = None, synchronous: bool | None = None) -> None:
         """Save a PIL image or numpy array as `artifact_file`, or (with `key` and `step`) as one
         step of a time-stepped image, in MLflow's ``images/`` layout with a thumbnail."""
-        from tracklog.artifacts import _log_image
+        from tracklog._media import _log_image
 
         _log_image(self, run_id, image, artifact_file, key, step, timestamp)
 
     def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
         """Save a dict or DataFrame as a ``.json`` or ``.parquet`` table; logging to the same file
         again appends the rows."""
-        from tracklog.artifacts import _log_table
+        from tracklog._media import _log_table
 
         _log_table(self, run_id, data, artifact_file)
 
@@ -520,7 +522,7 @@ class Client:
                    extra_columns: list[str] | None = None) -> Any:
         """The table `artifact_file` of every run of the experiment (or of `run_ids`) that logged
         it, concatenated as one DataFrame; `extra_columns` adds run columns such as ``run_id``."""
-        from tracklog.artifacts import _load_table
+        from tracklog._media import _load_table
 
         return _load_table(self, experiment_id, artifact_file, run_ids, extra_columns)
 

@@ -207,6 +207,8 @@ def test_download_artifacts(client: tracklog.Client, run_id: str, files: pathlib
     assert pathlib.Path(by_id).read_text() == "alpha"
     with pytest.raises(ArtifactNotFoundError, match=f"run {run_id} has no artifact 'missing.txt'"):
         client.download_artifacts(run_id, "missing.txt", str(dst))
+    with pytest.raises(FileNotFoundError):  # also catchable as code written for local files expects
+        artifacts.download(f"runs:/{run_id}/missing.txt", dst)
     with pytest.raises(InvalidInputError, match="exactly one of artifact_uri or run_id"):
         artifacts.download_artifacts(f"runs:/{run_id}/a.txt", run_id=run_id)
     (tmp_path / "afile").write_text("x")
