@@ -361,6 +361,20 @@ def _convert_column(series: Any, spec: ColSpec, where: str) -> Any:
     raise SchemaEnforcementError(f"{where}: expected {expected}, got {described}")
 
 
+def _already(dtype: Any, expected: str) -> bool:
+    """True if a column of `dtype` needs no check or conversion for type `expected` (the fast path)."""
+    import numpy as np
+
+    if expected in _NESTED_TYPES:
+        return True
+    if expected in ("string", "binary"):
+        return False  # object columns: their values are checked
+    try:
+        return bool(np.dtype(dtype) == np.dtype(DATA_TYPES[expected]))
+    except TypeError:  # a pandas extension dtype
+        return False
+
+
 def enforce_schema(data: Any, schema: Schema) -> Any:
     """`data` converted to match `schema`, or `SchemaEnforcementError` naming what does not."""
     import numpy as np
@@ -389,16 +403,14 @@ def enforce_schema(data: Any, schema: Schema) -> Any:
             raise SchemaEnforcementError(
                 f"input is missing required column(s) {', '.join(repr(m) for m in missing)}; "
                 f"got columns {[str(c) for c in data.columns]}")
-        out = {}
+        changed = {}
         for spec in schema.inputs:
             assert isinstance(spec, ColSpec) and spec.name is not None
-            if spec.name in data.columns:
-                out[spec.name] = _convert_column(data[spec.name], spec, f"input column {spec.name!r}")
-        extra = [c for c in data.columns if c not in out]
-        frame = pd.DataFrame(out, index=data.index)
-        for column in extra:  # MLflow passes unknown columns through
-            frame[column] = data[column]
-        return frame
+            if spec.name not in data.columns or _already(data[spec.name].dtype, spec.type):
+                continue
+            changed[spec.name] = _convert_column(data[spec.name], spec, f"input column {spec.name!r}")
+        # unknown columns pass through, as in MLflow; only converted columns are replaced
+        return data.assign(**changed) if changed else data
     if len(data.columns) != len(schema.inputs):
         raise SchemaEnforcementError(
             f"input has {len(data.columns)} column(s), the model's signature expects {len(schema.inputs)}")
