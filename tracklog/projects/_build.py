@@ -36,6 +36,7 @@ __all__ = ["build_conda", "build_python_env", "cache_root", "file_hash", "find_p
 _log = logging.getLogger("tracklog.projects")
 _READY = ".tracklog-env.json"
 _FORMAT = 1  # bump when the layout of a built environment changes
+_CURRENT = ".".join(map(str, sys.version_info[:3]))
 
 
 def cache_root() -> str:
@@ -61,10 +62,9 @@ def tracklog_requirement() -> tuple[str, ...]:
     import tracklog
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(tracklog.__file__)))
-    with contextlib.suppress(OSError):
-        with open(os.path.join(root, "pyproject.toml"), encoding="utf-8") as fh:
-            if re.search(r'(?m)^name\s*=\s*"tracklog"\s*$', fh.read()):
-                return ("-e", root)  # a source checkout: the child sees the same code
+    with contextlib.suppress(OSError), open(os.path.join(root, "pyproject.toml"), encoding="utf-8") as fh:
+        if re.search(r'(?m)^name\s*=\s*"tracklog"\s*$', fh.read()):
+            return ("-e", root)  # a source checkout: the child sees the same code
     for dist in importlib.metadata.distributions(name="tracklog"):
         direct = dist.read_text("direct_url.json")
         if direct:
@@ -105,7 +105,7 @@ def find_python(version: str | None) -> str:
 
 def _version_of(python: str) -> str:
     if os.path.realpath(python) == os.path.realpath(sys.executable):
-        return "%d.%d.%d" % sys.version_info[:3]
+        return _CURRENT
     try:
         out = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
@@ -126,7 +126,7 @@ def build_python_env(manager: str, spec: PythonEnv, *, project_dir: str, env_fil
     """The folder of a virtualenv (``manager`` "virtualenv": stdlib venv + pip) or uv environment
     with `spec` and tracklog installed, built unless the cache has it. Returns the folder."""
     tool = _uv() if manager == "uv" else None
-    python = find_python(spec.python) if manager == "virtualenv" else (spec.python or "%d.%d.%d" % sys.version_info[:3])
+    python = find_python(spec.python) if manager == "virtualenv" else (spec.python or _CURRENT)
     requirement = tracklog_requirement()
     wants_tracklog = not any(re.match(r"^tracklog\b", d.strip()) for d in spec.dependencies)
     deps = [*spec.dependencies, *(requirement if wants_tracklog else ())]

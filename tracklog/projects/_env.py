@@ -82,9 +82,8 @@ def prepare_environment(project: Project, manager: str | None = None) -> Environ
         return Environment(manager="docker", docker=project.docker_env, env_hash=image_hash)
     if manager is None:
         manager = {"python_env": "virtualenv", "conda_env": "conda"}.get(project.env_type or "", "local")
-    base = {"env_file": project.env_file, "env_hash": env_hash}
     if manager == "local":
-        return Environment(manager="local", bin_dir=_local_bin(), **base)
+        return Environment(manager="local", bin_dir=_local_bin(), env_file=project.env_file, env_hash=env_hash)
     if manager == "conda":
         if project.env_type != "conda_env" or project.env_file is None:
             raise InvalidParameterError(
@@ -92,10 +91,9 @@ def prepare_environment(project: Project, manager: str | None = None) -> Environ
                 f"{project.env_type or 'no environment file'}: use virtualenv, uv or local"
             )
         prefix = build_conda(project.env_file, project_dir=project.directory)
-        return Environment(manager="conda", prefix=prefix, bin_dir=os.path.join(prefix, "bin"), **base)
-    spec = _python_spec(project)
-    prefix = build_python_env(manager, spec, project_dir=project.directory, env_file=project.env_file)
-    return Environment(manager=manager, prefix=prefix, bin_dir=os.path.join(prefix, "bin"), **base)
+    else:
+        prefix = build_python_env(manager, _python_spec(project), project_dir=project.directory, env_file=project.env_file)
+    return Environment(manager=manager, prefix=prefix, bin_dir=os.path.join(prefix, "bin"), env_file=project.env_file, env_hash=env_hash)
 
 
 def _python_spec(project: Project) -> PythonEnv:

@@ -66,7 +66,7 @@ def fetch_project(uri: str, version: str | None = None) -> FetchedProject:
     local = _local_path(base)
     if local is not None and version is None:
         return _in_place(uri, local, sub)
-    if local is None and not _REMOTE.match(base):
+    if local is None and not _REMOTE.match(base) and not os.path.isdir(urllib.parse.urlsplit(base).path):
         raise ProjectFetchError(
             f"project URI {uri!r} is neither an existing folder nor a git URL "
             "(https://…, ssh://…, git@host:org/repo.git, file:///path)"
@@ -84,12 +84,19 @@ def fetch_project(uri: str, version: str | None = None) -> FetchedProject:
 
 
 def _local_path(base: str) -> str | None:
+    """The folder `base` names, or None for a git URL (a bare repository on disk is one)."""
     path = urllib.parse.urlsplit(base).path if base.startswith("file:") else os.path.expanduser(base)
     if not os.path.exists(path):
         return None
     if not os.path.isdir(path):
         raise ProjectFetchError(f"project URI {base!r} is a file; expected the project's folder")
+    if _is_bare_repository(path):
+        return None
     return os.path.abspath(path)
+
+
+def _is_bare_repository(path: str) -> bool:
+    return all(os.path.exists(os.path.join(path, p)) for p in ("HEAD", "objects", "refs")) and not os.path.exists(os.path.join(path, ".git"))
 
 
 def _in_place(uri: str, folder: str, sub: str) -> FetchedProject:
@@ -106,7 +113,7 @@ def _clone(uri: str, source: str, display: str, version: str | None, sub: str) -
     target = tempfile.mkdtemp(prefix="tracklog-project-")
     try:
         no_checkout = ["--no-checkout"] if version else []
-        _git("clone", "--quiet", *no_checkout, source, target, what=f"clone {display}")
+        _git("clone", "--quiet", *no_checkout, source, target, what=f"clone {display}", secret=source)
         if version:
             _git("-C", target, "checkout", "--quiet", version,
                  what=f"check out version {version!r} of {display} (is it a commit, branch or tag there?)")
@@ -129,7 +136,7 @@ def _subdirectory(root: str, sub: str, uri: str) -> str:
     return directory
 
 
-def _git(*args: str, what: str) -> None:
+def _git(*args: str, what: str, secret: str | None = None) -> None:
     if shutil.which("git") is None:
         raise ProjectFetchError(f"cannot {what}: the git executable is not on PATH")
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # a private repository fails instead of prompting
@@ -138,4 +145,6 @@ def _git(*args: str, what: str) -> None:
     proc = subprocess.run(["git", *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        if secret:  # git may echo the URL it was given, credentials included
+            detail = detail.replace(secret, strip_credentials(secret))
         raise ProjectFetchError(f"could not {what}: git says: {detail}")

@@ -182,13 +182,15 @@ def run(
         InvalidProjectError, InvalidParameterError, EntryPointNotFoundError, ProjectFetchError,
         EnvironmentUnavailableError, EnvironmentBuildError: before anything runs.
     """
-    client = Client()
-    if client.tracking_uri.startswith("memory://"):
-        raise ProjectError(f"tracking URI {client.tracking_uri}: a memory:// store lives in one process, "
+    from tracklog._config import get_tracking_uri
+
+    if get_tracking_uri().startswith("memory://"):
+        raise ProjectError(f"tracking URI {get_tracking_uri()}: a memory:// store lives in one process, "
                            "so an entry point's process cannot log into it; use a folder or a bucket")
-    exp_id = _experiment_id(client, experiment_name, experiment_id)
     prepared = _prepare(uri, entry_point, version, parameters, env_manager, storage_dir)
-    try:
+    try:  # the store is opened only once the project is known to be runnable
+        client = Client()
+        exp_id = _experiment_id(client, experiment_name, experiment_id)
         run_id = _start_run(client, exp_id, prepared, entry_point, version, run_name, tags)
     except BaseException:
         prepared.fetched.cleanup()
@@ -328,4 +330,8 @@ def _catch_sigterm() -> Callable[[], None]:
         raise _Terminated()
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore

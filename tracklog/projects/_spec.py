@@ -12,10 +12,9 @@ import string
 from typing import Literal
 
 import msgspec
-import yaml
 
-from tracklog.projects._errors import EntryPointNotFoundError, InvalidProjectError
-from tracklog.projects._yaml import Document
+from tracklog.projects._errors import EntryPointNotFoundError
+from tracklog.projects._yaml import Document, yaml  # PyYAML, with a clear error when it is missing
 
 __all__ = [
     "PARAMETER_TYPES",
@@ -110,44 +109,48 @@ def load_project(directory: str) -> Project:
     directory = os.path.abspath(directory)
     path = next((os.path.join(directory, f) for f in sorted(os.listdir(directory)) if f.lower() == "mlproject"), None)
     if path is None:
-        return Project(directory=directory, **_default_env(directory))
+        env_type, env_file = _default_env(directory)
+        return Project(directory=directory, env_type=env_type, env_file=env_file)
     doc = Document.read(path)
     if doc.root is None:
         raise doc.error(None, None, "the file is empty; expected a mapping with entry_points")
     top = doc.mapping(doc.root, "", _TOP_KEYS)
     name = doc.scalar(top["name"][1], "name") if "name" in top else None
-    env = _environment(doc, top, directory)
+    env_type, env_file, docker_env = _environment(doc, top, directory)
     entry_points: dict[str, EntryPoint] = {}
     if "entry_points" in top:
         for ep_name, (key, node) in doc.mapping(top["entry_points"][1], "entry_points").items():
             entry_points[ep_name] = _entry_point(doc, ep_name, key, node)
-    return Project(directory=directory, name=name, mlproject=path, entry_points=entry_points, **env)
+    return Project(directory=directory, name=name, mlproject=path, entry_points=entry_points,
+                   env_type=env_type, env_file=env_file, docker_env=docker_env)
 
 
-def _default_env(directory: str) -> dict[str, object]:
+def _default_env(directory: str) -> tuple[EnvType | None, str | None]:
     # as MLflow: python_env.yaml, else conda.yaml, next to MLproject
-    for env_type, file in (("python_env", "python_env.yaml"), ("conda_env", "conda.yaml")):
+    defaults: tuple[tuple[EnvType, str], ...] = (("python_env", "python_env.yaml"), ("conda_env", "conda.yaml"))
+    for env_type, file in defaults:
         if os.path.isfile(os.path.join(directory, file)):
-            return {"env_type": env_type, "env_file": os.path.join(directory, file)}
-    return {}
+            return env_type, os.path.join(directory, file)
+    return None, None
 
 
-def _environment(doc: Document, top: dict[str, tuple[yaml.Node, yaml.Node]], directory: str) -> dict[str, object]:
+def _environment(doc: Document, top: dict[str, tuple[yaml.Node, yaml.Node]], directory: str
+                 ) -> tuple[EnvType | None, str | None, DockerEnv | None]:
     given = [k for k in ENV_TYPES if k in top]
     if len(given) > 1:
         second = max(given, key=lambda k: top[k][0].start_mark.line)
         raise doc.error(top[second][0], second, f"a project has one environment, but {' and '.join(given)} are both given")
     if not given:
-        return _default_env(directory)
+        return (*_default_env(directory), None)
     env_type = given[0]
     key, node = top[env_type]
     if env_type == "docker_env":
-        return {"env_type": env_type, "docker_env": _docker_env(doc, node)}
+        return env_type, None, _docker_env(doc, node)
     file = doc.scalar(node, env_type)
     path = os.path.normpath(os.path.join(directory, file))
     if not os.path.isfile(path):
         raise doc.error(node, env_type, f"names the file {file!r}, which does not exist in {directory}")
-    return {"env_type": env_type, "env_file": path}
+    return env_type, path, None
 
 
 def _docker_env(doc: Document, node: yaml.Node) -> DockerEnv:
@@ -265,7 +268,9 @@ def read_conda_env(path: str) -> PythonEnv:
     deps_node = fields["dependencies"][1]
     if not isinstance(deps_node, yaml.SequenceNode):
         raise doc.error(deps_node, "dependencies", "expected a list")
-    python, pip, skipped = None, (), []
+    python: str | None = None
+    pip: tuple[str, ...] = ()
+    skipped: list[str] = []
     for i, item in enumerate(deps_node.value):
         where = f"dependencies[{i}]"
         if isinstance(item, yaml.MappingNode):

@@ -6,7 +6,10 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-import yaml
+try:
+    import yaml
+except ImportError as exc:  # not a core dependency of tracklog yet
+    raise ImportError("tracklog.projects reads MLproject files with PyYAML: pip install pyyaml") from exc
 
 from tracklog.projects._errors import InvalidProjectError
 
