@@ -20,6 +20,21 @@ from typing import Union
 import msgspec
 
 __all__ = [
+    "RegisteredModelCreated",
+    "RegisteredModelRenamed",
+    "RegisteredModelDescriptionSet",
+    "RegisteredModelDeleted",
+    "RegisteredModelTagSet",
+    "RegisteredModelTagDeleted",
+    "ModelVersionCreated",
+    "ModelVersionDescriptionSet",
+    "ModelVersionStageSet",
+    "ModelVersionDeleted",
+    "ModelVersionTagSet",
+    "ModelVersionTagDeleted",
+    "ModelAliasSet",
+    "ModelAliasDeleted",
+    "REGISTRY_EVENTS",
     "CONTROL_EVENTS",
     "ArtifactLogged",
     "AnyEvent",
@@ -193,6 +208,118 @@ class ModelLogged(Event, frozen=True, kw_only=True, gc=False):
     flavors: str = ""
 
 
+# ---- model registry -------------------------------------------------------------------------
+# Every registry event names its model twice: `registered_model_id`, fixed when the model is
+# created (so a rename never breaks the history), and `model_name`, its name at that moment.
+
+
+class RegisteredModelCreated(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+    description: str = ""
+
+
+class RegisteredModelRenamed(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str  # the new name
+    old_name: str = ""
+
+
+class RegisteredModelDescriptionSet(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+    description: str
+
+
+class RegisteredModelDeleted(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+
+
+class RegisteredModelTagSet(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+    key: str
+    value: str
+
+
+class RegisteredModelTagDeleted(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+    key: str
+
+
+class ModelVersionCreated(Event, frozen=True, kw_only=True, gc=False):
+    """Version `version` of a model, from `source` (a model URI), with its run and logged model."""
+
+    registered_model_id: str
+    model_name: str
+    version: int
+    source: str
+    run_id: str = ""
+    model_id: str = ""
+    description: str = ""
+    run_link: str = ""
+
+
+class ModelVersionDescriptionSet(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+    version: int
+    description: str
+
+
+class ModelVersionStageSet(Event, frozen=True, kw_only=True, gc=False):
+    """A stage transition (MLflow's deprecated stages); archiving others is one event each."""
+
+    registered_model_id: str
+    model_name: str
+    version: int
+    stage: str
+
+
+class ModelVersionDeleted(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+    version: int
+
+
+class ModelVersionTagSet(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+    version: int
+    key: str
+    value: str
+
+
+class ModelVersionTagDeleted(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+    version: int
+    key: str
+
+
+class ModelAliasSet(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+    alias: str
+    version: int
+
+
+class ModelAliasDeleted(Event, frozen=True, kw_only=True, gc=False):
+    registered_model_id: str
+    model_name: str
+    alias: str
+
+
+REGISTRY_EVENTS = (
+    RegisteredModelCreated, RegisteredModelRenamed, RegisteredModelDescriptionSet, RegisteredModelDeleted,
+    RegisteredModelTagSet, RegisteredModelTagDeleted, ModelVersionCreated, ModelVersionDescriptionSet,
+    ModelVersionStageSet, ModelVersionDeleted, ModelVersionTagSet, ModelVersionTagDeleted,
+    ModelAliasSet, ModelAliasDeleted,
+)
+
+
 AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     ExperimentCreated,
     ExperimentRenamed,
@@ -214,6 +341,20 @@ AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     DatasetInputLogged,
     ArtifactLogged,
     ModelLogged,
+    RegisteredModelCreated,
+    RegisteredModelRenamed,
+    RegisteredModelDescriptionSet,
+    RegisteredModelDeleted,
+    RegisteredModelTagSet,
+    RegisteredModelTagDeleted,
+    ModelVersionCreated,
+    ModelVersionDescriptionSet,
+    ModelVersionStageSet,
+    ModelVersionDeleted,
+    ModelVersionTagSet,
+    ModelVersionTagDeleted,
+    ModelAliasSet,
+    ModelAliasDeleted,
 ]
 
 CONTROL_EVENTS: tuple[type[Event], ...] = tuple(

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from eventlog import (
+    REGISTRY_EVENTS,
     ArtifactLogged,
     CorruptFileError,
     CorruptFileWarning,
@@ -207,6 +208,8 @@ class TrackingState:
         self.experiments: dict[str, ExperimentState] = {}
         self.runs: dict[str, RunState] = {}
         self.models: dict[str, ModelLogged] = {}  # logged models by model_id
+        self.registry_events: dict[tuple[str, int], Event] = {}  # by identity: folds may repeat
+        self._registry: tuple[int, Any] | None = None
         default = self._experiment(DEFAULT_EXPERIMENT_ID)
         default.created = True
         default.name.offer("Default", (0, "", 0))
@@ -218,6 +221,17 @@ class TrackingState:
         if exp is None:
             exp = self.experiments[experiment_id] = ExperimentState(experiment_id)
         return exp
+
+    def registry(self, as_of_ns: int | None = None) -> Any:
+        """The model registry (`projections.registry.RegistryState`), now or as of a moment."""
+        from projections.registry import fold_registry
+
+        if as_of_ns is not None:
+            return fold_registry(self.registry_events.values(), as_of_ns)
+        count = len(self.registry_events)
+        if self._registry is None or self._registry[0] != count:
+            self._registry = (count, fold_registry(self.registry_events.values()))
+        return self._registry[1]
 
     def _run(self, run_id: str) -> RunState:
         run = self.runs.get(run_id)
@@ -362,6 +376,10 @@ def _artifact_logged(s: TrackingState, e: ArtifactLogged) -> None:
         run.artifacts[e.path] = e
 
 
+def _registry_event(s: TrackingState, e: Event) -> None:
+    s.registry_events[(e.writer_id, e.writer_seq)] = e
+
+
 def _model_logged(s: TrackingState, e: ModelLogged) -> None:
     s.models.setdefault(e.model_id, e)
     if e.run_id:
@@ -388,6 +406,7 @@ _HANDLERS: dict[type, Callable[[TrackingState, Any], None]] = {
     DatasetInputLogged: _dataset_input_logged,
     ArtifactLogged: _artifact_logged,
     ModelLogged: _model_logged,
+    **{t: _registry_event for t in REGISTRY_EVENTS},
 }
 
 

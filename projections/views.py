@@ -114,6 +114,29 @@ FROM created e LEFT JOIN names n USING (experiment_id) LEFT JOIN life l USING (e
 LEFT JOIN tags t USING (experiment_id) LEFT JOIN touched u USING (experiment_id)
 """
 
+# The model registry. Every registry event carries `registered_model_id` (fixed at creation)
+# and `model_name` (the name at that moment); last writer wins by (ts, writer_id, writer_seq).
+_REGISTRY = """
+    SELECT *, (ts, writer_id, writer_seq) AS o FROM {control}
+    WHERE kind LIKE 'RegisteredModel%' OR kind LIKE 'ModelVersion%' OR kind LIKE 'ModelAlias%'"""
+_LIVE_MODELS = """
+    SELECT registered_model_id, arg_max(model_name, o) FILTER (WHERE kind IN ('RegisteredModelCreated', 'RegisteredModelRenamed')) AS name,
+           min(ts) FILTER (WHERE kind = 'RegisteredModelCreated') AS created_ts, max(ts) AS updated_ts
+    FROM r GROUP BY registered_model_id
+    HAVING count(*) FILTER (WHERE kind = 'RegisteredModelCreated') > 0
+       AND count(*) FILTER (WHERE kind = 'RegisteredModelDeleted') = 0"""
+_LIVE_VERSIONS = """
+    SELECT registered_model_id, version, arg_min(source, o) FILTER (WHERE kind = 'ModelVersionCreated') AS source,
+           arg_min(run_id, o) FILTER (WHERE kind = 'ModelVersionCreated') AS run_id,
+           arg_min(model_id, o) FILTER (WHERE kind = 'ModelVersionCreated') AS model_id,
+           arg_min(actor, o) FILTER (WHERE kind = 'ModelVersionCreated') AS user_id,
+           min(ts) FILTER (WHERE kind = 'ModelVersionCreated') AS created_ts, max(ts) AS updated_ts,
+           coalesce(arg_max(description, o) FILTER (WHERE kind IN ('ModelVersionCreated', 'ModelVersionDescriptionSet')), '') AS description,
+           coalesce(arg_max(stage, o) FILTER (WHERE kind = 'ModelVersionStageSet'), 'None') AS current_stage
+    FROM r WHERE version IS NOT NULL AND kind LIKE 'ModelVersion%' GROUP BY registered_model_id, version
+    HAVING count(*) FILTER (WHERE kind = 'ModelVersionCreated') > 0
+       AND count(*) FILTER (WHERE kind = 'ModelVersionDeleted') = 0"""
+
 # Views that are plain projections of the sources; `{control}`/`{metrics}`/`{latest}`/`{runs}` filled in.
 VIEWS = {
     "metrics": """
@@ -150,6 +173,45 @@ VIEWS = {
         SELECT model_id, name, experiment_id, nullif(run_id, '') AS run_id, artifact_location,
                string_split(flavors, ',') AS flavors, actor, make_timestamp(ts // 1000) AS logged_at
         FROM {control} WHERE kind = 'ModelLogged'""",
+    "registered_models": """
+        WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """),
+        tag_now AS (
+            SELECT registered_model_id, key, arg_max(CASE kind WHEN 'RegisteredModelTagSet' THEN value END, o) AS value
+            FROM r WHERE kind IN ('RegisteredModelTagSet', 'RegisteredModelTagDeleted') GROUP BY ALL)
+        SELECT m.name, m.registered_model_id,
+               (SELECT arg_max(description, o) FROM r WHERE r.registered_model_id = m.registered_model_id
+                AND kind IN ('RegisteredModelCreated', 'RegisteredModelDescriptionSet')) AS description,
+               make_timestamp(m.created_ts // 1000) AS creation_time, make_timestamp(m.updated_ts // 1000) AS last_updated_time,
+               coalesce((SELECT map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) FROM tag_now t
+                         WHERE t.registered_model_id = m.registered_model_id AND value IS NOT NULL),
+                        MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags
+        FROM m""",
+    "model_versions": """
+        WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """), v AS (""" + _LIVE_VERSIONS + """),
+        tag_now AS (
+            SELECT registered_model_id, version, key, arg_max(CASE kind WHEN 'ModelVersionTagSet' THEN value END, o) AS value
+            FROM r WHERE kind IN ('ModelVersionTagSet', 'ModelVersionTagDeleted') GROUP BY ALL)
+        SELECT m.name, v.version, v.current_stage, v.description, v.source, nullif(v.run_id, '') AS run_id,
+               nullif(v.model_id, '') AS model_id, v.user_id, 'READY' AS status,
+               make_timestamp(v.created_ts // 1000) AS creation_time, make_timestamp(v.updated_ts // 1000) AS last_updated_time,
+               coalesce((SELECT map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) FROM tag_now t
+                         WHERE t.registered_model_id = v.registered_model_id AND t.version = v.version AND value IS NOT NULL),
+                        MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
+               m.registered_model_id
+        FROM v JOIN m USING (registered_model_id)""",
+    "model_aliases": """
+        WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """), v AS (""" + _LIVE_VERSIONS + """),
+        a AS (
+            SELECT registered_model_id, alias, arg_max(CASE kind WHEN 'ModelAliasSet' THEN version END, o) AS version,
+                   max(ts) AS set_ts
+            FROM r WHERE kind IN ('ModelAliasSet', 'ModelAliasDeleted') GROUP BY ALL)
+        SELECT m.name, a.alias, a.version, make_timestamp(a.set_ts // 1000) AS set_at
+        FROM a JOIN m USING (registered_model_id) JOIN v USING (registered_model_id, version)""",
+    "registry_history": """
+        SELECT make_timestamp(ts // 1000) AS time, kind, actor, model_name AS name, version, alias, stage,
+               key, value, description, source, run_id, old_name, registered_model_id, ts, writer_id, writer_seq
+        FROM {control}
+        WHERE kind LIKE 'RegisteredModel%' OR kind LIKE 'ModelVersion%' OR kind LIKE 'ModelAlias%'""",
     "events": """
         SELECT kind, make_timestamp(ts // 1000) AS time, ts, actor, writer_id, writer_seq, experiment_id, run_id,
                * EXCLUDE (kind, ts, actor, writer_id, writer_seq, experiment_id, run_id),

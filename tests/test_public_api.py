@@ -22,7 +22,7 @@ PINNED = {
         "log_input", "log_metric", "log_metrics", "log_param", "log_params", "restore_experiment",
         "restore_run", "search_experiments", "set_experiment", "set_experiment_tag",
         "set_experiment_tags", "set_tag", "set_tags", "set_tracking_uri", "start_run",
-        "connect", "search_runs", "sql",
+        "connect", "search_runs", "sql", "register_model",
         "get_artifact_root", "get_artifact_uri", "load_table", "log_artifact", "log_artifacts", "log_dict",
         "log_figure", "log_image", "log_table", "log_text", "set_artifact_root",
     },

@@ -76,6 +76,7 @@ from projections.tracking import ExperimentState, RunState
 from tracklog._backend import Backend, backend_for
 from tracklog._config import get_artifact_root, get_tracking_uri
 from tracklog._names import random_run_name
+from tracklog.registry import RegistryClient
 
 __all__ = ["Client"]
 
@@ -88,7 +89,7 @@ def _now_ms() -> int:
     return _time_ns() // 1_000_000
 
 
-class Client:
+class Client(RegistryClient):
     """Tracking operations on one store, with ``MlflowClient``'s names and signatures.
 
     Args:

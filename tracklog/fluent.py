@@ -642,3 +642,18 @@ def _end_runs_at_exit() -> None:
             end_run(RunStatus.FINISHED)
         except Exception:  # at exit there is no caller; the WAL keeps what was logged
             _run_stack.set(_run_stack.get()[:-1])
+
+
+# ---- model registry -------------------------------------------------------------------------
+
+
+def register_model(model_uri: str, name: str, await_registration_for: int = 300, *,
+                   tags: dict[str, Any] | None = None) -> Any:
+    """Register the model at `model_uri` as a new version of `name`, creating the model if needed.
+
+    `model_uri` is ``runs:/<run_id>/<name>``, ``models:/<model_id>``, another registered
+    version's ``models:/…`` URI, or a path. Returns the new `ModelVersion`.
+    """
+    from tracklog.registry import register_model as _register
+
+    return _register(model_uri, name, await_registration_for, tags=tags, client=_client())

@@ -15,7 +15,7 @@ from eventlog.codec import control_fields, control_table, events_from_table, met
 PINNED_TAGS = {
     "ArtifactLogged", "DatasetInputLogged", "ExperimentCreated", "ExperimentDeleted",
     "ExperimentRenamed", "ExperimentRestored", "ExperimentTagDeleted", "ExperimentTagSet",
-    "MetricLogged", "ModelLogged", "ParamLogged", "RunDeleted", "RunDescriptionSet", "RunEnded", "RunRenamed",
+    "MetricLogged", "ModelLogged", "ParamLogged", "RegisteredModelCreated", "RegisteredModelRenamed", "RegisteredModelDescriptionSet", "RegisteredModelDeleted", "RegisteredModelTagSet", "RegisteredModelTagDeleted", "ModelVersionCreated", "ModelVersionDescriptionSet", "ModelVersionStageSet", "ModelVersionDeleted", "ModelVersionTagSet", "ModelVersionTagDeleted", "ModelAliasSet", "ModelAliasDeleted", "RunDeleted", "RunDescriptionSet", "RunEnded", "RunRenamed",
     "RunRestored", "RunResumed", "RunStarted", "RunTagDeleted", "RunTagSet",
 }
 

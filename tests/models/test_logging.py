@@ -69,7 +69,7 @@ def test_unknown_model_uris_are_not_found_errors(tmp_path) -> None:
         pyfunc.load_model("runs:/nope/model")
     with pytest.raises(NotFoundError):
         pyfunc.load_model(f"runs:/{run.info.run_id}/model")
-    with pytest.raises(NotFoundError, match="no registered model resolves it"):
+    with pytest.raises(NotFoundError, match="Registered Model with name=my-model not found"):
         pyfunc.load_model("models:/my-model/3")
     with pytest.raises(InvalidInputError, match="runs:/<run_id>/<path>"):
         pyfunc.load_model("runs:/only-an-id")
@@ -84,12 +84,13 @@ def test_model_names_that_escape_are_refused(tmp_path, classifier, name) -> None
     tracklog.set_tracking_uri(None)
 
 
-def test_registered_model_name_without_a_registry_is_a_clear_error(tmp_path, classifier) -> None:
+def test_registered_model_name_registers_a_version(tmp_path, classifier, frame) -> None:
     tracklog.set_tracking_uri(str(tmp_path / "store"))
-    import tracklog.models as models
-
-    if models.REGISTER_HOOKS:
-        pytest.skip("a registry is installed")
-    with tracklog.start_run(), pytest.raises(InvalidInputError, match="no model registry"):
-        tl_sklearn.log_model(classifier, name="m", registered_model_name="prod")
+    with tracklog.start_run():
+        first = tl_sklearn.log_model(classifier, name="m", registered_model_name="prod")
+        second = tl_sklearn.log_model(classifier, name="m", registered_model_name="prod")
+    assert (first.registered_model_version, second.registered_model_version) == (1, 2)
+    version = tracklog.Client().get_model_version("prod", 2)
+    assert version.model_id == second.model_id and version.source == second.model_uri
+    assert tl_sklearn.load_model("models:/prod/1").predict(frame).tolist() == classifier.predict(frame).tolist()
     tracklog.set_tracking_uri(None)

@@ -38,18 +38,11 @@ __all__ = [
     "set_model",
 ]
 
-# Installed by the model registry: ``(model_uri, name) -> version``.
-REGISTER_HOOKS: list[Any] = []
-
-
 def register(model_uri: str, name: str) -> int:
     """Register `model_uri` as a new version of `name` (what ``registered_model_name=`` does)."""
-    from eventlog.errors import InvalidInputError
+    from tracklog.registry import register_model
 
-    if not REGISTER_HOOKS:
-        raise InvalidInputError(
-            f"cannot register {model_uri} as {name!r}: this tracklog has no model registry installed")
-    return int(REGISTER_HOOKS[-1](model_uri, name))
+    return register_model(model_uri, name).version
 
 
 def get_model_info(model_uri: str) -> ModelInfo:

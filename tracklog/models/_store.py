@@ -89,7 +89,9 @@ def model_location(model_uri: str, client: Any = None) -> str:
             found = resolve(rest, client)
             if found is not None:
                 return found
-        raise ModelNotFoundError(f"{model_uri!r}: no logged model with that id and no registered model resolves it")
+        from tracklog.registry import resolve_models_uri
+
+        return str(resolve_models_uri(rest, client))
     return model_uri
 
 

@@ -72,3 +72,119 @@ def predict_command(model_uri: str, store: str | None, input_path: Path, output_
         sys.stdout.write(out.decode() + "\n")
     else:
         output_path.write_bytes(out + b"\n")
+
+
+# ---- the registry ---------------------------------------------------------------------------
+
+_as_of_option = click.option("--as-of", "as_of", default=None, metavar="WHEN",
+                             help="Show the registry as it was: ISO time (UTC unless it says) or epoch ms.")
+
+
+def _client(store: str | None):  # type: ignore[no-untyped-def]
+    from tracklog.client import Client
+
+    return Client(store)
+
+
+def _as_of(value: str | None):  # type: ignore[no-untyped-def]
+    if value is None:
+        return None
+    from tracklog.cli import _parse_when
+
+    return _parse_when(value)
+
+
+def _echo_table(headers: list[str], rows: list[list[object]]) -> None:
+    from tracklog.cli import _table
+
+    click.echo(_table(headers, rows))
+
+
+@models.command("list")
+@_store_option
+@click.option("--filter", "filter_string", default=None, help="e.g. \"name LIKE 'fraud%'\" or \"tags.team = 'risk'\".")
+@_as_of_option
+def list_command(store: str | None, filter_string: str | None, as_of: str | None) -> None:
+    """Registered models with their latest version and aliases."""
+    from tracklog.cli import _ms
+
+    found = _client(store).search_registered_models(filter_string, max_results=100_000, as_of=_as_of(as_of))
+    rows = [[m.name, max((v.version for v in m.latest_versions), default=""),
+             ", ".join(f"{a}->{v}" for a, v in sorted(m.aliases.items())), _ms(m.last_updated_timestamp),
+             m.description or ""] for m in found]
+    _echo_table(["name", "latest", "aliases", "updated (UTC)", "description"], rows)
+
+
+@models.command("versions")
+@_store_option
+@click.argument("name")
+@_as_of_option
+def versions_command(store: str | None, name: str, as_of: str | None) -> None:
+    """The versions of one registered model."""
+    from tracklog.cli import _ms
+
+    client = _client(store)
+    when = _as_of(as_of)
+    client.get_registered_model(name, as_of=when)  # a clear error for an unknown name
+    found = client.search_model_versions(f"name = '{name.replace(chr(39), chr(39) * 2)}'", as_of=when,
+                                         order_by=["version_number DESC"])
+    rows = [[v.version, v.current_stage, ", ".join(v.aliases), v.run_id or "", v.source or "",
+             _ms(v.creation_timestamp)] for v in found]
+    _echo_table(["version", "stage", "aliases", "run_id", "source", "created (UTC)"], rows)
+
+
+@models.command("register")
+@_store_option
+@_model_option
+@click.option("--name", "-n", required=True, help="Registered model name (created if missing).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Version tag (repeatable).")
+def register_command(store: str | None, model_uri: str, name: str, tags: tuple[str, ...]) -> None:
+    """Register a model (runs:/…, models:/<id>, a folder) as a new version."""
+    from eventlog.errors import InvalidInputError
+    from tracklog.registry import register_model
+
+    parsed = {}
+    for item in tags:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--tag takes KEY=VALUE, got {item!r}")
+        parsed[key] = value
+    version = register_model(model_uri, name, tags=parsed or None, client=_client(store))
+    click.echo(f"registered {name} version {version.version} from {version.source}")
+
+
+@models.command("alias")
+@_store_option
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version", required=False)
+@click.option("--delete", "delete", is_flag=True, help="Remove the alias instead of setting it.")
+def alias_command(store: str | None, name: str, alias: str, version: str | None, delete: bool) -> None:
+    """Point ALIAS of model NAME at VERSION (or --delete it)."""
+    from eventlog.errors import InvalidInputError
+
+    client = _client(store)
+    if delete:
+        client.delete_registered_model_alias(name, alias)
+        click.echo(f"deleted alias {name}@{alias}")
+        return
+    if version is None:
+        raise InvalidInputError("give the VERSION the alias should point at, or --delete")
+    client.set_registered_model_alias(name, alias, version)
+    click.echo(f"{name}@{alias} -> version {int(version)}")
+
+
+@models.command("history")
+@_store_option
+@click.argument("name", required=False)
+@click.option("--limit", default=50, show_default=True, help="Most recent changes shown.")
+def history_command(store: str | None, name: str | None, limit: int) -> None:
+    """Every registry change, newest first: who moved which alias when, and so on."""
+    where = "WHERE name = $name" if name else ""
+    query = (f"SELECT time, kind, actor, name, version, alias, stage, key, value FROM registry_history {where} "
+             f"ORDER BY ts DESC, writer_id, writer_seq LIMIT {int(limit)}")
+    cursor = _client(store)._b.cursor()
+    rows = cursor.execute(query, {"name": name} if name else None).fetchall()
+    _echo_table(["time (UTC)", "change", "actor", "model", "version", "alias", "stage", "key", "value"],
+                [["" if c is None else (c.strftime("%Y-%m-%d %H:%M:%S") if hasattr(c, "strftime") else c) for c in r]
+                 for r in rows])
