@@ -7,7 +7,6 @@ values, so pages stay stable while runs are added.
 
 from __future__ import annotations
 
-
 import base64
 import hashlib
 import json

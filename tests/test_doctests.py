@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["eventlog.log", "tracklog", "tracklog.client", "tracklog.fluent", "query.filter"]
+MODULES = ["eventlog.log", "tracklog", "tracklog.client", "tracklog.fluent", "tracklog.artifacts", "query.filter"]
 
 
 @pytest.mark.parametrize("name", MODULES)

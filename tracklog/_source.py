@@ -12,6 +12,7 @@ would otherwise make every run dirty.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -98,12 +99,23 @@ def script_git_tags(source: str) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=8)
 def _script_tags(source: str) -> tuple[tuple[str, str], ...]:
-    # pytest, ipykernel or the tracklog CLI itself: installed code, not the user's project
-    prefixes = {os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    if any(source.startswith(p) for p in prefixes) or f"{os.sep}site-packages{os.sep}" in source:
+    if _installed(source):  # pytest, ipykernel, the tracklog CLI: not the user's project
         return ()
     info = git_info(source)
     return tuple(info.tags().items()) if info is not None else ()
+
+
+def _installed(source: str) -> bool:
+    if any(f"{os.sep}{d}{os.sep}" in source for d in ("site-packages", "dist-packages")):
+        return True
+    import sysconfig
+
+    bases = {"base": sys.prefix, "platbase": sys.exec_prefix}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}
+    schemes = [sysconfig.get_paths(vars=b) for b in bases]
+    with contextlib.suppress(KeyError):
+        schemes.append(sysconfig.get_paths(f"{os.name}_user"))
+    kinds = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")  # not "data": for a system Python, all of /usr
+    return any(source.startswith(os.path.realpath(paths[k]) + os.sep) for paths in schemes for k in kinds if k in paths)
 
 
 def strip_credentials(url: str) -> str:

@@ -14,6 +14,7 @@ form. Model URIs ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import time
@@ -427,10 +428,8 @@ class RegistryClient:
 
     def copy_model_version(self, src_model_uri: str, dst_name: str) -> ModelVersion:
         source = self.resolve_model_version(src_model_uri)
-        try:
+        with contextlib.suppress(RegisteredModelAlreadyExistsError):
             self.create_registered_model(dst_name)
-        except RegisteredModelAlreadyExistsError:
-            pass
         return self.create_model_version(dst_name, source.source or src_model_uri, run_id=source.run_id,
                                          model_id=source.model_id, description=source.description,
                                          tags=source.tags)
@@ -520,10 +519,8 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
         from pathlib import Path
 
         source = str(Path(model_uri).absolute())
-    try:
+    with contextlib.suppress(RegisteredModelAlreadyExistsError):
         client.create_registered_model(name)
-    except RegisteredModelAlreadyExistsError:
-        pass
     deadline = time.monotonic() + 5
     while True:  # another process may have created the name a moment ago
         try:

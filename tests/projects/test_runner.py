@@ -15,7 +15,12 @@ import pytest
 import tracklog
 from tests.projects.conftest import git
 from tracklog import projects
-from tracklog.projects import EnvironmentUnavailableError, InvalidParameterError, ProjectError, ProjectRunFailedError
+from tracklog.projects import (
+    EnvironmentUnavailableError,
+    InvalidParameterError,
+    ProjectError,
+    ProjectRunFailedError,
+)
 
 
 def _project(root: Path, mlproject: str, **files: str) -> Path:

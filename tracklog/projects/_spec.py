@@ -12,9 +12,10 @@ import string
 from typing import Literal
 
 import msgspec
+import yaml
 
 from tracklog.projects._errors import EntryPointNotFoundError
-from tracklog.projects._yaml import Document, yaml  # PyYAML, with a clear error when it is missing
+from tracklog.projects._yaml import Document
 
 __all__ = [
     "PARAMETER_TYPES",

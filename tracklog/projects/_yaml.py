@@ -6,10 +6,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-try:
-    import yaml
-except ImportError as exc:  # not a core dependency of tracklog yet
-    raise ImportError("tracklog.projects reads MLproject files with PyYAML: pip install pyyaml") from exc
+import yaml
 
 from tracklog.projects._errors import InvalidProjectError
 
