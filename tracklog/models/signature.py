@@ -17,10 +17,10 @@ the column and the type it expected.
 >>> sig = infer_signature(pd.DataFrame({"a": [1.5], "b": ["x"]}))
 >>> sig.inputs.to_json()
 '[{"type": "double", "name": "a", "required": true}, {"type": "string", "name": "b", "required": true}]'
->>> enforce_schema(pd.DataFrame({"a": ["oops"], "b": ["x"]}), sig.inputs)
+>>> enforce_schema(pd.DataFrame({"a": ["oops"], "b": ["x"]}), sig.inputs)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-tracklog.models.signature.SchemaEnforcementError: input column 'a': expected double, got string values (dtype object)
+tracklog.models.signature.SchemaEnforcementError: input column 'a': expected double, got string values (dtype ...)
 """
 
 from __future__ import annotations
