@@ -140,6 +140,18 @@ def test_a_child_killed_by_a_signal_yields_a_killed_run(tmp_path: Path, tracking
     assert tracklog.get_run(caught.value.run_id).info.status == "KILLED"
 
 
+def test_an_asynchronous_run_is_waited_for_at_exit(tmp_path: Path) -> None:
+    """As in MLflow, the interpreter that launched a background run waits for it when it exits."""
+    proj = _project(tmp_path / "p", "entry_points:\n  main: {command: 'sleep 0.5; exit 4'}\n")
+    store = tmp_path / "store"
+    script = (f"import tracklog; from tracklog import projects; tracklog.set_tracking_uri({str(store)!r}); "
+              f"print(projects.run({str(proj)!r}, env_manager='local', synchronous=False).run_id)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    run = tracklog.Client(str(store)).get_run(out.stdout.strip())
+    assert run.info.status == "FAILED" and run.data.tags["tracklog.project.exitCode"] == "4"
+
+
 CHILD = """\
 import os, sys, time
 import tracklog

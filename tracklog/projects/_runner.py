@@ -11,6 +11,7 @@ the whole process group, escalates to SIGKILL after a grace period, and ends the
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -97,7 +98,10 @@ class SubmittedRun:
 
     def cancel(self, sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
         """Send `sig` to the child's process group, SIGKILL it after `grace` seconds (or at a
-        second Ctrl-C), and end the run KILLED."""
+        second Ctrl-C), and end the run KILLED (a child that already exited keeps its status)."""
+        if self._process.poll() is not None:
+            self._finish(self._process.returncode)
+            return
         try:
             if self._process.poll() is None:
                 self._signal(sig)
@@ -120,6 +124,7 @@ class SubmittedRun:
         with self._lock:
             if self._status is None:
                 self._status = status or status_of(returncode)
+                atexit.unregister(self._wait_at_exit)
                 try:
                     self._client.set_tag(self.run_id, "tracklog.project.exitCode", str(returncode))
                     self._client.set_terminated(self.run_id, self._status)
@@ -130,8 +135,13 @@ class SubmittedRun:
                 _log.log(level, "=== Run %s %s (exit code %s) ===", self.run_id, self._status.value, returncode)
             return self._status
 
+    def _wait_at_exit(self) -> None:
+        # as MLflow's asynchronous local runs: the launching interpreter waits for them on exit
+        if self._status is None:
+            self.wait()
+
     def __repr__(self) -> str:
-        return f"<SubmittedRun run_id={self.run_id!r} pid={self.pid} status={self.get_status().value}>"
+        return f"<SubmittedRun run_id={self.run_id!r} pid={self.pid} returncode={self.returncode}>"
 
 
 def build(
@@ -175,7 +185,23 @@ def run(
     storage_dir: str | None = None,
     tags: Mapping[str, Any] | None = None,
 ) -> SubmittedRun:
-    """Run an entry point of the project at `uri` (see `tracklog.projects` for the details).
+    """Run an entry point of the project at `uri` in a new run of the current tracking store.
+
+    Args:
+        uri: a project folder, or a git URL (``https://…``, ``git@…``, ``file://…``), with an
+            optional ``#sub/dir``.
+        entry_point: an entry point of the MLproject file, or a ``.py``/``.sh`` file of the project.
+        version: a git commit, branch or tag, checked out in a temporary clone.
+        parameters: values for the entry point's parameters; undeclared ones become ``--key value``.
+        experiment_name: run in this experiment, created if missing (or give `experiment_id`).
+        env_manager: ``local``, ``virtualenv``, ``uv`` or ``conda``; None follows the project.
+        run_name: the run's name. tags: extra tags for the run.
+        synchronous: wait for the entry point (default). If False, call `SubmittedRun.wait`;
+            the interpreter also waits for it at exit.
+        storage_dir: where remote ``path`` parameter values are downloaded.
+
+    Returns:
+        The `SubmittedRun`: ``run_id``, ``wait()``, ``get_status()``, ``cancel()``.
 
     Raises:
         ProjectRunFailedError: (synchronous runs) the entry point failed or was killed.
@@ -198,6 +224,8 @@ def run(
     submitted = _launch(client, run_id, exp_id, prepared)
     if synchronous:
         _wait(submitted)
+    else:
+        atexit.register(submitted._wait_at_exit)
     return submitted
 
 
