@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from benchmarks.query_workloads import PATTERNS, QUERIES
 
-__all__ = ["BASELINES", "ROWS", "Row", "Verdict", "all_rows", "compute_ratios", "consistency_notes",
+__all__ = ["ARTIFACT_ROWS", "BASELINES", "ROWS", "Row", "Verdict", "all_rows", "compute_ratios", "consistency_notes",
            "evaluate_targets", "format_table", "format_verdicts"]
 
 Results = dict[str, dict[str, dict[str, Any]]]  # workload -> target -> figures
@@ -79,6 +79,16 @@ ROWS: tuple[Row, ...] = (
 )
 
 # The read side; the `search` rows depend on the store sizes that ran (see `all_rows`).
+ARTIFACT_ROWS: tuple[Row, ...] = (
+    Row("artifacts", "file_mib", "file size", "MiB", "info"),
+    Row("artifacts", "upload_mib_s", "upload via client log_artifact, median", "MiB/s", "higher"),
+    Row("artifacts", "download_mib_s", "download via client download_artifacts, median", "MiB/s", "higher"),
+    Row("artifacts", "direct_upload_mib_s", "upload, artifact layer alone (MLflow: LocalArtifactRepository)", "MiB/s", "higher"),
+    Row("artifacts", "direct_download_mib_s", "download, artifact layer alone (MLflow: LocalArtifactRepository)", "MiB/s", "higher"),
+    Row("artifacts", "upload_s", "upload via client, median", "s", "info"),
+    Row("artifacts", "download_s", "download via client, median", "s", "info"),
+)
+
 READ_ROWS: tuple[Row, ...] = (
     Row("history", "points", "points in the metric (N; MLflow: the N it measured)", "points", "info"),
     Row("history", "cold_ms", "get_metric_history cold, fresh process (MLflow: scaled to tracklog's N)", "ms", "lower"),
@@ -159,7 +169,7 @@ def search_rows(sizes: list[int]) -> list[Row]:
 
 def all_rows(results: Results) -> list[Row]:
     """Every row of the table: the static ones, then the read side (search rows per store size)."""
-    return [*ROWS, *search_rows(_search_sizes(results)), *READ_ROWS]
+    return [*ROWS, *search_rows(_search_sizes(results)), *READ_ROWS, *ARTIFACT_ROWS]
 
 
 def _figure(results: Results, workload: str, target: str, key: str) -> float | None:

@@ -24,6 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from benchmarks.artifact_workloads import ARTIFACT_WORKLOADS
 from benchmarks.query_workloads import READ_WORKLOADS, configure_store_cache
 from benchmarks.report import (
     compute_ratios,
@@ -38,7 +39,7 @@ from benchmarks.targets import MlflowTarget, Target, default_targets
 from benchmarks.workloads import REPO_ROOT, Sizes, Workload, warmup
 from benchmarks.workloads import WORKLOADS as WRITE_WORKLOADS
 
-WORKLOADS: dict[str, Workload] = {**WRITE_WORKLOADS, **READ_WORKLOADS}
+WORKLOADS: dict[str, Workload] = {**WRITE_WORKLOADS, **READ_WORKLOADS, **ARTIFACT_WORKLOADS}
 SUBPROCESS_WORKLOADS = ("import",)  # run after every in-process workload
 Results = dict[str, dict[str, dict[str, Any]]]
 

@@ -306,6 +306,36 @@ def _stream(read_into: Callable[[Any], int | None], write: Callable[[Any], objec
     return size, digest.hexdigest() if digest is not None else ""
 
 
+def _stream_hashing_aside(read_into: Callable[[Any], int | None], write: Callable[[Any], object],
+                          tick: Callable[[int], object]) -> tuple[int, str]:
+    """`_stream` for large files: chunk i is hashed on a second thread while chunk i+1 is read
+    and written (hashlib and file I/O release the GIL), so sha256 costs little wall time.
+
+    Two buffers take turns; at most one hash is in flight, on the buffer not being filled.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    views = [memoryview(bytearray(CHUNK_SIZE)), memoryview(bytearray(CHUNK_SIZE))]
+    digest = hashlib.sha256()
+    size = 0
+    pending: Future[None] | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="tracklog-sha256") as pool:
+        try:
+            while n := read_into(views[0]):
+                chunk = views[0][:n]
+                write(chunk)
+                if pending is not None:
+                    pending.result()
+                views.reverse()  # the next read fills the other buffer while this one is hashed
+                pending = pool.submit(digest.update, chunk)
+                size += n
+                tick(n)
+        finally:
+            if pending is not None:
+                pending.result()
+    return size, digest.hexdigest()
+
+
 def _kernel_copy(fin: Any, out: Any, tick: Callable[[int], object]) -> tuple[int, str]:
     """Local to local without the bytes passing through Python (as ``shutil.copyfile`` on Linux);
     no hash: a download needs none."""
@@ -342,14 +372,14 @@ def _write_local(path: str, copy: Callable[[Any], tuple[int, str]]) -> tuple[int
     return result
 
 
-def _write_remote(dest: _Location, fin: Any, tick: Callable[[int], object]) -> tuple[int, str]:
+def _write_remote(dest: _Location, copy: Callable[[Any], tuple[int, str]]) -> tuple[int, str]:
     """One upload committed at the end (S3: a multipart upload completed, or aborted on error)."""
     fs = dest.fs
     if not _flat(fs):
         fs.makedirs(posixpath.dirname(dest.path), exist_ok=True)
     out = fs.open(dest.path, "wb", autocommit=False)
     try:
-        result = _stream(fin.readinto, out.write, tick)
+        result = copy(out)
         out.close()
         out.commit()
     except BaseException:
@@ -369,11 +399,13 @@ def _flat(fs: Any) -> bool:
     return bool({"s3", "s3a", "gs", "gcs", "abfs", "az", "adl", "memory"} & set(protocols))
 
 
-def _put_file(src: Path, dest: _Location, tick: Callable[[int], object]) -> tuple[int, str]:
+def _put_file(src: Path, size: int, dest: _Location, tick: Callable[[int], object]) -> tuple[int, str]:
+    stream = _stream_hashing_aside if size > 2 * CHUNK_SIZE else _stream
     with open(src, "rb") as fin:
-        if dest.local:
-            return _write_local(dest.path, lambda out: _stream(fin.readinto, out.write, tick))
-        return _write_remote(dest, fin, tick)
+        def copy(out: Any) -> tuple[int, str]:
+            return stream(fin.readinto, out.write, tick)
+
+        return _write_local(dest.path, copy) if dest.local else _write_remote(dest, copy)
 
 
 def _get_file(src: _Location, dst: Path, tick: Callable[[int], object]) -> None:
@@ -433,10 +465,10 @@ def upload(local_path: str | os.PathLike[str], dest_uri: str, *, progress: bool 
     dest = _locate(dest_uri)
     written: Written = []
     with _progress(sum(size for *_, size in files), f"upload {src.name}", progress) as tick:
-        for path, rel, _size in files:
+        for path, rel, expected in files:
             target = dest.child(rel)
             with _io_errors(f"cannot upload {str(path)!r} to {target.uri}"):
-                size, digest = _put_file(path, target, tick)
+                size, digest = _put_file(path, expected, target, tick)
             written.append((rel, size, digest))
             if on_file is not None:
                 on_file(rel, size, digest)

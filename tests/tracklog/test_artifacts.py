@@ -263,6 +263,19 @@ def test_transfers_stream_in_chunks(tmp_path: pathlib.Path, monkeypatch) -> None
     assert down_peak < 2 << 20, down_peak
 
 
+@pytest.mark.parametrize("size", [0, 1, 1023, 1024, 1025, 2049, 3072, 5 * 1024 + 7])
+def test_sizes_around_the_chunk_round_trip_with_the_right_sha256(tmp_path: pathlib.Path, monkeypatch, size: int) -> None:
+    """Files above two chunks are hashed on a second thread while the next chunk is copied:
+    the digest and the bytes still match, at every size around a chunk boundary."""
+    monkeypatch.setattr(artifacts, "CHUNK_SIZE", 1024)
+    data = os.urandom(size)
+    (tmp_path / "f.bin").write_bytes(data)
+    for dest in (str(tmp_path / "up"), f"memory://tracklog-{uuid.uuid4().hex}/up"):
+        assert artifacts.upload(tmp_path / "f.bin", dest) == [("f.bin", size, hashlib.sha256(data).hexdigest())]
+        got = artifacts.download(f"{dest}/f.bin", tmp_path / uuid.uuid4().hex)
+        assert got.read_bytes() == data
+
+
 def test_a_failed_upload_leaves_nothing(tmp_path: pathlib.Path, monkeypatch) -> None:
     """A transfer that fails midway leaves neither the file nor a partial one, locally or in memory://."""
     monkeypatch.setattr(artifacts, "CHUNK_SIZE", 1 << 10)
