@@ -69,6 +69,7 @@ def test_uv_environment(tmp_path: Path, tracking_uri: str) -> None:
     assert (proj / "prefix.txt").read_text().strip() == run.data.tags["tracklog.project.envPrefix"]
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SQLAlchemy's, raised inside MLflow's store
 def test_the_example_runs_unchanged_under_mlflow_run(tmp_path: Path) -> None:
     """The same MLproject and scripts, launched by MLflow's own `mlflow run`, log to MLflow."""
     mlflow = pytest.importorskip("mlflow")
