@@ -384,7 +384,8 @@ def _write_remote(dest: _Location, copy: Callable[[Any], tuple[int, str]]) -> tu
         out.commit()
     except BaseException:
         with contextlib.suppress(Exception):
-            out.discard()
+            out.discard()  # S3: aborts the multipart upload
+        with contextlib.suppress(Exception):
             out.closed = True  # a discarded file must not commit when garbage-collected
         if getattr(out, "autocommit", True):  # a file that was live from the start (memory://)
             with contextlib.suppress(Exception):
@@ -428,9 +429,8 @@ def _local_files(src: Path) -> list[tuple[Path, str, int]]:
         what = "is not a file or a folder" if src.exists() else "does not exist"
         raise InvalidInputError(f"cannot upload {str(src)!r}: it {what}")
     out = []
-    for dirpath, dirnames, filenames in os.walk(src):
-        dirnames.sort()
-        for name in sorted(filenames):
+    for dirpath, _dirnames, filenames in os.walk(src):
+        for name in filenames:
             full = Path(dirpath, name)
             rel = full.relative_to(src).as_posix()
             validate_artifact_path(rel)
@@ -640,7 +640,9 @@ def _download_run(client: Client, run_id: str, path: str | None, dst_path: str |
     try:
         _fetch(src, target, None)
     except ArtifactNotFoundError:
-        raise ArtifactNotFoundError(f"run {run_id} has no artifact {rel!r} (looked in {src.uri})") from None
+        if rel:
+            raise ArtifactNotFoundError(f"run {run_id} has no artifact {rel!r} (looked in {src.uri})") from None
+        target.mkdir(parents=True, exist_ok=True)  # a run that logged nothing: an empty folder, as MLflow
     return str(target)
 
 

@@ -193,6 +193,8 @@ def test_list_artifacts(client: tracklog.Client, run_id: str, files: pathlib.Pat
 
 
 def test_download_artifacts(client: tracklog.Client, run_id: str, files: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    empty = pathlib.Path(client.download_artifacts(run_id, "", str(tmp_path / "empty")))
+    assert empty.is_dir() and not list(empty.iterdir())  # nothing logged yet: an empty folder
     client.log_artifacts(run_id, files)
     dst = tmp_path / "dl"
     assert client.download_artifacts(run_id, "data/x.bin", str(dst)) == str(dst / "data" / "x.bin")
@@ -276,11 +278,17 @@ def test_sizes_around_the_chunk_round_trip_with_the_right_sha256(tmp_path: pathl
         assert got.read_bytes() == data
 
 
-def test_a_failed_upload_leaves_nothing(tmp_path: pathlib.Path, monkeypatch) -> None:
-    """A transfer that fails midway leaves neither the file nor a partial one, locally or in memory://."""
+@pytest.mark.parametrize("backend", ["local", "memory", "s3"])
+def test_a_failed_upload_leaves_nothing(tmp_path: pathlib.Path, monkeypatch, request, backend: str) -> None:
+    """A transfer that fails midway leaves neither the file nor a partial one (S3: the multipart
+    upload is aborted, not completed)."""
     monkeypatch.setattr(artifacts, "CHUNK_SIZE", 1 << 10)
     src = tmp_path / "f.bin"
     src.write_bytes(b"z" * 10_000)
+    dest = {"local": str(tmp_path / "dest"), "memory": f"memory://tracklog-{uuid.uuid4().hex}/dest"}.get(backend)
+    if dest is None:
+        request.getfixturevalue("s3_endpoint")
+        dest = f"s3://tracklog-tests/{uuid.uuid4().hex}/dest"
     calls = []
 
     def fail_midway(n: int) -> None:
@@ -289,13 +297,11 @@ def test_a_failed_upload_leaves_nothing(tmp_path: pathlib.Path, monkeypatch) -> 
             raise OSError("disk on fire")
 
     monkeypatch.setattr(artifacts, "_ignore", fail_midway)
-    memory = f"memory://tracklog-{uuid.uuid4().hex}/dest"
-    for dest in (str(tmp_path / "dest"), memory):
-        calls.clear()
-        with pytest.raises(StorageError, match=rf"cannot upload '{src}' to .*f.bin: OSError: disk on fire"):
-            artifacts.upload(src, dest)
-        assert artifacts.list_uri(dest) == []
-    assert not (tmp_path / "dest").exists() or not list((tmp_path / "dest").iterdir())
+    with pytest.raises(StorageError, match=rf"cannot upload '{src}' to .*f.bin: OSError: disk on fire"):
+        artifacts.upload(src, dest)
+    assert artifacts.list_uri(dest) == []
+    if backend == "local":
+        assert not (tmp_path / "dest").exists() or not list((tmp_path / "dest").iterdir())
 
 
 def test_progress_bar_only_when_asked_or_large(tmp_path: pathlib.Path, capsys, monkeypatch) -> None:
