@@ -134,3 +134,11 @@ def test_commands_match_mlflows_for_the_same_values(tmp_path: Path) -> None:
     theirs = _project_spec.load_project(str(tmp_path)).get_entry_point("main").compute_command(given, None)
     assert ours.command == theirs
     assert os.linesep not in ours.command
+
+
+def test_custom_keys_mlflow_ignores_are_ignored_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "MLproject").write_text(
+        "name: p\nowner_team: risk\nentry_points:\n  main:\n    command: echo hi\n")
+    with pytest.warns(UserWarning, match=r"MLproject:2: owner_team: unknown key ignored"):
+        project = load_project(str(tmp_path))
+    assert list(project.entry_points) == ["main"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -57,8 +58,12 @@ class Document:
                 raise self.error(key_node, where, f"duplicate key (first on line {entries[key][0].start_mark.line + 1})")
             if known is not None and key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(known)}"
-                raise self.error(key_node, where, f"unknown key{hint}")
+                if close:  # a near miss is a typo that would silently lose what it meant
+                    raise self.error(key_node, where, f"unknown key; did you mean {close[0]!r}?")
+                # anything else is ignored, as MLflow ignores it, so existing projects run unchanged
+                warnings.warn(f"{self.path}:{key_node.start_mark.line + 1}: {where}: unknown key ignored "
+                              f"(known: {', '.join(known)})", stacklevel=2)
+                continue
             entries[key] = (key_node, value_node)
         return entries
 
