@@ -142,6 +142,22 @@ READ_ROWS: tuple[Row, ...] = (
     Row("compact", "fold_bytes_per_point_after", "fold store: metric bytes/point after", "B", "info"),
     Row("compact", "fold_cold_fold_before_s", "fold store: cold fold before", "s", "info"),
     Row("compact", "fold_cold_fold_after_s", "fold store: cold fold after", "s", "info"),
+    Row("serving", "startup_s", "serving: server start until /ping answers", "s", "lower"),
+    Row("serving", "b1_rps", "serving: requests/s, 1 row per request", "req/s", "higher"),
+    Row("serving", "b1_median_ms", "serving: median latency, 1 row", "ms", "lower"),
+    Row("serving", "b1_p99_ms", "serving: p99 latency, 1 row", "ms", "lower"),
+    Row("serving", "b1000_rps", "serving: requests/s, 1,000 rows per request", "req/s", "higher"),
+    Row("serving", "b1000_median_ms", "serving: median latency, 1,000 rows", "ms", "lower"),
+    Row("serving", "b1000_p99_ms", "serving: p99 latency, 1,000 rows", "ms", "lower"),
+    Row("registry", "create_version_calls", "registry: versions created (N)", "calls", "info"),
+    Row("registry", "create_version_median_us", "registry: create_model_version, median", "µs", "lower"),
+    Row("registry", "create_version_p99_us", "registry: create_model_version, p99", "µs", "lower"),
+    Row("registry", "create_version_total_s", "registry: all versions", "s", "lower"),
+    Row("registry", "alias_lookup_calls", "registry: alias lookups (N)", "calls", "info"),
+    Row("registry", "alias_lookup_median_us", "registry: get_model_version_by_alias, median", "µs", "lower"),
+    Row("registry", "alias_lookup_p99_us", "registry: get_model_version_by_alias, p99", "µs", "lower"),
+    Row("registry", "uri_resolve_median_us", "registry: models:/name@alias to location, median", "µs", "lower"),
+    Row("registry", "uri_resolve_p99_us", "registry: models:/name@alias to location, p99", "µs", "lower"),
 )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["MLFLOW_ARTIFACTS", "MLFLOW_READ_SIDE", "WRITE_SIDE", "MlflowTarget", "Target", "TracklogTarget", "default_targets"]
+__all__ = ["MLFLOW_ARTIFACTS", "MLFLOW_MODELS", "MLFLOW_READ_SIDE", "WRITE_SIDE", "MlflowTarget", "Target", "TracklogTarget", "default_targets"]
 
 
 @contextlib.contextmanager
@@ -215,6 +215,7 @@ class MlflowTarget(Target):
 WRITE_SIDE = ("log_metric", "log_metrics", "runs", "storage", "import")
 MLFLOW_READ_SIDE = ("search", "history")  # fold and compact have no MLflow counterpart
 MLFLOW_ARTIFACTS = ("artifacts",)  # MLflow's LocalArtifactRepository, compared once
+MLFLOW_MODELS = ("serving", "registry")  # compared with MLflow once (it does not depend on the tracking store)
 
 
 def default_targets() -> list[Target]:
@@ -225,6 +226,6 @@ def default_targets() -> list[Target]:
     return [
         TracklogTarget("wal"),
         TracklogTarget("none", workloads=("log_metric",)),
-        MlflowTarget("sqlite", workloads=WRITE_SIDE + MLFLOW_READ_SIDE + MLFLOW_ARTIFACTS),
+        MlflowTarget("sqlite", workloads=WRITE_SIDE + MLFLOW_READ_SIDE + MLFLOW_ARTIFACTS + MLFLOW_MODELS),
         MlflowTarget("file", workloads=WRITE_SIDE),
     ]

@@ -65,6 +65,9 @@ class Sizes:
     fold_repeats: int = 3  # cold folds (cache file deleted before each); the median is reported
     pattern_points: int = 1_000_000  # compacted bytes/point per value pattern
     compact_repeats: int = 3  # timed repetitions of the history query before/after compaction
+    serve_seconds: float = 6.0  # model serving: timed seconds of back-to-back requests per batch size
+    registry_versions: int = 1_000  # model versions registered one by one
+    registry_resolves: int = 10_000  # alias lookups and models:/name@alias resolutions (MLflow: a fifth)
 
     @classmethod
     def full(cls) -> Sizes:
@@ -80,7 +83,8 @@ class Sizes:
             search_runs=(500, 5_000), search_runs_per_flush=1_000, search_budget_s_slow=30.0,
             history_points=100_000, history_points_slow=10_000, history_points_per_flush=20_000,
             fold_runs=100, fold_keys=10, fold_steps=100, fold_points_per_flush=10_000,
-            pattern_points=100_000,
+            pattern_points=100_000, serve_seconds=2.0,
+            registry_versions=200, registry_resolves=1_000,
         )
 
     def as_dict(self) -> dict[str, Any]:
