@@ -14,6 +14,7 @@ form. Model URIs ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
 from __future__ import annotations
 
 import base64
+import functools
 import contextlib
 import json
 import re
@@ -170,9 +171,13 @@ def _sorted(items: list[Any], order_by: list[str] | None, attributes: dict[str, 
     for key, desc in reversed(orders):  # stable sorts, last key first
         present = [i for i in items if value(i, key) is not None]
         missing = [i for i in items if value(i, key) is None]
-        present.sort(key=lambda i, k=key: value(i, k), reverse=desc)
+        present.sort(key=functools.partial(_flip, value, key), reverse=desc)
         items = present + missing  # missing values last, either direction
     return items
+
+
+def _flip(value: Any, key: Key, item: Any) -> Any:
+    return value(item, key)
 
 
 def _model_value(model: RegisteredModel, key: Key) -> Any:
@@ -288,7 +293,7 @@ class RegistryClient:
                                  *, as_of: Any = None) -> PagedList[RegisteredModel]:
         match = predicate(parse(filter_string, MODEL_ATTRIBUTES))
         models = [m.entity() for m in self._registry(as_of).by_name.values()]
-        found = [m for m in models if match(lambda key, m=m: _model_value(m, key))]
+        found = [m for m in models if match(functools.partial(_model_value, m))]
         found = _sorted(found, order_by, MODEL_ATTRIBUTES, _model_value, [(Key("attribute", "name"), False)])
         return _page(found, max_results, page_token, json.dumps([filter_string, order_by]))
 
@@ -378,7 +383,7 @@ class RegistryClient:
                               *, as_of: Any = None) -> PagedList[ModelVersion]:
         match = predicate(parse(filter_string, VERSION_ATTRIBUTES))
         versions = [m.version_entity(v) for m in self._registry(as_of).by_name.values() for v in m.versions]
-        found = [v for v in versions if match(lambda key, v=v: _version_value(v, key))]
+        found = [v for v in versions if match(functools.partial(_version_value, v))]
         found = _sorted(found, order_by, VERSION_ATTRIBUTES, _version_value,
                         [(Key("attribute", "name"), False), (Key("attribute", "version_number"), True)])
         return _page(found, max_results, page_token, json.dumps([filter_string, order_by]))
