@@ -1,0 +1,459 @@
+"""The tracklog endpoints the web UI needs beyond MLflow's REST API; any script may call them.
+
+Every read takes ``as_of`` (epoch ms): the answer is the store as it was at that moment.
+
+    POST /api/2.0/tracklog/metrics/downsample   metric histories, min/max per bucket (exact when small)
+    POST /api/2.0/tracklog/runs/table           one window of the runs table: filter, sort, columns, total
+    POST /api/2.0/tracklog/runs/groups          runs grouped by one param/tag/attribute, with metric means
+    POST /api/2.0/tracklog/runs/keys            the param, metric and tag keys of some experiments
+    GET  /api/2.0/tracklog/runs/get             one run with params, latest metrics, children, models
+    GET  /api/2.0/tracklog/experiments/list     experiments with run counts and last activity
+    GET  /api/2.0/tracklog/registry/models      registered models with latest versions and aliases
+    GET  /api/2.0/tracklog/registry/model       one model: versions, aliases, tags and its change history
+
+Bodies and query strings are decoded with msgspec; errors are MLflow's ``{"error_code", "message"}``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from eventlog.errors import (
+    InvalidInputError,
+    InvalidValueError,
+    NotFoundError,
+    RunNotFoundError,
+    TracklogError,
+)
+from query.compile import Params, compile_filter, order_expression
+from query.filter import FilterSyntaxError, Key, parse, parse_order_by
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tracklog.client import Client
+
+__all__ = ["ROUTES", "routes"]
+
+PREFIXES = ("/api/2.0/tracklog", "/ajax-api/2.0/tracklog")
+MAX_WINDOW = 5000
+MAX_BUCKETS = 20_000
+_VIEW_TYPES = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": None}
+# the fixed columns of a runs-table row, before the chosen param/metric/tag columns
+_RUN_COLUMNS = {
+    "run_id": "r.run_id", "run_name": "r.run_name", "experiment_id": "r.experiment_id", "status": "r.status",
+    "user_id": "r.user_id", "start_time": "r.start_time_ms", "end_time": "r.end_time_ms",
+    "lifecycle_stage": "r.lifecycle_stage", "parent_run_id": "r.tags['mlflow.parentRunId']",
+    "source_name": "r.tags['mlflow.source.name']", "git_commit": "r.tags['mlflow.source.git.commit']",
+}
+_DEFAULT_ORDER = [(Key("attribute", "start_time"), True)]
+_encoder = msgspec.json.Encoder()
+
+
+# ---- request bodies ------------------------------------------------------------------------
+
+
+class _Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    as_of: int | None = None  # epoch ms; None = now
+
+
+class DownsampleRequest(_Body):
+    run_ids: list[str]
+    keys: list[str]
+    x_axis: Literal["step", "time", "relative"] = "step"
+    x_min: float | None = None
+    x_max: float | None = None
+    buckets: int = 1000
+
+
+class RunsTableRequest(_Body):
+    experiment_ids: list[str] | None = None  # None: every experiment (then give run_ids)
+    filter: str = ""
+    order_by: list[str] = []
+    columns: list[str] = []  # keys as in filters: metrics.acc, params.lr, tags.`a b`
+    offset: int = 0
+    limit: int = 100
+    view_type: Literal["ACTIVE_ONLY", "DELETED_ONLY", "ALL"] = "ACTIVE_ONLY"
+    run_ids: list[str] | None = None  # only these runs (compare pages)
+    count: bool = True
+
+
+class RunsGroupsRequest(_Body):
+    group_by: str
+    experiment_ids: list[str] | None = None
+    filter: str = ""
+    columns: list[str] = []
+    view_type: Literal["ACTIVE_ONLY", "DELETED_ONLY", "ALL"] = "ACTIVE_ONLY"
+    limit: int = 1000
+
+
+class RunsKeysRequest(_Body):
+    experiment_ids: list[str] | None = None
+    run_ids: list[str] | None = None
+
+
+# ---- the endpoints' work (plain functions over a cursor, so tests can call them) -----------
+
+
+def _cursor(client: Client, as_of: int | float | None) -> duckdb.DuckDBPyConnection:
+    return client._b.cursor(as_of)
+
+
+def _run_filter(body: RunsTableRequest | RunsGroupsRequest, params: Params) -> str:
+    """The WHERE clause of a runs query: the user's filter, the experiments, the lifecycle."""
+    where = [compile_filter(parse(body.filter), params)]
+    if body.experiment_ids is not None:
+        where.append(f"r.experiment_id IN ({', '.join(params.add(str(e)) for e in body.experiment_ids) or 'NULL'})")
+    stage = _VIEW_TYPES[body.view_type]
+    if stage is not None:
+        where.append(f"r.lifecycle_stage = {params.add(stage)}")
+    run_ids = getattr(body, "run_ids", None)
+    if run_ids is not None:
+        where.append(f"r.run_id IN ({', '.join(params.add(r) for r in run_ids) or 'NULL'})")
+    return " AND ".join(where)
+
+
+def _column_key(text: str) -> Key:
+    """``metrics.acc`` → Key, with the column's own position in errors."""
+    try:
+        key, descending = parse_order_by(text)
+    except FilterSyntaxError as exc:
+        raise InvalidValueError(f"column {text!r} is not a key like metrics.acc or params.lr: {exc}") from exc
+    if descending or key.entity == "dataset":
+        raise InvalidValueError(f"column {text!r} is not a key like metrics.acc, params.lr or tags.team")
+    return key
+
+
+def runs_table(cur: duckdb.DuckDBPyConnection, body: RunsTableRequest) -> dict[str, Any]:
+    """One window of runs: fixed columns then `body.columns`, sorted, with the total count."""
+    if not 0 < body.limit <= MAX_WINDOW or body.offset < 0:
+        raise InvalidValueError(f"limit must be 1..{MAX_WINDOW} and offset ≥ 0, got limit={body.limit} offset={body.offset}")
+    params = Params()
+    where = _run_filter(body, params)
+    orders = [parse_order_by(clause) for clause in body.order_by] + _DEFAULT_ORDER
+    sort = [(*order_expression(key, params), desc) for key, desc in orders]
+    order_sql = ", ".join(
+        f"({expr} IS NULL{' OR isnan(' + expr + ')' if numeric else ''}), {expr} {'DESC' if desc else 'ASC'}"
+        for expr, numeric, desc in sort
+    )
+    extra = [order_expression(_column_key(c), params)[0] for c in body.columns]
+    select = [*(f"{sql} AS {name}" for name, sql in _RUN_COLUMNS.items()), *(f"{e} AS _c{i}" for i, e in enumerate(extra))]
+    # pick the window by its sort keys first; only its rows pay for the map lookups
+    sql = (f"WITH page AS (SELECT r.run_id FROM runs r WHERE {where} ORDER BY {order_sql}, r.run_id "
+           f"LIMIT {params.add(body.limit)} OFFSET {params.add(body.offset)}) "
+           f"SELECT {', '.join(select)} FROM page JOIN runs r USING (run_id) ORDER BY {order_sql}, r.run_id")
+    rows = cur.execute(sql, params.values).fetchall()
+    total = None
+    if body.count:
+        count_params = Params()
+        total = cur.execute(f"SELECT count(*) FROM runs r WHERE {_run_filter(body, count_params)}",
+                            count_params.values).fetchall()[0][0]
+    return {"total": total, "offset": body.offset, "columns": [*_RUN_COLUMNS, *body.columns],
+            "rows": [[_finite(v) for v in row] for row in rows]}
+
+
+def runs_groups(cur: duckdb.DuckDBPyConnection, body: RunsGroupsRequest) -> dict[str, Any]:
+    """Runs grouped by the value of `body.group_by`: count, latest start, mean of each metric column."""
+    params = Params()
+    group_sql = order_expression(_column_key(body.group_by), params)[0]
+    metric_cols = [(c, order_expression(k, params)[0]) for c in body.columns if (k := _column_key(c)).entity == "metric"]
+    aggregates = "".join(f", avg({e}) FILTER (WHERE NOT isnan({e}))" for _, e in metric_cols)
+    where = _run_filter(body, params)
+    sql = (f"SELECT {group_sql}::VARCHAR AS g, count(*) AS n, max(r.start_time_ms) AS last{aggregates} "
+           f"FROM runs r WHERE {where} GROUP BY g ORDER BY n DESC, g NULLS LAST LIMIT {params.add(body.limit)}")
+    rows = cur.execute(sql, params.values).fetchall()
+    return {"group_by": body.group_by, "groups": [
+        {"value": g, "count": n, "last_start_time": last,
+         "means": {c: _finite(v) for (c, _), v in zip(metric_cols, rest, strict=True)}}
+        for g, n, last, *rest in rows
+    ]}
+
+
+def runs_keys(cur: duckdb.DuckDBPyConnection, body: RunsKeysRequest) -> dict[str, list[str]]:
+    """Every param, metric and tag key of the active runs of some experiments, or of some runs
+    (the column chooser, the charts' key list)."""
+    if body.run_ids is not None:
+        where, ids = "run_id IN (SELECT unnest($ids))", list(body.run_ids)
+    else:
+        where, ids = "experiment_id IN (SELECT unnest($ids)) AND lifecycle_stage = 'active'", [str(e) for e in body.experiment_ids or ()]
+    out: dict[str, list[str]] = {}
+    for column in ("params", "metrics", "tags"):
+        rows = cur.execute(
+            f"SELECT DISTINCT unnest(map_keys({column})) AS k FROM runs WHERE {where} ORDER BY k", {"ids": ids}
+        ).fetchall()
+        out[column] = [k for (k,) in rows]
+    return out
+
+
+def get_run(cur: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """One run as the run page shows it: info, params, latest metrics (with steps), tags, inputs,
+    child runs, logged models and the registered versions made from it."""
+    found = cur.execute(
+        "SELECT run_id, experiment_id, run_name, user_id, status, start_time_ms, end_time_ms, lifecycle_stage, "
+        "artifact_uri, tags, inputs FROM runs WHERE run_id = ?", [run_id]
+    ).fetchall()
+    if not found:
+        raise RunNotFoundError(f"Run with id={run_id!r} not found")
+    rid, exp, name, user, status, start, end, stage, uri, tags, inputs = found[0]
+    info = {"run_id": rid, "run_uuid": rid, "experiment_id": exp, "run_name": name, "user_id": user or "",
+            "status": status, "start_time": start, "end_time": end, "lifecycle_stage": stage, "artifact_uri": uri or ""}
+    return {
+        "info": info,
+        "params": _records(cur, "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", [rid]),
+        "metrics": _records(cur, "SELECT key, value, step, timestamp FROM latest_metrics WHERE run_id = ? ORDER BY key", [rid]),
+        "tags": [{"key": k, "value": v} for k, v in sorted(dict(tags).items())],
+        "inputs": inputs or [],
+        "children": _records(cur, "SELECT run_id, run_name, status, start_time_ms AS start_time FROM runs "
+                                  "WHERE tags['mlflow.parentRunId'] = ? ORDER BY start_time_ms", [rid]),
+        "logged_models": _records(cur, "SELECT model_id, name, artifact_location, flavors, epoch_ms(logged_at) AS logged_at "
+                                       "FROM logged_models WHERE run_id = ? ORDER BY logged_at", [rid]),
+        "model_versions": _records(cur, "SELECT name, version, current_stage FROM model_versions "
+                                        "WHERE run_id = ? ORDER BY name, version", [rid]),
+    }
+
+
+def list_experiments(cur: duckdb.DuckDBPyConnection, view_type: str) -> dict[str, Any]:
+    """Experiments, newest first, with their run counts and last activity (latest run event)."""
+    stage = _VIEW_TYPES.get(view_type, "active")
+    rows = _records(
+        cur,
+        "WITH counts AS (SELECT experiment_id, count(*) FILTER (WHERE lifecycle_stage = 'active') AS run_count, "
+        "count(*) FILTER (WHERE status = 'RUNNING' AND lifecycle_stage = 'active') AS running, "
+        "max(greatest(start_time_ms, coalesce(end_time_ms, 0))) AS last_run FROM runs GROUP BY experiment_id) "
+        "SELECT e.experiment_id, e.name, e.lifecycle_stage, e.artifact_location, e.tags, "
+        "epoch_ms(e.creation_time) AS creation_time, "
+        "greatest(epoch_ms(e.last_update_time), coalesce(c.last_run, 0)) AS last_activity, "
+        "coalesce(c.run_count, 0) AS run_count, coalesce(c.running, 0) AS running "
+        "FROM experiments e LEFT JOIN counts c USING (experiment_id) "
+        "WHERE $stage IS NULL OR e.lifecycle_stage = $stage ORDER BY e.creation_time DESC, e.experiment_id",
+        {"stage": stage},
+    )
+    for row in rows:
+        row["tags"] = dict(row["tags"])
+    return {"experiments": rows}
+
+
+def registry_models(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    models = _records(
+        cur,
+        "SELECT m.name, m.description, epoch_ms(m.creation_time) AS creation_time, "
+        "epoch_ms(m.last_updated_time) AS last_updated_time, m.tags, "
+        "(SELECT max(version) FROM model_versions v WHERE v.name = m.name) AS latest_version, "
+        "(SELECT count(*) FROM model_versions v WHERE v.name = m.name) AS version_count, "
+        "(SELECT list({'alias': a.alias, 'version': a.version} ORDER BY a.alias) FROM model_aliases a "
+        " WHERE a.name = m.name) AS aliases "
+        "FROM registered_models m ORDER BY m.name", None,
+    )
+    for m in models:
+        m["tags"], m["aliases"] = dict(m["tags"]), m["aliases"] or []
+    return {"registered_models": models}
+
+
+def registry_model(cur: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:
+    found = _records(cur, "SELECT name, description, epoch_ms(creation_time) AS creation_time, "
+                          "epoch_ms(last_updated_time) AS last_updated_time, tags, registered_model_id "
+                          "FROM registered_models WHERE name = ?", [name])
+    if not found:
+        raise _ModelNotFound(f"Registered Model with name={name!r} not found")
+    model = found[0]
+    model["tags"] = dict(model["tags"])
+    versions = _records(cur, "SELECT version, current_stage, description, source, run_id, model_id, user_id, status, "
+                             "epoch_ms(creation_time) AS creation_time, epoch_ms(last_updated_time) AS last_updated_time, tags "
+                             "FROM model_versions WHERE name = ? ORDER BY version DESC", [name])
+    for v in versions:
+        v["tags"] = dict(v["tags"])
+    aliases = _records(cur, "SELECT alias, version, epoch_ms(set_at) AS set_at FROM model_aliases WHERE name = ? ORDER BY alias", [name])
+    history = _records(cur, "SELECT ts // 1000000 AS time, kind, actor, name, version, alias, stage, key, value, "
+                            "description, old_name FROM registry_history WHERE registered_model_id = ? "
+                            "ORDER BY ts DESC, writer_seq DESC LIMIT 2000", [model.pop("registered_model_id")])
+    return {"registered_model": model, "versions": versions, "aliases": aliases, "history": history}
+
+
+class _ModelNotFound(NotFoundError):
+    pass
+
+
+def downsample(cur: duckdb.DuckDBPyConnection, body: DownsampleRequest) -> dict[str, Any]:
+    """Histories of `keys` × `run_ids` over an x range: raw points where a series has at most
+    2×`buckets` of them in range, else the minimum and maximum point of each of `buckets`
+    equal-width buckets (in x order), so spikes are never hidden."""
+    if not body.run_ids or not body.keys:
+        return {"x_axis": body.x_axis, "x_min": None, "x_max": None, "series": []}
+    buckets = max(10, min(body.buckets, MAX_BUCKETS))
+    # relative time counts from the run's first point among the keys asked for, as MLflow's charts do
+    x = {"step": "step", "time": "timestamp", "relative": "timestamp - min(timestamp) OVER (PARTITION BY run_id)"}[body.x_axis]
+    base = (f"SELECT * FROM (SELECT run_id, key, {x} AS x, value AS y, timestamp AS t FROM metrics "
+            "WHERE run_id IN (SELECT unnest($runs)) AND key IN (SELECT unnest($keys)) AND isfinite(value)) WHERE TRUE")
+    args: dict[str, Any] = {"runs": list(body.run_ids), "keys": list(body.keys)}
+    if body.x_min is not None:
+        base += " AND x >= $lo"
+        args["lo"] = body.x_min
+    if body.x_max is not None:
+        base += " AND x <= $hi"
+        args["hi"] = body.x_max
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE _ds AS {base}", args)
+    try:
+        stats = cur.execute("SELECT run_id, key, count(*), min(x), max(x) FROM _ds GROUP BY ALL").fetchall()
+        if not stats:
+            return {"x_axis": body.x_axis, "x_min": body.x_min, "x_max": body.x_max, "series": []}
+        lo = body.x_min if body.x_min is not None else min(s[3] for s in stats)
+        hi = body.x_max if body.x_max is not None else max(s[4] for s in stats)
+        exact = {(run, key) for run, key, n, _, _ in stats if n <= 2 * buckets}
+        points: dict[tuple[str, str], tuple[list[Any], list[Any]]] = {}
+        if exact:
+            _collect(points, cur.execute(
+                "SELECT run_id, key, x, y FROM _ds WHERE run_id || chr(0) || key IN (SELECT unnest($pairs)) "
+                "ORDER BY run_id, key, x, t", {"pairs": [f"{r}\0{k}" for r, k in exact]}).fetchall())
+        if len(exact) < len(stats):
+            _collect(points, cur.execute(_BUCKETS, {"lo": lo, "width": (hi - lo) / buckets or 1.0, "n": buckets,
+                                                    "pairs": [f"{r}\0{k}" for r, k, *_ in stats if (r, k) not in exact]}).fetchall())
+    finally:
+        cur.execute("DROP TABLE IF EXISTS _ds")
+    order = {r: i for i, r in enumerate(body.run_ids)}
+    series = [
+        {"run_id": run, "key": key, "exact": (run, key) in exact, "count": n, "x": points[run, key][0], "y": points[run, key][1]}
+        for run, key, n, _, _ in sorted(stats, key=lambda s: (order.get(s[0], 0), body.keys.index(s[1])))
+    ]
+    return {"x_axis": body.x_axis, "x_min": lo, "x_max": hi, "buckets": buckets, "series": series}
+
+
+# one row per bucket extreme: the min and the max point, in x order; a bucket of one point gives one row
+_BUCKETS = """
+WITH b AS (
+    SELECT run_id, key, least(floor((x - $lo) / $width), $n - 1)::BIGINT AS b,
+           arg_min(x, y) AS x_lo, min(y) AS y_lo, arg_max(x, y) AS x_hi, max(y) AS y_hi
+    FROM _ds WHERE run_id || chr(0) || key IN (SELECT unnest($pairs)) GROUP BY ALL
+)
+SELECT run_id, key, x, y FROM (
+    SELECT run_id, key, b, x_lo AS x, y_lo AS y FROM b
+    UNION ALL SELECT run_id, key, b, x_hi, y_hi FROM b WHERE x_hi <> x_lo OR y_hi <> y_lo
+) ORDER BY run_id, key, b, x
+"""
+
+
+def _collect(points: dict[tuple[str, str], tuple[list[Any], list[Any]]], rows: list[tuple[Any, ...]]) -> None:
+    for run, key, xv, yv in rows:
+        xs, ys = points.setdefault((run, key), ([], []))
+        xs.append(xv)
+        ys.append(yv)
+
+
+def _records(cur: duckdb.DuckDBPyConnection, sql: str, args: Any) -> list[dict[str, Any]]:
+    result = cur.execute(sql, args)
+    names = [d[0] for d in result.description or ()]
+    return [dict(zip(names, (_finite(v) for v in row), strict=True)) for row in result.fetchall()]
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: MLflow's REST API sends them as strings, and so do we."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+# ---- HTTP ----------------------------------------------------------------------------------
+
+_ERROR_CODES: list[tuple[type[BaseException], str, int]] = [
+    (NotFoundError, "RESOURCE_DOES_NOT_EXIST", 404),
+    (InvalidInputError, "INVALID_PARAMETER_VALUE", 400),
+    (msgspec.ValidationError, "INVALID_PARAMETER_VALUE", 400),
+    (msgspec.DecodeError, "MALFORMED_REQUEST", 400),
+    (TracklogError, "INTERNAL_ERROR", 500),
+]
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(_encoder.encode(payload), status_code=status, media_type="application/json")
+
+
+def _error(exc: BaseException) -> Response:
+    for kind, code, status in _ERROR_CODES:
+        if isinstance(exc, kind):
+            return _json({"error_code": code, "message": str(exc)}, status)
+    raise exc
+
+
+def _as_of_param(request: Request) -> int | None:
+    text = request.query_params.get("as_of")
+    if not text:
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        raise InvalidValueError(f"as_of must be epoch milliseconds, got {text!r}") from None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _post(client: Client, body_type: type[_Body], work: Callable[[Any, Any], Any]) -> Handler:
+    decoder = msgspec.json.Decoder(body_type)
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = decoder.decode(await request.body() or b"{}")
+
+            def run() -> Any:
+                cur = _cursor(client, body.as_of)
+                try:
+                    return work(cur, body)
+                finally:
+                    cur.close()
+
+            return _json(await run_in_threadpool(run))
+        except Exception as exc:  # mapped to MLflow's error JSON; unknown errors re-raise
+            return _error(exc)
+
+    return endpoint
+
+
+def _get(client: Client, work: Callable[[Any, Request], Any]) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        try:
+            as_of = _as_of_param(request)
+
+            def run() -> Any:
+                cur = _cursor(client, as_of)
+                try:
+                    return work(cur, request)
+                finally:
+                    cur.close()
+
+            return _json(await run_in_threadpool(run))
+        except Exception as exc:
+            return _error(exc)
+
+    return endpoint
+
+
+def _required(request: Request, name: str) -> str:
+    value = request.query_params.get(name)
+    if not value:
+        raise InvalidValueError(f"missing query parameter {name!r}")
+    return value
+
+
+def routes(client: Client, prefixes: Sequence[str] = PREFIXES) -> list[Route]:
+    """The UI's endpoints on `client`'s store, under each of `prefixes`."""
+    table: list[tuple[str, str, Handler]] = [
+        ("/metrics/downsample", "POST", _post(client, DownsampleRequest, downsample)),
+        ("/runs/table", "POST", _post(client, RunsTableRequest, runs_table)),
+        ("/runs/groups", "POST", _post(client, RunsGroupsRequest, runs_groups)),
+        ("/runs/keys", "POST", _post(client, RunsKeysRequest, runs_keys)),
+        ("/runs/get", "GET", _get(client, lambda cur, rq: get_run(cur, _required(rq, "run_id")))),
+        ("/experiments/list", "GET", _get(client, lambda cur, rq: list_experiments(cur, rq.query_params.get("view_type", "ACTIVE_ONLY")))),
+        ("/registry/models", "GET", _get(client, lambda cur, rq: registry_models(cur))),
+        ("/registry/model", "GET", _get(client, lambda cur, rq: registry_model(cur, _required(rq, "name")))),
+    ]
+    return [Route(prefix + path, handler, methods=[method]) for prefix in prefixes for path, method, handler in table]
+
+
+ROUTES = routes  # the server calls ROUTES(client); kept as a name for `from … import ROUTES`
