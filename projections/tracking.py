@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from eventlog import (
+    LOGGED_MODEL_EVENTS,
     REGISTRY_EVENTS,
     ArtifactLogged,
     CorruptFileError,
@@ -209,7 +210,8 @@ class TrackingState:
         self.runs: dict[str, RunState] = {}
         self.models: dict[str, ModelLogged] = {}  # logged models by model_id
         self.registry_events: dict[tuple[str, int], Event] = {}  # by identity: folds may repeat
-        self._registry: tuple[int, Any] | None = None
+        self.logged_model_events: dict[tuple[str, int], Event] = {}  # status, tags, params, run links; by identity
+        self._registry: tuple[int, Any, Any] | None = None  # (events folded, newest order, state)
         default = self._experiment(DEFAULT_EXPERIMENT_ID)
         default.created = True
         default.name.offer("Default", (0, "", 0))
@@ -228,10 +230,21 @@ class TrackingState:
 
         if as_of_ns is not None:
             return fold_registry(self.registry_events.values(), as_of_ns)
-        count = len(self.registry_events)
-        if self._registry is None or self._registry[0] != count:
-            self._registry = (count, fold_registry(self.registry_events.values()))
-        return self._registry[1]
+        events = list(self.registry_events.values())  # insertion order: the order they were folded
+        count = len(events)
+        if self._registry is not None and self._registry[0] == count:
+            return self._registry[2]
+        if self._registry is not None and self._registry[0] < count:
+            done, last, state = self._registry
+            new = sorted(events[done:], key=_order)
+            if _order(new[0]) > last:  # all newer than what was folded: apply on top
+                for e in new:
+                    state.apply(e)
+                self._registry = (count, _order(new[-1]), state)
+                return state
+        state = fold_registry(events)  # an older event arrived late: fold again, in order
+        self._registry = (count, max((_order(e) for e in events), default=(0, "", 0)), state)
+        return state
 
     def _run(self, run_id: str) -> RunState:
         run = self.runs.get(run_id)
@@ -380,6 +393,10 @@ def _registry_event(s: TrackingState, e: Event) -> None:
     s.registry_events[(e.writer_id, e.writer_seq)] = e
 
 
+def _logged_model_event(s: TrackingState, e: Event) -> None:
+    s.logged_model_events[(e.writer_id, e.writer_seq)] = e
+
+
 def _model_logged(s: TrackingState, e: ModelLogged) -> None:
     s.models.setdefault(e.model_id, e)
     if e.run_id:
@@ -407,6 +424,7 @@ _HANDLERS: dict[type, Callable[[TrackingState, Any], None]] = {
     ArtifactLogged: _artifact_logged,
     ModelLogged: _model_logged,
     **{t: _registry_event for t in REGISTRY_EVENTS},
+    **{t: _logged_model_event for t in LOGGED_MODEL_EVENTS},
 }
 
 

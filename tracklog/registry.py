@@ -14,8 +14,8 @@ form. Model URIs ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
 from __future__ import annotations
 
 import base64
-import functools
 import contextlib
+import functools
 import json
 import re
 import time
@@ -210,6 +210,20 @@ class RegistryClient:
     def _registry(self, as_of: Any = None) -> RegistryState:
         return self._b.state().registry(as_of_ns(as_of))
 
+    def _own_state(self) -> RegistryState:
+        """After this process's own write: its events are folded without listing the store."""
+        return self._b.state(stale_ok=1.0).registry()
+
+    def _own_model(self, name: str) -> RegisteredModel:
+        found = self._own_state().by_name.get(name)
+        return found.entity() if found is not None else self.get_registered_model(name)
+
+    def _own_version(self, name: str, number: int) -> ModelVersion:
+        found = self._own_state().by_name.get(name)
+        if found is not None and number in found.versions:
+            return found.version_entity(number)
+        return self.get_model_version(name, number)
+
     def _model(self, name: str, as_of: Any = None) -> RegisteredModelState:
         _check_name(name)
         found = self._registry(as_of).by_name.get(name)
@@ -256,7 +270,7 @@ class RegistryClient:
                                             description=_text(description)))
         self._append(*(RegisteredModelTagSet(registered_model_id=model_id, model_name=name, key=k, value=v)
                        for k, v in checked_tags.items()))
-        return self.get_registered_model(name)
+        return self._own_model(name)
 
     def get_registered_model(self, name: str, *, as_of: Any = None) -> RegisteredModel:
         return self._model(name, as_of).entity()
@@ -272,7 +286,7 @@ class RegistryClient:
         self._append(RegisteredModelRenamed(registered_model_id=model.registered_model_id, model_name=new_name,
                                             old_name=name))
         self._b.log.release_claim(_NAMES, name)
-        return self.get_registered_model(new_name)
+        return self._own_model(new_name)
 
     def update_registered_model(self, name: str, description: str | None = None,
                                 deployment_job_id: str | None = None) -> RegisteredModel:
@@ -280,7 +294,7 @@ class RegistryClient:
         if description is not None:
             self._append(RegisteredModelDescriptionSet(registered_model_id=model.registered_model_id, model_name=name,
                                                        description=_text(description)))
-        return self.get_registered_model(name)
+        return self._own_model(name)
 
     def delete_registered_model(self, name: str) -> None:
         """Delete the model with all its versions and aliases, as MLflow does; the name is free again."""
@@ -325,7 +339,7 @@ class RegistryClient:
                                          description=_text(description), run_link=_text(run_link)))
         self._append(*(ModelVersionTagSet(registered_model_id=rm, model_name=name, version=number, key=k, value=v)
                        for k, v in checked_tags.items()))
-        return self.get_model_version(name, number)
+        return self._own_version(name, number)
 
     def _claim_version(self, model: RegisteredModelState) -> int:
         """The next free version number, claimed put-if-absent: unique across processes."""
@@ -347,7 +361,7 @@ class RegistryClient:
         if description is not None:
             self._append(ModelVersionDescriptionSet(registered_model_id=model.registered_model_id, model_name=name,
                                                     version=number, description=_text(description)))
-        return self.get_model_version(name, number)
+        return self._own_version(name, number)
 
     def delete_model_version(self, name: str, version: Any) -> None:
         model, number = self._version_of(name, version)
@@ -376,7 +390,7 @@ class RegistryClient:
             self._append(*(ModelVersionStageSet(registered_model_id=rm, model_name=name, version=v.version,
                                                 stage="Archived")
                            for v in model.versions.values() if v.version != number and v.stage == canonical))
-        return self.get_model_version(name, number)
+        return self._own_version(name, number)
 
     def search_model_versions(self, filter_string: str | None = None, max_results: int = 10_000,
                               order_by: list[str] | None = None, page_token: str | None = None,
