@@ -35,6 +35,14 @@ __all__ = [
     "ModelAliasSet",
     "ModelAliasDeleted",
     "REGISTRY_EVENTS",
+    "LOGGED_MODEL_EVENTS",
+    "LoggedModelDeleted",
+    "LoggedModelParamLogged",
+    "LoggedModelStatusSet",
+    "LoggedModelTagDeleted",
+    "LoggedModelTagSet",
+    "ModelInputLogged",
+    "ModelOutputLogged",
     "CONTROL_EVENTS",
     "ArtifactLogged",
     "AnyEvent",
@@ -206,6 +214,60 @@ class ModelLogged(Event, frozen=True, kw_only=True, gc=False):
     name: str = ""
     artifact_location: str = ""
     flavors: str = ""
+    model_type: str = ""
+
+
+# A model created through the REST API (MLflow 3's ``create_logged_model``) starts PENDING with a
+# `LoggedModelStatusSet` right after its `ModelLogged`, and is finalized READY or UPLOAD_FAILED;
+# a model with no status event (``log_model`` in process) is READY.
+
+
+class LoggedModelStatusSet(Event, frozen=True, kw_only=True, gc=False):
+    model_id: str
+    status: str  # PENDING | READY | UPLOAD_FAILED
+    status_message: str = ""
+
+
+class LoggedModelTagSet(Event, frozen=True, kw_only=True, gc=False):
+    model_id: str
+    key: str
+    value: str
+
+
+class LoggedModelTagDeleted(Event, frozen=True, kw_only=True, gc=False):
+    model_id: str
+    key: str
+
+
+class LoggedModelParamLogged(Event, frozen=True, kw_only=True, gc=False):
+    model_id: str
+    key: str
+    value: str
+
+
+class LoggedModelDeleted(Event, frozen=True, kw_only=True, gc=False):
+    model_id: str
+
+
+class ModelOutputLogged(Event, frozen=True, kw_only=True, gc=False):
+    """A run produced a logged model (MLflow's ``log_outputs``), at `model_step`."""
+
+    run_id: str
+    model_id: str
+    model_step: int = 0
+
+
+class ModelInputLogged(Event, frozen=True, kw_only=True, gc=False):
+    """A run used a logged model (the ``models`` of MLflow's ``log_inputs``)."""
+
+    run_id: str
+    model_id: str
+
+
+LOGGED_MODEL_EVENTS = (
+    LoggedModelStatusSet, LoggedModelTagSet, LoggedModelTagDeleted, LoggedModelParamLogged, LoggedModelDeleted,
+    ModelOutputLogged, ModelInputLogged,
+)
 
 
 # ---- model registry -------------------------------------------------------------------------
@@ -341,6 +403,13 @@ AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     DatasetInputLogged,
     ArtifactLogged,
     ModelLogged,
+    LoggedModelStatusSet,
+    LoggedModelTagSet,
+    LoggedModelTagDeleted,
+    LoggedModelParamLogged,
+    LoggedModelDeleted,
+    ModelOutputLogged,
+    ModelInputLogged,
     RegisteredModelCreated,
     RegisteredModelRenamed,
     RegisteredModelDescriptionSet,

@@ -21,6 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import msgspec
@@ -31,9 +32,12 @@ from eventlog.events import AnyEvent, Event, MetricLogged
 from eventlog.storage import Store
 from eventlog.wal import WalSegment, claim_orphans, read_records
 
-__all__ = ["Batch", "Durability", "Writer", "segment_path", "uuid7"]
+__all__ = ["ACTOR", "Batch", "Durability", "Writer", "segment_path", "uuid7"]
 
 Durability = Literal["wal", "fsync", "none"]
+# Who control events appended in this context are recorded for, if not the writer's own actor:
+# the tracking server sets it per request to the authenticated user.
+ACTOR: ContextVar[str] = ContextVar("tracklog_actor", default="")
 _encode = msgspec.msgpack.Encoder().encode
 _time_ns = time.time_ns
 
@@ -241,7 +245,8 @@ class Writer:
             self._seq = seq + 1
             ts = max(_now_ms_ns(), self._last_ts + 1)
             self._last_ts = ts
-            stamped = msgspec.structs.replace(event, writer_id=self.writer_id, writer_seq=seq, ts=ts, actor=self.actor)
+            stamped = msgspec.structs.replace(event, writer_id=self.writer_id, writer_seq=seq, ts=ts,
+                                              actor=ACTOR.get() or self.actor)
             batch = self._batch
             if self._use_wal:
                 wal = batch.wal or self._open_wal(batch)

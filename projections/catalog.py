@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Catalog", "as_of_ns", "catalog_path", "fetch_arrow"]
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
 
 

@@ -60,12 +60,16 @@ class Backend:
         """
         if self.log.writer.has_pending():
             self.log.flush()
+        return self.catalog().connect(as_of)
+
+    def catalog(self) -> Catalog:
+        """The store's DuckDB catalog, opened on first use (refreshed by `cursor`, not here)."""
         with self._lock:
             if self._catalog is None:
                 from projections.catalog import Catalog
 
                 self._catalog = Catalog(self.log)
-        return self._catalog.connect(as_of)
+        return self._catalog
 
     def state(self, *, stale_ok: float = 0.0) -> TrackingState:
         """The read model; with `stale_ok`, skip listing the store if it was listed that recently.

@@ -17,6 +17,8 @@ PINNED_TAGS = {
     "ExperimentRenamed", "ExperimentRestored", "ExperimentTagDeleted", "ExperimentTagSet",
     "MetricLogged", "ModelLogged", "ParamLogged", "RegisteredModelCreated", "RegisteredModelRenamed", "RegisteredModelDescriptionSet", "RegisteredModelDeleted", "RegisteredModelTagSet", "RegisteredModelTagDeleted", "ModelVersionCreated", "ModelVersionDescriptionSet", "ModelVersionStageSet", "ModelVersionDeleted", "ModelVersionTagSet", "ModelVersionTagDeleted", "ModelAliasSet", "ModelAliasDeleted", "RunDeleted", "RunDescriptionSet", "RunEnded", "RunRenamed",
     "RunRestored", "RunResumed", "RunStarted", "RunTagDeleted", "RunTagSet",
+    "LoggedModelStatusSet", "LoggedModelTagSet", "LoggedModelTagDeleted", "LoggedModelParamLogged",
+    "LoggedModelDeleted", "ModelOutputLogged", "ModelInputLogged",
 }
 
 
