@@ -6,7 +6,16 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | c
 
 .PHONY: setup demo test test-slow lint bench bench-quick clean
 
-setup: $(STAMP)
+setup: $(STAMP) ui/dist/index.html
+
+# the web UI: npm ci when the lock changes, a Vite build when a source changes (no npm: say so, go on)
+UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	@if command -v npm >/dev/null; then cd ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the web UI is not built (install Node.js 20+, then make setup)"; fi
+
+ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
+	@if command -v npm >/dev/null; then cd ui && npm run --silent build; fi
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

@@ -63,6 +63,7 @@ _encoder = msgspec.json.Encoder()
 
 class _Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     as_of: int | None = None  # epoch ms; None = now
+    fresh: bool = False  # fold what was published since the last background refresh first
 
 
 class DownsampleRequest(_Body):
@@ -103,8 +104,22 @@ class RunsKeysRequest(_Body):
 # ---- the endpoints' work (plain functions over a cursor, so tests can call them) -----------
 
 
-def _cursor(client: Client, as_of: int | float | None) -> duckdb.DuckDBPyConnection:
-    return client._b.cursor(as_of)
+class Reads:
+    """Where the endpoints read: the server's warm catalog (as of its last background refresh,
+    a second old at most; `fresh` folds first), or a plain `Client`'s catalog, always folded."""
+
+    def __init__(self, owner: Any) -> None:
+        self.store = getattr(owner, "store", None)  # a tracklog.server `Server` has a ServerStore
+        self.client: Client = getattr(owner, "client", owner)
+
+    def cursor(self, as_of: int | float | None, fresh: bool) -> duckdb.DuckDBPyConnection:
+        if self.store is None:
+            return self.client._b.cursor(as_of)
+        if as_of is None:
+            return self.store.fresh_cursor() if fresh else self.store.cursor()
+        if fresh:
+            self.store.fresh_cursor().close()
+        return self.client._b.catalog().connect(as_of, refresh=False)
 
 
 def _run_filter(body: RunsTableRequest | RunsGroupsRequest, params: Params) -> str:
@@ -394,44 +409,36 @@ def _as_of_param(request: Request) -> int | None:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _post(client: Client, body_type: type[_Body], work: Callable[[Any, Any], Any]) -> Handler:
+def _post(reads: Reads, body_type: type[_Body], work: Callable[[Any, Any], Any]) -> Handler:
     decoder = msgspec.json.Decoder(body_type)
 
     async def endpoint(request: Request) -> Response:
         try:
             body = decoder.decode(await request.body() or b"{}")
-
-            def run() -> Any:
-                cur = _cursor(client, body.as_of)
-                try:
-                    return work(cur, body)
-                finally:
-                    cur.close()
-
-            return _json(await run_in_threadpool(run))
+            return _json(await run_in_threadpool(_with_cursor, reads, body.as_of, body.fresh, lambda cur: work(cur, body)))
         except Exception as exc:  # mapped to MLflow's error JSON; unknown errors re-raise
             return _error(exc)
 
     return endpoint
 
 
-def _get(client: Client, work: Callable[[Any, Request], Any]) -> Handler:
+def _get(reads: Reads, work: Callable[[Any, Request], Any]) -> Handler:
     async def endpoint(request: Request) -> Response:
         try:
-            as_of = _as_of_param(request)
-
-            def run() -> Any:
-                cur = _cursor(client, as_of)
-                try:
-                    return work(cur, request)
-                finally:
-                    cur.close()
-
-            return _json(await run_in_threadpool(run))
+            as_of, fresh = _as_of_param(request), request.query_params.get("fresh") in ("1", "true")
+            return _json(await run_in_threadpool(_with_cursor, reads, as_of, fresh, lambda cur: work(cur, request)))
         except Exception as exc:
             return _error(exc)
 
     return endpoint
+
+
+def _with_cursor(reads: Reads, as_of: int | None, fresh: bool, work: Callable[[Any], Any]) -> Any:
+    cur = reads.cursor(as_of, fresh)
+    try:
+        return work(cur)
+    finally:
+        cur.close()
 
 
 def _required(request: Request, name: str) -> str:
@@ -441,19 +448,21 @@ def _required(request: Request, name: str) -> str:
     return value
 
 
-def routes(client: Client, prefixes: Sequence[str] = PREFIXES) -> list[Route]:
-    """The UI's endpoints on `client`'s store, under each of `prefixes`."""
+def routes(owner: Any, prefixes: Sequence[str] = PREFIXES) -> list[Route]:
+    """The UI's endpoints under each of `prefixes`, reading through `owner`: the server's
+    `Server` (its warm catalog) or a `tracklog.Client`."""
+    reads = Reads(owner)
     table: list[tuple[str, str, Handler]] = [
-        ("/metrics/downsample", "POST", _post(client, DownsampleRequest, downsample)),
-        ("/runs/table", "POST", _post(client, RunsTableRequest, runs_table)),
-        ("/runs/groups", "POST", _post(client, RunsGroupsRequest, runs_groups)),
-        ("/runs/keys", "POST", _post(client, RunsKeysRequest, runs_keys)),
-        ("/runs/get", "GET", _get(client, lambda cur, rq: get_run(cur, _required(rq, "run_id")))),
-        ("/experiments/list", "GET", _get(client, lambda cur, rq: list_experiments(cur, rq.query_params.get("view_type", "ACTIVE_ONLY")))),
-        ("/registry/models", "GET", _get(client, lambda cur, rq: registry_models(cur))),
-        ("/registry/model", "GET", _get(client, lambda cur, rq: registry_model(cur, _required(rq, "name")))),
+        ("/metrics/downsample", "POST", _post(reads, DownsampleRequest, downsample)),
+        ("/runs/table", "POST", _post(reads, RunsTableRequest, runs_table)),
+        ("/runs/groups", "POST", _post(reads, RunsGroupsRequest, runs_groups)),
+        ("/runs/keys", "POST", _post(reads, RunsKeysRequest, runs_keys)),
+        ("/runs/get", "GET", _get(reads, lambda cur, rq: get_run(cur, _required(rq, "run_id")))),
+        ("/experiments/list", "GET", _get(reads, lambda cur, rq: list_experiments(cur, rq.query_params.get("view_type", "ACTIVE_ONLY")))),
+        ("/registry/models", "GET", _get(reads, lambda cur, rq: registry_models(cur))),
+        ("/registry/model", "GET", _get(reads, lambda cur, rq: registry_model(cur, _required(rq, "name")))),
     ]
     return [Route(prefix + path, handler, methods=[method]) for prefix in prefixes for path, method, handler in table]
 
 
-ROUTES = routes  # the server calls ROUTES(client); kept as a name for `from … import ROUTES`
+ROUTES = routes  # the server adds ``ROUTES(server)`` to its routes

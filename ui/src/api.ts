@@ -17,7 +17,14 @@ export class ApiError extends Error {
   }
 }
 
+// After this page writes, tracklog reads ask the server to fold first ("fresh"), so they show
+// the write at once; otherwise they read the server's catalog as of its last background refresh.
+let lastWrite = 0;
+const FRESH_FOR_MS = 5000;
+const fresh = () => (Date.now() - lastWrite < FRESH_FOR_MS ? true : undefined);
+
 async function request<T>(method: string, path: string, body?: unknown, query?: Record<string, unknown>): Promise<T> {
+  if (path.startsWith(MLFLOW) && method !== "GET") lastWrite = Date.now();
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query ?? {})) {
     if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
@@ -197,7 +204,7 @@ export interface SqlResult {
 
 export const tl = {
   experiments: (viewType = "ACTIVE_ONLY") =>
-    request<{ experiments: ExperimentRow[] }>("GET", `${TRACKLOG}/experiments/list`, undefined, { view_type: viewType, as_of: asOf() }),
+    request<{ experiments: ExperimentRow[] }>("GET", `${TRACKLOG}/experiments/list`, undefined, { view_type: viewType, as_of: asOf(), fresh: fresh() }),
   runsTable: (body: {
     experiment_ids?: string[];
     filter?: string;
@@ -208,20 +215,21 @@ export const tl = {
     run_ids?: string[];
     count?: boolean;
     view_type?: "ACTIVE_ONLY" | "DELETED_ONLY" | "ALL";
-  }) => request<RunsTable>("POST", `${TRACKLOG}/runs/table`, { ...body, as_of: asOf() }),
+  }) => request<RunsTable>("POST", `${TRACKLOG}/runs/table`, { ...body, as_of: asOf(), fresh: fresh() }),
   runsGroups: (body: { experiment_ids: string[]; group_by: string; filter?: string; columns?: string[] }) =>
-    request<{ groups: RunGroup[] }>("POST", `${TRACKLOG}/runs/groups`, { ...body, as_of: asOf() }),
+    request<{ groups: RunGroup[] }>("POST", `${TRACKLOG}/runs/groups`, { ...body, as_of: asOf(), fresh: fresh() }),
   runsKeys: (experimentIds: string[] | null, runIds?: string[]) =>
     request<{ params: string[]; metrics: string[]; tags: string[] }>("POST", `${TRACKLOG}/runs/keys`, {
       experiment_ids: experimentIds,
       run_ids: runIds,
       as_of: asOf(),
+      fresh: fresh(),
     }),
-  run: (runId: string) => request<RunDetail>("GET", `${TRACKLOG}/runs/get`, undefined, { run_id: runId, as_of: asOf() }),
+  run: (runId: string) => request<RunDetail>("GET", `${TRACKLOG}/runs/get`, undefined, { run_id: runId, as_of: asOf(), fresh: fresh() }),
   downsample: (body: { run_ids: string[]; keys: string[]; x_axis: XAxis; x_min?: number | null; x_max?: number | null; buckets: number }) =>
-    request<Downsampled>("POST", `${TRACKLOG}/metrics/downsample`, { ...body, as_of: asOf() }),
-  registeredModels: () => request<{ registered_models: RegisteredModelRow[] }>("GET", `${TRACKLOG}/registry/models`, undefined, { as_of: asOf() }),
-  registeredModel: (name: string) => request<ModelDetail>("GET", `${TRACKLOG}/registry/model`, undefined, { name, as_of: asOf() }),
+    request<Downsampled>("POST", `${TRACKLOG}/metrics/downsample`, { ...body, as_of: asOf(), fresh: fresh() }),
+  registeredModels: () => request<{ registered_models: RegisteredModelRow[] }>("GET", `${TRACKLOG}/registry/models`, undefined, { as_of: asOf(), fresh: fresh() }),
+  registeredModel: (name: string) => request<ModelDetail>("GET", `${TRACKLOG}/registry/model`, undefined, { name, as_of: asOf(), fresh: fresh() }),
   sql: (query: string, limit = 10_000) => request<SqlResult>("POST", `${TRACKLOG}/sql`, { query, as_of: asOf(), limit }),
 };
 

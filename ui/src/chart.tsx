@@ -42,19 +42,26 @@ function buildData(ds: Downsampled, runs: ChartRun[], opts: ChartOptions): { dat
     const ys = opts.logScale ? s.y.map((v) => (v > 0 ? v : null)) : s.y;
     return opts.smoothing > 0 ? [s.x, ys, smooth(ys, opts.smoothing)] : [s.x, ys];
   });
-  const series: uPlot.Series[] = [{}];
+  const series: uPlot.Series[] = [{ label: X_LABELS[opts.xAxis], value: xLegend(opts.xAxis) }];
   for (const r of shown) {
     const label = r.name.length > 28 ? r.name.slice(0, 27) + "…" : r.name;
     if (opts.smoothing > 0) {
       series.push({ label: label + " (raw)", stroke: r.color + "40", width: 1, spanGaps: true, points: { show: false } });
-      series.push({ label, stroke: r.color, width: 1.5, spanGaps: true, points: { show: false } });
+      series.push({ label, stroke: r.color, width: 1.5, spanGaps: true });
     } else {
-      series.push({ label, stroke: r.color, width: 1.25, spanGaps: true, points: { show: false } });
+      series.push({ label, stroke: r.color, width: 1.25, spanGaps: true });
     }
   }
   if (!tables.length) return { data: [[]], series };
   const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
   return { data, series };
+}
+
+const X_LABELS: Record<XAxis, string> = { step: "Step", time: "Time", relative: "Relative" };
+
+function xLegend(axis: XAxis) {
+  return (_u: uPlot, v: number | null) =>
+    v === null || v === undefined ? "–" : axis === "time" ? new Date(v).toLocaleString() : axis === "relative" ? fmtDuration(v) : fmtNum(v);
 }
 
 function xValues(axis: XAxis) {
@@ -141,7 +148,7 @@ export function MetricChart({ runs, metricKey, options, height = 240 }: { runs: 
       <div class="chart-head">
         <b class="mono">{metricKey}</b>
         <span class="muted small" data-testid="chart-info">
-          {ds && (exact ? `${total.toLocaleString()} points` : `${total.toLocaleString()} points · ${drawn.toLocaleString()} drawn (min/max per bucket)`)}
+          {ds && (exact ? `${total.toLocaleString()} point${total === 1 ? "" : "s"}` : `${total.toLocaleString()} points · ${drawn.toLocaleString()} drawn (min/max per bucket)`)}
         </span>
         <span class="spacer" />
         {zoom && (

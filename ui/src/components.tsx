@@ -100,6 +100,8 @@ export function EditableText({
   placeholder = "",
   readOnly = false,
   label = "Edit",
+  startEditing = false,
+  onCancel,
 }: {
   value: string;
   onSave: (v: string) => Promise<unknown>;
@@ -107,8 +109,14 @@ export function EditableText({
   placeholder?: string;
   readOnly?: boolean;
   label?: string;
+  startEditing?: boolean;
+  onCancel?: () => void;
 }) {
-  const [editing, setEditing] = useState(false);
+  const [editing, setEditingState] = useState(startEditing);
+  const setEditing = (v: boolean) => {
+    setEditingState(v);
+    if (!v) onCancel?.();
+  };
   const [draft, setDraft] = useState(value);
   const [error, setError] = useState<Error>();
   const [busy, setBusy] = useState(false);

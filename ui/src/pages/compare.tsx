@@ -60,7 +60,7 @@ export function ComparePage() {
             <tr class={diff ? "diff" : ""}>
               <th class="mono">{d.id.slice(d.id.indexOf(".") + 1)}</th>
               {d.values.map((v) => (
-                <td class={`${d.numeric ? "num mono" : "mono"} ${best && v === best[0] ? "lo" : ""} ${best && v === best[1] ? "hi" : ""}`}>{v === null ? <span class="muted">—</span> : fmtNum(v)}</td>
+                <td class={`${d.numeric ? "num mono" : "mono"} ${best && v === best[1] ? "hi" : ""}`}>{v === null ? <span class="muted">—</span> : fmtNum(v)}</td>
               ))}
             </tr>
           );
@@ -134,7 +134,10 @@ function ticksOf(d: Dim): string[] {
 }
 
 function ParallelCoordinates({ runs, dims: all }: { runs: RunDetail[]; dims: Dim[] }) {
-  const defaults = all.filter((d) => differs(d.values) || d.id.startsWith("metrics.")).slice(0, 8).map((d) => d.id);
+  const defaults = [
+    ...all.filter((d) => d.id.startsWith("params.") && differs(d.values) && d.values.every((v) => v !== null)).slice(0, 5),
+    ...all.filter((d) => d.id.startsWith("metrics.") && d.values.filter((v) => v !== null).length > 1).slice(0, 3),
+  ].map((d) => d.id);
   const [chosen, setChosen] = useState<string[]>(defaults);
   const shown = chosen.map((id) => all.find((d) => d.id === id)).filter(Boolean) as Dim[];
   const W = Math.max(480, shown.length * 130);
@@ -154,7 +157,7 @@ function ParallelCoordinates({ runs, dims: all }: { runs: RunDetail[]; dims: Dim
         <Empty>Choose two or more params or metrics.</Empty>
       ) : (
         <div class="svg-scroll">
-          <svg width={W} height={H} class="pc">
+          <svg viewBox={`0 0 ${W} ${H}`} width="100%" style={{ maxWidth: W, minWidth: 420 }} class="pc">
             {runs.map((_, ri) => {
               const pts = shown.map((d, di) => [xOf(di), scales[di](d.values[ri])] as const).filter(([, y]) => y !== null);
               return <polyline points={pts.map(([x, y]) => `${x},${y}`).join(" ")} fill="none" stroke={colorFor(ri)} stroke-width="2" opacity="0.85"><title>{runs[ri].info.run_name}</title></polyline>;
@@ -225,7 +228,7 @@ function Scatter({ runs, dims: all }: { runs: RunDetail[]; dims: Dim[] }) {
       {!xd || !yd ? (
         <Empty>Choose two params or metrics.</Empty>
       ) : (
-        <svg width={W} height={H} class="scatter">
+        <svg viewBox={`0 0 ${W} ${H}`} width="100%" style={{ maxWidth: W }} class="scatter">
           <rect x={pad.l} y={pad.t} width={W - pad.l - pad.r} height={H - pad.t - pad.b} fill="none" stroke="#e5e7eb" />
           {runs.map((r, i) => {
             // the x scale runs right-to-left by construction (hi→lo); mirror it

@@ -132,6 +132,8 @@ function RenameCell({ exp, onDone }: { exp: ExperimentRow; onDone: () => void })
     return (
       <EditableText
         value={exp.name}
+        startEditing
+        onCancel={() => setEditing(false)}
         onSave={async (name) => {
           await mlflow.renameExperiment(exp.experiment_id, name);
           setEditing(false);

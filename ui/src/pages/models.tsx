@@ -325,7 +325,7 @@ function History({ events }: { events: RegistryEvent[] }) {
               </span>
               <span class="actor">{e.actor}</span>
               <span>{describe(e)}</span>
-              <a class="link small" href={href(location.hash.slice(1).split("?")[0], { as_of: e.time })} title="See the model as it was right after this change">
+              <a class="link small" href={href(location.hash.slice(1).split("?")[0], { as_of: e.time + 1 })} title="See the model as it was right after this change">
                 as of then
               </a>
             </li>

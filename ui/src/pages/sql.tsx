@@ -43,9 +43,7 @@ export function SqlPage() {
       setBusy(false);
     }
   };
-  useEffect(() => {
-    if (route.query.get("query")) run(initial);
-  }, []);
+  useEffect(() => void run(initial), []);
   return (
     <div class="page sql-page">
       <div class="page-head">
