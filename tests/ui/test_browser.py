@@ -3,7 +3,8 @@ Debian's chromium against a live ``tracklog ui`` over a seeded store (`tests.ui.
 
 Needs ``make setup`` (it installs ``ui/node_modules`` and builds ``ui/dist``) and ``/usr/bin/chromium``
 (``.ci/run`` installs it); without them the test is skipped and says why. Screenshots of every
-page are refreshed in ``ui/screenshots/`` (``TRACKLOG_UI_SCREENSHOTS=0`` turns that off).
+page go to a temporary folder; ``TRACKLOG_UI_SCREENSHOTS=ui/screenshots`` refreshes the
+committed ones (``cd ui && npm test`` does too).
 """
 
 from __future__ import annotations
@@ -78,13 +79,14 @@ def ui_server(tmp_path_factory):
     log.close()
 
 
-def test_pages_in_chromium(ui_server):
+def test_pages_in_chromium(ui_server, tmp_path):
     """Every page loads without console errors; searching (and a bad filter's error), sorting,
     choosing columns, grouping, opening a run, editing tags, previewing artifacts, drawing and
     zooming a chart, comparing runs, moving an alias, running SQL and time travel all work."""
     url, seed = ui_server
     env = {**os.environ, "TRACKLOG_UI_URL": url, "TRACKLOG_UI_SEED": json.dumps(seed), "CHROMIUM": CHROMIUM,
-           "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "CI": "1"}
+           "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "CI": "1",
+           "TRACKLOG_UI_SCREENSHOTS": os.environ.get("TRACKLOG_UI_SCREENSHOTS") or str(tmp_path / "screenshots")}
     result = subprocess.run(["node", "node_modules/@playwright/test/cli.js", "test"], cwd=UI, env=env,
                             capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, f"playwright failed:\n{result.stdout[-12000:]}\n{result.stderr[-4000:]}"

@@ -74,6 +74,7 @@ export function MetricChart({ runs, metricKey, options, height = 240 }: { runs: 
   const plotEl = useRef<HTMLDivElement>(null);
   const width = useElementWidth(box);
   const plot = useRef<uPlot | null>(null);
+  const tip = useRef<HTMLDivElement>(null);
   const [zoom, setZoom] = useState<[number, number] | null>(null);
   const [ds, setDs] = useState<Downsampled>();
   const [error, setError] = useState<Error>();
@@ -105,6 +106,7 @@ export function MetricChart({ runs, metricKey, options, height = 240 }: { runs: 
   useEffect(() => {
     if (!built || !plotEl.current || !width) return;
     const time = options.xAxis === "time";
+    const colors = built.series.map((s) => String(s.stroke ?? "")); // before uPlot wraps them in functions
     const opts: uPlot.Options = {
       width,
       height,
@@ -116,8 +118,9 @@ export function MetricChart({ runs, metricKey, options, height = 240 }: { runs: 
         { stroke: "#6b7280", grid: { stroke: "#eef0f3" }, ticks: { stroke: "#e5e7eb" }, size: 56, values: (_u, vs) => vs.map((v) => fmtNum(v)) },
       ],
       cursor: { drag: { x: true, y: false, setScale: true }, sync: { key: "tracklog-charts" }, points: { size: 5 } },
-      legend: { live: true },
+      legend: { show: false },
       hooks: {
+        setCursor: [(u) => showTip(u, tip.current, options.xAxis, colors)],
         setSelect: [
           (u) => {
             if (u.select.width < 4) return;
@@ -158,12 +161,47 @@ export function MetricChart({ runs, metricKey, options, height = 240 }: { runs: 
         )}
       </div>
       <ErrorBox error={error} />
-      <div ref={box} class="chart-box" style={{ minHeight: height + 40 }}>
+      <div ref={box} class="chart-box" style={{ minHeight: height + 8 }}>
         <div ref={plotEl} />
+        <div ref={tip} class="chart-tip" data-testid="chart-tip" />
         {ds && !ds.series.length && <div class="empty">No points for {metricKey}.</div>}
       </div>
     </div>
   );
+}
+
+/** The values under the cursor, one line per run (smoothed when smoothing is on), beside it. */
+function showTip(u: uPlot, el: HTMLDivElement | null, axis: XAxis, colors: string[]): void {
+  if (!el) return;
+  const idx = u.cursor.idx;
+  if (idx === null || idx === undefined || u.cursor.left === undefined || u.cursor.left < 0) {
+    el.style.display = "none";
+    return;
+  }
+  const x = u.data[0][idx];
+  const rows: string[] = [];
+  u.series.forEach((s, i) => {
+    if (i === 0 || !s.show || String(s.label).endsWith("(raw)")) return;
+    const y = u.data[i][idx];
+    if (y === null || y === undefined) return;
+    const color = colors[i];
+    rows.push(`<div class="tip-row"><span class="swatch" style="background:${color}"></span><span class="tip-name">${escapeHtml(String(s.label))}</span><b>${fmtNum(y)}</b></div>`);
+  });
+  if (!rows.length) {
+    el.style.display = "none";
+    return;
+  }
+  el.innerHTML = `<div class="tip-x">${X_LABELS[axis]} ${escapeHtml(String(xLegend(axis)(u, x)))}</div>${rows.slice(0, 16).join("")}`;
+  el.style.display = "block";
+  const left = u.cursor.left + u.over.offsetLeft;
+  const flip = left > u.over.offsetLeft + u.over.clientWidth / 2;
+  el.style.left = flip ? "" : `${left + 14}px`;
+  el.style.right = flip ? `${u.over.parentElement!.clientWidth - left + 14}px` : "";
+  el.style.top = `${u.over.offsetTop + 8}px`;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 }
 
 export function ChartControls({ options, onChange }: { options: ChartOptions; onChange: (o: ChartOptions) => void }) {

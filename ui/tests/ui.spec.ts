@@ -4,7 +4,7 @@
 
 import { expect, test as base, type Page } from "@playwright/test";
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 interface Seed {
@@ -18,8 +18,11 @@ interface Seed {
 
 const seed = (): Seed => JSON.parse(process.env.TRACKLOG_UI_SEED ?? "{}");
 const url = (hash: string) => `${process.env.TRACKLOG_UI_URL}#${hash}`;
-const SHOTS = fileURLToPath(new URL("../screenshots", import.meta.url));
-mkdirSync(SHOTS, { recursive: true });
+// where screenshots go: ui/screenshots (committed) by default; the pytest wrapper passes a
+// temporary folder unless asked to refresh the committed ones; "0" takes none
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+const SHOTS = resolve(REPO, process.env.TRACKLOG_UI_SCREENSHOTS || "ui/screenshots");
+if (process.env.TRACKLOG_UI_SCREENSHOTS !== "0") mkdirSync(SHOTS, { recursive: true });
 
 async function shot(page: Page, name: string): Promise<void> {
   if (process.env.TRACKLOG_UI_SCREENSHOTS === "0") return;
@@ -206,8 +209,11 @@ test("charts: a long history is downsampled, zoom fetches exact points", async (
   await page.getByLabel("X axis").selectOption("relative");
   await page.getByLabel("Smoothing").fill("0.6");
   await page.getByText("Log scale").click();
-  await expect(page.getByTestId("chart-loss").locator(".u-legend")).toContainText("resnet-00");
-  await expect(page.getByTestId("chart-loss").locator("canvas")).toBeVisible();
+  const loss = page.getByTestId("chart-loss");
+  await expect(loss.getByTestId("chart-info")).toContainText("600 points");
+  await loss.locator(".u-over").hover({ position: { x: 200, y: 60 } });
+  await expect(loss.getByTestId("chart-tip")).toContainText("resnet-00");
+  await expect(loss.getByTestId("chart-tip")).toContainText("Relative");
   await shot(page, "charts-compare");
 });
 

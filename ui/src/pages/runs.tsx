@@ -8,7 +8,7 @@ import { ApiError, tl, type RunGroup, type RunsTable } from "../api";
 import { ErrorBox, Popover, ROW_HEIGHT, Spinner, StatusDot, useLoad, useVirtualRows } from "../components";
 import { fmtAgo, fmtDuration, fmtNum, fmtTime, keyExpr, quote, splitKey } from "../format";
 import { useLive } from "../live";
-import { href, navigate, setQuery, useRoute } from "../state";
+import { getAsOf, href, navigate, setQuery, useRoute } from "../state";
 
 const WINDOW = 100;
 const FIXED = ["run_id", "run_name", "experiment_id", "status", "user_id", "start_time", "end_time", "lifecycle_stage", "parent_run_id", "source_name", "git_commit"];
@@ -55,7 +55,7 @@ function baseColumns(several: boolean, expNames: Map<string, string>): Column[] 
       render: (r) => {
         const start = r[col("start_time")] as number;
         const end = r[col("end_time")] as number | null;
-        return r[col("status")] === "RUNNING" ? <span class="muted">{fmtDuration(Date.now() - start)}…</span> : fmtDuration(end ? end - start : null);
+        return r[col("status")] === "RUNNING" ? <span class="muted">{fmtDuration((getAsOf() ?? Date.now()) - start)}…</span> : fmtDuration(end ? end - start : null);
       },
     },
     { id: "status", label: "Status", sort: "attributes.status", width: 86, render: (r) => String(r[col("status")]).toLowerCase() },
@@ -496,6 +496,7 @@ export function RunsGrid(props: GridProps) {
           </tbody>
         </table>
         {data.total === 0 && !data.error && <div class="empty">No runs match.</div>}
+        {data.error && props.filter && <div class="empty">Fix the filter to see runs.</div>}
         {data.total === null && !data.error && <Spinner />}
       </div>
       <div class="grid-foot" data-testid="runs-count">
@@ -538,7 +539,7 @@ function GroupedRuns(props: Omit<GridProps, "height"> & { group: string }) {
               <span class="muted">{g.count} runs</span>
               {metricCols.map((c) => (
                 <span class="chip">
-                  mean {splitKey(c)[1]}: {fmtNum(g.means[c])}
+                  mean {splitKey(c)[1]}: {g.means[c] === null || g.means[c] === undefined ? "–" : fmtNum(g.means[c])}
                 </span>
               ))}
             </div>
