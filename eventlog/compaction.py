@@ -34,6 +34,7 @@ __all__ = ["Commit", "CompactionReport", "compact", "live_files", "parse_duratio
 _COMMIT_NAME = re.compile(r"(\d+)\.json$")
 _DATE = re.compile(r"/date=([0-9-]+)/")
 TARGET_ROWS = 4_000_000  # rows per output file
+GROUP_ROWS = 8_000_000  # rows sorted together at most: bounds memory whatever a day holds
 STRAY_AGE = 3600.0  # an uncommitted output younger than this may belong to a compactor still at work
 
 
@@ -112,7 +113,6 @@ def compact(
         progress: wraps the per-partition loop (e.g. a progress bar); gets items and a label.
         min_files: do nothing unless at least this many files are live.
     """
-    import pyarrow as pa
 
     report = CompactionReport(stream=stream)
     commits = read_commits(store, stream)
@@ -127,19 +127,23 @@ def compact(
     produced: list[str] = []
     walk = progress(list(by_date.items()), f"compacting {stream}") if progress else by_date.items()
     for day, paths in walk:
-        tables = []
+        index = 0  # output number within the day
+        tables: list[Any] = []
+        rows = 0
         for path in paths:
             data = store.read_bytes(path)
             report.bytes_before += len(data)
-            tables.append(read_parquet(data, where=f"{store.uri}/{path}"))
-        merged = pa.concat_tables(tables, promote_options="default").sort_by(_sort_keys(stream))
-        for i, start in enumerate(range(0, max(merged.num_rows, 1), TARGET_ROWS)):
-            out = f"compacted/stream={stream}/date={day}/c-{token}-{i:04d}.parquet"
-            data = write_parquet(merged.slice(start, TARGET_ROWS), level=9)
-            store.publish(out, data, durable=True)
-            report.bytes_after += len(data)
-            produced.append(out)
-        report.rows += merged.num_rows
+            table = read_parquet(data, where=f"{store.uri}/{path}")
+            del data
+            tables.append(table)
+            rows += table.num_rows
+            if rows >= GROUP_ROWS:  # sorted in groups: each output is sorted, memory stays bounded
+                index = _write_group(store, stream, f"compacted/stream={stream}/date={day}/c-{token}", index,
+                                     tables, report, produced)
+                tables, rows = [], 0
+        if tables:
+            _write_group(store, stream, f"compacted/stream={stream}/date={day}/c-{token}", index, tables, report,
+                         produced)
     while True:
         commit = Commit(number=number, consumed=inputs, produced=produced, ts=time.time(), compactor=compactor)
         if store.publish(f"_commits/stream={stream}/{number:08d}.json", msgspec.json.encode(commit), durable=True):
@@ -153,6 +157,23 @@ def compact(
         number = max(c.number for c in rivals) + 1
     report.commit, report.consumed, report.produced = number, len(inputs), len(produced)
     return report
+
+
+def _write_group(store: Store, stream: str, prefix: str, index: int, tables: list[Any],
+                 report: CompactionReport, produced: list[str]) -> int:
+    """Sort `tables` together and publish them as outputs ``<prefix>-<index>.parquet``…; the next index."""
+    import pyarrow as pa
+
+    merged = pa.concat_tables(tables, promote_options="default").sort_by(_sort_keys(stream))
+    for start in range(0, max(merged.num_rows, 1), TARGET_ROWS):
+        out = f"{prefix}-{index:04d}.parquet"
+        data = write_parquet(merged.slice(start, TARGET_ROWS), level=9)
+        store.publish(out, data, durable=True)
+        report.bytes_after += len(data)
+        produced.append(out)
+        index += 1
+    report.rows += merged.num_rows
+    return index
 
 
 def remove_expired(store: Store, stream: str, retention: float, *, now: float | None = None) -> int:

@@ -60,6 +60,24 @@ def test_outputs_are_sorted_by_run_key_step(tmp_path) -> None:
     assert rows == sorted(rows)
 
 
+def test_a_large_day_is_sorted_in_bounded_groups(tmp_path, monkeypatch) -> None:
+    """Memory stays bounded: segments are sorted together only up to GROUP_ROWS rows at a time."""
+    import eventlog.compaction as compaction
+
+    monkeypatch.setattr(compaction, "GROUP_ROWS", 120)
+    log = EventLog.open(str(tmp_path))
+    _fill(log, 6)  # 6 segments x 50 rows: groups of 150, 150
+    before = _ids(log)
+    report = compact(log.store, "metric")
+    assert report.produced == 2 and report.rows == 300
+    assert _ids(log) == before and max(before.values()) == 1
+    for path in log.files("metric"):
+        table = log.read(path)
+        rows = list(zip(table["run_id"].to_pylist(), table["key"].to_pylist(), table["step"].to_pylist(), strict=True))
+        assert rows == sorted(rows) and len(rows) == 150
+    log.close()
+
+
 def test_retention_keeps_consumed_files_for_readers_that_listed_them(tmp_path) -> None:
     log = EventLog.open(str(tmp_path))
     _fill(log, 3)
