@@ -25,6 +25,7 @@ import contextlib
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Catalog", "as_of_ns", "catalog_path", "fetch_arrow"]
 
+FOLD_BATCH_ROWS = 4_000_000  # metric points folded per transaction: bounds the memory of a first fold
 SCHEMA_VERSION = "7"
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
 
@@ -145,17 +147,33 @@ class Catalog:
                 return 0
             skip, overlap = self._compaction_outputs(new, folded)
             control = self._read([p for p in new["control"] if p not in skip], "control")
-            metrics = self._read([p for p in new["metric"] if p not in skip], "metric")
             control += [(p, None, None) for p in new["control"] if p in skip]
-            metrics += [(p, None, None) for p in new["metric"] if p in skip]
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                self._fold(control, metrics, dedupe=overlap)
-                self.con.execute("COMMIT")
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                raise
+            skipped: list[tuple[str, Any, str | None]] = [(p, None, None) for p in new["metric"] if p in skip]
+            # metric files fold in batches of about FOLD_BATCH_ROWS points, each batch its own
+            # transaction: memory stays bounded, and a crash keeps the batches already folded
+            for i, metrics in enumerate(self._metric_batches([p for p in new["metric"] if p not in skip])):
+                self.con.execute("BEGIN TRANSACTION")
+                try:
+                    self._fold(control if i == 0 else [], metrics + (skipped if i == 0 else []), dedupe=overlap)
+                    self.con.execute("COMMIT")
+                except BaseException:
+                    self.con.execute("ROLLBACK")
+                    raise
             return len(new["control"]) + len(new["metric"])
+
+    def _metric_batches(self, paths: list[str]) -> Iterator[list[tuple[str, Any, str | None]]]:
+        """The metric files read a batch at a time (at least one batch, maybe empty)."""
+        batch: list[tuple[str, Any, str | None]] = []
+        rows = 0
+        for path in paths:
+            batch += self._read([path], "metric")
+            table = batch[-1][1]
+            rows += table.num_rows if table is not None else 0
+            if rows >= FOLD_BATCH_ROWS:
+                yield batch
+                batch, rows = [], 0
+        if batch or not paths:
+            yield batch
 
     def _compaction_outputs(self, new: dict[str, list[str]], folded: set[str]) -> tuple[set[str], bool]:
         """Outputs whose inputs were all folded already (skip them), and whether any output

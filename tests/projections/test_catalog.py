@@ -234,3 +234,32 @@ def test_a_cache_held_by_another_process_falls_back_to_memory(tmp_path) -> None:
         holder.kill()
         holder.wait()
         holder.stdout.close()
+
+
+def test_a_large_first_fold_goes_in_batches_with_the_same_answers(tmp_path, monkeypatch) -> None:
+    """Metric files fold a few at a time (bounded memory); the views equal a fold in one go."""
+    import projections.catalog as catalog
+
+    log = EventLog.open(str(tmp_path / "s"))
+    for run in range(3):
+        log.append(RunStarted(run_id=f"r{run}", experiment_id="0", run_name=f"n{run}"))
+        for seg in range(4):
+            for step in range(25):
+                log.log_metric(f"r{run}", "loss", float(seg * 25 + step), seg * 25 + step, 1000 + step)
+            log.flush()
+    whole = Catalog(log, path=str(tmp_path / "whole.duckdb"))
+    expected = {v: _dump(whole.connect(), v) for v in VIEWS}
+    whole.close()
+    folds = []
+    real = catalog.Catalog._fold
+
+    def counting(self, control, metrics, **kw):
+        folds.append(len(metrics))
+        return real(self, control, metrics, **kw)
+
+    monkeypatch.setattr(catalog, "FOLD_BATCH_ROWS", 60)
+    monkeypatch.setattr(catalog.Catalog, "_fold", counting)
+    batched = Catalog(log, path=str(tmp_path / "batched.duckdb"))
+    assert {v: _dump(batched.connect(), v) for v in VIEWS} == expected
+    assert folds == [3, 3, 3, 3]  # 12 files of 25 points: 3 files (75 points >= 60) a batch
+    batched.close()
