@@ -102,6 +102,7 @@ export function EditableText({
   label = "Edit",
   startEditing = false,
   onCancel,
+  markdown: render,
 }: {
   value: string;
   onSave: (v: string) => Promise<unknown>;
@@ -111,6 +112,7 @@ export function EditableText({
   label?: string;
   startEditing?: boolean;
   onCancel?: () => void;
+  markdown?: (text: string) => string;
 }) {
   const [editing, setEditingState] = useState(startEditing);
   const setEditing = (v: boolean) => {
@@ -124,7 +126,11 @@ export function EditableText({
   if (!editing) {
     return (
       <div class="editable">
-        <div class={multiline ? "pre text" : "text"}>{value || <span class="muted">{placeholder}</span>}</div>
+        {value && render ? (
+          <div class="text md" dangerouslySetInnerHTML={{ __html: render(value) }} />
+        ) : (
+          <div class={multiline ? "pre text" : "text"}>{value || <span class="muted">{placeholder}</span>}</div>
+        )}
         {!readOnly && (
           <button class="link small" onClick={() => setEditing(true)}>
             {label}

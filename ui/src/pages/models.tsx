@@ -6,6 +6,7 @@ import { mlflow, tl, type ModelDetail, type RegistryEvent } from "../api";
 import { EditableText, Empty, ErrorBox, Spinner, useLoad } from "../components";
 import { fmtAgo, fmtTime } from "../format";
 import { useLive } from "../live";
+import { markdown } from "../markdown";
 import { getAsOf, href } from "../state";
 
 export function ModelsPage() {
@@ -115,6 +116,7 @@ export function ModelPage({ name }: { name: string }) {
             <EditableText
               value={m.registered_model.description ?? ""}
               multiline
+              markdown={markdown}
               readOnly={readOnly}
               placeholder="No description"
               onSave={(v) => mlflow.updateModel(name, v).then(model.reload)}

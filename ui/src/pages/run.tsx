@@ -6,6 +6,7 @@ import { mlflow, tl, type RunDetail } from "../api";
 import { EditableText, Empty, ErrorBox, KeyValueTable, Spinner, StatusBadge, Tabs, useLoad } from "../components";
 import { fmtDuration, fmtNum, fmtTime } from "../format";
 import { useLive } from "../live";
+import { markdown } from "../markdown";
 import { getAsOf, href, setQuery, useRoute } from "../state";
 import { ArtifactBrowser } from "./artifacts";
 import { RunCharts } from "./charts";
@@ -90,6 +91,7 @@ function Overview({ run, reload }: { run: RunDetail; reload: () => void }) {
           <EditableText
             value={tag("mlflow.note.content") ?? ""}
             multiline
+            markdown={markdown}
             readOnly={readOnly}
             placeholder="No description"
             onSave={async (v) => {
