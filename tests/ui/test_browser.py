@@ -53,7 +53,7 @@ def ui_server(tmp_path_factory):
     port = _free_port()
     log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed below, after the server stops
     server = subprocess.Popen([sys.executable, "-m", "tracklog.cli", "ui", "--store", str(tmp / "store"),
-                               "--host", "127.0.0.1", "--port", str(port)],
+                               "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-access-log"],
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60

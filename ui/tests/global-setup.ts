@@ -42,7 +42,8 @@ export default async function globalSetup(): Promise<() => void> {
   const store = mkdtempSync(join(tmpdir(), "tracklog-ui-"));
   const seed = execFileSync(python, ["-m", "tests.ui.seed", join(store, "store")], { cwd: repo, encoding: "utf8" });
   const port = await freePort();
-  const server = spawn(python, ["-m", "tracklog.cli", "ui", "--store", join(store, "store"), "--port", String(port), "--host", "127.0.0.1"], {
+  const server = spawn(python, ["-m", "tracklog.cli", "ui", "--store", join(store, "store"), "--port", String(port), "--host", "127.0.0.1",
+    "--no-browser", "--no-access-log", "--log-level", "warning"], {
     cwd: repo,
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, TRACKLOG_CACHE_DIR: join(store, "cache") },
