@@ -322,6 +322,14 @@ def run_project(**options: Any) -> None:
     run_command(**options)
 
 
+# ---- the tracking server ---------------------------------------------------------------------
+
+from tracklog.server.cli import server_command as _server, ui_command as _ui  # noqa: E402
+
+cli.add_command(_server)
+cli.add_command(_ui)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``tracklog`` script."""
     try:

@@ -1,0 +1,113 @@
+"""``tracklog server`` and ``tracklog ui``: run the tracking server.
+
+    tracklog server --store s3://bucket/tracklog --artifacts-destination s3://bucket/artifacts \\
+                    --host 0.0.0.0 --port 5000 --auth basic
+    tracklog ui [--store ./tracklog]       the same on 127.0.0.1 with local defaults, opening the UI
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import threading
+import webbrowser
+from typing import Any
+
+import click
+
+__all__ = ["server_command", "ui_command"]
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.I)
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 1024, "m": 1e6, "mb": 1e6, "mib": 1 << 20,
+          "g": 1e9, "gb": 1e9, "gib": 1 << 30, "t": 1e12, "tb": 1e12, "tib": 1 << 40}
+
+
+def parse_size(text: str | None) -> int | None:
+    """``16MB`` → 16000000, ``1GiB`` → 1073741824; ``none``/``unlimited`` → None."""
+    if text is None or text.strip().lower() in ("none", "unlimited", "0"):
+        return None
+    match = _SIZE.match(text)
+    if match is None or match.group(2).lower() not in _UNITS:
+        raise click.BadParameter(f"expected a size such as 16MB or 1GiB, got {text!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _options(f: Any) -> Any:
+    options = [
+        click.option("--store", "store", envvar="TRACKLOG_TRACKING_URI", default=None, metavar="URI",
+                     help="The tracking store: a folder, file://…, s3://…, memory://… (default ./tracklog)."),
+        click.option("--artifacts-destination", default=None, metavar="URI",
+                     help="Where proxied artifacts live (default: the store's artifacts/ folder)."),
+        click.option("--port", "-p", default=5000, show_default=True, type=int),
+        click.option("--auth", type=click.Choice(["none", "basic"]), default="none", show_default=True,
+                     help="basic: users, passwords, API tokens and per-experiment/model permissions."),
+        click.option("--auth-db", default=None, metavar="PATH",
+                     help="The users and permissions database (SQLite; default: next to the store, or under "
+                          "~/.cache/tracklog for a remote store)."),
+        click.option("--default-permission", type=click.Choice(["NO_PERMISSIONS", "READ", "EDIT", "MANAGE"]),
+                     default="READ", show_default=True, help="What a user may do where nobody granted more."),
+        click.option("--max-body-size", default="16MiB", show_default=True, help="Largest JSON request body."),
+        click.option("--max-upload-size", default="none", show_default=True, help="Largest artifact upload."),
+        click.option("--sql-timeout", default=30.0, show_default=True, help="Seconds an SQL query may run."),
+        click.option("--log-level", default="info", show_default=True,
+                     type=click.Choice(["critical", "error", "warning", "info", "debug"])),
+        click.option("--access-log/--no-access-log", default=True, show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _run(store: str | None, host: str, open_browser: bool, **o: Any) -> None:
+    from tracklog._config import get_tracking_uri
+    from tracklog.server.app import serve
+
+    store = store or get_tracking_uri()
+    auth = None
+    if o["auth"] == "basic":
+        from tracklog.server.auth import Auth
+
+        auth = Auth.open(o["auth_db"], store, default_permission=o["default_permission"])
+        click.echo(f"tracklog server: basic auth on ({auth.describe()})")
+    elif not _loopback(host):
+        click.echo(f"tracklog server: WARNING: serving {host} without auth: anyone who can reach port "
+                   f"{o['port']} can read and change the store; use --auth basic", err=True)
+    else:
+        click.echo(f"tracklog server: no auth, so only this machine may connect ({host}); "
+                   "--host 0.0.0.0 --auth basic serves others")
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{o['port']}"
+    click.echo(f"tracklog server: store {store}, MLflow's API at {url}/api/2.0/mlflow/, UI at {url}/")
+    if open_browser:
+        threading.Timer(1.5, webbrowser.open, [url]).start()
+    serve(store, o["artifacts_destination"], host=host, port=o["port"], log_level=o["log_level"],
+          access_log=o["access_log"], auth=auth, max_body=parse_size(o["max_body_size"]) or 16 << 20,
+          max_upload=parse_size(o["max_upload_size"]), sql_timeout=o["sql_timeout"])
+
+
+@click.command("server")
+@_options
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The interface to bind; without auth, keep the loopback default.")
+def server_command(store: str | None, host: str, **options: Any) -> None:
+    """Serve a store over MLflow's REST API: MLflow's client (and tracklog's) with an http:// URI works."""
+    _run(store, host, False, **options)
+
+
+@click.command("ui")
+@_options
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--browser/--no-browser", default=bool(os.environ.get("DISPLAY") or os.name == "nt"),
+              help="Open the UI in a browser once the server is up.")
+def ui_command(store: str | None, host: str, browser: bool, **options: Any) -> None:
+    """The tracking server with local defaults, and the web UI in a browser."""
+    _run(store, host, browser, **options)

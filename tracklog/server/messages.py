@@ -1,0 +1,622 @@
+"""The bodies of MLflow's REST API as msgspec Structs, with MLflow's JSON field names.
+
+Requests are decoded leniently, as MLflow's protobuf JSON parser reads them: int64 fields may
+come as numbers or numeric strings, doubles also as ``"NaN"``/``"Infinity"``, enums as names or
+numbers, and unknown fields are ignored (newer clients send fields older servers do not know).
+A field without a default is required; its absence is a 400 naming it.
+
+Responses leave out fields at their default (``omit_defaults``), as protobuf's JSON does, and
+write non-finite doubles as ``"NaN"``/``"Infinity"``/``"-Infinity"`` strings (JSON has no NaN).
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+__all__ = [
+    "Body",
+    "KeyValue",
+    "Reply",
+    "number",
+]
+
+Enum = str | int  # a protobuf enum: its name or its number
+
+
+class Body(msgspec.Struct, kw_only=True):
+    """A request body."""
+
+
+class Reply(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A response body."""
+
+
+class KeyValue(msgspec.Struct, kw_only=True):
+    key: str
+    value: str = ""
+
+
+class KeyValueOut(Reply, kw_only=True):
+    key: str
+    value: str = ""
+
+
+def number(value: float) -> float | str:
+    """A double as protobuf's JSON writes it: non-finite values as strings."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
+# ---- experiments ----------------------------------------------------------------------------
+
+
+class CreateExperiment(Body, kw_only=True):
+    name: str
+    artifact_location: str = ""
+    tags: list[KeyValue] = []
+
+
+class ExperimentId(Body, kw_only=True):
+    experiment_id: str
+
+
+class GetExperimentByName(Body, kw_only=True):
+    experiment_name: str
+
+
+class SearchExperiments(Body, kw_only=True):
+    max_results: int = 1000
+    page_token: str = ""
+    filter: str = ""
+    order_by: list[str] = []
+    view_type: Enum = "ACTIVE_ONLY"
+
+
+class UpdateExperiment(Body, kw_only=True):
+    experiment_id: str
+    new_name: str = ""
+
+
+class SetExperimentTag(Body, kw_only=True):
+    experiment_id: str
+    key: str
+    value: str
+
+
+class DeleteExperimentTag(Body, kw_only=True):
+    experiment_id: str
+    key: str
+
+
+class ExperimentOut(Reply, kw_only=True):
+    experiment_id: str
+    name: str
+    artifact_location: str = ""
+    lifecycle_stage: str
+    last_update_time: int | None = None
+    creation_time: int | None = None
+    tags: list[KeyValueOut] = []
+
+
+class ExperimentReply(Reply, kw_only=True):
+    experiment: ExperimentOut
+
+
+class CreateExperimentReply(Reply, kw_only=True):
+    experiment_id: str
+
+
+class ExperimentsReply(Reply, kw_only=True):
+    experiments: list[ExperimentOut] = []
+    next_page_token: str = ""
+
+
+# ---- runs -----------------------------------------------------------------------------------
+
+
+class CreateRun(Body, kw_only=True):
+    experiment_id: str = ""
+    user_id: str = ""
+    run_name: str = ""
+    start_time: int | None = None
+    tags: list[KeyValue] = []
+
+
+class RunRef(Body, kw_only=True):
+    """A request naming a run by ``run_id`` (or its deprecated alias ``run_uuid``)."""
+
+    run_id: str = ""
+    run_uuid: str = ""
+
+    @property
+    def rid(self) -> str:
+        return self.run_id or self.run_uuid
+
+
+class UpdateRun(RunRef, kw_only=True):
+    status: Enum | None = None
+    end_time: int | None = None
+    run_name: str | None = None
+
+
+class LogMetric(RunRef, kw_only=True):
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+    model_id: str = ""
+    dataset_name: str = ""
+    dataset_digest: str = ""
+
+
+class LogParam(RunRef, kw_only=True):
+    key: str
+    value: str
+
+
+class SetTag(RunRef, kw_only=True):
+    key: str
+    value: str
+
+
+class DeleteTag(RunRef, kw_only=True):
+    key: str
+
+
+class MetricIn(Body, kw_only=True):
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+    model_id: str = ""
+    dataset_name: str = ""
+    dataset_digest: str = ""
+    run_id: str = ""
+
+
+class LogBatch(RunRef, kw_only=True):
+    metrics: list[MetricIn] = []
+    params: list[KeyValue] = []
+    tags: list[KeyValue] = []
+
+
+class DatasetIn(Body, kw_only=True):
+    name: str
+    digest: str
+    source_type: str = ""
+    source: str = ""
+    schema: str = ""
+    profile: str = ""
+
+
+class DatasetInputIn(Body, kw_only=True):
+    tags: list[KeyValue] = []
+    dataset: DatasetIn
+
+
+class ModelIdIn(Body, kw_only=True):
+    model_id: str
+
+
+class LogInputs(RunRef, kw_only=True):
+    datasets: list[DatasetInputIn] = []
+    models: list[ModelIdIn] = []
+
+
+class ModelOutputIn(Body, kw_only=True):
+    model_id: str
+    step: int = 0
+
+
+class LogOutputs(RunRef, kw_only=True):
+    models: list[ModelOutputIn] = []
+
+
+class SearchRuns(Body, kw_only=True):
+    experiment_ids: list[str] = []
+    filter: str = ""
+    run_view_type: Enum = "ACTIVE_ONLY"
+    max_results: int = 1000
+    order_by: list[str] = []
+    page_token: str = ""
+
+
+class GetMetricHistory(RunRef, kw_only=True):
+    metric_key: str
+    page_token: str = ""
+    max_results: int | None = None
+
+
+class GetMetricHistoryBulk(Body, kw_only=True):
+    run_id: list[str] = []
+    metric_key: str = ""
+    max_results: int = 25000
+
+
+class GetMetricHistoryBulkInterval(Body, kw_only=True):
+    run_ids: list[str]
+    metric_key: str
+    start_step: int | None = None
+    end_step: int | None = None
+    max_results: int = 2500
+
+
+class ListArtifacts(RunRef, kw_only=True):
+    path: str = ""
+    page_token: str = ""
+
+
+class RunInfoOut(Reply, kw_only=True):
+    run_uuid: str
+    run_id: str
+    run_name: str = ""
+    experiment_id: str = ""
+    user_id: str = ""
+    status: str  # enums and stages are always written: a missing one would read as the protobuf default
+    start_time: int | None = None
+    end_time: int | None = None
+    artifact_uri: str = ""
+    lifecycle_stage: str
+
+
+class MetricOut(Reply, kw_only=True):
+    key: str
+    value: float | str
+    timestamp: int = 0
+    step: int = 0
+    run_id: str = ""
+    model_id: str = ""
+
+
+class DatasetOut(Reply, kw_only=True):
+    name: str
+    digest: str
+    source_type: str = ""
+    source: str = ""
+    schema: str = ""
+    profile: str = ""
+
+
+class DatasetInputOut(Reply, kw_only=True):
+    tags: list[KeyValueOut] = []
+    dataset: DatasetOut
+
+
+class ModelInputOut(Reply, kw_only=True):
+    model_id: str
+
+
+class ModelOutputOut(Reply, kw_only=True):
+    model_id: str
+    step: int = 0
+
+
+class RunDataOut(Reply, kw_only=True):
+    metrics: list[MetricOut] = []
+    params: list[KeyValueOut] = []
+    tags: list[KeyValueOut] = []
+
+
+class RunInputsOut(Reply, kw_only=True):
+    dataset_inputs: list[DatasetInputOut] = []
+    model_inputs: list[ModelInputOut] = []
+
+
+class RunOutputsOut(Reply, kw_only=True):
+    model_outputs: list[ModelOutputOut] = []
+
+
+class RunOut(Reply, kw_only=True):
+    info: RunInfoOut
+    data: RunDataOut = msgspec.field(default_factory=RunDataOut)
+    inputs: RunInputsOut = msgspec.field(default_factory=RunInputsOut)
+    outputs: RunOutputsOut = msgspec.field(default_factory=RunOutputsOut)
+
+
+class RunReply(Reply, kw_only=True):
+    run: RunOut
+
+
+class RunInfoReply(Reply, kw_only=True):
+    run_info: RunInfoOut
+
+
+class RunsReply(Reply, kw_only=True):
+    runs: list[RunOut] = []
+    next_page_token: str = ""
+
+
+class MetricsReply(Reply, kw_only=True):
+    metrics: list[MetricOut] = []
+    next_page_token: str = ""
+
+
+class FileInfoOut(Reply, kw_only=True):
+    path: str
+    is_dir: bool  # no default: always written (MLflow's HTTP artifact client reads it unconditionally)
+    file_size: int | None = None
+
+
+class FilesReply(Reply, kw_only=True):
+    root_uri: str = ""
+    files: list[FileInfoOut] = []
+    next_page_token: str = ""
+
+
+# ---- logged models --------------------------------------------------------------------------
+
+
+class CreateLoggedModel(Body, kw_only=True):
+    experiment_id: str
+    name: str = ""
+    model_type: str = ""
+    source_run_id: str = ""
+    params: list[KeyValue] = []
+    tags: list[KeyValue] = []
+
+
+class FinalizeLoggedModel(Body, kw_only=True):
+    model_id: str = ""
+    status: Enum
+
+
+class SetLoggedModelTags(Body, kw_only=True):
+    model_id: str = ""
+    tags: list[KeyValue] = []
+
+
+class LogLoggedModelParams(Body, kw_only=True):
+    model_id: str = ""
+    params: list[KeyValue] = []
+
+
+class DatasetFilter(Body, kw_only=True):
+    dataset_name: str
+    dataset_digest: str = ""
+
+
+class OrderBy(Body, kw_only=True):
+    field_name: str
+    ascending: bool = True
+    dataset_name: str = ""
+    dataset_digest: str = ""
+
+
+class SearchLoggedModels(Body, kw_only=True):
+    experiment_ids: list[str] = []
+    filter: str = ""
+    datasets: list[DatasetFilter] = []
+    max_results: int = 50
+    order_by: list[OrderBy] = []
+    page_token: str = ""
+
+
+class ListLoggedModelArtifacts(Body, kw_only=True):
+    artifact_directory_path: str = ""
+    page_token: str = ""
+
+
+class LoggedModelFile(Body, kw_only=True):
+    artifact_file_path: str
+
+
+class RunFile(Body, kw_only=True):
+    path: str
+    run_uuid: str = ""
+    run_id: str = ""
+
+
+class LoggedModelInfoOut(Reply, kw_only=True):
+    model_id: str
+    experiment_id: str
+    name: str = ""
+    creation_timestamp_ms: int = 0
+    last_updated_timestamp_ms: int = 0
+    artifact_uri: str = ""
+    status: str
+    model_type: str = ""
+    source_run_id: str = ""
+    status_message: str = ""
+    tags: list[KeyValueOut] = []
+
+
+class LoggedModelDataOut(Reply, kw_only=True):
+    params: list[KeyValueOut] = []
+    metrics: list[MetricOut] = []
+
+
+class LoggedModelOut(Reply, kw_only=True):
+    info: LoggedModelInfoOut
+    data: LoggedModelDataOut = msgspec.field(default_factory=LoggedModelDataOut)
+
+
+class LoggedModelReply(Reply, kw_only=True):
+    model: LoggedModelOut
+
+
+class LoggedModelsReply(Reply, kw_only=True):
+    models: list[LoggedModelOut] = []
+    next_page_token: str = ""
+
+
+# ---- the model registry -----------------------------------------------------------------------
+
+
+class NameRef(Body, kw_only=True):
+    name: str
+
+
+class CreateRegisteredModel(Body, kw_only=True):
+    name: str
+    tags: list[KeyValue] = []
+    description: str | None = None
+    deployment_job_id: str = ""
+
+
+class RenameRegisteredModel(Body, kw_only=True):
+    name: str
+    new_name: str = ""
+
+
+class UpdateRegisteredModel(Body, kw_only=True):
+    name: str
+    description: str | None = None
+    deployment_job_id: str = ""
+
+
+class SearchRegisteredModels(Body, kw_only=True):
+    filter: str = ""
+    max_results: int = 100
+    order_by: list[str] = []
+    page_token: str = ""
+
+
+class GetLatestVersions(Body, kw_only=True):
+    name: str
+    stages: list[str] = []
+
+
+class CreateModelVersion(Body, kw_only=True):
+    name: str
+    source: str
+    run_id: str = ""
+    tags: list[KeyValue] = []
+    run_link: str = ""
+    description: str = ""
+    model_id: str = ""
+
+
+class VersionRef(Body, kw_only=True):
+    name: str
+    version: str
+
+
+class UpdateModelVersion(VersionRef, kw_only=True):
+    description: str | None = None
+
+
+class TransitionModelVersionStage(VersionRef, kw_only=True):
+    stage: str
+    archive_existing_versions: bool = False
+
+
+class SearchModelVersions(Body, kw_only=True):
+    filter: str = ""
+    max_results: int = 200_000
+    order_by: list[str] = []
+    page_token: str = ""
+
+
+class SetRegisteredModelTag(Body, kw_only=True):
+    name: str
+    key: str
+    value: str
+
+
+class DeleteRegisteredModelTag(Body, kw_only=True):
+    name: str
+    key: str
+
+
+class SetModelVersionTag(VersionRef, kw_only=True):
+    key: str
+    value: str
+
+
+class DeleteModelVersionTag(VersionRef, kw_only=True):
+    key: str
+
+
+class SetRegisteredModelAlias(Body, kw_only=True):
+    name: str
+    alias: str
+    version: str
+
+
+class AliasRef(Body, kw_only=True):
+    name: str
+    alias: str
+
+
+class AliasOut(Reply, kw_only=True):
+    alias: str
+    version: str
+
+
+class ModelVersionOut(Reply, kw_only=True):
+    name: str
+    version: str
+    creation_timestamp: int = 0
+    last_updated_timestamp: int = 0
+    user_id: str = ""
+    current_stage: str
+    description: str = ""
+    source: str = ""
+    run_id: str = ""
+    status: str
+    status_message: str = ""
+    tags: list[KeyValueOut] = []
+    run_link: str = ""
+    aliases: list[str] = []
+    model_id: str = ""
+
+
+class RegisteredModelOut(Reply, kw_only=True):
+    name: str
+    creation_timestamp: int = 0
+    last_updated_timestamp: int = 0
+    user_id: str = ""
+    description: str = ""
+    latest_versions: list[ModelVersionOut] = []
+    tags: list[KeyValueOut] = []
+    aliases: list[AliasOut] = []
+
+
+class RegisteredModelReply(Reply, kw_only=True):
+    registered_model: RegisteredModelOut
+
+
+class RegisteredModelsReply(Reply, kw_only=True):
+    registered_models: list[RegisteredModelOut] = []
+    next_page_token: str = ""
+
+
+class ModelVersionReply(Reply, kw_only=True):
+    model_version: ModelVersionOut
+
+
+class ModelVersionsReply(Reply, kw_only=True):
+    model_versions: list[ModelVersionOut] = []
+    next_page_token: str = ""
+
+
+class DownloadUriReply(Reply, kw_only=True):
+    artifact_uri: str
+
+
+# ---- the artifact proxy, tracklog's own endpoints ----------------------------------------------------
+
+
+class ProxyList(Body, kw_only=True):
+    path: str = ""
+
+
+class SqlQuery(Body, kw_only=True):
+    query: str
+    as_of: int | None = None  # epoch ms
+    limit: int = 10_000
+    format: str = "json"  # json | csv | parquet
+
+
+class SqlReply(Reply, kw_only=True):
+    columns: list[str] = []
+    types: list[str] = []
+    rows: list[list[object]] = []
+    truncated: bool = False
+
+
+class Empty(Reply, kw_only=True):
+    pass

@@ -1,0 +1,195 @@
+"""MLflow's model registry API: registered models, versions, stages, tags and aliases.
+
+Every operation is `tracklog.registry.RegistryClient`'s (names and version numbers claimed
+put-if-absent in the store, so two servers on one bucket never hand out the same version).
+Version numbers travel as strings, as in MLflow's protobufs. Like MLflow's stores, searches
+leave prompts (models tagged ``mlflow.prompt.is_prompt = 'true'``) out unless the filter asks
+for them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from projections.registry import ModelVersion, RegisteredModel
+from query.filter import And, Comparison, Node, parse, to_string
+from tracklog.registry import MODEL_ATTRIBUTES, VERSION_ATTRIBUTES
+from tracklog.server import messages as m
+from tracklog.server.logged_models import fold_logged_models
+
+if TYPE_CHECKING:
+    from tracklog.server.app import Call
+
+__all__ = ["model_out", "version_out"]
+
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
+def _kv(items: dict[str, str]) -> list[m.KeyValueOut]:
+    return [m.KeyValueOut(key=k, value=v) for k, v in sorted(items.items())]
+
+
+def version_out(call: Call, v: ModelVersion) -> m.ModelVersionOut:
+    return m.ModelVersionOut(
+        name=v.name, version=str(v.version), creation_timestamp=v.creation_timestamp,
+        last_updated_timestamp=v.last_updated_timestamp or v.creation_timestamp, user_id=v.user_id or "",
+        current_stage=v.current_stage, description=v.description or "",
+        source=call.server.destination.present(v.source), run_id=v.run_id or "", status=v.status,
+        status_message=v.status_message or "", tags=_kv(v.tags), run_link=v.run_link or "",
+        aliases=list(v.aliases), model_id=v.model_id or "",
+    )
+
+
+def model_out(call: Call, r: RegisteredModel) -> m.RegisteredModelOut:
+    return m.RegisteredModelOut(
+        name=r.name, creation_timestamp=r.creation_timestamp,
+        last_updated_timestamp=r.last_updated_timestamp or r.creation_timestamp, description=r.description or "",
+        latest_versions=[version_out(call, v) for v in r.latest_versions], tags=_kv(r.tags),
+        aliases=[m.AliasOut(alias=a, version=str(v)) for a, v in sorted(r.aliases.items())],
+    )
+
+
+def _without_prompts(filter_string: str, attributes: dict[str, str]) -> str:
+    """The filter with MLflow's prompt clauses replaced by the rule its stores apply: prompts only
+    if the filter asks for them (``tags.`mlflow.prompt.is_prompt` = 'true'``), else none."""
+    node = parse(filter_string, attributes)
+    items = list(node.items) if isinstance(node, And) else [node] if node is not None else []
+    prompts = False
+    kept: list[Node] = []
+    for item in items:
+        if isinstance(item, Comparison) and item.key.entity == "tag" and item.key.name == PROMPT_TAG:
+            value = str(item.value).lower()
+            prompts = (item.op == "=" and value == "true") or (item.op == "!=" and value == "false")
+        else:
+            kept.append(item)
+    rule = (f"tags.`{PROMPT_TAG}` = 'true'" if prompts
+            else f"(tags.`{PROMPT_TAG}` IS NULL or tags.`{PROMPT_TAG}` != 'true')")
+    rest = to_string(And(tuple(kept)) if len(kept) > 1 else kept[0] if kept else None)
+    return f"({rest}) and {rule}" if rest else rule
+
+
+# ---- registered models ------------------------------------------------------------------------------
+
+
+def create_registered_model(call: Call, body: m.CreateRegisteredModel) -> m.RegisteredModelReply:
+    model = call.client.create_registered_model(body.name, {t.key: t.value for t in body.tags}, body.description)
+    call.granted("model", model.name)
+    return m.RegisteredModelReply(registered_model=model_out(call, model))
+
+
+def get_registered_model(call: Call, body: m.NameRef) -> m.RegisteredModelReply:
+    return m.RegisteredModelReply(registered_model=model_out(call, call.client.get_registered_model(body.name)))
+
+
+def rename_registered_model(call: Call, body: m.RenameRegisteredModel) -> m.RegisteredModelReply:
+    model = call.client.rename_registered_model(body.name, body.new_name)
+    call.renamed("model", body.name, model.name)
+    return m.RegisteredModelReply(registered_model=model_out(call, model))
+
+
+def update_registered_model(call: Call, body: m.UpdateRegisteredModel) -> m.RegisteredModelReply:
+    model = call.client.update_registered_model(body.name, body.description)
+    return m.RegisteredModelReply(registered_model=model_out(call, model))
+
+
+def delete_registered_model(call: Call, body: m.NameRef) -> m.Empty:
+    call.client.delete_registered_model(body.name)
+    return m.Empty()
+
+
+def search_registered_models(call: Call, body: m.SearchRegisteredModels) -> m.RegisteredModelsReply:
+    found = call.client.search_registered_models(_without_prompts(body.filter, MODEL_ATTRIBUTES),
+                                                 body.max_results, body.order_by or None, body.page_token or None)
+    allowed = call.readable_models()
+    return m.RegisteredModelsReply(registered_models=[model_out(call, r) for r in found if allowed(r.name)],
+                                   next_page_token=found.token or "")
+
+
+def set_registered_model_tag(call: Call, body: m.SetRegisteredModelTag) -> m.Empty:
+    call.client.set_registered_model_tag(body.name, body.key, body.value)
+    return m.Empty()
+
+
+def delete_registered_model_tag(call: Call, body: m.DeleteRegisteredModelTag) -> m.Empty:
+    call.client.delete_registered_model_tag(body.name, body.key)
+    return m.Empty()
+
+
+def get_latest_versions(call: Call, body: m.GetLatestVersions) -> m.ModelVersionsReply:
+    versions = call.client.get_latest_versions(body.name, body.stages or None)
+    return m.ModelVersionsReply(model_versions=[version_out(call, v) for v in versions])
+
+
+# ---- versions -----------------------------------------------------------------------------------------
+
+
+def create_model_version(call: Call, body: m.CreateModelVersion) -> m.ModelVersionReply:
+    run_id = body.run_id
+    if body.model_id and not run_id:  # MLflow fills the run in from the logged model
+        logged = fold_logged_models(call.store.state()).models.get(body.model_id)
+        run_id = logged.logged.run_id if logged is not None else ""
+    version = call.client.create_model_version(
+        body.name, body.source, run_id=run_id or None, tags={t.key: t.value for t in body.tags},
+        run_link=body.run_link or None, description=body.description or None, model_id=body.model_id or None)
+    return m.ModelVersionReply(model_version=version_out(call, version))
+
+
+def get_model_version(call: Call, body: m.VersionRef) -> m.ModelVersionReply:
+    return m.ModelVersionReply(model_version=version_out(call, call.client.get_model_version(body.name, body.version)))
+
+
+def update_model_version(call: Call, body: m.UpdateModelVersion) -> m.ModelVersionReply:
+    version = call.client.update_model_version(body.name, body.version, body.description)
+    return m.ModelVersionReply(model_version=version_out(call, version))
+
+
+def transition_model_version_stage(call: Call, body: m.TransitionModelVersionStage) -> m.ModelVersionReply:
+    version = call.client.transition_model_version_stage(body.name, body.version, body.stage,
+                                                          body.archive_existing_versions)
+    return m.ModelVersionReply(model_version=version_out(call, version))
+
+
+def delete_model_version(call: Call, body: m.VersionRef) -> m.Empty:
+    call.client.delete_model_version(body.name, body.version)
+    return m.Empty()
+
+
+def search_model_versions(call: Call, body: m.SearchModelVersions) -> m.ModelVersionsReply:
+    found = call.client.search_model_versions(_without_prompts(body.filter, VERSION_ATTRIBUTES),
+                                              body.max_results, body.order_by or None, body.page_token or None)
+    allowed = call.readable_models()
+    return m.ModelVersionsReply(model_versions=[version_out(call, v) for v in found if allowed(v.name)],
+                                next_page_token=found.token or "")
+
+
+def get_model_version_download_uri(call: Call, body: m.VersionRef) -> m.DownloadUriReply:
+    uri = call.client.get_model_version_download_uri(body.name, body.version)
+    return m.DownloadUriReply(artifact_uri=call.server.destination.present(uri))
+
+
+def set_model_version_tag(call: Call, body: m.SetModelVersionTag) -> m.Empty:
+    call.client.set_model_version_tag(body.name, body.version, body.key, body.value)
+    return m.Empty()
+
+
+def delete_model_version_tag(call: Call, body: m.DeleteModelVersionTag) -> m.Empty:
+    call.client.delete_model_version_tag(body.name, body.version, body.key)
+    return m.Empty()
+
+
+# ---- aliases --------------------------------------------------------------------------------------------
+
+
+def set_registered_model_alias(call: Call, body: m.SetRegisteredModelAlias) -> m.Empty:
+    call.client.set_registered_model_alias(body.name, body.alias, body.version)
+    return m.Empty()
+
+
+def delete_registered_model_alias(call: Call, body: m.AliasRef) -> m.Empty:
+    call.client.delete_registered_model_alias(body.name, body.alias)
+    return m.Empty()
+
+
+def get_model_version_by_alias(call: Call, body: m.AliasRef) -> m.ModelVersionReply:
+    version = call.client.get_model_version_by_alias(body.name, body.alias)
+    return m.ModelVersionReply(model_version=version_out(call, version))

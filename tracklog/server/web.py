@@ -1,0 +1,352 @@
+"""The Starlette side of the server: artifact transfers, SQL, the live event stream, the UI.
+
+These endpoints stream (files up and down, server-sent events, CSV) or are not MLflow's, so
+they are Starlette routes rather than entries of the API dispatcher; they share its auth and
+its error JSON.
+
+    POST /api/2.0/tracklog/sql     {"query", "as_of"?, "limit"?, "format"?: json|csv|parquet}
+    GET  /api/2.0/tracklog/sql?query=…&format=csv
+         read-only SQL over the views, sandboxed (no files, no settings) and time-limited
+    GET  /api/2.0/tracklog/events  server-sent events: ``data: [{kind, experiment_id, run_id, …}]``
+         for every change to the store, as it is folded (metric points summed per run and key)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+
+from tracklog.server import artifacts
+from tracklog.server import messages as m
+from tracklog.server.app import Call, _validation_message, error_reply
+from tracklog.server.errors import ApiError
+
+if TYPE_CHECKING:
+    from tracklog.server.app import Server
+
+__all__ = ["EventFeed", "create"]
+
+_encode = msgspec.json.Encoder().encode
+Endpoint = Callable[[Call, Request], Awaitable[Response]]
+
+
+def create(server: Server, artifact_prefixes: tuple[str, ...], tracklog_prefixes: tuple[str, ...]) -> Starlette:
+    routes: list[Any] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/version", version, methods=["GET"]),
+        Route("/get-artifact", wrap(server, get_artifact), methods=["GET"]),
+    ]
+    for prefix in artifact_prefixes:
+        routes.append(Route(prefix, wrap(server, artifact_list), methods=["GET"]))
+        routes.append(Route(prefix + "/{path:path}", wrap(server, artifact_file), methods=["GET", "PUT", "DELETE"]))
+    feed = EventFeed(server)
+    for prefix in tracklog_prefixes:
+        routes.append(Route(prefix + "sql", wrap(server, sql), methods=["GET", "POST"]))
+        routes.append(Route(prefix + "events", wrap(server, feed.stream), methods=["GET"]))
+    routes += _ui_api_routes(server)
+    routes.append(Mount("/", app=_ui_app(server)))
+    return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
+
+
+def wrap(server: Server, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint: authenticate, call, and answer errors with MLflow's JSON."""
+
+    async def handle(request: Request) -> Response:
+        try:
+            user = await server.auth.authenticate(request.scope) if server.auth is not None else None
+            return await endpoint(Call(server, user, dict(request.path_params)), request)
+        except Exception as exc:  # every failure is MLflow's error JSON
+            status, body, extra = error_reply(server, exc, f"{request.method} {request.url.path}")
+            return Response(body, status_code=status, media_type="application/json",
+                            headers={k.decode(): v.decode() for k, v in extra})
+
+    return handle
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith(("/api/", "/ajax-api/")):
+        return Response(_encode({"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API endpoint {request.method} "
+                                 f"{request.url.path}"}), status_code=404, media_type="application/json")
+    return PlainTextResponse("Not Found", status_code=404)
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return Response(_encode({"error_code": "BAD_REQUEST", "message": f"{request.method} is not allowed on "
+                             f"{request.url.path}"}), status_code=405, media_type="application/json")
+
+
+async def health(request: Request) -> Response:
+    return PlainTextResponse("OK")
+
+
+async def version(request: Request) -> Response:
+    from tracklog import __version__
+
+    return PlainTextResponse(__version__)
+
+
+def _query(request: Request, body: type[msgspec.Struct]) -> Any:
+    try:
+        return msgspec.convert(dict(request.query_params), body, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ApiError("INVALID_PARAMETER_VALUE", _validation_message(exc)) from exc
+
+
+# ---- the artifact proxy -------------------------------------------------------------------------------
+
+
+def _experiment_of(path: str) -> str:
+    return path.split("/", 1)[0]
+
+
+async def artifact_list(call: Call, request: Request) -> Response:
+    body = _query(request, m.ProxyList)
+    call.require("artifact", _experiment_of(body.path), "READ")
+    reply = await anyio.to_thread.run_sync(artifacts.list_files, call, body)
+    return Response(_encode(reply), media_type="application/json")
+
+
+async def artifact_file(call: Call, request: Request) -> Response:
+    path = call.params["path"]
+    if request.method == "GET":
+        call.require("artifact", _experiment_of(path), "READ")
+        return await artifacts.download(call, path)  # type: ignore[no-any-return]
+    if request.method == "PUT":
+        call.require("artifact", _experiment_of(path), "EDIT")
+        await artifacts.upload_stream(call, path, request.stream(), call.server.max_upload)
+        return Response(b"{}", media_type="application/json")
+    call.require("artifact", _experiment_of(path), "MANAGE")
+    await anyio.to_thread.run_sync(artifacts.delete, call, path)
+    return Response(b"{}", media_type="application/json")
+
+
+async def get_artifact(call: Call, request: Request) -> Response:
+    return await artifacts.run_file(call, _query(request, m.RunFile))  # type: ignore[no-any-return]
+
+
+# ---- SQL ------------------------------------------------------------------------------------------------
+
+
+async def sql(call: Call, request: Request) -> Response:
+    """Read-only SQL over the store's views, as an untrusted caller: no file or setting functions,
+    a time limit, at most `limit` rows as JSON (or the whole result as CSV or Parquet)."""
+    if request.method == "GET":
+        body = _query(request, m.SqlQuery)
+    else:
+        try:
+            body = msgspec.json.decode(await request.body() or b"{}", type=m.SqlQuery, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ApiError("INVALID_PARAMETER_VALUE", _validation_message(exc)) from exc
+        except msgspec.DecodeError as exc:
+            raise ApiError("MALFORMED_REQUEST", f"The request body is not valid JSON: {exc}") from exc
+    call.require("sql", "", "READ")
+    if body.format not in ("json", "csv", "parquet"):
+        raise ApiError("INVALID_PARAMETER_VALUE", f"format must be json, csv or parquet, got {body.format!r}")
+    if body.limit < 1:
+        raise ApiError("INVALID_PARAMETER_VALUE", f"limit must be a positive integer, got {body.limit}")
+    server = call.server
+
+    def run() -> Any:
+        from query.sql import run_sql
+
+        cur = server.store.fresh_cursor() if body.as_of is None else server.store.backend.catalog().connect(body.as_of)
+        try:
+            return run_sql(cur, body.query, trusted=False, timeout=server.sql_timeout).table
+        finally:
+            cur.close()
+
+    table = await anyio.to_thread.run_sync(run)
+    if body.format == "csv":
+        import pyarrow.csv as pacsv
+
+        out = io.BytesIO()
+        pacsv.write_csv(table, out)
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="query.csv"'})
+    if body.format == "parquet":
+        import pyarrow.parquet as pq
+
+        out = io.BytesIO()
+        pq.write_table(table, out)
+        return Response(out.getvalue(), media_type="application/vnd.apache.parquet",
+                        headers={"Content-Disposition": 'attachment; filename="query.parquet"'})
+    shown = table.slice(0, body.limit)
+    columns = [shown.column(i).to_pylist() for i in range(shown.num_columns)]
+    reply = m.SqlReply(columns=shown.column_names, types=[str(t) for t in shown.schema.types],
+                       rows=[list(r) for r in zip(*columns, strict=True)] if columns else [],
+                       truncated=table.num_rows > body.limit)
+    return Response(_encode_sql(reply), media_type="application/json")
+
+
+def _encode_sql(reply: m.SqlReply) -> bytes:
+    def default(value: Any) -> Any:  # dates, decimals, bytes, NaN: as text
+        return str(value)
+
+    return msgspec.json.Encoder(enc_hook=default).encode(reply)
+
+
+# ---- live events -------------------------------------------------------------------------------------------
+
+
+class EventFeed:
+    """Server-sent events: what changed in the store since the last refresh of the catalog.
+
+    One poller serves every subscriber: after each catalog refresh it reads the control events
+    and metric points folded since the last look (with a look-back, so events published late by
+    other writers are not missed, each sent once) and fans them out, filtered by what each
+    subscriber may read.
+    """
+
+    LOOKBACK_NS = 30_000_000_000
+    PING_S = 15.0
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.subscribers: set[asyncio.Queue[list[dict[str, Any]]]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._seen: dict[tuple[str, int], int] = {}
+        self._counts: dict[tuple[str, str], int] = {}
+        self._since = time.time_ns()
+
+    async def stream(self, call: Call, request: Request) -> Response:
+        call.require("events", "", "READ")
+        queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(maxsize=100)
+        self.subscribers.add(queue)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._poll())
+        allowed = call.readable_experiments(None)
+        state = call.store.state
+
+        def visible(event: dict[str, Any]) -> bool:
+            exp = event.get("experiment_id")
+            if exp is None and event.get("run_id"):
+                run = state().run(event["run_id"])
+                exp = run.experiment_id if run is not None else None
+            return exp is None or allowed(exp)
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                yield b": tracklog events\n\n"
+                while True:
+                    try:
+                        events = await asyncio.wait_for(queue.get(), self.PING_S)
+                    except TimeoutError:
+                        yield b": ping\n\n"
+                        continue
+                    shown = [e for e in events if visible(e)]
+                    if shown:
+                        yield b"data: " + _encode(shown) + b"\n\n"
+            finally:
+                self.subscribers.discard(queue)
+
+        return StreamingResponse(body(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def _poll(self) -> None:
+        last_refresh = 0.0
+        while self.subscribers:
+            await asyncio.sleep(0.25)
+            if self.server.store.refreshed_at == last_refresh:
+                continue
+            last_refresh = self.server.store.refreshed_at
+            try:
+                events = await anyio.to_thread.run_sync(self._changes)
+            except Exception:  # a failed look is retried at the next refresh
+                continue
+            for queue in list(self.subscribers):
+                with contextlib.suppress(asyncio.QueueFull):  # a stalled subscriber misses a batch, not the server
+                    if events:
+                        queue.put_nowait(events)
+
+    def _changes(self) -> list[dict[str, Any]]:
+        since = self._since - self.LOOKBACK_NS
+        cur = self.server.store.cursor()
+        try:
+            control = cur.execute(
+                "SELECT kind, experiment_id, run_id, model_id, model_name, key, ts, writer_id, writer_seq, actor "
+                "FROM control WHERE ts > ? ORDER BY ts", [since]).fetchall()
+            metrics = cur.execute(
+                "SELECT run_id, key, count(*), max(step), max(ts) FROM metric_points WHERE ts > ? GROUP BY ALL",
+                [since]).fetchall()
+        finally:
+            cur.close()
+        out: list[dict[str, Any]] = []
+        newest = self._since
+        for kind, exp, run, model_id, model_name, key, ts, wid, seq, actor in control:
+            if (wid, seq) in self._seen:
+                continue
+            self._seen[(wid, seq)] = ts
+            newest = max(newest, ts)
+            event = {"kind": kind, "experiment_id": exp, "run_id": run, "model_id": model_id, "name": model_name,
+                     "key": key, "time": ts // 1_000_000, "actor": actor}
+            out.append({k: v for k, v in event.items() if v is not None})
+        for run, key, count, step, ts in metrics:
+            held = self._counts.get((run, key), 0)
+            if count > held:
+                out.append({"kind": "MetricLogged", "run_id": run, "key": key, "count": count - held, "step": step,
+                            "time": ts // 1_000_000})
+            self._counts[(run, key)] = count
+            newest = max(newest, ts)
+        self._since = newest
+        horizon = newest - self.LOOKBACK_NS * 2
+        self._seen = {k: t for k, t in self._seen.items() if t > horizon}
+        return out
+
+
+# ---- the UI ---------------------------------------------------------------------------------------------
+
+
+def _ui_api_routes(server: Server) -> list[Any]:
+    """The web UI's reads (`tracklog.server.ui_api`), behind the same auth as everything else."""
+    from tracklog.server import ui_api
+
+    out = []
+    for route in ui_api.routes(server):
+        out.append(Route(route.path, _guarded(server, route.endpoint), methods=list(route.methods or ())))
+    return out
+
+
+def _guarded(server: Server, endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def inner(call: Call, request: Request) -> Response:
+        call.require("ui", "", "READ")
+        return await endpoint(request)
+
+    return wrap(server, inner)
+
+
+_NO_UI = """<!doctype html><meta charset="utf-8"><title>tracklog</title>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
+<h1>tracklog server</h1>
+<p>The tracking API is up (MLflow's REST API under <code>/api/2.0/mlflow/</code>; point MLflow at
+this address with <code>mlflow.set_tracking_uri(…)</code>).</p>
+<p>The web UI is not built. Build it once with:</p>
+<pre>cd ui &amp;&amp; npm ci &amp;&amp; npm run build</pre>
+<p>then restart the server (it serves <code>ui/dist</code>).</p>
+</body>"""
+
+
+def _ui_app(server: Server) -> Any:
+    import os
+
+    if server.ui_dir and os.path.isfile(os.path.join(server.ui_dir, "index.html")):
+        from starlette.staticfiles import StaticFiles
+
+        return StaticFiles(directory=server.ui_dir, html=True)
+
+    async def no_ui(request: Request) -> Response:
+        if request.url.path in ("/", "/index.html"):
+            return HTMLResponse(_NO_UI)
+        return await _not_found(request, Exception())
+
+    return Starlette(routes=[Route("/{path:path}", no_ui, methods=["GET", "HEAD"])])
