@@ -91,6 +91,15 @@ def server(start_server) -> ServerProcess:
     return start_server()
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory) -> Iterator[ServerProcess]:
+    """One server for a module whose tests do not disturb each other (saves a start per test)."""
+    root = tmp_path_factory.mktemp("shared-server")
+    server = ServerProcess(str(root / "store"), str(root / "artifacts"), root / "server.log")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def mlflow_client_env(monkeypatch):
     """MLflow's client fails fast against a test server (no retries, short timeouts), and its

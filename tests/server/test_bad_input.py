@@ -1,0 +1,155 @@
+"""Bad requests get MLflow's error JSON with the right status and code, and the server keeps serving."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+API = "/api/2.0/mlflow"
+
+
+@pytest.fixture
+def server(shared_server):
+    return shared_server
+
+
+def _post(server, path: str, data: bytes | str | None = None, body: object = None, **headers: str):
+    if body is not None:
+        data = json.dumps(body)
+    headers.setdefault("Content-Type", "application/json")
+    return requests.post(server.url + path, data=data, headers=headers, timeout=30)
+
+
+def _error(resp, status: int, code: str) -> str:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    payload = resp.json()
+    assert payload["error_code"] == code, payload
+    assert "Traceback" not in payload["message"]
+    return str(payload["message"])
+
+
+@pytest.fixture
+def run_id(server) -> str:
+    resp = _post(server, f"{API}/runs/create", body={"experiment_id": "0"})
+    return str(resp.json()["run"]["info"]["run_id"])
+
+
+def test_malformed_json(server) -> None:
+    message = _error(_post(server, f"{API}/experiments/create", data="{not json"), 400, "MALFORMED_REQUEST")
+    assert "not valid JSON" in message
+    _error(_post(server, f"{API}/runs/log-batch", data=b"\xff\xfe"), 400, "MALFORMED_REQUEST")
+
+
+@pytest.mark.parametrize(("path", "body", "says"), [
+    ("/experiments/create", {"name": 123}, "Expected `str`, got `int` - at `$.name`"),
+    ("/experiments/create", [1, 2], "Expected `object`, got `array`"),
+    ("/runs/log-metric", {"run_id": "r", "key": "m", "value": "high", "timestamp": 1}, "at `$.value`"),
+    ("/runs/log-batch", {"run_id": "r", "metrics": {"key": "m"}}, "at `$.metrics`"),
+    ("/runs/search", {"max_results": "many"}, "at `$.max_results`"),
+    ("/runs/search", {"max_results": 1.5}, "at `$.max_results`"),
+])
+def test_wrong_types(server, path: str, body: object, says: str) -> None:
+    assert says in _error(_post(server, API + path, body=body), 400, "INVALID_PARAMETER_VALUE")
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/experiments/create", {}, "name"),
+    ("/runs/log-metric", {"run_id": "r", "value": 1, "timestamp": 1}, "key"),
+    ("/runs/log-batch", {}, "run_id"),
+    ("/registered-models/create", {"tags": []}, "name"),
+])
+def test_missing_required_fields(server, path: str, body: object, field: str) -> None:
+    message = _error(_post(server, API + path, body=body), 400, "INVALID_PARAMETER_VALUE")
+    assert f"Missing value for required parameter '{field}'" in message
+
+
+def test_unknown_fields_are_ignored_as_mlflow_does(server) -> None:
+    """Newer clients send fields an older server does not know; MLflow ignores them, and so do we."""
+    resp = _post(server, f"{API}/experiments/create", body={"name": "x", "brand_new_field": {"a": [1]}})
+    assert resp.status_code == 200 and resp.json()["experiment_id"]
+
+
+def test_numbers_as_protobuf_json_spells_them(server, run_id) -> None:
+    """int64 as strings, NaN and infinities as strings, enums by name or number."""
+    resp = _post(server, f"{API}/runs/log-batch", body={"run_id": run_id, "metrics": [
+        {"key": "a", "value": "NaN", "timestamp": "1700000000000", "step": "3"},
+        {"key": "b", "value": "-Infinity", "timestamp": 1700000000000}]})
+    assert resp.status_code == 200, resp.text
+    metrics = {m["key"]: m for m in requests.get(f"{server.url}{API}/runs/get", params={"run_id": run_id}).json()["run"]["data"]["metrics"]}
+    assert metrics["a"]["value"] == "NaN" and metrics["a"]["step"] == 3 and metrics["b"]["value"] == "-Infinity"
+    resp = _post(server, f"{API}/runs/search", body={"experiment_ids": ["0"], "run_view_type": 3, "filter": "metrics.b < 0"})
+    assert [r["info"]["run_id"] for r in resp.json()["runs"]] == [run_id]
+
+
+def test_values_break_mlflow_rules(server, run_id) -> None:
+    _error(_post(server, f"{API}/runs/log-parameter", body={"run_id": run_id, "key": "k", "value": "x" * 6001}),
+           400, "INVALID_PARAMETER_VALUE")
+    _error(_post(server, f"{API}/runs/log-batch", body={"run_id": run_id, "params": [{"key": f"p{i}", "value": "1"} for i in range(101)]}),
+           400, "INVALID_PARAMETER_VALUE")
+    _error(_post(server, f"{API}/runs/set-tag", body={"run_id": run_id, "key": "../bad", "value": "1"}),
+           400, "INVALID_PARAMETER_VALUE")
+    _error(_post(server, f"{API}/runs/search", body={"experiment_ids": ["0"], "filter": "metrics.acc >>> 1"}),
+           400, "INVALID_PARAMETER_VALUE")
+    _error(_post(server, f"{API}/runs/update", body={"run_id": run_id, "status": "DONE"}), 400, "INVALID_PARAMETER_VALUE")
+    _error(_post(server, f"{API}/runs/log-metric", body={"run_id": "f" * 32, "key": "m", "value": 1, "timestamp": 1}),
+           404, "RESOURCE_DOES_NOT_EXIST")
+    _post(server, f"{API}/runs/delete", body={"run_id": run_id})
+    message = _error(_post(server, f"{API}/runs/log-metric", body={"run_id": run_id, "key": "m", "value": 1, "timestamp": 1}),
+                     400, "INVALID_PARAMETER_VALUE")
+    assert "active" in message
+
+
+def test_huge_bodies_are_refused_and_the_server_keeps_serving(server) -> None:
+    huge = b'{"name": "' + b"x" * (17 << 20) + b'"}'
+    _error(_post(server, f"{API}/experiments/create", data=huge), 413, "RESOURCE_LIMIT_EXCEEDED")
+
+    def chunks():  # no Content-Length: the limit is enforced while reading
+        yield b'{"name": "'
+        for _ in range(20):
+            yield b"y" * (1 << 20)
+        yield b'"}'
+
+    _error(requests.post(f"{server.url}{API}/experiments/create", data=chunks(),
+                         headers={"Content-Type": "application/json"}, timeout=30), 413, "RESOURCE_LIMIT_EXCEEDED")
+    assert requests.get(server.url + "/health", timeout=5).text == "OK"
+    assert _post(server, f"{API}/experiments/create", body={"name": "after"}).status_code == 200
+
+
+def test_unknown_endpoints_and_methods(server) -> None:
+    _error(requests.get(f"{server.url}{API}/no/such/endpoint", timeout=5), 404, "ENDPOINT_NOT_FOUND")
+    _error(requests.get(f"{server.url}/api/2.0/tracklog/nothing", timeout=5), 404, "ENDPOINT_NOT_FOUND")
+    _error(requests.get(f"{server.url}{API}/runs/log-batch", timeout=5), 405, "BAD_REQUEST")
+    _error(requests.delete(f"{server.url}{API}/logged-models/m-1/tags", timeout=5), 405, "BAD_REQUEST")
+
+
+def test_content_type_must_be_json(server) -> None:
+    message = _error(_post(server, f"{API}/experiments/create", data='{"name": "x"}', **{"Content-Type": "text/plain"}),
+                     400, "INVALID_PARAMETER_VALUE")
+    assert "Content-Type" in message
+
+
+def test_artifact_paths_cannot_leave_the_destination(server) -> None:
+    base = f"{server.url}/api/2.0/mlflow-artifacts/artifacts"
+    for path in ["%2E%2E/secret.txt", "0/%2E%2E/%2E%2E/secret.txt", "a/..%2F..%2Fsecret.txt", "%2Fetc%2Fpasswd",
+                 "a%5C..%5Csecret.txt", "a%23b"]:
+        _error(requests.get(f"{base}/{path}", timeout=5), 400, "INVALID_PARAMETER_VALUE")
+        _error(requests.put(f"{base}/{path}", data=b"x", timeout=5), 400, "INVALID_PARAMETER_VALUE")
+    _error(requests.get(base, params={"path": "../.."}, timeout=5), 400, "INVALID_PARAMETER_VALUE")
+    _error(requests.get(f"{server.url}/get-artifact", params={"path": "../../secret.txt", "run_uuid": "x"}, timeout=5),
+           404, "RESOURCE_DOES_NOT_EXIST")
+    _error(requests.get(f"{base}/0/missing.txt", timeout=5), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_a_bug_is_a_500_without_its_traceback(tmp_path, caplog) -> None:
+    """An unexpected exception is logged server-side and answered INTERNAL_ERROR, without details."""
+    from tracklog.server.app import Server, error_reply
+
+    server = Server(str(tmp_path / "store"))
+    status, body, _ = error_reply(server, KeyError("secret detail"), "POST runs/create")
+    assert status == 500
+    payload = json.loads(body)
+    assert payload["error_code"] == "INTERNAL_ERROR" and "secret detail" not in payload["message"]
+    assert "secret detail" in caplog.text
