@@ -611,7 +611,7 @@ class SqlQuery(Body, kw_only=True):
     format: str = "json"  # json | csv | parquet
 
 
-class SqlReply(Reply, kw_only=True):
+class SqlReply(msgspec.Struct, kw_only=True):  # every field written, defaults too
     columns: list[str] = []
     types: list[str] = []
     rows: list[list[object]] = []
