@@ -25,11 +25,11 @@ class ServerProcess:
     """`python -m tracklog.cli server …` running; `.url`, `.log()` (its output so far), `.stop()`."""
 
     def __init__(self, store: str, artifacts: str | None, log_path: Path, *extra: str,
-                 env: dict[str, str] | None = None, wait: bool = True) -> None:
+                 env: dict[str, str] | None = None, wait: bool = True, command: str = "server") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        args = [sys.executable, "-m", "tracklog.cli", "server", "--store", store, "--port", str(self.port),
+        args = [sys.executable, "-m", "tracklog.cli", command, "--store", store, "--port", str(self.port),
                 "--log-level", "warning", *extra]
         if artifacts is not None:
             args += ["--artifacts-destination", artifacts]

@@ -289,8 +289,9 @@ class Server:
 
 
 def _default_ui_dir() -> str:
+    """``TRACKLOG_UI_DIR``, else ``ui/dist`` of the source tree (where ``npm run build`` writes)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.join(os.path.dirname(os.path.dirname(here)), "ui", "dist")
+    return os.environ.get("TRACKLOG_UI_DIR") or os.path.join(os.path.dirname(os.path.dirname(here)), "ui", "dist")
 
 
 class App:
