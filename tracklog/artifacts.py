@@ -218,7 +218,12 @@ def _locate(uri: str) -> _Location:
     uri = os.fspath(uri)
     if uri.startswith("runs:"):
         uri = resolve_artifact_uri(uri)
-    elif uri.startswith("models:"):
+    if uri.startswith("mlflow-artifacts:"):  # a tracking server's artifact proxy
+        from tracklog._rest import artifacts_location
+
+        fs, path = artifacts_location(uri)
+        return _Location(fs, path, uri, False)
+    if uri.startswith("models:"):
         raise InvalidInputError(f"{uri!r} is a model URI; resolve it with tracklog.models first")
     protocol, rest = split_uri(uri)
     if protocol == "file":

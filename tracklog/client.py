@@ -96,6 +96,13 @@ class Client(RegistryClient):
         tracking_uri: a folder, ``file://…`` or fsspec URL; default: `tracklog.get_tracking_uri()`.
     """
 
+    def __new__(cls, tracking_uri: str | None = None, registry_uri: str | None = None) -> Client:
+        if cls is Client and str(tracking_uri or get_tracking_uri()).startswith(("http://", "https://")):
+            from tracklog._rest import RestClient  # a tracking server: the same methods, over REST
+
+            return super().__new__(RestClient)
+        return super().__new__(cls)
+
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
         self._tracking_uri = tracking_uri or get_tracking_uri()
         self._b: Backend = backend_for(self._tracking_uri)

@@ -496,6 +496,8 @@ def search_runs(
         ids = [e.experiment_id for e in client.search_experiments(max_results=None)]
     else:
         ids = [_experiment_id()]
+    if hasattr(client, "runs_frame"):  # a tracking server (tracklog._rest): it searches
+        return client.runs_frame(ids, filter_string, run_view_type, max_results, order_by, output_format)
     cur = client._b.cursor()
     table = search(cur, ids, filter_string, run_view_type, max_results, order_by).table
     if output_format == "list":
@@ -535,6 +537,9 @@ def sql(query: str, as_of: Any = None, uri: str | None = None) -> Any:
     """
     from query.sql import run_sql
 
+    client = Client(uri)
+    if hasattr(client, "sql"):  # a tracking server (tracklog._rest): it runs the query, sandboxed
+        return client.sql(query, as_of)
     return run_sql(connect(uri, as_of), query, trusted=True)
 
 

@@ -33,7 +33,7 @@ class ServerProcess:
                 "--log-level", "warning", *extra]
         if artifacts is not None:
             args += ["--artifacts-destination", artifacts]
-        self._out = open(log_path, "ab")
+        self._out = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, stdout=self._out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         if wait:
             self.wait_ready()
