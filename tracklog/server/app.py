@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from eventlog.writer import ACTOR
-from tracklog.server import artifacts, logged_models, registry, tracking
+from tracklog.server import artifacts, auth, logged_models, registry, tracking
 from tracklog.server import messages as m
 from tracklog.server.errors import ApiError, status_and_code
 
@@ -131,6 +131,7 @@ def _routes() -> list[Route]:
         Route("POST", "model-versions/set-tag", m.SetModelVersionTag, r.set_model_version_tag, model("EDIT", "name")),
         Route("DELETE", "model-versions/delete-tag", m.DeleteModelVersionTag, r.delete_model_version_tag, model("EDIT", "name")),
         Route("GET", "server-info", None, server_info, Access("any")),
+        *auth.routes(),
     ]
 
 
@@ -302,14 +303,15 @@ class App:
         self.exact: dict[tuple[str, str], tuple[Route, _Decoder | None]] = {}
         self.patterns: list[tuple[Route, list[str], _Decoder | None]] = []
         self.paths: set[str] = set()
-        for route in _routes():
+        routes = _routes()
+        for route in routes:
             decoder = _Decoder(route.body) if route.body is not None else None
             if "{" in route.path:
                 self.patterns.append((route, route.path.split("/"), decoder))
             else:
                 self.exact[(route.method, route.path)] = (route, decoder)
             self.paths.add(route.path)
-        self.is_async = {route.handler: inspect.iscoroutinefunction(route.handler) for route in _routes()}
+        self.is_async = {route.handler: inspect.iscoroutinefunction(route.handler) for route in routes}
         self.extras = _extras(server)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -388,7 +390,9 @@ class App:
     async def _authenticate(self, scope: dict[str, Any]) -> Any:
         if self.server.auth is None:
             return None
-        return await self.server.auth.authenticate(scope)
+        user = await self.server.auth.authenticate(scope)
+        ACTOR.set(user.username)  # the events of this request are recorded as this user's
+        return user
 
     async def _body(self, scope: dict[str, Any], receive: Any, method: str, decoder: _Decoder) -> Any:
         if method == "GET":

@@ -27,7 +27,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 
-from tracklog.server import artifacts
+from eventlog.writer import ACTOR
+from tracklog.server import artifacts, auth
 from tracklog.server import messages as m
 from tracklog.server.app import Call, _validation_message, error_reply
 from tracklog.server.errors import ApiError
@@ -54,6 +55,10 @@ def create(server: Server, artifact_prefixes: tuple[str, ...], tracklog_prefixes
     for prefix in tracklog_prefixes:
         routes.append(Route(prefix + "sql", wrap(server, sql), methods=["GET", "POST"]))
         routes.append(Route(prefix + "events", wrap(server, feed.stream), methods=["GET"]))
+        routes.append(Route(prefix + "tokens/create", wrap(server, _json(auth.TokenBody, auth.create_token)), methods=["POST"]))
+        routes.append(Route(prefix + "tokens/list", wrap(server, _json(None, auth.list_tokens)), methods=["GET"]))
+        routes.append(Route(prefix + "tokens/delete", wrap(server, _json(auth.TokenBody, auth.delete_token)),
+                            methods=["DELETE"]))
     routes += _ui_api_routes(server)
     routes.append(Mount("/", app=_ui_app(server)))
     return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
@@ -64,7 +69,10 @@ def wrap(server: Server, endpoint: Endpoint) -> Callable[[Request], Awaitable[Re
 
     async def handle(request: Request) -> Response:
         try:
-            user = await server.auth.authenticate(request.scope) if server.auth is not None else None
+            user = None
+            if server.auth is not None:
+                user = await server.auth.authenticate(request.scope)
+                ACTOR.set(user.username)
             return await endpoint(Call(server, user, dict(request.path_params)), request)
         except Exception as exc:  # every failure is MLflow's error JSON
             status, body, extra = error_reply(server, exc, f"{request.method} {request.url.path}")
@@ -94,6 +102,23 @@ async def version(request: Request) -> Response:
     from tracklog import __version__
 
     return PlainTextResponse(__version__)
+
+
+def _json(body_type: type[msgspec.Struct] | None, handler: Callable[[Call, Any], Any]) -> Endpoint:
+    """A JSON endpoint: the body decoded into `body_type`, the handler's dict encoded."""
+
+    async def endpoint(call: Call, request: Request) -> Response:
+        body = None
+        if body_type is not None:
+            try:
+                body = msgspec.json.decode(await request.body() or b"{}", type=body_type, strict=False)
+            except msgspec.ValidationError as exc:
+                raise ApiError("INVALID_PARAMETER_VALUE", _validation_message(exc)) from exc
+            except msgspec.DecodeError as exc:
+                raise ApiError("MALFORMED_REQUEST", f"The request body is not valid JSON: {exc}") from exc
+        return Response(_encode(handler(call, body)), media_type="application/json")
+
+    return endpoint
 
 
 def _query(request: Request, body: type[msgspec.Struct]) -> Any:

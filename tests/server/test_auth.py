@@ -1,0 +1,160 @@
+"""`--auth basic`: users, hashed passwords, tokens, per-experiment and per-model permissions, on
+every endpoint; MLflow's client signs in with its usual environment variables."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import requests
+
+API = "/api/2.0/mlflow"
+
+
+class As:
+    """Requests as one user (basic auth) or with a token."""
+
+    def __init__(self, server, user: str | None = None, password: str | None = None, token: str | None = None) -> None:
+        self.url = server.url
+        self.kw: dict = {"timeout": 30}
+        if user is not None:
+            self.kw["auth"] = (user, password)
+        if token is not None:
+            self.kw["headers"] = {"Authorization": f"Bearer {token}"}
+
+    def post(self, endpoint: str, body: dict, method: str = "POST") -> requests.Response:
+        return requests.request(method, self.url + endpoint, json=body, **self.kw)
+
+    def get(self, endpoint: str, **params) -> requests.Response:
+        return requests.get(self.url + endpoint, params=params, **self.kw)
+
+
+def _code(resp: requests.Response) -> tuple[int, str | None]:
+    return resp.status_code, (resp.json().get("error_code") if resp.status_code != 200 else None)
+
+
+@pytest.fixture
+def secured(start_server, tmp_path):
+    server = start_server(None, "", "--auth", "basic", "--default-permission", "NO_PERMISSIONS",
+                          "--auth-db", str(tmp_path / "auth.db"), env={"TRACKLOG_ADMIN_PASSWORD": "s3cret"})
+    admin = As(server, "admin", "s3cret")
+    for name in ("alice", "bob"):
+        assert admin.post(f"{API}/users/create", {"username": name, "password": f"{name}-pw"}).status_code == 200
+    return server, admin, As(server, "alice", "alice-pw"), As(server, "bob", "bob-pw")
+
+
+def test_every_endpoint_needs_credentials(secured) -> None:
+    server, *_ = secured
+    anonymous = As(server)
+    for resp in (anonymous.get(f"{API}/experiments/get", experiment_id="0"),
+                 anonymous.post(f"{API}/runs/search", {"experiment_ids": ["0"]}),
+                 anonymous.get("/api/2.0/mlflow-artifacts/artifacts", path="0"),
+                 anonymous.post("/api/2.0/tracklog/sql", {"query": "SELECT 1"}),
+                 anonymous.get("/api/2.0/tracklog/runs/get", run_id="x"),
+                 As(server, "alice", "wrong").get(f"{API}/experiments/get", experiment_id="0"),
+                 As(server, token="tl_forged").get(f"{API}/experiments/get", experiment_id="0")):
+        assert _code(resp) == (401, "UNAUTHENTICATED")
+        assert resp.headers["www-authenticate"].startswith("Basic")
+    assert requests.get(server.url + "/health", timeout=5).status_code == 200  # liveness stays open
+
+
+def test_passwords_are_stored_hashed(secured, tmp_path) -> None:
+    rows = sqlite3.connect(tmp_path / "auth.db").execute("SELECT username, password_hash FROM users").fetchall()
+    assert {u for u, _ in rows} == {"admin", "alice", "bob"}
+    assert all(h.startswith("scrypt$") and "pw" not in h and "s3cret" not in h for _, h in rows)
+
+
+def test_experiment_permissions(secured) -> None:
+    server, admin, alice, bob = secured
+    exp = alice.post(f"{API}/experiments/create", {"name": "alice-exp"}).json()["experiment_id"]
+    run = alice.post(f"{API}/runs/create", {"experiment_id": exp}).json()["run"]["info"]
+    assert _code(alice.post(f"{API}/runs/log-metric", {"run_id": run["run_id"], "key": "m", "value": 1, "timestamp": 1})) \
+        == (200, None)
+    # bob: nothing by default
+    assert _code(bob.get(f"{API}/experiments/get", experiment_id=exp)) == (403, "PERMISSION_DENIED")
+    assert _code(bob.get(f"{API}/runs/get", run_id=run["run_id"])) == (403, "PERMISSION_DENIED")
+    assert bob.post(f"{API}/runs/search", {"experiment_ids": [exp]}).json() == {}
+    assert bob.post(f"{API}/experiments/search", {}).json() == {}
+    assert _code(bob.post(f"{API}/runs/create", {"experiment_id": exp})) == (403, "PERMISSION_DENIED")
+    artifacts = run["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    assert alice.post("/api/2.0/mlflow-artifacts/artifacts/" + artifacts + "/a.txt", {}, method="PUT").status_code == 200
+    assert _code(bob.get("/api/2.0/mlflow-artifacts/artifacts/" + artifacts + "/a.txt")) == (403, "PERMISSION_DENIED")
+    # READ for bob: reads work, writes do not
+    grant = {"experiment_id": exp, "username": "bob", "permission": "READ"}
+    assert _code(bob.post(f"{API}/experiments/permissions/create", grant)) == (403, "PERMISSION_DENIED")
+    assert alice.post(f"{API}/experiments/permissions/create", grant).status_code == 200
+    assert bob.get(f"{API}/runs/get", run_id=run["run_id"]).status_code == 200
+    assert [r["info"]["run_id"] for r in bob.post(f"{API}/runs/search", {"experiment_ids": [exp]}).json()["runs"]] \
+        == [run["run_id"]]
+    assert bob.get("/api/2.0/mlflow-artifacts/artifacts/" + artifacts + "/a.txt").status_code == 200
+    assert _code(bob.post(f"{API}/runs/log-metric", {"run_id": run["run_id"], "key": "m", "value": 2, "timestamp": 1})) \
+        == (403, "PERMISSION_DENIED")
+    # EDIT: bob logs; deleting the run needs MANAGE
+    assert alice.post(f"{API}/experiments/permissions/update", {**grant, "permission": "EDIT"}, method="PATCH").status_code == 200
+    assert bob.post(f"{API}/runs/log-metric", {"run_id": run["run_id"], "key": "m", "value": 2, "timestamp": 1}).status_code == 200
+    assert _code(bob.post(f"{API}/runs/delete", {"run_id": run["run_id"]})) == (403, "PERMISSION_DENIED")
+    assert bob.get(f"{API}/experiments/permissions/get", experiment_id=exp, username="bob").json() \
+        == {"experiment_permission": {"experiment_id": exp, "user_id": "bob", "permission": "EDIT"}}
+    # SQL spans everything: admins (the default permission here is NO_PERMISSIONS)
+    assert _code(bob.post("/api/2.0/tracklog/sql", {"query": "SELECT 1"})) == (403, "PERMISSION_DENIED")
+    actors = admin.post("/api/2.0/tracklog/sql", {"query": "SELECT kind, actor FROM events WHERE kind IN "
+                                                           "('ExperimentCreated', 'RunStarted') ORDER BY ts"}).json()
+    assert actors["rows"] == [["ExperimentCreated", "alice"], ["RunStarted", "alice"]]
+
+
+def test_model_permissions(secured) -> None:
+    server, admin, alice, bob = secured
+    assert alice.post(f"{API}/registered-models/create", {"name": "m"}).status_code == 200
+    assert _code(bob.get(f"{API}/registered-models/get", name="m")) == (403, "PERMISSION_DENIED")
+    assert bob.get(f"{API}/registered-models/search").json() == {}
+    grant = {"name": "m", "username": "bob", "permission": "READ"}
+    assert alice.post(f"{API}/registered-models/permissions/create", grant).status_code == 200
+    assert bob.get(f"{API}/registered-models/get", name="m").status_code == 200
+    assert _code(bob.post(f"{API}/registered-models/set-tag", {"name": "m", "key": "k", "value": "v"})) \
+        == (403, "PERMISSION_DENIED")
+    assert admin.post(f"{API}/registered-models/set-tag", {"name": "m", "key": "k", "value": "v"}).status_code == 200
+
+
+def test_tokens(secured) -> None:
+    server, admin, alice, bob = secured
+    created = alice.post("/api/2.0/tracklog/tokens/create", {"name": "ci"}).json()
+    assert created["name"] == "ci" and created["token"].startswith("tl_")
+    with_token = As(server, token=created["token"])
+    assert with_token.post(f"{API}/experiments/create", {"name": "via-token"}).status_code == 200
+    assert [t["name"] for t in alice.get("/api/2.0/tracklog/tokens/list").json()["tokens"]] == ["ci"]
+    assert alice.post("/api/2.0/tracklog/tokens/delete", {"name": "ci"}, method="DELETE").status_code == 200
+    assert _code(with_token.get(f"{API}/experiments/get", experiment_id="0")) == (401, "UNAUTHENTICATED")
+
+
+def test_users_are_managed_by_admins(secured) -> None:
+    server, admin, alice, bob = secured
+    assert _code(alice.post(f"{API}/users/create", {"username": "eve", "password": "x"})) == (403, "PERMISSION_DENIED")
+    assert _code(admin.post(f"{API}/users/create", {"username": "bob", "password": "x"})) == (400, "RESOURCE_ALREADY_EXISTS")
+    assert alice.get(f"{API}/users/get", username="alice").json()["user"]["is_admin"] is False
+    assert _code(alice.get(f"{API}/users/get", username="bob")) == (403, "PERMISSION_DENIED")
+    assert alice.post(f"{API}/users/update-password", {"username": "alice", "password": "new-pw"}, method="PATCH").status_code == 200
+    assert _code(alice.get(f"{API}/experiments/get", experiment_id="0")) == (401, "UNAUTHENTICATED")
+    assert As(server, "alice", "new-pw").get(f"{API}/users/get", username="alice").status_code == 200
+    assert admin.post(f"{API}/users/delete", {"username": "bob"}, method="DELETE").status_code == 200
+    assert _code(bob.get(f"{API}/users/get", username="bob")) == (401, "UNAUTHENTICATED")
+
+
+def test_mlflow_client_signs_in(secured, mlflow_client_env, monkeypatch) -> None:
+    server, *_ = secured
+    mlflow = mlflow_client_env
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "alice-pw")
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_experiment("signed-in")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("acc", 0.5)
+    assert mlflow.MlflowClient().get_run(run.info.run_id).data.metrics == {"acc": 0.5}
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong")
+    with pytest.raises(mlflow.exceptions.MlflowException, match="UNAUTHENTICATED|401"):
+        mlflow.MlflowClient().get_run(run.info.run_id)
+
+
+def test_auth_needs_an_admin(start_server, tmp_path) -> None:
+    with pytest.raises(RuntimeError, match="TRACKLOG_ADMIN_PASSWORD"):
+        start_server(None, "", "--auth", "basic", "--auth-db", str(tmp_path / "empty.db"),
+                     env={"TRACKLOG_ADMIN_PASSWORD": ""})
