@@ -216,7 +216,7 @@ export const tl = {
     count?: boolean;
     view_type?: "ACTIVE_ONLY" | "DELETED_ONLY" | "ALL";
   }) => request<RunsTable>("POST", `${TRACKLOG}/runs/table`, { ...body, as_of: asOf(), fresh: fresh() }),
-  runsGroups: (body: { experiment_ids: string[]; group_by: string; filter?: string; columns?: string[] }) =>
+  runsGroups: (body: { experiment_ids: string[]; group_by: string; filter?: string; columns?: string[]; view_type?: string }) =>
     request<{ groups: RunGroup[] }>("POST", `${TRACKLOG}/runs/groups`, { ...body, as_of: asOf(), fresh: fresh() }),
   runsKeys: (experimentIds: string[] | null, runIds?: string[]) =>
     request<{ params: string[]; metrics: string[]; tags: string[] }>("POST", `${TRACKLOG}/runs/keys`, {

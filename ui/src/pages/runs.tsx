@@ -112,6 +112,7 @@ export function RunsPage({ experimentIds }: { experimentIds: string[] }) {
   const filter = q.get("q") ?? "";
   const sort = q.get("sort") ?? "";
   const group = q.get("group") ?? "";
+  const view = (q.get("view") as ViewType) || "ACTIVE_ONLY";
   const keys = useLoad(() => tl.runsKeys(experimentIds), [experimentIds.join(",")]);
   const exps = useLoad(() => tl.experiments("ALL"), []);
   const expNames = useMemo(() => new Map((exps.data?.experiments ?? []).map((e) => [e.experiment_id, e.name])), [exps.data]);
@@ -160,6 +161,11 @@ export function RunsPage({ experimentIds }: { experimentIds: string[] }) {
         <Popover label={<>Columns{chosen ? ` (${chosen.length})` : ""}</>}>
           <ColumnChooser keys={keys.data} chosen={chosen ?? []} onChange={setColumns} />
         </Popover>
+        <select class="input" aria-label="Lifecycle" value={view} onChange={(e) => setQuery({ view: e.currentTarget.value === "ACTIVE_ONLY" ? null : e.currentTarget.value })}>
+          <option value="ACTIVE_ONLY">Active runs</option>
+          <option value="DELETED_ONLY">Deleted runs</option>
+          <option value="ALL">All runs</option>
+        </select>
         <label class="row gap-s">
           <span class="muted">Group by</span>
           <select class="input" aria-label="Group by" value={group} onChange={(e) => setQuery({ group: e.currentTarget.value })}>
@@ -184,6 +190,7 @@ export function RunsPage({ experimentIds }: { experimentIds: string[] }) {
           filter={filter}
           sort={sort}
           group={group}
+          view={view}
           columns={chosen}
           several={experimentIds.length > 1}
           expNames={expNames}
@@ -196,6 +203,7 @@ export function RunsPage({ experimentIds }: { experimentIds: string[] }) {
           experimentIds={experimentIds}
           filter={filter}
           sort={sort}
+          view={view}
           columns={chosen}
           several={experimentIds.length > 1}
           expNames={expNames}
@@ -212,6 +220,19 @@ export function RunsPage({ experimentIds }: { experimentIds: string[] }) {
 /** The search box: MLflow's filter grammar (plus OR and parentheses); a parse error is drawn
  * under the text, pointing at its column. */
 function FilterBox({ draft, setDraft, apply, keys, error }: { draft: string; setDraft: (v: string) => void; apply: (v: string) => void; keys?: { params: string[]; metrics: string[]; tags: string[] }; error?: FilterErr }) {
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    // "/" focuses the search box, as in most tables of this kind
+    const key = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement;
+      if (e.key === "/" && !["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName)) {
+        e.preventDefault();
+        input.current?.focus();
+      }
+    };
+    window.addEventListener("keydown", key);
+    return () => window.removeEventListener("keydown", key);
+  }, []);
   const suggestions = useMemo(
     () => [
       ...(keys?.metrics ?? []).map((k) => keyExpr("metrics", k)),
@@ -230,11 +251,12 @@ function FilterBox({ draft, setDraft, apply, keys, error }: { draft: string; set
           class={error ? "input mono filter-input invalid" : "input mono filter-input"}
           data-testid="filter-input"
           list="filter-keys"
-          placeholder="metrics.acc > 0.9 and params.lr = '0.01'"
+          placeholder="Filter: metrics.acc > 0.9 and params.lr = '0.01'   (press / to focus)"
           value={draft}
           spellcheck={false}
           onInput={(e) => setDraft(e.currentTarget.value)}
           onKeyDown={(e) => e.key === "Enter" && apply(draft)}
+          ref={input}
         />
         <datalist id="filter-keys">
           {suggestions.map((s) => (
@@ -331,8 +353,11 @@ function ColumnChooser({ keys, chosen, onChange }: { keys?: { params: string[]; 
   );
 }
 
+type ViewType = "ACTIVE_ONLY" | "DELETED_ONLY" | "ALL";
+
 interface GridProps {
   experimentIds: string[];
+  view: ViewType;
   filter: string;
   sort: string;
   columns: string[];
@@ -348,9 +373,9 @@ interface GridProps {
 
 /** Fetches windows of WINDOW rows on demand; keeps what it fetched until the query changes. */
 function useRunWindows(props: GridProps) {
-  const { experimentIds, filter, sort, columns, extraFilter } = props;
+  const { experimentIds, filter, sort, columns, extraFilter, view } = props;
   const fullFilter = extraFilter ? (filter.trim() ? `(${filter}) and ${extraFilter}` : extraFilter) : filter;
-  const queryKey = JSON.stringify([experimentIds, fullFilter, sort, columns, location.hash.match(/as_of=\d+/)?.[0]]);
+  const queryKey = JSON.stringify([experimentIds, fullFilter, sort, columns, view, location.hash.match(/as_of=\d+/)?.[0]]);
   const [state, setState] = useState<{ total: number | null; pages: Map<number, unknown[][]>; error?: Error }>({ total: null, pages: new Map() });
   const inflight = useRef(new Set<number>());
   const version = useRef(0);
@@ -364,6 +389,7 @@ function useRunWindows(props: GridProps) {
         columns,
         offset: page * WINDOW,
         limit: WINDOW,
+        view_type: view,
         count,
       });
       if (v !== version.current) return;
@@ -508,8 +534,11 @@ export function RunsGrid(props: GridProps) {
 }
 
 function GroupedRuns(props: Omit<GridProps, "height"> & { group: string }) {
-  const { experimentIds, filter, group, columns } = props;
-  const groups = useLoad(() => tl.runsGroups({ experiment_ids: experimentIds, group_by: group, filter, columns }), [experimentIds.join(","), filter, group, columns.join(",")]);
+  const { experimentIds, filter, group, columns, view } = props;
+  const groups = useLoad(
+    () => tl.runsGroups({ experiment_ids: experimentIds, group_by: group, filter, columns, view_type: view }),
+    [experimentIds.join(","), filter, group, columns.join(","), view],
+  );
   useEffect(() => props.onError?.(groups.error), [groups.error]);
   const [open, setOpen] = useState<Set<string>>(new Set());
   useLive(() => groups.reload(), [group, filter]);
