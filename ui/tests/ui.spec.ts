@@ -289,3 +289,29 @@ test("time travel: pages as they were before the registry existed", async ({ pag
   await page.getByRole("button", { name: "Back to now" }).first().click();
   await expect(page.getByTestId("runs-count")).toHaveText(/25 runs/);
 });
+
+test("live: a new run appears, logs points and finishes while the pages watch", async ({ page }) => {
+  const s = seed();
+  const api = `${process.env.TRACKLOG_UI_URL}api/2.0/mlflow/`;
+  await page.goto(url(`/experiments/${s.experiments["nlp-bert"]}`));
+  await expect(page.getByTestId("runs-count")).toHaveText(/runs?$/);
+  const created = await (await page.request.post(api + "runs/create", {
+    data: { experiment_id: s.experiments["nlp-bert"], run_name: "live-run", start_time: Date.now() },
+  })).json();
+  const runId = created.run.info.run_id;
+  const row = page.locator(`tr[data-run-id='${runId}']`);
+  await expect(row).toContainText("running", { timeout: 15_000 }); // pushed by the event stream, no reload
+
+  await page.goto(url(`/runs/${runId}?tab=charts&keys=loss`));
+  const log = (from: number) =>
+    page.request.post(api + "runs/log-batch", {
+      data: { run_id: runId, metrics: Array.from({ length: 20 }, (_, i) => ({ key: "loss", value: 1 / (from + i + 1), timestamp: Date.now(), step: from + i })) },
+    });
+  await log(0);
+  const info = page.getByTestId("chart-loss").getByTestId("chart-info");
+  await expect(info).toContainText("20 points", { timeout: 15_000 });
+  await log(20);
+  await expect(info).toContainText("40 points", { timeout: 15_000 });
+  await page.request.post(api + "runs/update", { data: { run_id: runId, status: "FINISHED", end_time: Date.now() } });
+  await expect(page.getByTestId("run-title")).toContainText("FINISHED", { timeout: 15_000 });
+});

@@ -5,6 +5,7 @@ import { tl } from "../api";
 import { ChartControls, MetricChart, type ChartOptions, type ChartRun } from "../chart";
 import { Empty, ErrorBox, Spinner, useLoad } from "../components";
 import { colorFor } from "../format";
+import { useLive } from "../live";
 import { href, setQuery, useRoute } from "../state";
 
 /** Names and colors of runs, in the order given. */
@@ -24,6 +25,10 @@ export function RunCharts({ runIds, initialKeys }: { runIds: string[]; initialKe
   const q = route.query;
   const keys = useLoad(() => tl.runsKeys(null, runIds), [runIds.join(",")]);
   const runs = useChartRuns(runIds);
+  useLive((events) => {
+    // a key logged for the first time gets its panel
+    if (!events.length || events.some((e) => !e.run_id || runIds.includes(String(e.run_id)))) keys.reload();
+  }, [runIds.join(",")]);
   const options: ChartOptions = {
     xAxis: (q.get("x") as ChartOptions["xAxis"]) || "step",
     smoothing: Number(q.get("smooth") || 0),
