@@ -426,7 +426,8 @@ class Client(RegistryClient):
         checked_metrics = [self._check_metric(i, m) for i, m in enumerate(metrics)]
         checked_params = self._check_params(run_id, params)
         checked_tags = self._check_tags({t.key: t.value for t in tags})
-        self._b.require_active_run(run_id)
+        if run_id not in self._b.active_runs:  # the fast path log_metric takes too
+            self._b.require_active_run(run_id)
         log = self._b.log
         for key, value in checked_params:
             log.append(ParamLogged(run_id=run_id, key=key, value=value))

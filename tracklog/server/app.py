@@ -168,6 +168,8 @@ class Call:
 
     @property
     def client(self) -> Any:
+        """The store's `tracklog.Client`; using it may append events, so reads fold again after."""
+        self.server.store.touched()
         return self.server.client
 
     def require(self, kind: str, ref: str, level: str) -> None:
@@ -374,10 +376,14 @@ class App:
                 body = await self._body(scope, receive, method, decoder)
             if route.access is not None and self.server.auth is not None:
                 self.server.auth.check(call, route.access, body)
-            if self.is_async[route.handler]:
-                reply = await route.handler(call, body)
-            else:
-                reply = route.handler(call, body)
+            try:
+                if self.is_async[route.handler]:
+                    reply = await route.handler(call, body)
+                else:
+                    reply = route.handler(call, body)
+            finally:
+                if method != "GET":
+                    self.server.store.touched()  # it may have appended: the next read folds
             if isinstance(reply, msgspec.Struct | dict):
                 await _send(send, 200, _encode(reply))
             else:  # a file or a stream

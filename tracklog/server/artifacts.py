@@ -230,7 +230,7 @@ def _record(call: Call, rel: str, size: int, digest: str) -> None:
     run = call.store.state().run(parts[1])
     if run is None or call.server.destination.present(run.artifact_uri) != f"{PROXY_SCHEME}/{'/'.join(parts[:3])}":
         return
-    call.store.log.append(ArtifactLogged(run_id=run.run_id, path="/".join(parts[3:]), size=size, sha256=digest))
+    call.store.append(ArtifactLogged(run_id=run.run_id, path="/".join(parts[3:]), size=size, sha256=digest))
 
 
 def delete(call: Call, path: str) -> m.Empty:

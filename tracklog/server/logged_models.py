@@ -168,7 +168,7 @@ def create(call: Call, body: m.CreateLoggedModel) -> m.LoggedModelReply:
     tags, params = _tags(body.tags), _params(body.params)
     model_id = f"m-{uuid.uuid4().hex}"
     location = f"{call.server.experiment_location(exp).rstrip('/')}/models/{model_id}/artifacts"
-    log = call.store.log
+    log = call.store
     log.append(ModelLogged(model_id=model_id, experiment_id=exp.experiment_id, run_id=body.source_run_id,
                            name=body.name or random_run_name(), artifact_location=location,
                            model_type=body.model_type))
@@ -187,7 +187,7 @@ def get(call: Call, body: m.Body) -> m.LoggedModelReply:
 def finalize(call: Call, body: m.FinalizeLoggedModel) -> m.LoggedModelReply:
     model_id = call.params["model_id"]
     find(call, model_id)
-    call.store.log.append(LoggedModelStatusSet(model_id=model_id, status=_status(body.status)))
+    call.store.append(LoggedModelStatusSet(model_id=model_id, status=_status(body.status)))
     return m.LoggedModelReply(model=model_out(call, find(call, model_id)))
 
 
@@ -195,7 +195,7 @@ def set_tags(call: Call, body: m.SetLoggedModelTags) -> m.Empty:
     model_id = call.params["model_id"]
     find(call, model_id)
     for key, value in _tags(body.tags):
-        call.store.log.append(LoggedModelTagSet(model_id=model_id, key=key, value=value))
+        call.store.append(LoggedModelTagSet(model_id=model_id, key=key, value=value))
     return m.Empty()
 
 
@@ -203,7 +203,7 @@ def delete_tag(call: Call, body: m.Body) -> m.Empty:
     model_id, key = call.params["model_id"], call.params["tag_key"]
     if key not in find(call, model_id).tags:
         raise NotFoundError(f"No tag with key {key!r} on logged model {model_id}")
-    call.store.log.append(LoggedModelTagDeleted(model_id=model_id, key=key))
+    call.store.append(LoggedModelTagDeleted(model_id=model_id, key=key))
     return m.Empty()
 
 
@@ -211,14 +211,14 @@ def log_params(call: Call, body: m.LogLoggedModelParams) -> m.Empty:
     model_id = call.params["model_id"]
     find(call, model_id)
     for key, value in _params(body.params):
-        call.store.log.append(LoggedModelParamLogged(model_id=model_id, key=key, value=value))
+        call.store.append(LoggedModelParamLogged(model_id=model_id, key=key, value=value))
     return m.Empty()
 
 
 def delete(call: Call, body: m.Body) -> m.Empty:
     model_id = call.params["model_id"]
     find(call, model_id)
-    call.store.log.append(LoggedModelDeleted(model_id=model_id))
+    call.store.append(LoggedModelDeleted(model_id=model_id))
     return m.Empty()
 
 

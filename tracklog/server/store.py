@@ -5,23 +5,24 @@ at once. Reads must see the caller's own writes, as MLflow's do, without paying 
 per request (a fold costs tens of milliseconds, a request should cost tens of microseconds):
 
 - experiments, runs (with their latest metrics), searches and logged models come from the
-  in-memory fold (`projections.TrackingState`), which folds this process's events as they are
-  appended and relists the store at most every `relist_interval` seconds for other writers;
+  in-memory fold (`projections.TrackingState`); it folds this process's new events only after
+  a write, and relists the store at most every `relist_interval` seconds for other writers;
 - metric histories come from the DuckDB catalog, which a background thread refreshes every
-  `refresh_interval` seconds, plus the points this process appended since, from memory — merged
-  by event identity, so nothing is missing or doubled.
+  `refresh_interval` seconds, plus the points this server logged since (kept per run and key,
+  tagged with the refresh cycle they belong to, dropped once a refresh has folded them). A point
+  both in the catalog and still in memory is counted once: the two are merged as multisets.
 
 Everything that touches the in-memory fold runs on the event-loop thread; the background thread
-only publishes segments and folds them into the catalog.
+publishes segments, folds them into the catalog and, every `compact_interval` seconds, compacts.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from projections import TrackingState
@@ -29,12 +30,12 @@ from projections import TrackingState
 if TYPE_CHECKING:
     import duckdb
 
-    from eventlog.writer import Batch
     from tracklog.client import Client
 
 __all__ = ["ServerStore"]
 
 _log = logging.getLogger("tracklog.server")
+Point = tuple[int, int, float]  # step, timestamp, value
 
 
 class ServerStore:
@@ -42,34 +43,40 @@ class ServerStore:
 
     Args:
         client: the `tracklog.Client` of the store.
-        relist_interval: at most this long (s) before other processes' published events show.
-        refresh_interval: how often (s) the catalog folds new segments (metric histories, SQL).
+        relist_interval: at most this long (s) before other processes' published events show in
+            runs, experiments and searches.
+        refresh_interval: how often (s) this process's events are published and the catalog
+            folds new segments (other processes' metric histories show after it).
+        compact_interval: how often (s) the store is compacted (0: never; ``tracklog compact``).
     """
 
-    def __init__(self, client: Client, *, relist_interval: float = 1.0, refresh_interval: float = 1.0) -> None:
+    def __init__(self, client: Client, *, relist_interval: float = 1.0, refresh_interval: float = 2.0,
+                 compact_interval: float = 600.0) -> None:
         self.client = client
         self.backend = client._b
         self.log = self.backend.log
         self.relist_interval = relist_interval
         self.refresh_interval = refresh_interval
+        self.compact_interval = compact_interval
         # the refresher publishes; the writer's own thread only flushes when its buffer fills
         self.log.writer.flush_interval = max(self.log.writer.flush_interval, 3600.0)
-        self._published: list[Batch] = []  # own metric segments published, not yet folded into the catalog
-        self._publish_lock = threading.Lock()  # held while publishing, and while reading own points
-        self._dirty: dict[str, int] = {}  # run id -> refresh cycle of its last own metric write
         self._cycle = 0
-        self._metric_writes = 0  # own metric appends, and how many were folded into the state
-        self._metric_writes_folded = 0
+        self._recent: dict[tuple[str, str], list[tuple[int, Point]]] = {}  # (run, key) -> [(cycle, point)]
+        self._recent_lock = threading.Lock()
+        self._dirty = True  # own events appended since the fold last looked
+        self._metric_seq = -1  # the newest own pending metric row folded into the state
+        self._relisted = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._compacted = time.monotonic()
         self.refreshed_at = 0.0
-        self.log.writer.on_publish.append(self._on_publish)
 
     # ---- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         """Fold the whole store once (state and catalog), then keep the catalog fresh in the background."""
         self.backend.state()
+        self._relisted = time.monotonic()
         self._refresh_catalog()
         self._thread = threading.Thread(target=self._run, name="tracklog-server-refresh", daemon=True)
         self._thread.start()
@@ -78,92 +85,118 @@ class ServerStore:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        with self._publish_lock:
-            self.log.flush()
+        self.log.flush()
 
     def _run(self) -> None:
         while not self._stop.wait(self.refresh_interval):
             try:
                 self._refresh_catalog()
-            except Exception:  # keep refreshing: a store hiccup must not stop the server's reads
-                _log.exception("tracklog server: catalog refresh failed; retrying")
+                if self.compact_interval and time.monotonic() - self._compacted > self.compact_interval:
+                    self._compact()
+            except Exception:  # keep going: a store hiccup must not stop the server's reads
+                _log.exception("tracklog server: background refresh failed; retrying")
 
     def _refresh_catalog(self) -> None:
         cycle = self._cycle
-        self._cycle += 1
-        with self._publish_lock:
-            self.log.flush()
-            folded = list(self._published)
-        self.backend.catalog().refresh()
-        with self._publish_lock:
-            ids = {id(b) for b in folded}
-            self._published = [b for b in self._published if id(b) not in ids]
-            for run_id, c in list(self._dirty.items()):  # list(): one atomic copy
-                if c <= cycle:
-                    self._dirty.pop(run_id, None)
+        self._cycle += 1  # points logged from now on belong to the next cycle
+        self.log.flush()  # every point of this cycle (and before) is published
+        self.backend.catalog().refresh()  # ... and folded
+        with self._recent_lock:
+            for key in list(self._recent):
+                kept = [p for p in self._recent[key] if p[0] > cycle]
+                if kept:
+                    self._recent[key] = kept
+                else:
+                    del self._recent[key]
         self.refreshed_at = time.time()
 
-    def _on_publish(self, stream: str, path: str, batch: Batch) -> None:
-        if stream == "metric":
-            with self._lock_unless_held():
-                self._published.append(batch)
+    def _compact(self) -> None:
+        from eventlog.compaction import compact, remove_expired
 
-    @contextmanager
-    def _lock_unless_held(self) -> Iterator[None]:
-        # The refresher publishes holding the publish lock (readers wait), so its hooks run
-        # locked already; another flusher (a registry change, a full buffer) takes it if free.
-        # Never wait here: the refresher may hold it while waiting for that flusher to finish.
-        if self._publish_lock.acquire(blocking=False):
-            try:
-                yield
-            finally:
-                self._publish_lock.release()
-        else:
-            yield
+        for stream in ("control", "metric"):
+            compact(self.log.store, stream, compactor=self.log.writer.writer_id)
+            remove_expired(self.log.store, stream, 3600.0)
+        self._compacted = time.monotonic()
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    def touched(self) -> None:
+        """Own events are being appended: the next read folds them."""
+        self._dirty = True
+
+    def append(self, event: Any) -> Any:
+        """Append an event of this server's own (the next read folds it)."""
+        self._dirty = True
+        return self.log.append(event)
+
+    def wrote_metrics(self, run_id: str, points: list[tuple[str, int, int, float]]) -> None:
+        """Own metric points (key, step, timestamp, value) of `run_id`, just appended: histories
+        show them until the catalog has folded them."""
+        self._dirty = True
+        cycle = self._cycle
+        with self._recent_lock:
+            for key, step, timestamp, value in points:
+                self._recent.setdefault((run_id, key), []).append((cycle, (step, timestamp, value)))
 
     # ---- reads ----------------------------------------------------------------------------
 
     def state(self) -> TrackingState:
-        """The in-memory fold, with this process's own writes (metrics included) folded in."""
+        """The in-memory fold with this process's own writes in it (metrics included)."""
+        now = time.monotonic()
+        if not self._dirty and now - self._relisted < self.relist_interval:
+            return self.backend.view.state
+        self._dirty = False
+        if now - self._relisted >= self.relist_interval:
+            self._relisted = now
         state = self.backend.state(stale_ok=self.relist_interval)
-        if self._metric_writes != self._metric_writes_folded:
-            self._metric_writes_folded = self._metric_writes
-            pending = self.log.pending()
+        pending = self.log.pending()  # metrics appended but not published: fold the new ones
+        rows = pending.metrics
+        start = bisect.bisect_right(rows, self._metric_seq, key=lambda r: r[0]) if rows and rows[0][0] <= self._metric_seq else 0
+        if start < len(rows):
             wid = pending.writer_id
-            state.apply_metric_rows((r, k, v, st, tm, s, wid) for s, _t, r, k, v, st, tm in pending.metrics)
+            state.apply_metric_rows((r, k, v, st, tm, s, wid) for s, _t, r, k, v, st, tm in rows[start:])
+            self._metric_seq = rows[-1][0]
         return state
 
-    def wrote_metrics(self, run_id: str, count: int = 1) -> None:
-        """Note own metric appends to `run_id` (they must show in reads until the catalog has them)."""
-        self._metric_writes += count
-        self._dirty[run_id] = self._cycle
+    def run_state(self, run_id: str) -> Any:
+        """The run's state, or None. Other processes' runs show after the next relisting."""
+        return self.state().run(run_id)
 
-    def own_points(self, run_id: str, key: str) -> list[tuple[int, int, float, str, int]]:
-        """Own points of one metric not yet known to be in the catalog: (step, timestamp, value,
-        writer_id, writer_seq)."""
-        if run_id not in self._dirty:
-            return []
-        with self._publish_lock:
-            batches = [*self._published, self.log.pending()]
-        return [(st, tm, v, b.writer_id, s) for b in batches
-                for s, _t, r, k, v, st, tm in b.metrics if r == run_id and k == key]
+    def recent_points(self, run_id: str, key: str) -> list[Point]:
+        with self._recent_lock:
+            return [p for _, p in self._recent.get((run_id, key), ())]
+
+    def history(self, run_id: str, key: str) -> list[Point]:
+        """Every point of one metric, by step then time: the catalog's and the ones logged here
+        since its last refresh, each once. Blocking (DuckDB): call from a worker thread."""
+        recent = self.recent_points(run_id, key)
+        cur = self.cursor()
+        try:
+            rows = cur.execute("SELECT step, timestamp, value FROM metric_points WHERE run_id = ? AND key = ? "
+                               "ORDER BY step, timestamp, writer_seq", [run_id, key]).fetchall()
+        finally:
+            cur.close()
+        if not recent:
+            return rows
+        folded = Counter(map(_same, rows))
+        for point in recent:  # a point already folded is not counted twice
+            if folded[_same(point)] > 0:
+                folded[_same(point)] -= 1
+            else:
+                rows.append(point)
+        rows.sort(key=lambda p: (p[0], p[1]))
+        return rows
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the catalog as of its last refresh (no fold happens here)."""
         return self.backend.catalog().connect(refresh=False)
 
     def fresh_cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor on the catalog with every event published so far folded in (slow: a fold)."""
-        with self._publish_lock:
-            self.log.flush()
+        """A cursor on the catalog with every event appended so far folded in (slow: a fold)."""
+        self.log.flush()
         return self.backend.catalog().connect(refresh=True)
 
-    def wait_until_refreshed(self, timeout: float = 10.0) -> None:
-        """Block until a catalog refresh that started after this call has finished (tests, SQL)."""
-        start = time.time()
-        while self.refreshed_at <= start and time.time() - start < timeout:
-            time.sleep(0.01)
 
-    def run_state(self, run_id: str) -> Any:
-        """The run's state, or None. Other processes' runs show after the next relisting."""
-        return self.state().run(run_id)
+def _same(point: Point) -> tuple[int, int, Any]:
+    step, timestamp, value = point
+    return step, timestamp, "nan" if value != value else value

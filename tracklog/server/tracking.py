@@ -8,7 +8,7 @@ the reply Struct.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -32,7 +32,6 @@ from projections import (
     TrackingState,
     ViewType,
 )
-from projections.catalog import fetch_arrow
 from projections.tracking import ExperimentState, RunState
 from tracklog.server import messages as m
 from tracklog.server.errors import ApiError
@@ -232,12 +231,19 @@ def restore_run(call: Call, body: m.RunRef) -> m.Empty:
     return m.Empty()
 
 
+def _logging_to(call: Call, run_id: str) -> str:
+    """The run a write goes to; runs known active skip the lookup (the Client checks them too)."""
+    if run_id and run_id in call.server.client._b.active_runs:
+        return run_id
+    return _run(call, run_id).run_id
+
+
 def log_metric(call: Call, body: m.LogMetric) -> m.Empty:
-    run_id = _run(call, body.rid).run_id
+    run_id = _logging_to(call, body.rid)
     if body.model_id and _has_point(call, run_id, body.key, body.value, body.step, body.timestamp):
         return m.Empty()  # MLflow's client repeats a run's metrics with the model id after log_model
     call.client.log_metric(run_id, body.key, body.value, body.timestamp, body.step)
-    call.store.wrote_metrics(run_id)
+    call.store.wrote_metrics(run_id, [(body.key, body.step, body.timestamp, body.value)])
     return m.Empty()
 
 
@@ -257,7 +263,7 @@ def delete_tag(call: Call, body: m.DeleteTag) -> m.Empty:
 
 
 def log_batch(call: Call, body: m.LogBatch) -> m.Empty:
-    run_id = _run(call, body.rid).run_id
+    run_id = _logging_to(call, body.rid)
     check_batch_size(len(body.metrics), len(body.params), len(body.tags))
     points = [x for x in body.metrics
               if not (x.model_id and _has_point(call, run_id, x.key, x.value, x.step, x.timestamp))]
@@ -265,20 +271,14 @@ def log_batch(call: Call, body: m.LogBatch) -> m.Empty:
     call.client.log_batch(run_id, metrics=metrics, params=[Param(key=p.key, value=p.value) for p in body.params],
                           tags=[RunTag(key=t.key, value=t.value) for t in body.tags])
     if metrics:
-        call.store.wrote_metrics(run_id, len(metrics))
+        call.store.wrote_metrics(run_id, [(x.key, x.step, x.timestamp, x.value) for x in points])
     return m.Empty()
 
 
 def _has_point(call: Call, run_id: str, key: str, value: float, step: int, timestamp: int) -> bool:
     """Whether the run holds this exact point already (MLflow's stores keep points unique)."""
-    same = (step, timestamp)
-    if any((s, t) == same and (v == value or v != v and value != value)
-           for s, t, v, _w, _q in call.store.own_points(run_id, key)):
-        return True
-    rows = call.store.cursor().execute(
-        "SELECT value FROM metric_points WHERE run_id = ? AND key = ? AND step = ? AND timestamp = ?",
-        [run_id, key, step, timestamp]).fetchall()
-    return any(v == value or (v != v and value != value) for (v,) in rows)
+    return any((s, t) == (step, timestamp) and (v == value or v != v and value != value)
+               for s, t, v in call.store.history(run_id, key))
 
 
 def log_inputs(call: Call, body: m.LogInputs) -> m.Empty:
@@ -295,7 +295,7 @@ def log_inputs(call: Call, body: m.LogInputs) -> m.Empty:
     if datasets:
         call.client.log_inputs(run_id, datasets)
     for model in body.models:
-        call.store.log.append(ModelInputLogged(run_id=run_id, model_id=model.model_id))
+        call.store.append(ModelInputLogged(run_id=run_id, model_id=model.model_id))
     return m.Empty()
 
 
@@ -304,7 +304,7 @@ def log_outputs(call: Call, body: m.LogOutputs) -> m.Empty:
     for model in body.models:
         find_logged_model(call, model.model_id)
     for model in body.models:
-        call.store.log.append(ModelOutputLogged(run_id=run_id, model_id=model.model_id, model_step=model.step))
+        call.store.append(ModelOutputLogged(run_id=run_id, model_id=model.model_id, model_step=model.step))
     return m.Empty()
 
 
@@ -322,25 +322,9 @@ def search_runs_(call: Call, body: m.SearchRuns) -> m.RunsReply:
 
 # ---- metric histories ------------------------------------------------------------------------------
 
-_HISTORY_SQL = ("SELECT step, timestamp, value, writer_id, writer_seq FROM metric_points "
-                "WHERE run_id = $run AND key = $key ORDER BY step, timestamp, writer_seq")
-
-
-def _catalog_points(call: Call, run_id: str, key: str) -> list[tuple[Any, ...]]:
-    table = fetch_arrow(call.store.cursor(), _HISTORY_SQL, {"run": run_id, "key": key})
-    return list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
-
-
 async def history(call: Call, run_id: str, key: str) -> list[tuple[int, int, float]]:
-    """Every point of one metric, (step, timestamp, value) by step then time: the catalog's, and
-    this process's own not folded there yet, each once."""
-    own = call.store.own_points(run_id, key)
-    rows = await anyio.to_thread.run_sync(_catalog_points, call, run_id, key)
-    if own:
-        seen = {(w, q) for _s, _t, _v, w, q in rows}
-        rows += [p for p in own if (p[3], p[4]) not in seen]
-        rows.sort(key=lambda p: (p[0], p[1], p[4]))
-    return [(s, t, v) for s, t, v, _w, _q in rows]
+    """Every point of one metric, (step, timestamp, value) by step then time (`ServerStore.history`)."""
+    return await anyio.to_thread.run_sync(call.store.history, run_id, key)
 
 
 async def get_metric_history(call: Call, body: m.GetMetricHistory) -> m.MetricsReply:
