@@ -70,7 +70,8 @@ def matcher(node: Node | None, lookup: Lookup[T], many: Callable[[T, Key], list[
         test = predicate(node)
         key = node.key
         if many is not None and key.entity == "dataset":
-            return lambda item: any(test(lambda _k, v=v: v) for v in many(item, key))
+            values = many
+            return lambda item: any(test(_constant(v)) for v in values(item, key))
         return lambda item: test(lambda k: lookup(item, k))
     parts = [matcher(n, lookup, many) for n in node.items]
     if isinstance(node, And):
@@ -79,8 +80,16 @@ def matcher(node: Node | None, lookup: Lookup[T], many: Callable[[T, Key], list[
     return lambda item: any(p(item) for p in parts)
 
 
+def _constant(value: Any) -> Callable[[Key], Any]:
+    return lambda key: value
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _by(lookup: Lookup[T], key: Key) -> Callable[[T], Any]:
+    return lambda item: lookup(item, key)
 
 
 def sorted_by(items: Iterable[T], orders: Sequence[tuple[Key, bool]], lookup: Lookup[T]) -> list[T]:
@@ -89,7 +98,7 @@ def sorted_by(items: Iterable[T], orders: Sequence[tuple[Key, bool]], lookup: Lo
     for key, desc in reversed(orders):
         present = [i for i in out if not _missing(lookup(i, key))]
         absent = [i for i in out if _missing(lookup(i, key))]
-        present.sort(key=lambda i, k=key: lookup(i, k), reverse=desc)
+        present.sort(key=_by(lookup, key), reverse=desc)
         out = present + absent
     return out
 
