@@ -111,3 +111,10 @@ def test_events_stream_live_changes(server) -> None:
     metric = next(e for e in got if e["kind"] == "MetricLogged")
     assert (metric["run_id"], metric["key"], metric["step"], metric["count"]) == (run_id, "loss", 7, 1)
     assert any(e["kind"] == "RunStarted" and e["experiment_id"] == "0" and e["run_id"] == run_id for e in got)
+
+
+def test_the_ui_reads_are_served(shared_server) -> None:
+    """The web UI's endpoints (tracklog/server/ui_api.py) answer through the server."""
+    resp = requests.get(shared_server.url + "/api/2.0/tracklog/experiments/list", timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert "Default" in {e["name"] for e in resp.json()["experiments"]}

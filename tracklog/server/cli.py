@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 import threading
 import webbrowser
 from typing import Any
@@ -106,8 +107,10 @@ def server_command(store: str | None, host: str, **options: Any) -> None:
 @click.command("ui")
 @_options
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--browser/--no-browser", default=bool(os.environ.get("DISPLAY") or os.name == "nt"),
-              help="Open the UI in a browser once the server is up.")
-def ui_command(store: str | None, host: str, browser: bool, **options: Any) -> None:
+@click.option("--browser/--no-browser", default=None,
+              help="Open the UI in a browser once the server is up (default: when there is a display).")
+def ui_command(store: str | None, host: str, browser: bool | None, **options: Any) -> None:
     """The tracking server with local defaults, and the web UI in a browser."""
+    if browser is None:
+        browser = sys.platform == "darwin" or os.name == "nt" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     _run(store, host, browser, **options)
