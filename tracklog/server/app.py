@@ -135,6 +135,10 @@ def _routes() -> list[Route]:
     ]
 
 
+# handlers that tell the store about what they append themselves (metric points, mostly)
+_METRICS_ONLY = {tracking.log_metric, tracking.log_batch}
+
+
 def _access(kind: str) -> Callable[..., Access]:
     def make(level: str, field: str = "") -> Access:
         return Access(kind, level, field)
@@ -382,7 +386,7 @@ class App:
                 else:
                     reply = route.handler(call, body)
             finally:
-                if method != "GET":
+                if method != "GET" and route.handler not in _METRICS_ONLY:
                     self.server.store.touched()  # it may have appended: the next read folds
             if isinstance(reply, msgspec.Struct | dict):
                 await _send(send, 200, _encode(reply))

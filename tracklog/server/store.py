@@ -10,7 +10,9 @@ per request (a fold costs tens of milliseconds, a request should cost tens of mi
 - metric histories come from the DuckDB catalog, which a background thread refreshes every
   `refresh_interval` seconds, plus the points this server logged since (kept per run and key,
   tagged with the refresh cycle they belong to, dropped once a refresh has folded them). A point
-  both in the catalog and still in memory is counted once: the two are merged as multisets.
+  both in the catalog and still in memory is counted once: the two are merged as multisets. What
+  the catalog answered is kept until its next refresh, so a history polled by many clients (or
+  a UI) costs one query per refresh.
 
 Everything that touches the in-memory fold runs on the event-loop thread; the background thread
 publishes segments, folds them into the catalog and, every `compact_interval` seconds, compacts.
@@ -63,8 +65,12 @@ class ServerStore:
         self._cycle = 0
         self._recent: dict[tuple[str, str], list[tuple[int, Point]]] = {}  # (run, key) -> [(cycle, point)]
         self._recent_lock = threading.Lock()
-        self._dirty = True  # own events appended since the fold last looked
+        self._dirty = True  # own (non-metric) events appended since the fold last looked
+        self._metric_writes = 0  # own metric appends, and how many the fold has seen
+        self._metric_writes_seen = 0
         self._metric_seq = -1  # the newest own pending metric row folded into the state
+        self._generation = 0  # catalog refreshes so far: what the history cache is valid for
+        self._histories: dict[tuple[str, str], tuple[int, list[Point]]] = {}
         self._relisted = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,6 +107,7 @@ class ServerStore:
         self._cycle += 1  # points logged from now on belong to the next cycle
         self.log.flush()  # every point of this cycle (and before) is published
         self.backend.catalog().refresh()  # ... and folded
+        self._generation += 1  # cached histories are older than the catalog now (before the drop below)
         with self._recent_lock:
             for key in list(self._recent):
                 kept = [p for p in self._recent[key] if p[0] > cycle]
@@ -132,7 +139,7 @@ class ServerStore:
     def wrote_metrics(self, run_id: str, points: list[tuple[str, int, int, float]]) -> None:
         """Own metric points (key, step, timestamp, value) of `run_id`, just appended: histories
         show them until the catalog has folded them."""
-        self._dirty = True
+        self._metric_writes += 1
         cycle = self._cycle
         with self._recent_lock:
             for key, step, timestamp, value in points:
@@ -143,12 +150,17 @@ class ServerStore:
     def state(self) -> TrackingState:
         """The in-memory fold with this process's own writes in it (metrics included)."""
         now = time.monotonic()
-        if not self._dirty and now - self._relisted < self.relist_interval:
-            return self.backend.view.state
-        self._dirty = False
-        if now - self._relisted >= self.relist_interval:
-            self._relisted = now
-        state = self.backend.state(stale_ok=self.relist_interval)
+        relist = now - self._relisted >= self.relist_interval
+        if self._dirty or relist:
+            self._dirty = False
+            if relist:
+                self._relisted = now
+            state = self.backend.state(stale_ok=self.relist_interval)
+        else:
+            state = self.backend.view.state
+        if self._metric_writes == self._metric_writes_seen:
+            return state
+        self._metric_writes_seen = self._metric_writes
         pending = self.log.pending()  # metrics appended but not published: fold the new ones
         rows = pending.metrics
         start = bisect.bisect_right(rows, self._metric_seq, key=lambda r: r[0]) if rows and rows[0][0] <= self._metric_seq else 0
@@ -170,15 +182,23 @@ class ServerStore:
         """Every point of one metric, by step then time: the catalog's and the ones logged here
         since its last refresh, each once. Blocking (DuckDB): call from a worker thread."""
         recent = self.recent_points(run_id, key)
-        cur = self.cursor()
-        try:
-            rows = cur.execute("SELECT step, timestamp, value FROM metric_points WHERE run_id = ? AND key = ? "
-                               "ORDER BY step, timestamp, writer_seq", [run_id, key]).fetchall()
-        finally:
-            cur.close()
+        rows = self.cached_history(run_id, key)
+        if rows is None:
+            generation = self._generation  # read before the query: a refresh meanwhile makes it stale
+            cur = self.cursor()
+            try:
+                rows = cur.execute("SELECT step, timestamp, value FROM metric_points WHERE run_id = ? AND key = ? "
+                                   "ORDER BY step, timestamp, writer_seq", [run_id, key]).fetchall()
+            finally:
+                cur.close()
+            if len(self._histories) > 4096:
+                self._histories.clear()
+            self._histories[(run_id, key)] = (generation, rows)
+        rows = list(rows)
         if not recent:
             return rows
-        folded = Counter(map(_same, rows))
+        first = min(p[0] for p in recent)  # recent points are late steps: only the tail can hold them
+        folded = Counter(map(_same, rows[bisect.bisect_left(rows, first, key=lambda r: r[0]):]))
         for point in recent:  # a point already folded is not counted twice
             if folded[_same(point)] > 0:
                 folded[_same(point)] -= 1
@@ -186,6 +206,11 @@ class ServerStore:
                 rows.append(point)
         rows.sort(key=lambda p: (p[0], p[1]))
         return rows
+
+    def cached_history(self, run_id: str, key: str) -> list[Point] | None:
+        """The catalog's points of one metric, if asked since its last refresh (else None)."""
+        held = self._histories.get((run_id, key))
+        return held[1] if held is not None and held[0] == self._generation else None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the catalog as of its last refresh (no fold happens here)."""

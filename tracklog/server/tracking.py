@@ -8,6 +8,7 @@ the reply Struct.
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import TYPE_CHECKING
 
 import anyio
@@ -93,8 +94,8 @@ def run_info_out(call: Call, run: RunState) -> m.RunInfoOut:
 
 
 def run_out(call: Call, run: RunState, state: TrackingState) -> m.RunOut:
-    metrics = [m.MetricOut(key=k, value=m.number(value), timestamp=timestamp, step=rank[0])
-               for k, (rank, value, timestamp) in sorted(run.latest.items())]
+    metrics = [m.MetricOut(key=k, value=value if isfinite(value) else m.number(value), timestamp=timestamp,
+                           step=rank[0]) for k, (rank, value, timestamp) in sorted(run.latest.items())]
     params = [m.KeyValueOut(key=k, value=v[0]) for k, v in sorted(run.params.items())]
     tags = [m.KeyValueOut(key=k, value=r.value) for k, r in sorted(run.tags.items()) if r.value is not None]
     datasets = [
@@ -242,7 +243,7 @@ def log_metric(call: Call, body: m.LogMetric) -> m.Empty:
     run_id = _logging_to(call, body.rid)
     if body.model_id and _has_point(call, run_id, body.key, body.value, body.step, body.timestamp):
         return m.Empty()  # MLflow's client repeats a run's metrics with the model id after log_model
-    call.client.log_metric(run_id, body.key, body.value, body.timestamp, body.step)
+    call.server.client.log_metric(run_id, body.key, body.value, body.timestamp, body.step)  # metrics only: no refold
     call.store.wrote_metrics(run_id, [(body.key, body.step, body.timestamp, body.value)])
     return m.Empty()
 
@@ -268,8 +269,9 @@ def log_batch(call: Call, body: m.LogBatch) -> m.Empty:
     points = [x for x in body.metrics
               if not (x.model_id and _has_point(call, run_id, x.key, x.value, x.step, x.timestamp))]
     metrics = [Metric(key=x.key, value=x.value, timestamp=x.timestamp, step=x.step) for x in points]
-    call.client.log_batch(run_id, metrics=metrics, params=[Param(key=p.key, value=p.value) for p in body.params],
-                          tags=[RunTag(key=t.key, value=t.value) for t in body.tags])
+    client = call.client if body.params or body.tags else call.server.client  # metrics only: no refold
+    client.log_batch(run_id, metrics=metrics, params=[Param(key=p.key, value=p.value) for p in body.params],
+                     tags=[RunTag(key=t.key, value=t.value) for t in body.tags])
     if metrics:
         call.store.wrote_metrics(run_id, [(x.key, x.step, x.timestamp, x.value) for x in points])
     return m.Empty()
@@ -323,7 +325,10 @@ def search_runs_(call: Call, body: m.SearchRuns) -> m.RunsReply:
 # ---- metric histories ------------------------------------------------------------------------------
 
 async def history(call: Call, run_id: str, key: str) -> list[tuple[int, int, float]]:
-    """Every point of one metric, (step, timestamp, value) by step then time (`ServerStore.history`)."""
+    """Every point of one metric, (step, timestamp, value) by step then time (`ServerStore.history`);
+    a history the catalog answered since its last refresh needs no worker thread."""
+    if call.store.cached_history(run_id, key) is not None:
+        return call.store.history(run_id, key)
     return await anyio.to_thread.run_sync(call.store.history, run_id, key)
 
 
@@ -335,8 +340,8 @@ async def get_metric_history(call: Call, body: m.GetMetricHistory) -> m.MetricsR
                                 "It must be a positive integer.")
     points = await history(call, run_id, key)
     items, token = page(points, body.max_results or max(len(points), 1), body.page_token, run_id, key)
-    return m.MetricsReply(metrics=[m.MetricOut(key=key, value=m.number(v), timestamp=t, step=s) for s, t, v in items],
-                          next_page_token=token)
+    return m.MetricsReply(metrics=[m.MetricOut(key=key, value=v if isfinite(v) else m.number(v), timestamp=t, step=s)
+                                   for s, t, v in items], next_page_token=token)
 
 
 async def get_metric_history_bulk(call: Call, body: m.GetMetricHistoryBulk) -> m.MetricsReply:
