@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from benchmarks.query_workloads import PATTERNS, QUERIES
 
-__all__ = ["ARTIFACT_ROWS", "BASELINES", "ROWS", "Row", "Verdict", "all_rows", "compute_ratios", "consistency_notes",
+__all__ = ["ARTIFACT_ROWS", "BASELINES", "ROWS", "SERVER_ROWS", "Row", "Verdict", "all_rows", "compute_ratios", "consistency_notes",
            "evaluate_targets", "format_table", "format_verdicts"]
 
 Results = dict[str, dict[str, dict[str, Any]]]  # workload -> target -> figures
@@ -87,6 +87,18 @@ ARTIFACT_ROWS: tuple[Row, ...] = (
     Row("artifacts", "direct_download_mib_s", "download, artifact layer alone (MLflow: LocalArtifactRepository)", "MiB/s", "higher"),
     Row("artifacts", "upload_s", "upload via client, median", "s", "info"),
     Row("artifacts", "download_s", "download via client, median", "s", "info"),
+)
+
+SERVER_ROWS: tuple[Row, ...] = (
+    Row("tracking_server", "clients", "server: concurrent clients (4 processes x 4 threads)", "clients", "info"),
+    Row("tracking_server", "rps", "server: requests/s, log-metric/log-batch/search/history mix", "req/s", "higher"),
+    Row("tracking_server", "p50_ms", "server: median latency", "ms", "lower"),
+    Row("tracking_server", "p99_ms", "server: p99 latency", "ms", "lower"),
+    Row("tracking_server", "errors", "server: errors (non-200 answers, failed connections)", "errors", "info"),
+    *(Row("tracking_server", f"{op}_{k}", f"server: {op.replace('_', '-')} {label}", unit, better)
+      for op in ("log_metric", "log_batch", "search", "history")
+      for k, label, unit, better in (("rps", "requests/s", "req/s", "higher"), ("p50_ms", "median", "ms", "lower"),
+                                     ("p99_ms", "p99", "ms", "lower"))),
 )
 
 READ_ROWS: tuple[Row, ...] = (
@@ -185,7 +197,7 @@ def search_rows(sizes: list[int]) -> list[Row]:
 
 def all_rows(results: Results) -> list[Row]:
     """Every row of the table: the static ones, then the read side (search rows per store size)."""
-    return [*ROWS, *search_rows(_search_sizes(results)), *READ_ROWS, *ARTIFACT_ROWS]
+    return [*ROWS, *search_rows(_search_sizes(results)), *READ_ROWS, *ARTIFACT_ROWS, *SERVER_ROWS]
 
 
 def _figure(results: Results, workload: str, target: str, key: str) -> float | None:
@@ -241,7 +253,7 @@ class Verdict:
 
 
 def evaluate_targets(results: Results, ratios: dict[str, dict[str, float | None]]) -> list[Verdict]:
-    return _write_verdicts(results, ratios) + _read_verdicts(results, ratios)
+    return _write_verdicts(results, ratios) + _read_verdicts(results, ratios) + _server_verdicts(results, ratios)
 
 
 def _read_verdicts(results: Results, ratios: dict[str, dict[str, float | None]]) -> list[Verdict]:
@@ -271,22 +283,39 @@ def _read_verdicts(results: Results, ratios: dict[str, dict[str, float | None]])
     return out
 
 
+def _server_verdicts(results: Results, ratios: dict[str, dict[str, float | None]]) -> list[Verdict]:
+    """The tracking server: at least 5x mlflow server's requests/s on the same load, with zero errors."""
+    if TRACKLOG not in results.get("tracking_server", {}):
+        return []
+    return [
+        Verdict("tracking server requests/s vs mlflow server (sqlite), 16 clients", "tracking_server.rps",
+                ratios.get("tracking_server.rps", {}).get("mlflow-sqlite"), 5.0, ">=", "x"),
+        Verdict("tracking server errors under load", "tracking_server.errors",
+                _figure(results, "tracking_server", TRACKLOG, "errors"), 1.0, "<", ""),
+    ]
+
+
+def _query_id(label: str) -> str:
+    return next(q for q, (name, _, _) in QUERIES.items() if name == label)
+
+
 def consistency_notes(results: Results) -> list[str]:
     """Do tracklog and MLflow answer the search queries alike, where both ran? (same data in both)"""
     mine = results.get("search", {}).get(TRACKLOG, {})
     theirs = results.get("search", {}).get("mlflow-sqlite", {})
     notes = []
     for n in sorted(set(mine.get("sizes", [])) & set(theirs.get("sizes", []))):
-        differ = [
-            f"{label} ({what})"
-            for q, (label, _, _) in QUERIES.items()
-            for what in ("results", "digest", "pandas_rows")
-            if mine.get(f"n{n}_{q}_{what}") != theirs.get(f"n{n}_{q}_{what}")
-        ]
+        compared = [(label, what) for q, (label, _, _) in QUERIES.items()
+                    for what in ("results", "digest", "pandas_rows")
+                    if f"n{n}_{q}_{what}" in mine and f"n{n}_{q}_{what}" in theirs]  # both ran it
+        differ = [f"{label} ({what})" for label, what in compared
+                  if mine[f"n{n}_{_query_id(label)}_{what}"] != theirs[f"n{n}_{_query_id(label)}_{what}"]]
         if differ:
             notes.append(f"search n={n:,}: tracklog and MLflow answers DIFFER: {'; '.join(differ)}")
         else:
-            notes.append(f"search n={n:,}: tracklog and MLflow return the same runs in the same order (all 3 queries)")
+            kinds = sorted({what for _, what in compared})
+            notes.append(f"search n={n:,}: tracklog and MLflow return the same runs in the same order "
+                         f"(all 3 queries; compared: {', '.join(kinds)})")
     return notes
 
 
