@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Catalog", "as_of_ns", "catalog_path", "fetch_arrow"]
 
+RUN_ENTITY_CACHE = 20_000  # Run entities kept between searches (dropped when a fold touches the run)
 FOLD_BATCH_ROWS = 4_000_000  # metric points folded per transaction: bounds the memory of a first fold
 SCHEMA_VERSION = "7"
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
@@ -77,6 +78,7 @@ class Catalog:
         import duckdb
 
         self.log = log
+        self.run_entities: BoundedCache = BoundedCache(RUN_ENTITY_CACHE)  # run_id -> Run, see query.search
         in_memory_store = log.uri.startswith("memory://")  # nothing outlives the process anyway
         self.path = (path or catalog_path(log)) if persistent and not in_memory_store else ":memory:"
         self._lock = threading.RLock()
@@ -231,6 +233,9 @@ class Catalog:
                 "UNION SELECT DISTINCT run_id FROM _new_metrics"
             )
             con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _touched)")
+            if self.run_entities:  # entities of runs this fold changes are built again on next use
+                for (run_id,) in con.execute("SELECT run_id FROM _touched").fetchall():
+                    self.run_entities.pop(run_id, None)
             con.execute("INSERT INTO runs BY NAME " + RUNS.format(
                 control="control", latest="latest", run_filter="AND run_id IN (SELECT run_id FROM _touched)"
             ))
@@ -264,6 +269,22 @@ class Catalog:
 
     def close(self) -> None:
         self.con.close()
+
+
+class BoundedCache(dict):  # type: ignore[type-arg]
+    """A dict that forgets its oldest entries beyond `limit` (insertion order)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.limit:
+            try:
+                del self[next(iter(self))]
+            except (StopIteration, RuntimeError, KeyError):  # another thread got there first
+                break
 
 
 def fetch_arrow(cur: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pa.Table:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-__all__ = ["ExperimentPage", "SearchPage", "flatten", "runs_from_table", "search_experiments", "search_runs"]
+__all__ = ["ExperimentPage", "SearchPage", "flatten", "runs_by_id", "runs_from_table", "search_experiments", "search_runs"]
 
 _DEFAULT_ORDER = [(Key("attribute", "start_time"), True)]
 _INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
@@ -96,8 +96,14 @@ def search_runs(
     max_results: int | None = 1000,
     order_by: Sequence[str] | None = None,
     page_token: str | None = None,
+    *,
+    ids_only: bool = False,
 ) -> SearchPage:
-    """One page of matching runs; `max_results` None means all of them."""
+    """One page of matching runs; `max_results` None means all of them.
+
+    With `ids_only`, the page's table has only ``run_id`` (in order): for callers that keep
+    entities by id (`runs_by_id`).
+    """
     _check_max_results(max_results)
     node = parse(filter_string)
     orders = [parse_order_by(clause) for clause in order_by or []] + _DEFAULT_ORDER
@@ -116,9 +122,13 @@ def search_runs(
     page_order = ", ".join(f"_f{i}, _k{i} {'DESC' if desc else 'ASC'}" for i, (_, _, desc) in enumerate(sort))
     limit = "" if max_results is None else f" LIMIT {params.add(max_results + 1)}"
     # pick the page by its sort keys first; only its rows pay for the params/tags/metrics maps
-    sql = (f"WITH page AS (SELECT r.run_id, {select_keys} FROM runs r WHERE {' AND '.join(where)} "
-           f"ORDER BY {order_sql}, r.run_id{limit}) "
-           f"SELECT r.*, page.* EXCLUDE (run_id) FROM page JOIN runs r USING (run_id) ORDER BY {page_order}, run_id")
+    page_sql = (f"SELECT r.run_id, {select_keys} FROM runs r WHERE {' AND '.join(where)} "
+                f"ORDER BY {order_sql}, r.run_id{limit}")
+    if ids_only:  # the caller has the rows' entities (or fetches them by id)
+        sql = page_sql
+    else:
+        sql = (f"WITH page AS ({page_sql}) "
+               f"SELECT r.*, page.* EXCLUDE (run_id) FROM page JOIN runs r USING (run_id) ORDER BY {page_order}, run_id")
     table = fetch_arrow(cur, sql, params.values)
     token = None
     if max_results is not None and table.num_rows > max_results:
@@ -159,6 +169,17 @@ def _map_dicts(column: pa.ChunkedArray) -> list[dict[str, Any]]:
             lo, hi = offsets[i], offsets[i + 1]
             out.append(dict(zip(keys[lo:hi], items[lo:hi], strict=True)) if valid is None or valid[i] else {})
     return out
+
+
+def runs_by_id(cur: duckdb.DuckDBPyConnection, run_ids: list[str], cache: dict[str, Run] | None = None) -> list[Run]:
+    """The runs with these ids, in this order; entities found in `cache` are reused, others added."""
+    cache = {} if cache is None else cache
+    missing = [r for r in run_ids if r not in cache]
+    if missing:
+        table = fetch_arrow(cur, "SELECT * FROM runs WHERE run_id IN (SELECT unnest($ids))", {"ids": missing})
+        for run in runs_from_table(table):
+            cache[run.info.run_id] = run
+    return [cache[r] for r in run_ids if r in cache]
 
 
 def _dataset_inputs(rows: list[list[dict[str, Any]]]) -> list[list[DatasetInput]]:

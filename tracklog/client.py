@@ -258,12 +258,13 @@ class Client(RegistryClient):
         >>> [r.info.run_id == run_id for r in client.search_runs(["0"], "metrics.acc > 0.9")]
         [True]
         """
-        from query.search import runs_from_table, search_runs
+        from query.search import runs_by_id, search_runs
 
         ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(e) for e in experiment_ids]
         cur = self._b.cursor()
-        page = search_runs(cur, ids, filter_string, run_view_type, max_results, order_by, page_token)
-        runs = runs_from_table(page.table)
+        page = search_runs(cur, ids, filter_string, run_view_type, max_results, order_by, page_token, ids_only=True)
+        # Run entities are cached by the catalog until a fold touches their run
+        runs = runs_by_id(cur, page.table.column("run_id").to_pylist(), self._b.catalog().run_entities)
         return PagedList(runs, page.token)
 
     # ---- runs -----------------------------------------------------------------------------

@@ -142,3 +142,37 @@ def test_reads_never_miss_an_event_that_a_concurrent_flush_is_publishing(client:
     monkeypatch.setattr(log, "files", list_then_flush)
     log.append(RunTagSet(run_id=run_id, key="late", value="yes"))
     assert view.refresh().run(run_id).tags["late"].value == "yes"
+
+
+def test_search_results_follow_changes_to_cached_runs(tmp_path) -> None:
+    """search_runs reuses Run entities between calls, and never a stale one."""
+    from tracklog import Client
+
+    client = Client(str(tmp_path))
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "acc", 0.5)
+    first = client.search_runs(["0"])
+    assert first[0].data.metrics == {"acc": 0.5}
+    assert client.search_runs(["0"])[0] is first[0]  # cached: same entity
+    client.log_metric(run_id, "acc", 0.9, step=1)
+    client.set_tag(run_id, "t", "x")
+    again = client.search_runs(["0"])[0]
+    assert again.data.metrics == {"acc": 0.9} and again.data.tags["t"] == "x"
+    other = client.create_run("0").info.run_id
+    assert {r.info.run_id for r in client.search_runs(["0"])} == {run_id, other}
+    # a second process's change is seen too
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", f"import tracklog; c = tracklog.Client({str(tmp_path)!r}); "
+                    f"c.set_tag({run_id!r}, 't', 'from-elsewhere'); c.flush()"], check=True, timeout=60)
+    assert next(r for r in client.search_runs(["0"]) if r.info.run_id == run_id).data.tags["t"] == "from-elsewhere"
+
+
+def test_bounded_cache_forgets_the_oldest() -> None:
+    from projections.catalog import BoundedCache
+
+    cache = BoundedCache(2)
+    for key in "abc":
+        cache[key] = key
+    assert list(cache) == ["b", "c"]
