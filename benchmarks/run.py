@@ -28,6 +28,7 @@ from benchmarks.model_workloads import MODEL_WORKLOADS
 from benchmarks.artifact_workloads import ARTIFACT_WORKLOADS
 from benchmarks.query_workloads import READ_WORKLOADS, configure_store_cache
 from benchmarks.registry_workloads import REGISTRY_WORKLOADS
+from benchmarks.server_workloads import SERVER_WORKLOADS
 from benchmarks.report import (
     compute_ratios,
     consistency_notes,
@@ -41,7 +42,8 @@ from benchmarks.targets import MlflowTarget, Target, default_targets
 from benchmarks.workloads import REPO_ROOT, Sizes, Workload, warmup
 from benchmarks.workloads import WORKLOADS as WRITE_WORKLOADS
 
-WORKLOADS: dict[str, Workload] = {**WRITE_WORKLOADS, **READ_WORKLOADS, **ARTIFACT_WORKLOADS, **MODEL_WORKLOADS, **REGISTRY_WORKLOADS}
+WORKLOADS: dict[str, Workload] = {**WRITE_WORKLOADS, **READ_WORKLOADS, **ARTIFACT_WORKLOADS, **MODEL_WORKLOADS, **REGISTRY_WORKLOADS,
+                                   **SERVER_WORKLOADS}
 SUBPROCESS_WORKLOADS = ("import",)  # run after every in-process workload
 Results = dict[str, dict[str, dict[str, Any]]]
 

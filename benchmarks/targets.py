@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["MLFLOW_ARTIFACTS", "MLFLOW_MODELS", "MLFLOW_READ_SIDE", "WRITE_SIDE", "MlflowTarget", "Target", "TracklogTarget", "default_targets"]
+__all__ = ["MLFLOW_ARTIFACTS", "MLFLOW_MODELS", "MLFLOW_READ_SIDE", "MLFLOW_SERVER", "WRITE_SIDE", "MlflowTarget", "Target", "TracklogTarget", "default_targets"]
 
 
 @contextlib.contextmanager
@@ -216,6 +216,7 @@ WRITE_SIDE = ("log_metric", "log_metrics", "runs", "storage", "import")
 MLFLOW_READ_SIDE = ("search", "history")  # fold and compact have no MLflow counterpart
 MLFLOW_ARTIFACTS = ("artifacts",)  # MLflow's LocalArtifactRepository, compared once
 MLFLOW_MODELS = ("serving", "registry")  # compared with MLflow once (it does not depend on the tracking store)
+MLFLOW_SERVER = ("tracking_server",)  # tracklog server vs mlflow server, on sqlite (its recommended store)
 
 
 def default_targets() -> list[Target]:
@@ -226,6 +227,6 @@ def default_targets() -> list[Target]:
     return [
         TracklogTarget("wal"),
         TracklogTarget("none", workloads=("log_metric",)),
-        MlflowTarget("sqlite", workloads=WRITE_SIDE + MLFLOW_READ_SIDE + MLFLOW_ARTIFACTS + MLFLOW_MODELS),
+        MlflowTarget("sqlite", workloads=WRITE_SIDE + MLFLOW_READ_SIDE + MLFLOW_ARTIFACTS + MLFLOW_MODELS + MLFLOW_SERVER),
         MlflowTarget("file", workloads=WRITE_SIDE),
     ]
