@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                             "(default: %(default)s, relative to the repository root)")
     cache.add_argument("--no-store-cache", action="store_true",
                        help="generate the read-side stores into temporary folders, and remove them")
+    parser.add_argument("--target", metavar="NAME", action="append", default=[],
+                        help="run only these targets (repeatable): tracklog, tracklog[durability=none], "
+                             "mlflow-sqlite, mlflow-file; ratios need a baseline in the same run")
     args = parser.parse_args(argv)
     only = [name for value in args.only for name in value.split(",") if name]
     unknown = sorted(set(only) - set(WORKLOADS))
@@ -190,7 +193,7 @@ def _json_safe(value: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes.full()
-    targets = default_targets()
+    targets = [t for t in default_targets() if not args.target or t.name in args.target]
     notes: list[str] = []
     configure_store_cache(None if args.no_store_cache else REPO_ROOT / args.store_cache)
     log(f"workloads: {', '.join(args.workloads)}; {'quick' if args.quick else 'full'} sizes")
