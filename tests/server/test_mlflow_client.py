@@ -54,6 +54,10 @@ def test_tracking_and_search(mlflow) -> None:
             mlflow.set_tags({"a": "1", "b": "2"})
             client.log_batch(run.info.run_id, metrics=[Metric("m2", 1.5, 0, 3)], params=[Param("p2", "x")],
                              tags=[RunTag("t2", "y")])
+            if i == 0:
+                mlflow.log_input(mlflow.data.from_pandas(pd.DataFrame({"a": [1, 2]}), name="ds"), context="training")
+                with mlflow.start_run(run_name="child", nested=True) as child:
+                    mlflow.log_metric("inner", 1.0)
             ids.append(run.info.run_id)
 
     run = client.get_run(ids[0])
@@ -62,6 +66,9 @@ def test_tracking_and_search(mlflow) -> None:
     assert run.data.metrics == {"loss": 3 ** -1, "acc": 0.5, "f1": 0.4, "m2": 1.5}
     assert {"team": "vision", "a": "1", "t2": "y", "mlflow.runName": "r0"}.items() <= run.data.tags.items()
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
+    (dataset,) = run.inputs.dataset_inputs
+    assert (dataset.dataset.name, dataset.tags[0].value) == ("ds", "training")
+    assert client.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == ids[0]
     assert [(m.step, m.value) for m in client.get_metric_history(ids[0], "loss")] == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
 
     frame = mlflow.search_runs(filter_string="metrics.acc > 0.6", order_by=["metrics.acc DESC"])
@@ -77,7 +84,7 @@ def test_tracking_and_search(mlflow) -> None:
         == [ids[1]]
 
     client.delete_run(ids[2])
-    assert {r.info.run_id for r in client.search_runs([exp_id])} == {ids[0], ids[1]}
+    assert {r.info.run_id for r in client.search_runs([exp_id], "tags.team != 'x'")} == {ids[0], ids[1]}
     assert [r.info.run_id for r in client.search_runs([exp_id], run_view_type=mlflow.entities.ViewType.DELETED_ONLY)] \
         == [ids[2]]
     client.restore_run(ids[2])
