@@ -143,9 +143,12 @@ def test_artifact_paths_cannot_leave_the_destination(server) -> None:
     _error(requests.get(f"{base}/0/missing.txt", timeout=5), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
-def test_a_bug_is_a_500_without_its_traceback(tmp_path, caplog) -> None:
+def test_a_bug_is_a_500_without_its_traceback(tmp_path, caplog, monkeypatch) -> None:
     """An unexpected exception is logged server-side and answered INTERNAL_ERROR, without details."""
+    from tracklog._config import settings
     from tracklog.server.app import Server, error_reply
+
+    monkeypatch.setattr(settings, "artifact_root", settings.artifact_root)  # a Server sets the process's
 
     server = Server(str(tmp_path / "store"))
     status, body, _ = error_reply(server, KeyError("secret detail"), "POST runs/create")

@@ -251,6 +251,9 @@ def _validation_message(exc: msgspec.ValidationError) -> str:
 class Server:
     """What the app serves: one store, its artifact destination, auth and limits.
 
+    A server owns its process: it sets the process's artifact root (`tracklog.set_artifact_root`)
+    to the destination, so experiments created through it keep their files there.
+
     Args:
         store_uri: the tracking store (a folder, ``file://…``, ``s3://…``, ``memory://…``).
         artifacts_destination: where proxied artifacts live (default: the store's ``artifacts/``).
