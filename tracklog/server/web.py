@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -228,21 +227,18 @@ class EventFeed:
     """Server-sent events: what changed in the store since the last refresh of the catalog.
 
     One poller serves every subscriber: after each catalog refresh it reads the control events
-    and metric points folded since the last look (with a look-back, so events published late by
-    other writers are not missed, each sent once) and fans them out, filtered by what each
-    subscriber may read.
+    and metric points the refresh added — rows of the catalog's append-only tables past the last
+    row it read, so each is sent once, wherever and whenever it was written — and fans them out,
+    filtered by what each subscriber may read.
     """
 
-    LOOKBACK_NS = 30_000_000_000
     PING_S = 15.0
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.subscribers: set[asyncio.Queue[list[dict[str, Any]]]] = set()
         self._task: asyncio.Task[None] | None = None
-        self._seen: dict[tuple[str, int], int] = {}
-        self._counts: dict[tuple[str, str], int] = {}
-        self._since = time.time_ns()
+        self._after: tuple[int, int] | None = None  # the last control and metric rows sent
 
     async def stream(self, call: Call, request: Request) -> Response:
         call.require("events", "", "READ")
@@ -280,6 +276,8 @@ class EventFeed:
 
     async def _poll(self) -> None:
         last_refresh = 0.0
+        if self._after is None:
+            self._after = await anyio.to_thread.run_sync(self._ends)
         while self.subscribers:
             await asyncio.sleep(0.25)
             if self.server.store.refreshed_at == last_refresh:
@@ -294,38 +292,38 @@ class EventFeed:
                     if events:
                         queue.put_nowait(events)
 
+    def _ends(self) -> tuple[int, int]:
+        cur = self.server.store.cursor()
+        try:
+            control = cur.execute("SELECT coalesce(max(rowid), -1) FROM control").fetchall()[0][0]
+            metric = cur.execute("SELECT coalesce(max(rowid), -1) FROM metric_points").fetchall()[0][0]
+        finally:
+            cur.close()
+        return int(control), int(metric)
+
     def _changes(self) -> list[dict[str, Any]]:
-        since = self._since - self.LOOKBACK_NS
+        after_control, after_metric = self._after or (-1, -1)
         cur = self.server.store.cursor()
         try:
             control = cur.execute(
-                "SELECT kind, experiment_id, run_id, model_id, model_name, key, ts, writer_id, writer_seq, actor "
-                "FROM control WHERE ts > ? ORDER BY ts", [since]).fetchall()
+                "SELECT rowid, kind, experiment_id, run_id, model_id, model_name, key, ts, actor FROM control "
+                "WHERE rowid > ? ORDER BY rowid", [after_control]).fetchall()
             metrics = cur.execute(
-                "SELECT run_id, key, count(*), max(step), max(ts) FROM metric_points WHERE ts > ? GROUP BY ALL",
-                [since]).fetchall()
+                "SELECT max(rowid), run_id, key, count(*), max(step), max(ts) FROM metric_points WHERE rowid > ? "
+                "GROUP BY run_id, key ORDER BY 1", [after_metric]).fetchall()
         finally:
             cur.close()
         out: list[dict[str, Any]] = []
-        newest = self._since
-        for kind, exp, run, model_id, model_name, key, ts, wid, seq, actor in control:
-            if (wid, seq) in self._seen:
-                continue
-            self._seen[(wid, seq)] = ts
-            newest = max(newest, ts)
+        for rowid, kind, exp, run, model_id, model_name, key, ts, actor in control:
+            after_control = rowid
             event = {"kind": kind, "experiment_id": exp, "run_id": run, "model_id": model_id, "name": model_name,
                      "key": key, "time": ts // 1_000_000, "actor": actor}
             out.append({k: v for k, v in event.items() if v is not None})
-        for run, key, count, step, ts in metrics:
-            held = self._counts.get((run, key), 0)
-            if count > held:
-                out.append({"kind": "MetricLogged", "run_id": run, "key": key, "count": count - held, "step": step,
-                            "time": ts // 1_000_000})
-            self._counts[(run, key)] = count
-            newest = max(newest, ts)
-        self._since = newest
-        horizon = newest - self.LOOKBACK_NS * 2
-        self._seen = {k: t for k, t in self._seen.items() if t > horizon}
+        for rowid, run, key, count, step, ts in metrics:
+            after_metric = max(after_metric, rowid)
+            out.append({"kind": "MetricLogged", "run_id": run, "key": key, "count": count, "step": step,
+                        "time": ts // 1_000_000})
+        self._after = (after_control, after_metric)
         return out
 
 
