@@ -92,3 +92,24 @@ def tracking_uri(tmp_path, monkeypatch) -> Iterator[str]:
         tracklog.end_run()
     settings.tracking_uri = None
     settings.experiment_id = None
+
+
+_ISOLATED_ENV = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "TRACKLOG_EXPERIMENT_ID", "TRACKLOG_EXPERIMENT_NAME",
+                 "MLFLOW_RUN_ID", "TRACKLOG_RUN_ID", "MLFLOW_TRACKING_URI", "TRACKLOG_TRACKING_URI")
+
+
+@pytest.fixture(autouse=True)
+def _isolate_tracking_state() -> Iterator[None]:
+    """Each test starts from the process's tracking settings and env, whatever the last one set."""
+    from tracklog._config import settings
+
+    saved_env = {k: os.environ.get(k) for k in _ISOLATED_ENV}
+    saved = dict(vars(settings))
+    yield
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    for key, value in saved.items():
+        setattr(settings, key, value)
