@@ -24,11 +24,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks.model_workloads import MODEL_WORKLOADS
 from benchmarks.artifact_workloads import ARTIFACT_WORKLOADS
+from benchmarks.model_workloads import MODEL_WORKLOADS
 from benchmarks.query_workloads import READ_WORKLOADS, configure_store_cache
 from benchmarks.registry_workloads import REGISTRY_WORKLOADS
-from benchmarks.server_workloads import SERVER_WORKLOADS
 from benchmarks.report import (
     compute_ratios,
     consistency_notes,
@@ -36,6 +35,7 @@ from benchmarks.report import (
     format_table,
     format_verdicts,
 )
+from benchmarks.server_workloads import SERVER_WORKLOADS
 from benchmarks.stats import quiesce, timer_overhead_ns
 from benchmarks.stores import DEFAULT_CACHE_DIR
 from benchmarks.targets import MlflowTarget, Target, default_targets

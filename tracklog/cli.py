@@ -324,7 +324,8 @@ def run_project(**options: Any) -> None:
 
 # ---- the tracking server ---------------------------------------------------------------------
 
-from tracklog.server.cli import server_command as _server, ui_command as _ui  # noqa: E402
+from tracklog.server.cli import server_command as _server  # noqa: E402
+from tracklog.server.cli import ui_command as _ui  # noqa: E402
 
 cli.add_command(_server)
 cli.add_command(_ui)
