@@ -56,8 +56,9 @@ TRACKLOG_SCROLLED = ("!document.querySelector('.grid-scroll tr.loading-row') && 
                      "document.querySelectorAll('.grid-scroll tr[data-run-id]').length >= 10")
 TRACKLOG_CHART = ("!!document.querySelector('[data-testid=chart-k0] canvas') && "
                   "/points/.test(document.querySelector('[data-testid=chart-k0] [data-testid=chart-info]')?.textContent || '')")
-MLFLOW_TABLE = "/run-0\\d{5}/.test(document.body ? document.body.innerText : '')"
-MLFLOW_CHART = "document.querySelectorAll('.js-plotly-plot .scatterlayer .trace, .js-plotly-plot path.js-line').length >= 1"
+MLFLOW_TABLE = "/run-0\\d{5}/.test(document.body ? document.body.textContent : '')"  # a run name in the table
+MLFLOW_CHART = ("[...document.querySelectorAll('.js-plotly-plot')]"
+                ".some((p) => p.querySelectorAll('.scatterlayer .trace').length >= 10)")  # one plot with every run
 
 
 def _free_port() -> int:
@@ -215,7 +216,7 @@ def table(n: int, args: argparse.Namespace, cache: StoreCache) -> dict[str, Any]
     if args.mlflow:
         with tempfile.TemporaryDirectory(prefix="tracklog-ui-bench-mlflow-") as tmp:
             db = _mlflow_runs_store(Path(tmp), n)
-            out["mlflow"] = _mlflow(db, Path(tmp), "/experiments/0", MLFLOW_TABLE, args.repeats, args.timeout)
+            out["mlflow"] = _mlflow(db, Path(tmp), "/experiments/0/runs", MLFLOW_TABLE, args.repeats, args.timeout)
     return out
 
 
@@ -232,7 +233,7 @@ def chart(runs: int, steps: int, args: argparse.Namespace, cache: StoreCache) ->
         with tempfile.TemporaryDirectory(prefix="tracklog-ui-bench-mlflow-") as tmp:
             db, ml_ids = _mlflow_chart_store(Path(tmp), runs, steps)
             # MLflow's experiment page in chart mode draws the runs' metric charts
-            route = "/experiments/0?compareRunsMode=CHART"
+            route = "/experiments/0/runs?compareRunsMode=CHART"
             out["mlflow"] = _mlflow(db, Path(tmp), route, MLFLOW_CHART, args.repeats, args.timeout)
             out["mlflow"]["run_ids"] = len(ml_ids)
     return out

@@ -173,3 +173,10 @@ def test_bad_bodies_are_mlflow_errors(http):
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     r = http.post(f"{API}/runs/table", data=b"{not json")
     assert r.status_code == 400 and r.json()["error_code"] == "MALFORMED_REQUEST"
+
+
+def test_runs_table_picks_columns_when_none_are_given(store, http):
+    """Without columns, a few metric and param keys of the latest runs come with the first window."""
+    page = http.post(f"{API}/runs/table", json={"experiment_ids": [store["exp"]], "limit": 5}).json()
+    assert page["columns"][-3:] == ["metrics.acc", "params.i", "params.lr"]
+    assert len(page["rows"][0]) == len(page["columns"])

@@ -17,6 +17,7 @@ Bodies and query strings are decoded with msgspec; errors are MLflow's ``{"error
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -79,7 +80,7 @@ class RunsTableRequest(_Body):
     experiment_ids: list[str] | None = None  # None: every experiment (then give run_ids)
     filter: str = ""
     order_by: list[str] = []
-    columns: list[str] = []  # keys as in filters: metrics.acc, params.lr, tags.`a b`
+    columns: list[str] | None = None  # keys as in filters: metrics.acc, params.lr, tags.`a b`; None: a few, chosen here
     offset: int = 0
     limit: int = 100
     view_type: Literal["ACTIVE_ONLY", "DELETED_ONLY", "ALL"] = "ACTIVE_ONLY"
@@ -148,7 +149,11 @@ def _column_key(text: str) -> Key:
 
 
 def runs_table(cur: duckdb.DuckDBPyConnection, body: RunsTableRequest) -> dict[str, Any]:
-    """One window of runs: fixed columns then `body.columns`, sorted, with the total count."""
+    """One window of runs: fixed columns then `body.columns`, sorted, with the total count.
+
+    Without `body.columns`, the first few metric and param keys of the latest runs are shown (the
+    answer's ``columns`` says which), so a first page needs no separate request for the keys.
+    """
     if not 0 < body.limit <= MAX_WINDOW or body.offset < 0:
         raise InvalidValueError(f"limit must be 1..{MAX_WINDOW} and offset ≥ 0, got limit={body.limit} offset={body.offset}")
     params = Params()
@@ -159,7 +164,8 @@ def runs_table(cur: duckdb.DuckDBPyConnection, body: RunsTableRequest) -> dict[s
         f"({expr} IS NULL{' OR isnan(' + expr + ')' if numeric else ''}), {expr} {'DESC' if desc else 'ASC'}"
         for expr, numeric, desc in sort
     )
-    extra = [order_expression(_column_key(c), params)[0] for c in body.columns]
+    columns = body.columns if body.columns is not None else _default_columns(cur, body)
+    extra = [order_expression(_column_key(c), params)[0] for c in columns]
     select = [*(f"{sql} AS {name}" for name, sql in _RUN_COLUMNS.items()), *(f"{e} AS _c{i}" for i, e in enumerate(extra))]
     # pick the window by its sort keys first; only its rows pay for the map lookups
     sql = (f"WITH page AS (SELECT r.run_id FROM runs r WHERE {where} ORDER BY {order_sql}, r.run_id "
@@ -171,8 +177,29 @@ def runs_table(cur: duckdb.DuckDBPyConnection, body: RunsTableRequest) -> dict[s
         count_params = Params()
         total = cur.execute(f"SELECT count(*) FROM runs r WHERE {_run_filter(body, count_params)}",
                             count_params.values).fetchall()[0][0]
-    return {"total": total, "offset": body.offset, "columns": [*_RUN_COLUMNS, *body.columns],
+    return {"total": total, "offset": body.offset, "columns": [*_RUN_COLUMNS, *columns],
             "rows": [[_finite(v) for v in row] for row in rows]}
+
+
+DEFAULT_KEYS = 4  # metric keys, then param keys, shown when no columns are chosen
+_PLAIN_KEY = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def _default_columns(cur: duckdb.DuckDBPyConnection, body: RunsTableRequest) -> list[str]:
+    """Up to DEFAULT_KEYS metric and param keys of the 1,000 latest runs in scope, alphabetically."""
+    params = Params()
+    scope = ["TRUE"]
+    if body.experiment_ids is not None:
+        scope.append(f"experiment_id IN ({', '.join(params.add(str(e)) for e in body.experiment_ids) or 'NULL'})")
+    if body.run_ids is not None:
+        scope.append(f"run_id IN ({', '.join(params.add(r) for r in body.run_ids) or 'NULL'})")
+    latest = f"SELECT metrics, params FROM runs WHERE {' AND '.join(scope)} ORDER BY start_time_ms DESC LIMIT 1000"
+    out: list[str] = []
+    for column, prefix in (("metrics", "metrics"), ("params", "params")):
+        rows = cur.execute(f"SELECT DISTINCT unnest(map_keys({column})) AS k FROM ({latest}) ORDER BY k LIMIT {DEFAULT_KEYS}",
+                           params.values).fetchall()
+        out += [f"{prefix}.{k}" if _PLAIN_KEY.fullmatch(k) else f"{prefix}.`{k}`" for (k,) in rows]
+    return out
 
 
 def runs_groups(cur: duckdb.DuckDBPyConnection, body: RunsGroupsRequest) -> dict[str, Any]:

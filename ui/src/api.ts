@@ -209,7 +209,7 @@ export const tl = {
     experiment_ids?: string[];
     filter?: string;
     order_by?: string[];
-    columns?: string[];
+    columns?: string[] | null;
     offset?: number;
     limit?: number;
     run_ids?: string[];

@@ -4,6 +4,7 @@
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
 import { tl, type Downsampled, type XAxis } from "./api";
 import { ErrorBox, useElementWidth } from "./components";
 import { fmtDuration, fmtNum } from "./format";

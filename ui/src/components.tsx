@@ -1,6 +1,6 @@
 // Small shared pieces: data loading, errors, badges, tabs, editable text, dialogs, a virtual grid.
 
-import type { ComponentChildren, JSX } from "preact";
+import type { ComponentChildren, FunctionComponent, JSX } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "./api";
 import { fmtNum } from "./format";
@@ -14,12 +14,13 @@ export interface Loaded<T> {
   set: (data: T) => void;
 }
 
-/** Run `load` when `deps` change (and on reload); stale answers are dropped. */
+/** Run `load` when `deps` change (and on reload); stale answers are dropped. The request starts
+ * as the component commits (a layout effect), not after the browser paints. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({ loading: true });
   const [tick, setTick] = useState(0);
   const seq = useRef(0);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const mine = ++seq.current;
     setState((s) => ({ ...s, loading: true }));
     load().then(
@@ -245,6 +246,20 @@ export function useElementWidth(ref: { current: HTMLElement | null }): number {
     return () => obs.disconnect();
   }, [ref.current]);
   return width;
+}
+
+/** A component whose module loads on first use (the charts: uPlot stays out of the first load). */
+export function lazy<P extends object>(load: () => Promise<FunctionComponent<P>>): FunctionComponent<P> {
+  let loaded: FunctionComponent<P> | null = null;
+  let pending: Promise<unknown> | null = null;
+  return function Lazy(props: P) {
+    const [, setReady] = useState(false);
+    useEffect(() => {
+      if (!loaded) (pending ??= load().then((c) => (loaded = c))).then(() => setReady(true));
+    }, []);
+    const Component = loaded as FunctionComponent<P> | null;
+    return Component ? <Component {...props} /> : <Spinner />;
+  };
 }
 
 export const ROW_HEIGHT = 28;

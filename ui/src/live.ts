@@ -42,10 +42,17 @@ function open(): void {
   source.onmessage = deliver;
 }
 
-function close(): void {
-  source?.close();
-  source = null;
-  setConnected(false);
+let closing: number | undefined;
+
+/** Close the stream once nobody has listened for a while (pages remount their listeners). */
+function closeSoon(): void {
+  window.clearTimeout(closing);
+  closing = window.setTimeout(() => {
+    if (handlers.size) return;
+    source?.close();
+    source = null;
+    setConnected(false);
+  }, 5000);
 }
 
 /** Call `onChange` after store events (throttled); polls every `pollMs` while the stream is down. */
@@ -74,7 +81,7 @@ export function useLive(onChange: (events: LiveEvent[]) => void, deps: unknown[]
       handlers.delete(handler);
       window.clearTimeout(timer);
       window.clearInterval(poll);
-      if (!handlers.size) close();
+      if (!handlers.size) closeSoon();
     };
   }, [...deps, asOf]);
 }

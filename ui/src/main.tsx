@@ -2,10 +2,9 @@
 
 import { render } from "preact";
 import { useState } from "preact/hooks";
-import "uplot/dist/uPlot.min.css";
 import "./styles.css";
+import { lazy } from "./components";
 import { useLiveStatus } from "./live";
-import { ChartsPage } from "./pages/charts";
 import { ComparePage } from "./pages/compare";
 import { ExperimentsPage } from "./pages/experiments";
 import { ModelPage, ModelsPage } from "./pages/models";
@@ -14,6 +13,8 @@ import { RunsPage } from "./pages/runs";
 import { SqlPage } from "./pages/sql";
 import { fmtTime } from "./format";
 import { getAsOf, href, setQuery, useRoute, type Route } from "./state";
+
+const ChartsPage = lazy<object>(() => import("./pages/charts").then((m) => m.ChartsPage));
 
 function page(route: Route) {
   const [first, second] = route.path;

@@ -9,6 +9,6 @@ const page = await browser.newPage({ viewport: { width: Number(w), height: Numbe
 page.on("console", (m) => console.log("console:", m.type(), m.text()));
 page.on("pageerror", (e) => console.log("pageerror:", e.message));
 await page.goto(url);
-await page.waitForTimeout(1500);
+await page.waitForTimeout(Number(process.env.WAIT ?? 1500));
 await page.screenshot({ path: out, fullPage: false });
 await browser.close();

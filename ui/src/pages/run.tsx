@@ -3,13 +3,14 @@
 
 import { useState } from "preact/hooks";
 import { mlflow, tl, type RunDetail } from "../api";
-import { EditableText, Empty, ErrorBox, KeyValueTable, Spinner, StatusBadge, Tabs, useLoad } from "../components";
+import { EditableText, Empty, ErrorBox, KeyValueTable, lazy, Spinner, StatusBadge, Tabs, useLoad } from "../components";
 import { fmtDuration, fmtNum, fmtTime } from "../format";
 import { useLive } from "../live";
 import { markdown } from "../markdown";
 import { getAsOf, href, setQuery, useRoute } from "../state";
 import { ArtifactBrowser } from "./artifacts";
-import { RunCharts } from "./charts";
+
+const RunCharts = lazy<{ runIds: string[] }>(() => import("./charts").then((m) => m.RunCharts));
 
 type Tab = "overview" | "charts" | "artifacts";
 

@@ -2,8 +2,8 @@
 // 100k runs), sortable columns, a column chooser, the filter grammar with its errors shown in
 // place, grouping by a param or tag, row selection for charts and comparison, live updates.
 
-import type { JSX } from "preact";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { Component, type JSX } from "preact";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError, tl, type RunGroup, type RunsTable } from "../api";
 import { ErrorBox, Popover, ROW_HEIGHT, Spinner, StatusDot, useLoad, useVirtualRows } from "../components";
 import { fmtAgo, fmtDuration, fmtNum, fmtTime, keyExpr, quote, splitKey } from "../format";
@@ -113,18 +113,26 @@ export function RunsPage({ experimentIds }: { experimentIds: string[] }) {
   const sort = q.get("sort") ?? "";
   const group = q.get("group") ?? "";
   const view = (q.get("view") as ViewType) || "ACTIVE_ONLY";
-  const keys = useLoad(() => tl.runsKeys(experimentIds), [experimentIds.join(",")]);
+  // the key list (column chooser, group-by choices, completions) is asked for once the first
+  // window is on screen: at 100k runs it is the slowest read, and the table does not need it
+  const [firstWindow, setFirstWindow] = useState(false);
+  const needKeys = firstWindow || !!group;
+  const keys = useLoad(() => (needKeys ? tl.runsKeys(experimentIds) : Promise.resolve(undefined)), [experimentIds.join(","), needKeys]);
   const exps = useLoad(() => tl.experiments("ALL"), []);
   const expNames = useMemo(() => new Map((exps.data?.experiments ?? []).map((e) => [e.experiment_id, e.name])), [exps.data]);
-  const chosen = useMemo(() => {
+  // columns chosen in the URL or before (remembered per experiment); else the server picks a few
+  // with the first window (no wait for the key list), and the grid reports them back
+  const explicit = useMemo(() => {
     const fromUrl = q.get("cols");
     if (fromUrl !== null) return fromUrl ? fromUrl.split(",") : [];
-    const stored = storedColumns(experimentIds);
-    if (stored) return stored;
-    const k = keys.data;
-    if (!k) return null;
-    return [...k.metrics.slice(0, 4).map((m) => keyExpr("metrics", m)), ...k.params.slice(0, 4).map((p) => keyExpr("params", p))];
-  }, [q.get("cols"), keys.data, experimentIds.join(",")]);
+    return storedColumns(experimentIds);
+  }, [q.get("cols"), experimentIds.join(",")]);
+  const [autoColumns, setAutoColumns] = useState<string[] | null>(null);
+  const fromKeys = keys.data && [
+    ...keys.data.metrics.slice(0, 4).map((m) => keyExpr("metrics", m)),
+    ...keys.data.params.slice(0, 4).map((p) => keyExpr("params", p)),
+  ];
+  const chosen = explicit ?? autoColumns ?? fromKeys ?? null;
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [draft, setDraft] = useState(filter);
   const [filterError, setFilterError] = useState<FilterErr>();
@@ -182,7 +190,7 @@ export function RunsPage({ experimentIds }: { experimentIds: string[] }) {
           </button>
         )}
       </div>
-      {chosen === null ? (
+      {group && chosen === null ? (
         <Spinner />
       ) : group ? (
         <GroupedRuns
@@ -191,7 +199,7 @@ export function RunsPage({ experimentIds }: { experimentIds: string[] }) {
           sort={sort}
           group={group}
           view={view}
-          columns={chosen}
+          columns={chosen ?? []}
           several={experimentIds.length > 1}
           expNames={expNames}
           selected={selected}
@@ -204,7 +212,9 @@ export function RunsPage({ experimentIds }: { experimentIds: string[] }) {
           filter={filter}
           sort={sort}
           view={view}
-          columns={chosen}
+          columns={explicit}
+          onColumns={setAutoColumns}
+          onTotal={() => setFirstWindow(true)}
           several={experimentIds.length > 1}
           expNames={expNames}
           selected={selected}
@@ -360,7 +370,8 @@ interface GridProps {
   view: ViewType;
   filter: string;
   sort: string;
-  columns: string[];
+  columns: string[] | null; // null: the server's default columns
+  onColumns?: (columns: string[]) => void;
   several: boolean;
   expNames: Map<string, string>;
   selected: Set<string>;
@@ -376,9 +387,14 @@ function useRunWindows(props: GridProps) {
   const { experimentIds, filter, sort, columns, extraFilter, view } = props;
   const fullFilter = extraFilter ? (filter.trim() ? `(${filter}) and ${extraFilter}` : extraFilter) : filter;
   const queryKey = JSON.stringify([experimentIds, fullFilter, sort, columns, view, location.hash.match(/as_of=\d+/)?.[0]]);
-  const [state, setState] = useState<{ total: number | null; pages: Map<number, unknown[][]>; error?: Error }>({ total: null, pages: new Map() });
+  const [state, setState] = useState<{ total: number | null; pages: Map<number, unknown[][]>; columns: string[] | null; error?: Error }>({
+    total: null,
+    pages: new Map(),
+    columns,
+  });
   const inflight = useRef(new Set<number>());
   const version = useRef(0);
+  const resolved = useRef<string[] | null>(columns); // the columns every window of this query uses
   const fetchPage = async (page: number, count: boolean, v: number) => {
     inflight.current.add(page);
     try {
@@ -386,7 +402,7 @@ function useRunWindows(props: GridProps) {
         experiment_ids: experimentIds,
         filter: fullFilter,
         order_by: sort ? [sort] : [],
-        columns,
+        columns: resolved.current,
         offset: page * WINDOW,
         limit: WINDOW,
         view_type: view,
@@ -394,10 +410,14 @@ function useRunWindows(props: GridProps) {
       });
       if (v !== version.current) return;
       if (page === 0) props.onError?.(undefined);
+      if (resolved.current === null) {
+        resolved.current = t.columns.slice(FIXED.length);
+        props.onColumns?.(resolved.current);
+      }
       setState((s) => {
         const pages = new Map(s.pages);
         pages.set(page, t.rows);
-        return { total: t.total ?? s.total, pages };
+        return { total: t.total ?? s.total, pages, columns: resolved.current };
       });
     } catch (e) {
       if (v !== version.current) return;
@@ -407,10 +427,11 @@ function useRunWindows(props: GridProps) {
       inflight.current.delete(page);
     }
   };
-  useEffect(() => {
+  useLayoutEffect(() => {
     const v = ++version.current;
     inflight.current.clear();
-    setState({ total: null, pages: new Map() });
+    resolved.current = columns;
+    setState({ total: null, pages: new Map(), columns });
     fetchPage(0, true, v);
   }, [queryKey]);
   const ensure = (first: number, last: number) => {
@@ -429,8 +450,9 @@ function useRunWindows(props: GridProps) {
 }
 
 export function RunsGrid(props: GridProps) {
-  const { columns, several, expNames, selected, setSelected, sort } = props;
+  const { several, expNames, selected, setSelected, sort } = props;
   const data = useRunWindows(props);
+  const columns = data.columns ?? [];
   const scroller = useRef<HTMLDivElement>(null);
   const total = data.total ?? 0;
   const [first, last] = useVirtualRows(scroller, total);
@@ -439,7 +461,10 @@ export function RunsGrid(props: GridProps) {
   useEffect(() => {
     if (data.total !== null) props.onTotal?.(data.total);
   }, [data.total]);
-  const cols = useMemo(() => [...baseColumns(several, expNames), ...columns.map(keyColumn)], [columns.join(","), several, expNames]);
+  const cols = useMemo(
+    () => [...baseColumns(several, expNames), ...columns.map(keyColumn)],
+    [columns.join(","), several, several ? expNames : null],
+  );
   const [sortKey, sortDir] = sort ? [sort.replace(/ (ASC|DESC)$/i, ""), /DESC$/i.test(sort) ? "DESC" : "ASC"] : ["attributes.start_time", "DESC"];
   const clickSort = (c: Column) => {
     if (!c.sort) return;
@@ -447,11 +472,14 @@ export function RunsGrid(props: GridProps) {
     setQuery({ sort: `${c.sort} ${dir}` });
   };
   const rowAt = (i: number) => data.pages.get(Math.floor(i / WINDOW))?.[i % WINDOW];
-  const toggle = (id: string) => {
-    const next = new Set(selected);
+  // rows keep the first `toggle` they were given (they skip re-renders), so it reads the latest selection
+  const selectedNow = useRef(selected);
+  selectedNow.current = selected;
+  const toggle = useCallback((id: string) => {
+    const next = new Set(selectedNow.current);
     next.has(id) ? next.delete(id) : next.add(id);
     setSelected(next);
-  };
+  }, []);
   const width = 36 + cols.reduce((a, c) => a + c.width, 0);
   const visible: JSX.Element[] = [];
   for (let i = first; i < Math.min(last, total); i++) {
@@ -467,16 +495,7 @@ export function RunsGrid(props: GridProps) {
       continue;
     }
     const id = String(r[0]);
-    visible.push(
-      <tr class={selected.has(id) ? "selected" : ""} data-run-id={id} onClick={() => navigate(`/runs/${id}`)}>
-        <td class="check" onClick={(e) => e.stopPropagation()}>
-          <input type="checkbox" aria-label={`Select ${r[1]}`} checked={selected.has(id)} onChange={() => toggle(id)} />
-        </td>
-        {cols.map((c) => (
-          <td class={c.numeric ? "num" : ""}>{c.render(r, 0)}</td>
-        ))}
-      </tr>,
-    );
+    visible.push(<RunRow key={id} row={r} cols={cols} selected={selected.has(id)} toggle={toggle} />);
   }
   const loaded = [...data.pages.values()].flat();
   const allSelected = loaded.length > 0 && loaded.every((r) => selected.has(String(r[0])));
@@ -533,7 +552,36 @@ export function RunsGrid(props: GridProps) {
   );
 }
 
-function GroupedRuns(props: Omit<GridProps, "height"> & { group: string }) {
+interface RowProps {
+  row: unknown[];
+  cols: Column[];
+  selected: boolean;
+  toggle: (id: string) => void;
+}
+
+/** One run's row; it renders again only when its data, the columns or its selection change (a
+ * table re-renders on every window that arrives, every scroll step and every live update). */
+class RunRow extends Component<RowProps> {
+  shouldComponentUpdate(next: RowProps): boolean {
+    return next.row !== this.props.row || next.cols !== this.props.cols || next.selected !== this.props.selected;
+  }
+
+  render({ row, cols, selected, toggle }: RowProps) {
+    const id = String(row[0]);
+    return (
+      <tr class={selected ? "selected" : ""} data-run-id={id} onClick={() => navigate(`/runs/${id}`)}>
+        <td class="check" onClick={(e) => e.stopPropagation()}>
+          <input type="checkbox" aria-label={`Select ${row[1]}`} checked={selected} onChange={() => toggle(id)} />
+        </td>
+        {cols.map((c) => (
+          <td class={c.numeric ? "num" : ""}>{c.render(row, 0)}</td>
+        ))}
+      </tr>
+    );
+  }
+}
+
+function GroupedRuns(props: Omit<GridProps, "height" | "columns"> & { group: string; columns: string[] }) {
   const { experimentIds, filter, group, columns, view } = props;
   const groups = useLoad(
     () => tl.runsGroups({ experiment_ids: experimentIds, group_by: group, filter, columns, view_type: view }),
