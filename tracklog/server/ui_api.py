@@ -27,15 +27,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eventlog.errors import (
-    InvalidInputError,
-    InvalidValueError,
-    NotFoundError,
-    RunNotFoundError,
-    TracklogError,
-)
+from eventlog.errors import InvalidValueError, RunNotFoundError
 from query.compile import Params, compile_filter, order_expression
 from query.filter import FilterSyntaxError, Key, parse, parse_order_by
+from tracklog.registry import RegisteredModelNotFoundError
+from tracklog.server.errors import ApiError, status_and_code
 
 if TYPE_CHECKING:
     import duckdb
@@ -304,7 +300,7 @@ def registry_model(cur: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:
                           "epoch_ms(last_updated_time) AS last_updated_time, tags, registered_model_id "
                           "FROM registered_models WHERE name = ?", [name])
     if not found:
-        raise _ModelNotFound(f"Registered Model with name={name!r} not found")
+        raise RegisteredModelNotFoundError(f"Registered Model with name={name!r} not found")
     model = found[0]
     model["tags"] = dict(model["tags"])
     versions = _records(cur, "SELECT version, current_stage, description, source, run_id, model_id, user_id, status, "
@@ -317,10 +313,6 @@ def registry_model(cur: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:
                             "description, old_name FROM registry_history WHERE registered_model_id = ? "
                             "ORDER BY ts DESC, writer_seq DESC LIMIT 2000", [model.pop("registered_model_id")])
     return {"registered_model": model, "versions": versions, "aliases": aliases, "history": history}
-
-
-class _ModelNotFound(NotFoundError):
-    pass
 
 
 def downsample(cur: duckdb.DuckDBPyConnection, body: DownsampleRequest) -> dict[str, Any]:
@@ -403,24 +395,22 @@ def _finite(value: Any) -> Any:
 
 # ---- HTTP ----------------------------------------------------------------------------------
 
-_ERROR_CODES: list[tuple[type[BaseException], str, int]] = [
-    (NotFoundError, "RESOURCE_DOES_NOT_EXIST", 404),
-    (InvalidInputError, "INVALID_PARAMETER_VALUE", 400),
-    (msgspec.ValidationError, "INVALID_PARAMETER_VALUE", 400),
-    (msgspec.DecodeError, "MALFORMED_REQUEST", 400),
-    (TracklogError, "INTERNAL_ERROR", 500),
-]
-
-
 def _json(payload: Any, status: int = 200) -> Response:
     return Response(_encoder.encode(payload), status_code=status, media_type="application/json")
 
 
 def _error(exc: BaseException) -> Response:
-    for kind, code, status in _ERROR_CODES:
-        if isinstance(exc, kind):
-            return _json({"error_code": code, "message": str(exc)}, status)
-    raise exc
+    """MLflow's error JSON by the server's one table of codes; anything unknown is a bug and
+    propagates (the server answers it with a bare INTERNAL_ERROR and logs the traceback)."""
+    if isinstance(exc, msgspec.ValidationError):
+        exc = ApiError("INVALID_PARAMETER_VALUE", f"Invalid value for a request parameter: {exc}")
+    elif isinstance(exc, msgspec.DecodeError):
+        exc = ApiError("MALFORMED_REQUEST", f"The request body is not valid JSON: {exc}")
+    known = status_and_code(exc)
+    if known is None:
+        raise exc
+    status, code = known
+    return _json({"error_code": code, "message": str(exc)}, status)
 
 
 def _as_of_param(request: Request) -> int | None:
