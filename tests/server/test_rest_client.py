@@ -97,3 +97,23 @@ def test_errors_are_typed(remote) -> None:
         client.log_param(run.info.run_id, "p", 2)
     with pytest.raises(tracklog.TracklogError, match="needs the store itself"):
         tracklog.connect()
+
+
+def test_tracklog_log_model_and_load_over_rest(remote, tmp_path) -> None:
+    """tracklog's own log_model against a server: create, upload through the proxy, finalize; load back."""
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    import numpy as np
+
+    from tracklog.models import pyfunc
+    from tracklog.models import sklearn as tl_sklearn
+
+    x = np.arange(8, dtype=float).reshape(4, 2)
+    estimator = sklearn.LinearRegression().fit(x, x.sum(axis=1))
+    tracklog.set_experiment("remote-models")
+    with tracklog.start_run() as run:
+        info = tl_sklearn.log_model(estimator, name="reg", input_example=x[:2], registered_model_name="remote-reg")
+    assert info.model_id.startswith("m-") and info.registered_model_version == 1
+    client = tracklog.Client()
+    client.set_registered_model_alias("remote-reg", "champion", 1)
+    for uri in (info.model_uri, f"runs:/{run.info.run_id}/reg", "models:/remote-reg@champion", "models:/remote-reg/1"):
+        assert np.allclose(pyfunc.load_model(uri).predict(x), x.sum(axis=1)), uri

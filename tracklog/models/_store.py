@@ -42,12 +42,44 @@ def _client(tracking_uri: str | None = None) -> Any:
     return Client(tracking_uri)
 
 
+def _remote(client: Any) -> bool:
+    from tracklog._rest import RestClient
+
+    return isinstance(client, RestClient)
+
+
+def _remote_model(client: Any, model_id: str) -> ModelLogged | None:
+    """A logged model described by a tracking server (``GET logged-models/<id>``)."""
+    try:
+        info = client._call("GET", f"logged-models/{model_id}")["model"]["info"]
+    except NotFoundError:
+        return None
+    return ModelLogged(model_id=info["model_id"], experiment_id=str(info.get("experiment_id", "")),
+                       run_id=info.get("source_run_id") or "", name=info.get("name", ""),
+                       artifact_location=info["artifact_uri"])
+
+
+def _remote_run_model(client: Any, run_id: str, name: str) -> ModelLogged | None:
+    run = client.get_run(run_id)
+    reply = client._call("POST", "logged-models/search", {
+        "experiment_ids": [run.info.experiment_id], "max_results": 100,
+        "filter": f"source_run_id = '{run_id}' AND name = '{name.replace(chr(39), chr(39) * 2)}'",
+        "order_by": [{"field_name": "creation_time", "ascending": False}]})
+    found = reply.get("models") or []
+    return _remote_model(client, found[0]["info"]["model_id"]) if found else None
+
+
 def find_logged_model(model_id: str, client: Any = None) -> ModelLogged | None:
-    backend = (client or _client())._b
+    client = client or _client()
+    if _remote(client):
+        return _remote_model(client, model_id)
+    backend = client._b
     return backend.state(stale_ok=1.0).models.get(model_id) or backend.state().models.get(model_id)
 
 
 def _run_model(run_id: str, name: str, client: Any) -> ModelLogged | None:
+    if _remote(client):
+        return _remote_run_model(client, run_id, name)
     backend = client._b
     for state in (backend.state(stale_ok=1.0), backend.state()):
         run = state.runs.get(run_id)
@@ -72,7 +104,7 @@ def model_location(model_uri: str, client: Any = None) -> str:
         logged = _run_model(run_id, name, client)
         if logged is not None:
             return logged.artifact_location.rstrip("/") + (f"/{sub}" if sub else "")
-        if client._b.find_run(run_id) is None:
+        if not _remote(client) and client._b.find_run(run_id) is None:
             raise ModelNotFoundError(f"{model_uri!r}: run {run_id!r} not found")
         from tracklog.artifacts import resolve_artifact_uri
 
@@ -112,10 +144,15 @@ def local_model_path(model_uri: str, dst_path: str | None = None, client: Any = 
         raise ModelNotFoundError(f"no model at {location} (from {model_uri})") from exc
 
 
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # s3://…, memory://…, mlflow-artifacts:/… (not C:\)
+
+
 def _as_local(location: str) -> Path | None:
     if location.startswith("file://"):
         return Path(location[len("file://"):])
-    if "://" not in location:
+    if location.startswith("file:"):
+        return Path(location[len("file:"):])
+    if not _SCHEME.match(location):
         return Path(location)
     return None
 
@@ -144,16 +181,29 @@ def log_model(save: Callable[..., None], *, name: str | None, artifact_path: str
     client = active._client if active is not None else fluent._client()
     run_id = active.info.run_id if active is not None else ""
     experiment_id = active.info.experiment_id if active is not None else fluent._experiment_id()
-    experiment = client.get_experiment(experiment_id)
-    model_id = f"m-{uuid.uuid4().hex}"
-    location = f"{experiment.artifact_location.rstrip('/')}/models/{model_id}/artifacts"
+    if _remote(client):  # a tracking server: create, upload through its proxy, finalize (as MLflow 3)
+        reply = client._call("POST", "logged-models", {"experiment_id": str(experiment_id), "name": name,
+                                                        "source_run_id": run_id})
+        model_id, location = reply["model"]["info"]["model_id"], reply["model"]["info"]["artifact_uri"]
+    else:
+        experiment = client.get_experiment(experiment_id)
+        model_id = f"m-{uuid.uuid4().hex}"
+        location = f"{experiment.artifact_location.rstrip('/')}/models/{model_id}/artifacts"
     model = Model(artifact_path=location, run_id=run_id or None, model_id=model_id, model_uuid=model_id)
-    with tempfile.TemporaryDirectory(prefix="tracklog-log-model-") as tmp:
-        local = Path(tmp) / "model"
-        save(local, mlflow_model=model, **save_kwargs)
-        upload(local, location)
-    client._b.log.append(ModelLogged(model_id=model_id, experiment_id=experiment_id, run_id=run_id, name=name,
-                                     artifact_location=location, flavors=",".join(model.flavors)))
+    try:
+        with tempfile.TemporaryDirectory(prefix="tracklog-log-model-") as tmp:
+            local = Path(tmp) / "model"
+            save(local, mlflow_model=model, **save_kwargs)
+            upload(local, location)
+    except BaseException:
+        if _remote(client):
+            client._call("PATCH", f"logged-models/{model_id}", {"status": "LOGGED_MODEL_UPLOAD_FAILED"})
+        raise
+    if _remote(client):
+        client._call("PATCH", f"logged-models/{model_id}", {"status": "LOGGED_MODEL_READY"})
+    else:
+        client._b.log.append(ModelLogged(model_id=model_id, experiment_id=experiment_id, run_id=run_id, name=name,
+                                         artifact_location=location, flavors=",".join(model.flavors)))
     info = ModelInfo(
         artifact_path=location, flavors=model.flavors, model_uri=f"models:/{model_id}", model_uuid=model_id,
         run_id=run_id or None, saved_input_example_info=model.saved_input_example_info, signature=model.signature,
