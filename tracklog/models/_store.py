@@ -178,7 +178,7 @@ def log_model(save: Callable[..., None], *, name: str | None, artifact_path: str
         name = "model"
     name = validate_artifact_path(name)
     active = fluent.active_run()
-    client = active._client if active is not None else fluent._client()
+    client: Any = active._client if active is not None else fluent._client()
     run_id = active.info.run_id if active is not None else ""
     experiment_id = active.info.experiment_id if active is not None else fluent._experiment_id()
     if _remote(client):  # a tracking server: create, upload through its proxy, finalize (as MLflow 3)
