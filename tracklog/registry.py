@@ -40,20 +40,19 @@ from eventlog.events import (
     RegisteredModelTagSet,
 )
 from eventlog.validation import check_key
-from projections.catalog import as_of_ns
 from projections.entities import PagedList
-from projections.registry import (
-    STAGES,
-    ModelVersion,
-    RegisteredModel,
-    RegisteredModelState,
-    RegistryState,
-)
-from query.evaluate import predicate
-from query.filter import Key, parse, parse_order_by
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rest loads on first use: `import tracklog` stays fast
+    from projections.registry import (
+        ModelVersion,
+        RegisteredModel,
+        RegisteredModelState,
+        RegistryState,
+    )
+    from query.filter import Key
     from tracklog._backend import Backend
+
+STAGES = ("None", "Staging", "Production", "Archived")  # as projections.registry.STAGES
 
 __all__ = [
     "MODEL_ATTRIBUTES",
@@ -167,6 +166,8 @@ def _page(items: list[Any], max_results: int | None, page_token: str | None, sig
 
 def _sorted(items: list[Any], order_by: list[str] | None, attributes: dict[str, str], value: Any,
             default: list[tuple[Key, bool]]) -> list[Any]:
+    from query.filter import parse_order_by
+
     orders = [parse_order_by(c, attributes) for c in order_by or []] + default
     for key, desc in reversed(orders):  # stable sorts, last key first
         present = [i for i in items if value(i, key) is not None]
@@ -208,6 +209,8 @@ class RegistryClient:
     _b: Backend
 
     def _registry(self, as_of: Any = None) -> RegistryState:
+        from projections.catalog import as_of_ns
+
         return self._b.state().registry(as_of_ns(as_of))
 
     def _own_state(self) -> RegistryState:
@@ -305,6 +308,9 @@ class RegistryClient:
     def search_registered_models(self, filter_string: str | None = None, max_results: int = 100,
                                  order_by: list[str] | None = None, page_token: str | None = None,
                                  *, as_of: Any = None) -> PagedList[RegisteredModel]:
+        from query.evaluate import predicate
+        from query.filter import Key, parse
+
         match = predicate(parse(filter_string, MODEL_ATTRIBUTES))
         models = [m.entity() for m in self._registry(as_of).by_name.values()]
         found = [m for m in models if match(functools.partial(_model_value, m))]
@@ -395,6 +401,9 @@ class RegistryClient:
     def search_model_versions(self, filter_string: str | None = None, max_results: int = 10_000,
                               order_by: list[str] | None = None, page_token: str | None = None,
                               *, as_of: Any = None) -> PagedList[ModelVersion]:
+        from query.evaluate import predicate
+        from query.filter import Key, parse
+
         match = predicate(parse(filter_string, VERSION_ATTRIBUTES))
         versions = [m.version_entity(v) for m in self._registry(as_of).by_name.values() for v in m.versions]
         found = [v for v in versions if match(functools.partial(_version_value, v))]
