@@ -91,6 +91,27 @@ def test_downsample_keeps_the_spike_and_is_exact_on_zoom(store, http):
     assert zoom["y"][45] == 9.0
 
 
+def test_downsample_mixes_exact_and_bucketed_series(store, http):
+    """One request, a long series (bucketed) and a one-point series (exact), in the order asked."""
+    body = {"run_ids": [store["long"], store["runs"][0]], "keys": ["loss", "acc"], "buckets": 50}
+    series = http.post(f"{API}/metrics/downsample", json=body).json()["series"]
+    assert [(s["key"], s["exact"], s["count"]) for s in series] == [("loss", False, 20_000), ("acc", True, 1)]
+    assert series[1]["x"] == [0] and series[1]["y"] == [0.0]
+
+
+def test_downsample_steps_far_from_zero(store, http):
+    """Steps that start far above 0 still fill every bucket (the one-scan guess of the range gives way)."""
+    client = store["client"]
+    run = client.create_run(client.create_experiment("steps"), run_name="late-steps")
+    client.log_batch(run.info.run_id, metrics=[Metric(key="m", value=float(s % 7), timestamp=1, step=1_000_000 + s)
+                                               for s in range(1000)])
+    client.flush()
+    answer = http.post(f"{API}/metrics/downsample", json={"run_ids": [run.info.run_id], "keys": ["m"], "buckets": 100,
+                                                          "fresh": True}).json()
+    assert (answer["x_min"], answer["x_max"]) == (1_000_000, 1_000_999)
+    assert len(answer["series"][0]["x"]) == 200 and set(answer["series"][0]["y"]) == {0.0, 6.0}
+
+
 def test_downsample_time_axes(store, http):
     body = {"run_ids": [store["long"]], "keys": ["loss"], "buckets": 5000, "x_min": 0, "x_max": 9}
     relative = http.post(f"{API}/metrics/downsample", json={**body, "x_axis": "relative"}).json()["series"][0]

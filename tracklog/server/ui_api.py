@@ -318,64 +318,165 @@ def registry_model(cur: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:
 def downsample(cur: duckdb.DuckDBPyConnection, body: DownsampleRequest) -> dict[str, Any]:
     """Histories of `keys` × `run_ids` over an x range: raw points where a series has at most
     2×`buckets` of them in range, else the minimum and maximum point of each of `buckets`
-    equal-width buckets (in x order), so spikes are never hidden."""
+    equal-width buckets (in x order), so spikes are never hidden.
+
+    Every scan groups by a small integer per series rather than by the run and key strings.
+    Relative time counts from each run's first point among the keys asked for.
+    """
     if not body.run_ids or not body.keys:
         return {"x_axis": body.x_axis, "x_min": None, "x_max": None, "series": []}
     buckets = max(10, min(body.buckets, MAX_BUCKETS))
-    # relative time counts from the run's first point among the keys asked for, as MLflow's charts do
-    x = {"step": "step", "time": "timestamp", "relative": "timestamp - min(timestamp) OVER (PARTITION BY run_id)"}[body.x_axis]
-    base = (f"SELECT * FROM (SELECT run_id, key, {x} AS x, value AS y, timestamp AS t FROM metrics "
-            "WHERE run_id IN (SELECT unnest($runs)) AND key IN (SELECT unnest($keys)) AND isfinite(value)) WHERE TRUE")
-    args: dict[str, Any] = {"runs": list(body.run_ids), "keys": list(body.keys)}
-    if body.x_min is not None:
-        base += " AND x >= $lo"
-        args["lo"] = body.x_min
-    if body.x_max is not None:
-        base += " AND x <= $hi"
-        args["hi"] = body.x_max
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE _ds AS {base}", args)
-    try:
-        stats = cur.execute("SELECT run_id, key, count(*), min(x), max(x) FROM _ds GROUP BY ALL").fetchall()
-        if not stats:
-            return {"x_axis": body.x_axis, "x_min": body.x_min, "x_max": body.x_max, "series": []}
-        lo = body.x_min if body.x_min is not None else min(s[3] for s in stats)
-        hi = body.x_max if body.x_max is not None else max(s[4] for s in stats)
-        exact = {(run, key) for run, key, n, _, _ in stats if n <= 2 * buckets}
-        points: dict[tuple[str, str], tuple[list[Any], list[Any]]] = {}
-        if exact:
-            _collect(points, cur.execute(
-                "SELECT run_id, key, x, y FROM _ds WHERE run_id || chr(0) || key IN (SELECT unnest($pairs)) "
-                "ORDER BY run_id, key, x, t", {"pairs": [f"{r}\0{k}" for r, k in exact]}).fetchall())
-        if len(exact) < len(stats):
-            _collect(points, cur.execute(_BUCKETS, {"lo": lo, "width": (hi - lo) / buckets or 1.0, "n": buckets,
-                                                    "pairs": [f"{r}\0{k}" for r, k, *_ in stats if (r, k) not in exact]}).fetchall())
-    finally:
-        cur.execute("DROP TABLE IF EXISTS _ds")
-    order = {r: i for i, r in enumerate(body.run_ids)}
-    series = [
-        {"run_id": run, "key": key, "exact": (run, key) in exact, "count": n, "x": points[run, key][0], "y": points[run, key][1]}
-        for run, key, n, _, _ in sorted(stats, key=lambda s: (order.get(s[0], 0), body.keys.index(s[1])))
-    ]
+    q = _SeriesQuery(body)
+    return _in_one_scan(cur, q, buckets) or _in_two_scans(cur, q, buckets)
+
+
+def _in_one_scan(cur: duckdb.DuckDBPyConnection, q: _SeriesQuery, buckets: int) -> dict[str, Any] | None:
+    """A first chart (by step, whole range, now) in one scan: the latest points give the last
+    step, the range starts at step 0, and the buckets carry their counts. None when the guess
+    was wrong (steps below 0, or starting far above it): the caller scans twice instead."""
+    body = q.body
+    if body.x_axis != "step" or body.x_min is not None or body.x_max is not None or body.as_of is not None:
+        return None
+    last = cur.execute(f"SELECT max(step) FROM latest_metrics WHERE {q.where.replace(' AND isfinite(value)', '')}",
+                       q.params.values).fetchall()[0][0]
+    if last is None or last < 0:
+        return None
+    lo, hi = 0, int(last)
+    rows = cur.execute(_BUCKETS_COUNTED.format(points=q.points(None), lo=0.0, width=float(hi / buckets or 1.0), n=buckets),
+                       q.params.values).fetchall()
+    stats: dict[int, tuple[int, Any, Any]] = {}
+    for s, _b, _xl, _yl, _xh, _yh, n, mn, mx in rows:
+        seen = stats.get(s, (0, mn, mx))
+        stats[s] = (seen[0] + n, min(seen[1], mn), max(seen[2], mx))
+    if not stats or max(v[2] for v in stats.values()) > hi or min(v[1] for v in stats.values()) > hi / 10:
+        return None
+    exact = sorted(s for s, v in stats.items() if v[0] <= 2 * buckets)
+    points: dict[int, tuple[list[Any], list[Any]]] = {s: ([], []) for s in stats}
+    _collect_extremes(points, [r[:6] for r in rows if r[0] not in exact])
+    if exact:
+        _collect(points, cur.execute(f"SELECT s, x, y FROM ({q.points(None, only=exact)}) ORDER BY s, x, t",
+                                     q.params.values).fetchall())
+    return _answer(q, buckets, {s: v[0] for s, v in stats.items()}, exact, points, lo, hi)
+
+
+def _in_two_scans(cur: duckdb.DuckDBPyConnection, q: _SeriesQuery, buckets: int) -> dict[str, Any]:
+    """Counts and ranges first, then the points of the small series and the buckets of the big ones."""
+    body = q.body
+    offsets = q.offsets(cur) if body.x_axis == "relative" and (body.x_min is not None or body.x_max is not None) else None
+    stats = {s: (n, lo, hi, first) for s, n, lo, hi, first in cur.execute(
+        f"SELECT s, count(*), min(x), max(x), min(t) FROM ({q.points(offsets)}) GROUP BY s", q.params.values).fetchall()}
+    if not stats:
+        return {"x_axis": body.x_axis, "x_min": body.x_min, "x_max": body.x_max, "series": []}
+    if body.x_axis == "relative" and offsets is None:  # unzoomed: the first points came with the counts
+        offsets = q.run_offsets({s: v[3] for s, v in stats.items()})
+        stats = {s: (n, lo - offsets[s // q.nkeys], hi - offsets[s // q.nkeys], t) for s, (n, lo, hi, t) in stats.items()}
+    lo = body.x_min if body.x_min is not None else min(v[1] for v in stats.values())
+    hi = body.x_max if body.x_max is not None else max(v[2] for v in stats.values())
+    exact = sorted(s for s, v in stats.items() if v[0] <= 2 * buckets)
+    big = sorted(s for s in stats if s not in exact)
+    points: dict[int, tuple[list[Any], list[Any]]] = {s: ([], []) for s in stats}
+    if exact:
+        _collect(points, cur.execute(f"SELECT s, x, y FROM ({q.points(offsets, only=exact)}) ORDER BY s, x, t",
+                                     q.params.values).fetchall())
+    if big:
+        width = (hi - lo) / buckets or 1.0
+        rows = cur.execute(_BUCKETS.format(points=q.points(offsets, only=big), lo=float(lo), width=float(width), n=buckets),
+                           q.params.values).fetchall()
+        _collect_extremes(points, rows)
+    return _answer(q, buckets, {s: v[0] for s, v in stats.items()}, exact, points, lo, hi)
+
+
+def _answer(q: _SeriesQuery, buckets: int, counts: dict[int, int], exact: list[int],
+            points: dict[int, tuple[list[Any], list[Any]]], lo: Any, hi: Any) -> dict[str, Any]:
+    body = q.body
+    series = [{"run_id": body.run_ids[s // q.nkeys], "key": body.keys[s % q.nkeys], "exact": s in exact,
+               "count": counts[s], "x": points[s][0], "y": points[s][1]} for s in sorted(counts)]
     return {"x_axis": body.x_axis, "x_min": lo, "x_max": hi, "buckets": buckets, "series": series}
 
 
-# one row per bucket extreme: the min and the max point, in x order; a bucket of one point gives one row
+class _SeriesQuery:
+    """The SQL of one downsampling request: every point of the chosen runs and keys as rows of
+    (s, x, y, t), where s = run index × number of keys + key index."""
+
+    def __init__(self, body: DownsampleRequest) -> None:
+        self.body = body
+        self.params = Params()
+        self.runs = [self.params.add(r) for r in body.run_ids]
+        self.keys = [self.params.add(k) for k in body.keys]
+        self.nkeys = len(self.keys)
+        self.run_index = "CASE run_id " + " ".join(f"WHEN {p} THEN {i}" for i, p in enumerate(self.runs)) + " END"
+        key_index = "CASE key " + " ".join(f"WHEN {p} THEN {i}" for i, p in enumerate(self.keys)) + " END"
+        self.series = f"({self.run_index}) * {self.nkeys} + ({key_index})" if self.nkeys > 1 else f"({self.run_index})"
+        self.where = (f"run_id IN ({', '.join(self.runs)}) AND key IN ({', '.join(self.keys)}) AND isfinite(value)")
+
+    def points(self, offsets: dict[int, int] | None, only: list[int] | None = None) -> str:
+        """The points (s, x, y, t) in the x range; `only` some series (filtered on the run and key
+        columns where it can be, so the scan skips the rest)."""
+        x = {"step": "step", "time": "timestamp", "relative": "timestamp"}[self.body.x_axis]
+        if offsets is not None:  # numbers we computed, never caller text
+            x = "timestamp - (CASE " + " ".join(f"WHEN run_id = {self.runs[r]} THEN {int(o)}" for r, o in offsets.items()) + " END)"
+        where = self.where
+        bounds = []
+        if only is not None:
+            runs, keys = sorted({i // self.nkeys for i in only}), sorted({i % self.nkeys for i in only})
+            where = (f"run_id IN ({', '.join(self.runs[r] for r in runs)}) AND key IN ({', '.join(self.keys[k] for k in keys)}) "
+                     "AND isfinite(value)")
+            if len(runs) * len(keys) > len(only):  # the runs x keys square holds series not asked for
+                bounds.append(f"s IN ({', '.join(map(str, only))})")
+        sql = f"SELECT {self.series} AS s, {x} AS x, value AS y, timestamp AS t FROM metrics WHERE {where}"
+        if self.body.x_axis == "relative" and offsets is None:
+            return sql  # the first pass of an unzoomed relative request: ranges are shifted afterwards
+        bounds += [f"x >= {float(self.body.x_min)}"] if self.body.x_min is not None else []
+        bounds += [f"x <= {float(self.body.x_max)}"] if self.body.x_max is not None else []
+        return f"SELECT * FROM ({sql}) WHERE {' AND '.join(bounds)}" if bounds else sql
+
+    def offsets(self, cur: duckdb.DuckDBPyConnection) -> dict[int, int]:
+        """Each run's first timestamp among the chosen keys (relative time starts there)."""
+        rows = cur.execute(f"SELECT {self.run_index} AS r, min(timestamp) FROM metrics WHERE {self.where} GROUP BY r",
+                           self.params.values).fetchall()
+        return {int(r): int(t) for r, t in rows}
+
+    def run_offsets(self, first: dict[int, int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for s, t in first.items():
+            r = s // self.nkeys
+            out[r] = min(out.get(r, t), t)
+        return out
+
+
+# each bucket's minimum and maximum point
 _BUCKETS = """
-WITH b AS (
-    SELECT run_id, key, least(floor((x - $lo) / $width), $n - 1)::BIGINT AS b,
-           arg_min(x, y) AS x_lo, min(y) AS y_lo, arg_max(x, y) AS x_hi, max(y) AS y_hi
-    FROM _ds WHERE run_id || chr(0) || key IN (SELECT unnest($pairs)) GROUP BY ALL
-)
-SELECT run_id, key, x, y FROM (
-    SELECT run_id, key, b, x_lo AS x, y_lo AS y FROM b
-    UNION ALL SELECT run_id, key, b, x_hi, y_hi FROM b WHERE x_hi <> x_lo OR y_hi <> y_lo
-) ORDER BY run_id, key, b, x
+SELECT s, least(floor((x - {lo}) / {width}), {n} - 1)::BIGINT AS b,
+       arg_min(x, y) AS x_lo, min(y) AS y_lo, arg_max(x, y) AS x_hi, max(y) AS y_hi
+FROM ({points}) GROUP BY ALL ORDER BY s, b
 """
 
 
-def _collect(points: dict[tuple[str, str], tuple[list[Any], list[Any]]], rows: list[tuple[Any, ...]]) -> None:
-    for run, key, xv, yv in rows:
-        xs, ys = points.setdefault((run, key), ([], []))
+_BUCKETS_COUNTED = """
+SELECT s, least(floor((x - {lo}) / {width}), {n} - 1)::BIGINT AS b,
+       arg_min(x, y) AS x_lo, min(y) AS y_lo, arg_max(x, y) AS x_hi, max(y) AS y_hi, count(*), min(x), max(x)
+FROM ({points}) GROUP BY ALL ORDER BY s, b
+"""
+
+
+def _collect_extremes(points: dict[int, tuple[list[Any], list[Any]]], rows: list[tuple[Any, ...]]) -> None:
+    """A bucket's two extremes in x order (one point if they are the same point)."""
+    for s, _b, x_lo, y_lo, x_hi, y_hi in rows:
+        xs, ys = points[s]
+        if x_lo == x_hi and y_lo == y_hi:
+            xs.append(x_lo)
+            ys.append(y_lo)
+        elif x_lo <= x_hi:
+            xs += (x_lo, x_hi)
+            ys += (y_lo, y_hi)
+        else:
+            xs += (x_hi, x_lo)
+            ys += (y_hi, y_lo)
+
+
+def _collect(points: dict[int, tuple[list[Any], list[Any]]], rows: list[tuple[Any, ...]]) -> None:
+    for s, xv, yv in rows:
+        xs, ys = points[s]
         xs.append(xv)
         ys.append(yv)
 

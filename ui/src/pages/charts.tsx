@@ -46,7 +46,7 @@ export function RunCharts({ runIds, initialKeys }: { runIds: string[]; initialKe
         <ChartControls options={options} onChange={setOptions} />
       </div>
       <ErrorBox error={keys.error} />
-      {!keys.data && <Spinner />}
+      {!keys.data && chosenParam === null && <Spinner />}
       {keys.data && !all.length && <Empty>These runs logged no metrics.</Empty>}
       {all.length > 0 && (
         <div class="key-picker">
@@ -70,7 +70,8 @@ export function RunCharts({ runIds, initialKeys }: { runIds: string[]; initialKe
         ))}
       </div>
       <div class="chart-grid">
-        {chosen.filter((k) => all.includes(k)).map((k) => (
+        {/* keys named in the URL draw at once; the key list only adds the checkboxes */}
+        {(chosenParam !== null ? chosen : chosen.filter((k) => all.includes(k))).map((k) => (
           <MetricChart key={k} runs={runs} metricKey={k} options={options} />
         ))}
       </div>
