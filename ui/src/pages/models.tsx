@@ -132,6 +132,7 @@ export function ModelPage({ name }: { name: string }) {
                   <th>Stage</th>
                   <th>Source run</th>
                   <th>Registered</th>
+                  <th>Tags</th>
                   <th>Description</th>
                 </tr>
               </thead>
@@ -161,6 +162,13 @@ export function ModelPage({ name }: { name: string }) {
                     </td>
                     <td>{v.run_id ? <a href={href(`/runs/${v.run_id}`)} class="mono">{v.run_id.slice(0, 12)}…</a> : <span class="mono small">{v.source}</span>}</td>
                     <td title={fmtTime(v.creation_time)}>{fmtAgo(v.creation_time)}</td>
+                    <td>
+                      {Object.entries(v.tags).map(([k, val]) => (
+                        <span class="chip">
+                          {k}: {val}
+                        </span>
+                      ))}
+                    </td>
                     <td>
                       <EditableText value={v.description ?? ""} readOnly={readOnly} placeholder="—" onSave={(d) => mlflow.updateVersion(name, v.version, d).then(model.reload)} />
                     </td>
