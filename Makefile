@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test test-slow lint bench bench-quick clean
+.PHONY: setup demo ui test test-slow lint bench bench-quick clean
 
 setup: $(STAMP) ui/dist/index.html
 
@@ -26,6 +26,9 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 demo: setup  ## train toy models into ./demo-store and list the runs
 	$(BIN)/tracklog demo --store ./demo-store
+
+ui: demo  ## the demo runs in the web UI at http://127.0.0.1:5000/ (Ctrl-C stops it)
+	$(BIN)/tracklog ui --store ./demo-store --no-browser
 
 test: setup  ## the default suite (slow suites excluded); pytest's exit 5 (no tests) counts as success
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
