@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.procs import free_port, wait_ready
 from benchmarks.stats import clock, percentile
 from benchmarks.targets import Target
 from benchmarks.workloads import Figures, Sizes
@@ -32,10 +32,6 @@ BATCHES = (1, 1000)
 COLUMNS = [f"x{i}" for i in range(8)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _model(folder: Path) -> Path:
@@ -61,22 +57,6 @@ def _body(batch: int) -> bytes:
     return json.dumps({"dataframe_split": {"columns": COLUMNS, "data": rows}}).encode()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 120.0) -> None:
-    import http.client
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/ping")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the server did not answer /ping within {timeout:.0f} s")
 
 
 def _drive(port: int, body: bytes, batch: int, seconds: float) -> dict[str, float]:
@@ -116,7 +96,7 @@ def serving(target: Target, sizes: Sizes) -> Figures:
     seconds = sizes.serve_seconds
     try:
         model = _model(folder)
-        port = _free_port()
+        port = free_port()
         # MLflow starts `uvicorn` by name: the virtualenv's bin folder must be on PATH
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         env = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true", "PATH": path}
@@ -131,7 +111,7 @@ def serving(target: Target, sizes: Sizes) -> Figures:
         figures: Figures = {"seconds_per_batch_size": seconds}
         try:
             started = clock()
-            _wait_ready(proc, port)
+            wait_ready(proc, f"http://127.0.0.1:{port}/ping", 120.0)
             figures["startup_s"] = (clock() - started) / 1e9
             for batch in BATCHES:
                 found = _drive(port, _body(batch), batch, seconds)

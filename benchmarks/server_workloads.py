@@ -25,7 +25,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.procs import free_port, wait_ready
 from benchmarks.stats import percentile
 from benchmarks.targets import Target
 from benchmarks.workloads import Figures, Sizes
@@ -47,10 +47,6 @@ IDLE_RUNS = 84  # besides one run per client: what searches sort through
 PRELOAD_STEPS = 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _call(conn: http.client.HTTPConnection, method: str, endpoint: str, body: dict[str, Any] | None = None,
@@ -69,20 +65,6 @@ def _json(conn: http.client.HTTPConnection, method: str, endpoint: str, body: di
     return json.loads(data)
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the server did not answer /health within {timeout:.0f} s")
 
 
 def _setup(port: int, clients: int) -> tuple[str, list[str]]:
@@ -194,7 +176,7 @@ def _load(port: int, experiment_id: str, run_ids: list[str], warmup: float, seco
 
 def tracking_server(target: Target, sizes: Sizes) -> Figures:
     folder = Path(tempfile.mkdtemp(prefix=f"tracklog-bench-server-{target.name}-"))
-    port = _free_port()
+    port = free_port()
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = {**os.environ, "PATH": path, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     if target.library == "mlflow":
@@ -206,7 +188,7 @@ def tracking_server(target: Target, sizes: Sizes) -> Figures:
     log_file = (folder / "server.log").open("wb")
     proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=folder)
     try:
-        _wait_ready(proc, port)
+        wait_ready(proc, f"http://127.0.0.1:{port}/health", 180.0)
         experiment_id, run_ids = _setup(port, PROCESSES * THREADS)
         seconds = sizes.serve_seconds * 2
         return _load(port, experiment_id, run_ids, warmup=min(3.0, seconds / 3), seconds=seconds)

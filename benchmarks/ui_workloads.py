@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -37,6 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.procs import free_port, wait_ready
 from benchmarks.stores import (
     StoreCache,
     build_fold_store,
@@ -61,40 +61,22 @@ MLFLOW_CHART = ("[...document.querySelectorAll('.js-plotly-plot')]"
                 ".some((p) => p.querySelectorAll('.scatterlayer .trace').length >= 10)")  # one plot with every run
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer in {timeout:.0f} s")
 
 
 @contextmanager
 def _serve(argv: list[str], health: str, log: Path, timeout: float = 600,
            env: dict[str, str] | None = None) -> Iterator[tuple[str, float]]:
     """Start a server (argv gets ``--port P``); yield its base URL and how long it took to start."""
-    port = _free_port()
+    port = free_port()
     started = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen([*argv, "--port", str(port)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, **(env or {})})
         try:
             base = f"http://127.0.0.1:{port}/"
-            _wait(base + health, proc, timeout)
+            wait_ready(proc, base + health, timeout)
             yield base, time.perf_counter() - started
         finally:
             proc.terminate()

@@ -184,6 +184,7 @@ def _resolve_runs_uri(uri: str, tracking_uri: str | None) -> str:
     if match is None:
         raise InvalidInputError(f"{uri!r} is not a runs URI: expected runs:/<run_id>/<path>")
     run_id, path = match.group(1), validate_artifact_path(match.group(2))
+    import tracklog.models._store  # noqa: F401 - registers the logged-model resolver (runs:/<run>/<model name>)
     from tracklog.client import Client
 
     client = Client(tracking_uri)

@@ -41,6 +41,7 @@ from eventlog.events import (
 )
 from eventlog.validation import check_key
 from projections.entities import PagedList
+from projections.registry import STAGES
 
 if TYPE_CHECKING:  # the rest loads on first use: `import tracklog` stays fast
     from projections.registry import (
@@ -52,7 +53,6 @@ if TYPE_CHECKING:  # the rest loads on first use: `import tracklog` stays fast
     from query.filter import Key
     from tracklog._backend import Backend
 
-STAGES = ("None", "Staging", "Production", "Archived")  # as projections.registry.STAGES
 
 __all__ = [
     "MODEL_ATTRIBUTES",

@@ -94,3 +94,15 @@ def test_registered_model_name_registers_a_version(tmp_path, classifier, frame) 
     assert version.model_id == second.model_id and version.source == second.model_uri
     assert tl_sklearn.load_model("models:/prod/1").predict(frame).tolist() == classifier.predict(frame).tolist()
     tracklog.set_tracking_uri(None)
+
+
+def test_artifact_functions_see_a_runs_uri_naming_a_logged_model(tmp_path, classifier) -> None:
+    """One runs:/ resolution: tracklog.artifacts finds the logged model as load_model does."""
+    from tracklog import artifacts
+
+    tracklog.set_tracking_uri(str(tmp_path / "store"))
+    with tracklog.start_run() as run:
+        tl_sklearn.log_model(classifier, name="clf")
+    names = {f.path for f in artifacts.list_artifacts(f"runs:/{run.info.run_id}/clf")}
+    assert {"MLmodel", "model.skops"} <= {n.rsplit("/", 1)[-1] for n in names}
+    tracklog.set_tracking_uri(None)

@@ -286,9 +286,3 @@ def test_error_classes_are_the_shared_tree() -> None:
     assert issubclass(RegisteredModelNotFoundError, NotFoundError)
     assert issubclass(RegisteredModelAlreadyExistsError, AlreadyExistsError)
 
-
-def test_stage_names_are_the_projections_own() -> None:
-    from projections.registry import STAGES as FOLDED
-    from tracklog.registry import STAGES
-
-    assert STAGES == FOLDED

@@ -6,7 +6,7 @@ at ``models/<model_id>/artifacts/`` and recorded by a `ModelLogged` event. URIs:
 - ``runs:/<run_id>/<name>[/sub/path]`` — the model the run logged under ``name``, else the
   run's artifact at that path (models logged by MLflow 2 as run artifacts);
 - ``models:/<model_id>`` — a logged model; ``models:/<name>/<version>``, ``models:/<name>@<alias>``
-  … — the registry, through `MODELS_URI_RESOLVERS`;
+  … — the registry (`tracklog.registry.resolve_models_uri`);
 - a local path, ``file://…``, or any fsspec URL (downloaded to a temporary folder).
 """
 
@@ -23,13 +23,10 @@ from eventlog.errors import InvalidInputError, NotFoundError
 from eventlog.events import ModelLogged
 from tracklog.models.model import Model, ModelInfo
 
-__all__ = ["MODELS_URI_RESOLVERS", "find_logged_model", "local_model_path", "log_model", "model_location"]
+__all__ = ["find_logged_model", "local_model_path", "log_model", "model_location"]
 
 _MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
 
-# Callables ``(rest_of_uri, client) -> artifact URI | None`` for ``models:/`` URIs that name a
-# registered model; the registry installs one.
-MODELS_URI_RESOLVERS: list[Callable[[str, Any], str | None]] = []
 
 
 class ModelNotFoundError(NotFoundError):
@@ -90,6 +87,22 @@ def _run_model(run_id: str, name: str, client: Any) -> ModelLogged | None:
     return None
 
 
+def _runs_model(run_id: str, path: str, client: Any) -> str | None:
+    """``runs:/<run_id>/<name>[/sub]``: the run's latest logged model named `name`, if any."""
+    name, _, sub = path.partition("/")
+    logged = _run_model(run_id, name, client) if name else None
+    if logged is None:
+        return None
+    return logged.artifact_location.rstrip("/") + (f"/{sub}" if sub else "")
+
+
+def _register_runs_resolver() -> None:
+    from tracklog import artifacts
+
+    if _runs_model not in artifacts.RUNS_URI_RESOLVERS:
+        artifacts.RUNS_URI_RESOLVERS.append(_runs_model)
+
+
 def model_location(model_uri: str, client: Any = None) -> str:
     """The concrete URI (local path, ``file://`` or fsspec URL) of the model folder `model_uri` names."""
     if not isinstance(model_uri, str) or not model_uri:
@@ -100,15 +113,11 @@ def model_location(model_uri: str, client: Any = None) -> str:
         run_id, _, path = rest.partition("/")
         if not run_id or not path:
             raise InvalidInputError(f"{model_uri!r}: a runs:/ URI is runs:/<run_id>/<path>")
-        name, _, sub = path.partition("/")
-        logged = _run_model(run_id, name, client)
-        if logged is not None:
-            return logged.artifact_location.rstrip("/") + (f"/{sub}" if sub else "")
         if not _remote(client) and client._b.find_run(run_id) is None:
             raise ModelNotFoundError(f"{model_uri!r}: run {run_id!r} not found")
         from tracklog.artifacts import resolve_artifact_uri
 
-        return resolve_artifact_uri(model_uri, client.tracking_uri)
+        return resolve_artifact_uri(model_uri, client.tracking_uri)  # a logged model first: _runs_model
     if model_uri.startswith("models:/"):
         client = client or _client()
         rest = model_uri[len("models:/"):].strip("/")
@@ -117,10 +126,6 @@ def model_location(model_uri: str, client: Any = None) -> str:
             if logged is None:
                 raise ModelNotFoundError(f"{model_uri!r}: no logged model with id {rest!r}")
             return logged.artifact_location
-        for resolve in MODELS_URI_RESOLVERS:
-            found = resolve(rest, client)
-            if found is not None:
-                return found
         from tracklog.registry import resolve_models_uri
 
         return str(resolve_models_uri(rest, client))
@@ -214,3 +219,6 @@ def log_model(save: Callable[..., None], *, name: str | None, artifact_path: str
 
         info.registered_model_version = register(info.model_uri, registered_model_name)
     return info
+
+
+_register_runs_resolver()  # runs:/<run>/<model name> means the logged model everywhere
