@@ -1,66 +1,100 @@
 """The one error hierarchy of tracklog.
 
 Every layer raises these; ``tracklog.exceptions`` re-exports them. Messages say what was
-expected, what was found and where.
+expected, what was found and where. Each class names the MLflow error code it stands for
+(`error_code`), so the REST server answers it as MLflow's would and the REST client raises the
+same class from the server's answer; the HTTP status of each code is one table in
+`tracklog.server.errors`.
 
-    TracklogError
-    ├── InvalidInputError (ValueError)            bad input from a caller
-    │   ├── InvalidKeyError                       a metric/param/tag key breaks MLflow's rules
-    │   ├── InvalidValueError                     a value of the wrong type or range
-    │   ├── ValueTooLongError                     a key or value over its length limit
-    │   ├── BatchTooLargeError                    a log_batch over MLflow's batch limits
-    │   ├── ParamChangedError                     a logged param given a different value
-    │   └── InvalidArtifactPathError              an artifact path that would leave its run's folder
-    ├── NotFoundError (LookupError)
+    TracklogError                                  INTERNAL_ERROR
+    ├── InvalidInputError (ValueError)             INVALID_PARAMETER_VALUE  bad input from a caller
+    │   ├── InvalidKeyError                        a metric/param/tag key breaks MLflow's rules
+    │   ├── InvalidValueError                      a value of the wrong type or range
+    │   ├── ValueTooLongError                      a key or value over its length limit
+    │   ├── BatchTooLargeError                     a log_batch over MLflow's batch limits
+    │   ├── ParamChangedError                      a logged param given a different value
+    │   ├── InvalidArtifactPathError               an artifact path that would leave its run's folder
+    │   ├── FilterSyntaxError                      a search filter or order_by that does not parse (.pos)
+    │   └── MalformedRequestError                  MALFORMED_REQUEST  a request body that is not the JSON asked for
+    ├── NotFoundError (LookupError)                RESOURCE_DOES_NOT_EXIST
     │   ├── ExperimentNotFoundError
     │   ├── RunNotFoundError
-    │   └── ArtifactNotFoundError (FileNotFoundError)  nothing at an artifact path or URI
-    ├── AlreadyExistsError
-    │   └── ExperimentAlreadyExistsError
-    ├── InvalidStateError                         an operation not allowed in the current state
-    │   ├── RunNotActiveError                     logging to a deleted run
-    │   └── ExperimentNotActiveError              creating runs in a deleted experiment
-    └── StorageError (OSError)
-        ├── CorruptFileError                      a file in the store that is not a valid segment
-        ├── FileVanishedError (FileNotFoundError) a listed file removed before it was read
-        ├── UnsupportedStoreError                 a filesystem without put-if-absent, or a bad URI
-        └── WriterClosedError                     appending after close()
+    │   ├── ArtifactNotFoundError (FileNotFoundError)  nothing at an artifact path or URI
+    │   ├── RegisteredModelNotFoundError, ModelVersionNotFoundError, ModelAliasNotFoundError
+    │   ├── LoggedModelNotFoundError, ModelNotFoundError   a logged model; any model URI
+    │   └── EndpointNotFoundError                  ENDPOINT_NOT_FOUND  no such REST endpoint
+    ├── AlreadyExistsError                         RESOURCE_ALREADY_EXISTS
+    │   ├── ExperimentAlreadyExistsError
+    │   └── RegisteredModelAlreadyExistsError
+    ├── InvalidStateError                          INVALID_PARAMETER_VALUE  not allowed in the current state
+    │   ├── RunNotActiveError                      logging to a deleted run
+    │   └── ExperimentNotActiveError               creating runs in a deleted experiment
+    ├── UnauthenticatedError                       UNAUTHENTICATED  no or wrong credentials
+    ├── PermissionDeniedError                      PERMISSION_DENIED
+    ├── RequestLimitError                          RESOURCE_LIMIT_EXCEEDED  a request over a server's limits
+    ├── ApiError                                   a server's answer with its own code (.error_code)
+    └── StorageError (OSError)                     TEMPORARILY_UNAVAILABLE
+        ├── CorruptFileError                       a file in the store that is not a valid segment
+        ├── FileVanishedError (FileNotFoundError)  a listed file removed before it was read
+        ├── UnsupportedStoreError                  a filesystem without put-if-absent, or a bad URI
+        └── WriterClosedError                      appending after close()
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
+    "CODE_CLASSES",
     "AlreadyExistsError",
+    "ApiError",
     "ArtifactNotFoundError",
     "BatchTooLargeError",
     "CorruptFileError",
+    "EndpointNotFoundError",
     "ExperimentAlreadyExistsError",
     "ExperimentNotActiveError",
-    "FileVanishedError",
     "ExperimentNotFoundError",
+    "FileVanishedError",
+    "FilterSyntaxError",
     "InvalidArtifactPathError",
     "InvalidInputError",
     "InvalidKeyError",
     "InvalidStateError",
     "InvalidValueError",
+    "LoggedModelNotFoundError",
+    "MalformedRequestError",
+    "ModelAliasNotFoundError",
+    "ModelNotFoundError",
+    "ModelVersionNotFoundError",
     "NotFoundError",
     "ParamChangedError",
+    "PermissionDeniedError",
+    "RegisteredModelAlreadyExistsError",
+    "RegisteredModelNotFoundError",
+    "RequestLimitError",
     "RunNotActiveError",
     "RunNotFoundError",
     "StorageError",
     "TracklogError",
+    "UnauthenticatedError",
     "UnsupportedStoreError",
     "ValueTooLongError",
     "WriterClosedError",
+    "error_from_code",
 ]
 
 
 class TracklogError(Exception):
     """Root of every error tracklog raises on purpose."""
 
+    error_code: str = "INTERNAL_ERROR"
+
 
 class InvalidInputError(TracklogError, ValueError):
     """Input that breaks a validation rule."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
 
 
 class InvalidKeyError(InvalidInputError):
@@ -87,8 +121,25 @@ class InvalidArtifactPathError(InvalidInputError):
     """An artifact path with ``..``, an absolute or drive path, a backslash, NUL or an empty segment."""
 
 
+class FilterSyntaxError(InvalidInputError):
+    """A filter or order_by string that does not parse: `.pos` is the 0-based column, `.text` the string."""
+
+    def __init__(self, text: str, pos: int, message: str) -> None:
+        self.text, self.pos = text, pos
+        super().__init__(f"col {pos + 1}: {message}\n  {text}\n  {' ' * pos}^")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+class MalformedRequestError(InvalidInputError):
+    """A request body that is not the JSON (or form) an endpoint reads."""
+
+    error_code = "MALFORMED_REQUEST"
+
+
 class NotFoundError(TracklogError, LookupError):
-    pass
+    error_code = "RESOURCE_DOES_NOT_EXIST"
 
 
 class ExperimentNotFoundError(NotFoundError):
@@ -99,21 +150,49 @@ class RunNotFoundError(NotFoundError):
     pass
 
 
+class RegisteredModelNotFoundError(NotFoundError):
+    pass
+
+
+class ModelVersionNotFoundError(NotFoundError):
+    pass
+
+
+class ModelAliasNotFoundError(NotFoundError):
+    pass
+
+
+class LoggedModelNotFoundError(NotFoundError):
+    pass
+
+
+class ModelNotFoundError(NotFoundError):
+    """A model URI that names no model (says which part was not found)."""
+
+
+class EndpointNotFoundError(NotFoundError):
+    error_code = "ENDPOINT_NOT_FOUND"
+
+
 class ArtifactNotFoundError(NotFoundError, FileNotFoundError):
     """Nothing at an artifact path or URI; the message names it. Also a `FileNotFoundError`, so
     code written for local files catches it."""
 
 
 class AlreadyExistsError(TracklogError):
-    pass
+    error_code = "RESOURCE_ALREADY_EXISTS"
 
 
 class ExperimentAlreadyExistsError(AlreadyExistsError):
     pass
 
 
-class InvalidStateError(TracklogError):
+class RegisteredModelAlreadyExistsError(AlreadyExistsError):
     pass
+
+
+class InvalidStateError(TracklogError):
+    error_code = "INVALID_PARAMETER_VALUE"  # MLflow: logging to a deleted run is a bad parameter
 
 
 class RunNotActiveError(InvalidStateError):
@@ -124,8 +203,47 @@ class ExperimentNotActiveError(InvalidStateError):
     pass
 
 
+class UnauthenticatedError(TracklogError):
+    error_code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(TracklogError):
+    error_code = "PERMISSION_DENIED"
+
+
+class RequestLimitError(TracklogError):
+    """A request over one of a server's limits (body size, rate): says which and how to stay under."""
+
+    error_code = "RESOURCE_LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.error_code = code
+
+
+class ApiError(TracklogError):
+    """An error with an explicit MLflow code: what a server answered when no more specific class
+    fits, or what a server refuses with."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error_code = code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Exception:
+    """Unpickle an error whose __init__ takes other arguments than its message."""
+    error = Exception.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class StorageError(TracklogError, OSError):
-    pass
+    error_code = "TEMPORARILY_UNAVAILABLE"  # the store refused or is unreachable: worth a retry
 
 
 class CorruptFileError(StorageError):
@@ -142,3 +260,29 @@ class UnsupportedStoreError(StorageError):
 
 class WriterClosedError(StorageError):
     pass
+
+
+# The class a server's answer becomes, by its MLflow code (the most general class of that code;
+# a caller that knows more — a run was asked for — narrows it, e.g. to `RunNotFoundError`).
+CODE_CLASSES: dict[str, type[TracklogError]] = {
+    "INVALID_PARAMETER_VALUE": InvalidInputError,
+    "BAD_REQUEST": InvalidInputError,
+    "MALFORMED_REQUEST": MalformedRequestError,
+    "RESOURCE_DOES_NOT_EXIST": NotFoundError,
+    "ENDPOINT_NOT_FOUND": EndpointNotFoundError,
+    "RESOURCE_ALREADY_EXISTS": AlreadyExistsError,
+    "INVALID_STATE": InvalidStateError,
+    "UNAUTHENTICATED": UnauthenticatedError,
+    "PERMISSION_DENIED": PermissionDeniedError,
+    "RESOURCE_LIMIT_EXCEEDED": RequestLimitError,
+    "REQUEST_LIMIT_EXCEEDED": RequestLimitError,
+    "TEMPORARILY_UNAVAILABLE": StorageError,
+}
+
+
+def error_from_code(code: str, message: str, *, narrower: dict[str, type[TracklogError]] | None = None) -> TracklogError:
+    """The error a server's ``{"error_code", "message"}`` stands for."""
+    kind = (narrower or {}).get(code) or CODE_CLASSES.get(code)
+    if kind is None or kind is RequestLimitError:
+        return ApiError(code, message) if kind is None else RequestLimitError(message, code=code)
+    return kind(message)

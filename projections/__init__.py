@@ -1,9 +1,12 @@
-"""Fold: read models built from the event log.
+"""Fold: the read models built from the event log — one DuckDB catalog per store.
 
-Imports `eventlog` only; never `query` or `tracklog`.
+Imports `eventlog` only; never `query` or `tracklog`. The catalog (`projections.catalog`, which
+loads DuckDB and pyarrow) is imported on first use by its callers; this package's own import
+is light.
 """
 
 from projections.entities import (
+    STAGES,
     Dataset,
     DatasetInput,
     Experiment,
@@ -11,22 +14,28 @@ from projections.entities import (
     FileInfo,
     InputTag,
     LifecycleStage,
+    LoggedModel,
     Metric,
     MetricHistory,
+    ModelVersion,
     PagedList,
     Param,
+    RegisteredModel,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunStatus,
     RunTag,
     ViewType,
 )
-from projections.tracking import DEFAULT_EXPERIMENT_ID, TrackingState, TrackingView
+
+DEFAULT_EXPERIMENT_ID = "0"
 
 __all__ = [
     "DEFAULT_EXPERIMENT_ID",
+    "STAGES",
     "Dataset",
     "DatasetInput",
     "Experiment",
@@ -34,17 +43,19 @@ __all__ = [
     "FileInfo",
     "InputTag",
     "LifecycleStage",
+    "LoggedModel",
     "Metric",
     "MetricHistory",
+    "ModelVersion",
     "PagedList",
     "Param",
+    "RegisteredModel",
     "Run",
     "RunData",
     "RunInfo",
     "RunInputs",
+    "RunOutputs",
     "RunStatus",
     "RunTag",
-    "TrackingState",
-    "TrackingView",
     "ViewType",
 ]

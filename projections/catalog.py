@@ -1,21 +1,36 @@
-"""`Catalog`: DuckDB read models folded from the log, kept in a persistent cache, incrementally.
+"""`Catalog`: the one read model — DuckDB tables folded from the log, persisted, incrementally.
 
-The cache is a DuckDB file (inside a local store, ``<root>/_cache/catalog.duckdb``; for a remote
-store, under ``~/.cache/tracklog/catalog``). It holds every event folded so far (``control``
-and ``metric_points``), the latest metric values, a materialised ``runs`` table, and
-``_files``: which segments are folded. `refresh` folds only new segments, in one transaction
-with the row changes, so a crash leaves the cache as it was. Deleting the cache and replaying
-gives the same answers.
+Every read of tracklog (the Python API, the REST server, the UI's endpoints, SQL) is a query on
+a catalog. It is a DuckDB file (inside a local store, ``<root>/_cache/catalog.duckdb``; for a
+remote store, under ``~/.cache/tracklog/catalog``) holding every event folded so far
+(``control``, its small sibling ``meta`` and ``metric_points``), the latest metric values
+(``latest``), one materialised row per run (``runs``) and ``_files``: which segments are
+folded. The SQL of the read models — and so every conflict rule — is `projections.views`.
 
-If another process holds the cache file, the catalog works in memory and replays the log.
+Folding is incremental and idempotent, and costs what is new, not what is old:
+
+- `refresh` lists the store and folds the segments it has not folded, in one transaction with
+  the row changes (a crash leaves the cache as it was); the ``runs`` rows of the runs those
+  events touch are rebuilt, the rest are left alone;
+- `fold_own` folds this process's own published segments from memory, without listing the
+  store or reading a file: what a process writes, it reads at once (`sync` publishes the
+  process's pending events first, then folds them — a thin overlay is never needed);
+- an exact duplicate of a metric point (same run, key, step, timestamp and value — a client
+  retrying a request whose answer was lost) is folded once, as MLflow's stores keep it once.
+
+Deleting the cache and replaying the log gives the same answers. Several processes may read one
+store: the first takes ``catalog.duckdb``, others the next free slot (``catalog-1.duckdb``…, up
+to ``TRACKLOG_CATALOG_SLOTS``, default 4), each kept up to date incrementally; beyond that a
+process folds in memory.
 
 >>> from eventlog import EventLog
 >>> from eventlog.events import RunStarted
 >>> log = EventLog.open("memory://catalog-doctest")
 >>> _ = log.append(RunStarted(run_id="r1", experiment_id="0", run_name="a"))
 >>> log.log_metric("r1", "acc", 0.9, 1, 0)
->>> log.flush()
->>> Catalog(log).connect().sql("SELECT run_name, metrics['acc'] FROM runs").fetchall()
+>>> catalog = Catalog(log)
+>>> catalog.sync()
+>>> catalog.connect(refresh=False).sql("SELECT run_name, metrics['acc'] FROM runs").fetchall()
 [('a', 0.9)]
 """
 
@@ -24,26 +39,32 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 import warnings
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from eventlog import CorruptFileError, CorruptFileWarning, EventLog
-from eventlog.codec import control_schema, metric_schema
+from eventlog import CorruptFileError, CorruptFileWarning, EventLog, InvalidValueError
+from eventlog.codec import control_schema, control_table, metric_schema, metric_table
+from eventlog.compaction import read_commits
 from eventlog.log import local_cache, relisting
-from projections.views import EXPERIMENTS, LATEST, RUNS, VIEWS
+from projections.views import EXPERIMENTS, LATEST, LOGGED_MODELS, META_KINDS, RUNS, VIEWS
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-__all__ = ["Catalog", "as_of_ns", "catalog_path", "fetch_arrow"]
+    from eventlog.writer import Batch
 
-RUN_ENTITY_CACHE = 20_000  # Run entities kept between searches (dropped when a fold touches the run)
+__all__ = ["BoundedCache", "Catalog", "as_of_ns", "catalog_path", "fetch_arrow"]
+
+RUN_ENTITY_CACHE = 20_000  # Run entities kept between reads (dropped when a fold touches the run)
 FOLD_BATCH_ROWS = 4_000_000  # metric points folded per transaction: bounds the memory of a first fold
-SCHEMA_VERSION = "7"
+IN_LIST_LIMIT = 512  # touched runs given as a constant list (DuckDB prunes row groups with it)
+SCHEMA_VERSION = "8"
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
+_Read = tuple[str, Any, str | None]  # (path, table or None, error or None)
 
 
 def as_of_ns(as_of: datetime | int | float | None) -> int | None:
@@ -51,19 +72,30 @@ def as_of_ns(as_of: datetime | int | float | None) -> int | None:
     if as_of is None:
         return None
     if isinstance(as_of, datetime):
-        from datetime import UTC
-
         moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
         return int(moment.timestamp() * 1e9)
     if isinstance(as_of, bool) or not isinstance(as_of, int | float):
-        from eventlog import InvalidValueError
-
         raise InvalidValueError(f"as_of must be a datetime or epoch milliseconds, got {type(as_of).__name__} {as_of!r}")
     return int(as_of * 1_000_000)
 
 
-def catalog_path(log: EventLog) -> str:
-    return os.path.join(local_cache(log.store, "catalog", "_cache"), "catalog.duckdb")
+def catalog_path(log: EventLog, slot: int = 0) -> str:
+    name = "catalog.duckdb" if slot == 0 else f"catalog-{slot}.duckdb"
+    return os.path.join(local_cache(log.store, "catalog", "_cache"), name)
+
+
+def _slots() -> int:
+    try:
+        return max(1, int(os.environ.get("TRACKLOG_CATALOG_SLOTS", "4")))
+    except ValueError:
+        raise InvalidValueError(
+            f"TRACKLOG_CATALOG_SLOTS must be a positive integer, got {os.environ['TRACKLOG_CATALOG_SLOTS']!r}") from None
+
+
+def _config() -> dict[str, Any]:
+    """DuckDB settings of a catalog: a memory limit (``TRACKLOG_CATALOG_MEMORY``, default 1GB);
+    beyond it a fold spills to disk rather than growing the process."""
+    return {"memory_limit": os.environ.get("TRACKLOG_CATALOG_MEMORY", "1GB")}
 
 
 def _columns(schema: pa.Schema) -> str:
@@ -71,70 +103,116 @@ def _columns(schema: pa.Schema) -> str:
 
 
 class Catalog:
-    """DuckDB views over one event log: ``experiments``, ``runs``, ``metrics``, ``latest_metrics``,
-    ``params``, ``tags``, ``inputs``, ``artifacts``, ``events``, ``param_conflicts``."""
+    """The read model of one event log (see the module docstring for its tables and views)."""
 
     def __init__(self, log: EventLog, path: str | None = None, *, persistent: bool = True) -> None:
+        self.log = log
+        self.run_entities: BoundedCache = BoundedCache(RUN_ENTITY_CACHE)  # run_id -> Run, see projections.read
+        self.problems: dict[str, str] = {}  # path -> why it was skipped
+        self._lock = threading.RLock()
+        self._own: dict[str, tuple[str, Batch]] = {}  # own segments published, not folded yet
+        self._own_lock = threading.Lock()
+        self.listed_at = 0.0  # time.monotonic() of the last listing of the store
+        in_memory_store = log.uri.startswith("memory://")  # nothing outlives the process anyway
+        persistent = persistent and not in_memory_store
+        self.path, self.con = self._open(path if persistent else ":memory:")
+        self._create()
+        log.writer.on_publish.append(self._published)
+
+    # ---- opening ------------------------------------------------------------------------
+
+    def _open(self, path: str | None) -> tuple[str, duckdb.DuckDBPyConnection]:
+        import duckdb  # heavy: loaded with the first catalog, not with tracklog
+
+        if path == ":memory:":
+            return path, duckdb.connect(":memory:", config=_config())
+        candidates = [path] if path else [catalog_path(self.log, slot) for slot in range(_slots())]
+        for candidate in candidates:
+            os.makedirs(os.path.dirname(candidate), exist_ok=True)
+            try:
+                return candidate, self._connect_file(candidate)
+            except duckdb.IOException:  # held by another process: try the next slot
+                continue
+        warnings.warn(f"tracklog: every catalog slot of {self.log.uri} is held by another process "
+                      f"({len(candidates)} slots; raise TRACKLOG_CATALOG_SLOTS); this process folds the log in memory",
+                      stacklevel=4)
+        return ":memory:", duckdb.connect(":memory:", config=_config())
+
+    def _connect_file(self, path: str) -> duckdb.DuckDBPyConnection:
         import duckdb
 
-        self.log = log
-        self.run_entities: BoundedCache = BoundedCache(RUN_ENTITY_CACHE)  # run_id -> Run, see query.search
-        in_memory_store = log.uri.startswith("memory://")  # nothing outlives the process anyway
-        self.path = (path or catalog_path(log)) if persistent and not in_memory_store else ":memory:"
-        self._lock = threading.RLock()
-        self.problems: dict[str, str] = {}
-        self.con = self._open(duckdb)
-        self._create()
-
-    def _open(self, duckdb: Any) -> duckdb.DuckDBPyConnection:
-        if self.path != ":memory:":
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            try:
-                con = duckdb.connect(self.path)
-                version = _one(con, "SELECT value FROM _meta WHERE key = 'version'") if _has_meta(con) else None
-                if version is None or version[0] != SCHEMA_VERSION or _stored_uri(con) != self.log.uri:
-                    con.close()
-                    os.unlink(self.path)
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.path + ".wal")
-                    con = duckdb.connect(self.path)
-                return con
-            except duckdb.IOException:  # held by another process: replay in memory instead
-                self.path = ":memory:"
-        return duckdb.connect(":memory:")
+        con = duckdb.connect(path, config=_config())
+        if _has_meta(con) and _meta(con, "version") == SCHEMA_VERSION and _meta(con, "uri") == self.log.uri:
+            return con
+        con.close()  # another version, or another store's: start again
+        for suffix in ("", ".wal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path + suffix)
+        return duckdb.connect(path, config=_config())
 
     def _create(self) -> None:
-        default_location = f"{self.log.artifact_root}/0"
-        self.con.execute("CREATE TABLE IF NOT EXISTS _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        self.con.execute("INSERT OR REPLACE INTO _meta VALUES ('version', ?), ('uri', ?), ('default_location', ?)",
-                         [SCHEMA_VERSION, self.log.uri, default_location])
-        self.con.execute("CREATE TABLE IF NOT EXISTS _files (path VARCHAR PRIMARY KEY, stream VARCHAR, rows BIGINT, error VARCHAR)")
-        self.con.execute(f"CREATE TABLE IF NOT EXISTS control ({_columns(control_schema())})")
-        self.con.execute(f"CREATE TABLE IF NOT EXISTS metric_points ({_columns(metric_schema())})")
-        self.con.execute(
+        con = self.con
+        con.execute("CREATE TABLE IF NOT EXISTS _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("INSERT OR REPLACE INTO _meta VALUES ('version', ?), ('uri', ?), ('default_location', ?)",
+                    [SCHEMA_VERSION, self.log.uri, f"{self.log.artifact_root}/0"])
+        con.execute("CREATE TABLE IF NOT EXISTS _files (path VARCHAR PRIMARY KEY, stream VARCHAR, rows BIGINT, error VARCHAR)")
+        con.execute(f"CREATE TABLE IF NOT EXISTS control ({_columns(control_schema())})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS meta ({_columns(control_schema())})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS metric_points ({_columns(metric_schema())})")
+        con.execute(
             "CREATE TABLE IF NOT EXISTS latest (run_id VARCHAR, key VARCHAR, value DOUBLE, "
             "r STRUCT(step BIGINT, timestamp BIGINT, writer_seq BIGINT, writer_id VARCHAR), PRIMARY KEY (run_id, key))"
         )
-        runs_columns = self.con.execute(
-            f"DESCRIBE {RUNS.format(control='control', latest='latest', run_filter='')}"
-        ).fetchall()
-        self.con.execute(f"CREATE TABLE IF NOT EXISTS runs ({', '.join(f'{n} {t}' for n, t, *_ in runs_columns)})")
-        self._create_views(self.con, control="control", metrics="metric_points", latest="latest", runs="runs")
-        self.con.execute(
-            "CREATE OR REPLACE VIEW experiments AS "
-            + EXPERIMENTS.format(control="control", default_location="(SELECT value FROM _meta WHERE key = 'default_location')")
-        )
+        columns = con.execute(f"DESCRIBE {RUNS.format(control='control', latest='latest', run_filter='')}").fetchall()
+        con.execute(f"CREATE TABLE IF NOT EXISTS runs ({', '.join(f'{n} {t}' for n, t, *_ in columns)})")
+        self._create_views(con, control="control", meta="meta", metrics="metric_points", latest="latest",
+                           runs="runs", default_location="(SELECT value FROM _meta WHERE key = 'default_location')")
+        self.problems.update(dict(con.execute("SELECT path, error FROM _files WHERE error IS NOT NULL").fetchall()))
 
     @staticmethod
     def _create_views(con: duckdb.DuckDBPyConnection, *, temp: bool = False, **sources: str) -> None:
         kind = "TEMP VIEW" if temp else "VIEW"
+        con.execute(f"CREATE OR REPLACE {kind} experiments AS "
+                    + EXPERIMENTS.format(meta=sources["meta"], default_location=sources["default_location"]))
+        sources = {**sources, "logged_models": LOGGED_MODELS.format(meta=sources["meta"])}
         for name, sql in VIEWS.items():
             con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql.format(**sources)}")
 
     # ---- folding ------------------------------------------------------------------------
 
+    def _published(self, stream: str, path: str, batch: Batch) -> None:
+        """The writer published one of this process's segments: fold it from memory later."""
+        with self._own_lock:
+            self._own[path] = (stream, batch)
+
+    def sync(self, max_age: float | None = 0.0) -> None:
+        """Make reads current: publish this process's pending events and fold them from memory;
+        list the store for other writers' segments too if the last listing is older than
+        `max_age` seconds (0: always; None: never)."""
+        self.log.flush()  # cheap when nothing is pending; waits for a publish in progress (and its hooks)
+        if max_age is not None and time.monotonic() - self.listed_at >= max_age:
+            self.refresh()
+        else:
+            self.fold_own()
+
+    def fold_own(self) -> int:
+        """Fold this process's published segments from memory (no listing, no reading)."""
+        with self._lock:  # after a fold in progress elsewhere: what it took is committed when this returns
+            with self._own_lock:
+                own, self._own = self._own, {}
+            if not own:
+                return 0
+            folded = self._folded(list(own))
+            control: list[_Read] = [(p, control_table(b.control), None) for p, (s, b) in own.items()
+                                    if s == "control" and p not in folded]
+            metrics: list[_Read] = [(p, metric_table(b.metric_columns()), None) for p, (s, b) in own.items()
+                                    if s == "metric" and p not in folded]
+            if control or metrics:
+                self._transaction(control, metrics)
+            return len(control) + len(metrics)
+
     def refresh(self, attempts: int = 5) -> int:
-        """Fold the segments not folded yet; returns how many files were folded.
+        """Fold the segments not folded yet (listing the store); returns how many files were folded.
 
         If compaction removes a listed file before it is read, nothing is folded and the
         listing starts again.
@@ -143,34 +221,48 @@ class Catalog:
 
     def _refresh(self) -> int:
         with self._lock:
-            folded = {row[0] for row in self.con.execute("SELECT path FROM _files").fetchall()}
-            new = {s: [p for p in self.log.files(s) if p not in folded] for s in ("control", "metric")}  # type: ignore[arg-type]
+            listed_at = time.monotonic()
+            listing = {s: self.log.files(s) for s in ("control", "metric")}  # type: ignore[arg-type]
+            folded = self._folded([p for paths in listing.values() for p in paths])
+            new = {s: [p for p in paths if p not in folded] for s, paths in listing.items()}
+            self.listed_at = listed_at
+            with self._own_lock:  # own segments among them are read from memory
+                own = {p: self._own.pop(p) for p in [*new["control"], *new["metric"]] if p in self._own}
             if not new["control"] and not new["metric"]:
                 return 0
             skip, overlap = self._compaction_outputs(new, folded)
-            control = self._read([p for p in new["control"] if p not in skip], "control")
+            control = [self._from_memory(p, own) or self._read(p, "control") for p in new["control"] if p not in skip]
             control += [(p, None, None) for p in new["control"] if p in skip]
-            skipped: list[tuple[str, Any, str | None]] = [(p, None, None) for p in new["metric"] if p in skip]
+            skipped: list[_Read] = [(p, None, None) for p in new["metric"] if p in skip]
             # metric files fold in batches of about FOLD_BATCH_ROWS points, each batch its own
             # transaction: memory stays bounded, and a crash keeps the batches already folded
-            for i, metrics in enumerate(self._metric_batches([p for p in new["metric"] if p not in skip])):
-                self.con.execute("BEGIN TRANSACTION")
-                try:
-                    self._fold(control if i == 0 else [], metrics + (skipped if i == 0 else []), dedupe=overlap)
-                    self.con.execute("COMMIT")
-                except BaseException:
-                    self.con.execute("ROLLBACK")
-                    raise
+            paths = [p for p in new["metric"] if p not in skip]
+            for i, metrics in enumerate(self._metric_batches(paths, own)):
+                self._transaction(control if i == 0 else [], metrics + (skipped if i == 0 else []), dedupe=overlap)
             return len(new["control"]) + len(new["metric"])
 
-    def _metric_batches(self, paths: list[str]) -> Iterator[list[tuple[str, Any, str | None]]]:
+    def _folded(self, paths: list[str]) -> set[str]:
+        if not paths:
+            return set()
+        rows = self.con.execute("SELECT path FROM _files WHERE path IN (SELECT unnest($p))", {"p": paths}).fetchall()
+        return {p for (p,) in rows}
+
+    def _from_memory(self, path: str, own: dict[str, tuple[str, Batch]]) -> _Read | None:
+        held = own.get(path)
+        if held is None:
+            return None
+        stream, batch = held
+        table = control_table(batch.control) if stream == "control" else metric_table(batch.metric_columns())
+        return (path, table, None)
+
+    def _metric_batches(self, paths: list[str], own: dict[str, tuple[str, Batch]]) -> Iterator[list[_Read]]:
         """The metric files read a batch at a time (at least one batch, maybe empty)."""
-        batch: list[tuple[str, Any, str | None]] = []
+        batch: list[_Read] = []
         rows = 0
         for path in paths:
-            batch += self._read([path], "metric")
-            table = batch[-1][1]
-            rows += table.num_rows if table is not None else 0
+            read = self._from_memory(path, own) or self._read(path, "metric")
+            batch.append(read)
+            rows += read[1].num_rows if read[1] is not None else 0
             if rows >= FOLD_BATCH_ROWS:
                 yield batch
                 batch, rows = [], 0
@@ -180,35 +272,42 @@ class Catalog:
     def _compaction_outputs(self, new: dict[str, list[str]], folded: set[str]) -> tuple[set[str], bool]:
         """Outputs whose inputs were all folded already (skip them), and whether any output
         overlaps folded inputs only in part (then rows are de-duplicated as they are inserted)."""
-        from eventlog.compaction import read_commits
-
         skip: set[str] = set()
         overlap = False
         for stream, paths in new.items():
-            producer = {out: c for c in read_commits(self.log.store, stream) for out in c.produced}
+            commits = read_commits(self.log.store, stream) if paths else []
+            producer = {out: c for c in commits for out in c.produced}
+            consumed = [p for c in commits for p in c.consumed]
+            seen_inputs = self._folded(consumed) | (folded & set(consumed))
             for path in paths:
                 commit = producer.get(path)
                 if commit is None:
                     continue
-                seen = sum(p in folded for p in commit.consumed)
+                seen = sum(p in seen_inputs for p in commit.consumed)
                 if seen == len(commit.consumed):
                     skip.add(path)
                 elif seen:
                     overlap = True
         return skip, overlap
 
-    def _read(self, paths: list[str], stream: str) -> list[tuple[str, pa.Table | None, str | None]]:
-        out: list[tuple[str, pa.Table | None, str | None]] = []
-        for path in paths:
-            try:
-                out.append((path, self.log.read(path), None))
-            except CorruptFileError as exc:
-                warnings.warn(str(exc), CorruptFileWarning, stacklevel=3)
-                self.problems[path] = str(exc)
-                out.append((path, None, str(exc)))
-        return out
+    def _read(self, path: str, stream: str) -> _Read:
+        try:
+            return (path, self.log.read(path), None)
+        except CorruptFileError as exc:
+            warnings.warn(str(exc), CorruptFileWarning, stacklevel=4)
+            self.problems[path] = str(exc)
+            return (path, None, str(exc))
 
-    def _fold(self, control: list[tuple[str, Any, str | None]], metrics: list[tuple[str, Any, str | None]], *, dedupe: bool = False) -> None:
+    def _transaction(self, control: list[_Read], metrics: list[_Read], *, dedupe: bool = False) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._fold(control, metrics, dedupe=dedupe)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def _fold(self, control: list[_Read], metrics: list[_Read], *, dedupe: bool = False) -> None:
         con = self.con
         new_control = _concat([t for _, t, _ in control if t is not None], control_schema())
         new_metrics = _concat([t for _, t, _ in metrics if t is not None], metric_schema())
@@ -217,28 +316,20 @@ class Catalog:
         try:
             if dedupe:  # some rows were folded before, from segments a compaction since merged
                 for table, new in (("control", "_new_control"), ("metric_points", "_new_metrics")):
-                    con.execute(f"CREATE OR REPLACE TEMP TABLE _dedupe AS SELECT n.* FROM {new} n ANTI JOIN {table} o "
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE _dedupe_{table} AS SELECT n.* FROM {new} n ANTI JOIN {table} o "
                                 "ON o.writer_id = n.writer_id AND o.writer_seq = n.writer_seq")
-                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _dedupe")
+                source_control, source_metrics = "_dedupe_control", "_dedupe_metric_points"
             else:
-                con.execute("INSERT INTO control BY NAME SELECT * FROM _new_control")
-                con.execute("INSERT INTO metric_points BY NAME SELECT * FROM _new_metrics")
-            con.execute(
-                "INSERT INTO latest BY NAME " + LATEST.format(metrics="_new_metrics")
-                + " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, r = excluded.r"
-                " WHERE excluded.r > latest.r"
-            )
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT run_id FROM _new_control WHERE run_id IS NOT NULL "
-                "UNION SELECT DISTINCT run_id FROM _new_metrics"
-            )
-            con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _touched)")
-            if self.run_entities:  # entities of runs this fold changes are built again on next use
-                for (run_id,) in con.execute("SELECT run_id FROM _touched").fetchall():
-                    self.run_entities.pop(run_id, None)
-            con.execute("INSERT INTO runs BY NAME " + RUNS.format(
-                control="control", latest="latest", run_filter="AND run_id IN (SELECT run_id FROM _touched)"
-            ))
+                source_control, source_metrics = "_new_control", "_new_metrics"
+            if new_control.num_rows:
+                con.execute(f"INSERT INTO control BY NAME SELECT * FROM {source_control}")
+                con.execute(f"INSERT INTO meta BY NAME SELECT * FROM {source_control} WHERE kind IN (SELECT unnest($k))",
+                            {"k": list(META_KINDS)})
+            if new_metrics.num_rows:
+                self._fold_points(source_metrics)
+            touched = self._touched(new_control.num_rows > 0, new_metrics.num_rows > 0)
+            if touched:
+                self._rebuild_runs(touched)
         finally:
             con.unregister("_new_control")
             con.unregister("_new_metrics")
@@ -246,28 +337,91 @@ class Catalog:
         rows += [(p, "metric", t.num_rows if t is not None else 0, e) for p, t, e in metrics]
         con.executemany("INSERT OR REPLACE INTO _files VALUES (?, ?, ?, ?)", rows)
 
+    def _fold_points(self, source: str) -> None:
+        """New metric points into ``metric_points`` and ``latest``, each exact point once."""
+        con = self.con
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _points AS SELECT * FROM {source} "
+            "QUALIFY row_number() OVER (PARTITION BY run_id, key, step, timestamp, value ORDER BY ts, writer_id, writer_seq) = 1"
+        )
+        # only a point at or before its key's latest (step, timestamp) can repeat one folded before:
+        # usually none, so the common fold never scans metric_points
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _candidates AS SELECT p.run_id, p.key, p.step, p.timestamp, p.value "
+            "FROM _points p JOIN latest l USING (run_id, key) "
+            "WHERE (p.step, p.timestamp) <= (l.r.step, l.r.timestamp)"
+        )
+        runs = [r for (r,) in con.execute("SELECT DISTINCT run_id FROM _candidates").fetchall()]
+        if runs:
+            con.execute(
+                f"DELETE FROM _points p WHERE EXISTS (SELECT 1 FROM _candidates c JOIN metric_points o "
+                f"ON o.run_id = c.run_id AND o.key = c.key AND o.step = c.step AND o.timestamp = c.timestamp "
+                f"AND o.value = c.value WHERE o.run_id IN ({', '.join('?' * len(runs))}) AND c.run_id = p.run_id "
+                f"AND c.key = p.key AND c.step = p.step AND c.timestamp = p.timestamp AND c.value = p.value)",
+                runs,
+            )
+        con.execute("INSERT INTO metric_points BY NAME SELECT * FROM _points")
+        con.execute(
+            "INSERT INTO latest BY NAME " + LATEST.format(metrics="_points")
+            + " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, r = excluded.r"
+            " WHERE excluded.r > latest.r"
+        )
+
+    def _touched(self, control: bool, metrics: bool) -> list[str]:
+        parts = []
+        if control:
+            parts.append("SELECT DISTINCT run_id FROM _new_control WHERE run_id IS NOT NULL")
+        if metrics:
+            parts.append("SELECT DISTINCT run_id FROM _new_metrics")
+        return [r for (r,) in self.con.execute(" UNION ".join(parts)).fetchall()] if parts else []
+
+    def _rebuild_runs(self, touched: list[str]) -> None:
+        """The ``runs`` rows of the runs a fold touched, built again from their events."""
+        con = self.con
+        if len(touched) <= IN_LIST_LIMIT:  # a constant list: DuckDB skips row groups that cannot hold them
+            ids = f"({', '.join('?' * len(touched))})"
+            args: list[Any] = list(touched)
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT unnest(?::VARCHAR[]) AS run_id", [touched])
+            ids, args = "(SELECT run_id FROM _touched)", []
+        con.execute(f"DELETE FROM runs WHERE run_id IN {ids}", args)
+        con.execute("INSERT INTO runs BY NAME " + RUNS.format(control="control", latest="latest",
+                                                               run_filter=f"AND run_id IN {ids}"), args * 2)
+        for run_id in touched:  # entities of runs this fold changes are built again on next use
+            self.run_entities.pop(run_id, None)
+
     # ---- reading ------------------------------------------------------------------------
 
     def connect(self, as_of: datetime | int | float | None = None, *, refresh: bool = True) -> duckdb.DuckDBPyConnection:
-        """A cursor with every view; with `as_of`, the views show the log as it was at that moment."""
+        """A cursor with every view; with `as_of`, the views show the log as it was at that moment.
+
+        `refresh` first makes the catalog current (`sync`); without it the cursor reads what is
+        folded already.
+        """
         if refresh:
-            self.refresh()
+            self.sync()
         cur = self.con.cursor()
         moment = as_of_ns(as_of)
         if moment is not None:
-            cur.execute("SET VARIABLE tracklog_as_of = ?", [moment])
-            cur.execute("CREATE OR REPLACE TEMP VIEW _control_as_of AS SELECT * FROM main.control WHERE ts <= getvariable('tracklog_as_of')")
-            cur.execute("CREATE OR REPLACE TEMP VIEW _metrics_as_of AS SELECT * FROM main.metric_points WHERE ts <= getvariable('tracklog_as_of')")
-            cur.execute("CREATE OR REPLACE TEMP VIEW _latest_as_of AS " + LATEST.format(metrics="_metrics_as_of"))
-            cur.execute("CREATE OR REPLACE TEMP VIEW runs AS " + RUNS.format(control="_control_as_of", latest="_latest_as_of", run_filter=""))
-            self._create_views(cur, temp=True, control="_control_as_of", metrics="_metrics_as_of", latest="_latest_as_of", runs="temp.runs")
-            cur.execute(
-                "CREATE OR REPLACE TEMP VIEW experiments AS "
-                + EXPERIMENTS.format(control="_control_as_of", default_location="(SELECT value FROM main._meta WHERE key = 'default_location')")
-            )
+            self._as_of_views(cur, moment)
         return cur
 
+    def _as_of_views(self, cur: duckdb.DuckDBPyConnection, moment: int) -> None:
+        """Shadow every view with TEMP views of the log cut at `moment` (same SQL, other sources)."""
+        cur.execute("SET VARIABLE tracklog_as_of = ?", [moment])
+        for name, table in (("_control_as_of", "control"), ("_meta_as_of", "meta"), ("_metrics_as_of", "metric_points")):
+            cur.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM main.{table} "
+                        "WHERE ts <= getvariable('tracklog_as_of')")
+        cur.execute("CREATE OR REPLACE TEMP VIEW _latest_as_of AS " + LATEST.format(metrics="_metrics_as_of"))
+        cur.execute("CREATE OR REPLACE TEMP VIEW runs AS "
+                    + RUNS.format(control="_control_as_of", latest="_latest_as_of", run_filter=""))
+        self._create_views(cur, temp=True, control="_control_as_of", meta="_meta_as_of", metrics="_metrics_as_of",
+                           latest="_latest_as_of", runs="temp.runs",
+                           default_location="(SELECT value FROM main._meta WHERE key = 'default_location')")
+
     def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.log.writer.on_publish.remove(self._published)
         self.con.close()
 
 
@@ -303,17 +457,11 @@ def _concat(tables: list[Any], schema: pa.Schema) -> pa.Table:
     return pa.concat_tables(unified, promote_options="default")
 
 
-def _one(con: Any, query: str) -> tuple[Any, ...] | None:
-    """The first row of a query, reading the result to its end (DuckDB wants results finished)."""
-    rows = con.execute(query).fetchall()
-    return rows[0] if rows else None
-
-
 def _has_meta(con: Any) -> bool:
-    return bool(_one(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_meta'")[0])  # type: ignore[index]
+    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_meta'").fetchall()
+    return bool(rows[0][0])
 
 
-def _stored_uri(con: Any) -> str | None:
-    row = _one(con, "SELECT value FROM _meta WHERE key = 'uri'")
-    return None if row is None else row[0]
-
+def _meta(con: Any, key: str) -> str | None:
+    rows = con.execute("SELECT value FROM _meta WHERE key = ?", [key]).fetchall()
+    return rows[0][0] if rows else None

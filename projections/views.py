@@ -1,18 +1,36 @@
-"""The SQL of the read models, over two sources: ``{control}`` and ``{metrics}`` rows.
+"""The read models in SQL: every conflict rule of tracklog is written here, once.
 
-Conflict rules (DESIGN.md): last writer wins by ``o = (ts, writer_id, writer_seq)`` for names,
-status, lifecycle and tags; the first writer wins for params (later different values are
-`param_conflicts`); the latest metric value is the highest ``(step, timestamp, writer_seq,
-writer_id)``.
+The catalog (`projections.catalog`) keeps three tables of folded events — ``control`` (every
+control event), ``meta`` (the control events of experiments, logged models and the registry: a
+small table, so their views never scan the runs' events) and ``metric_points`` — plus two
+tables it maintains incrementally from them: ``latest`` (the latest point per run and key) and
+``runs`` (one row per run, rebuilt for the runs each fold touches, by `RUNS`). The templates
+below name their sources in braces (``{control}``, ``{meta}``, ``{metrics}``, ``{latest}``,
+``{runs}``); the catalog fills in its tables, or for ``as_of`` the same tables cut at a moment.
+Never user text.
 
-`runs_query` and `experiments_query` are templates over relation names (never user text); the
-catalog runs them once over everything (``as_of`` views) or over the runs a fold touched
-(the materialised ``runs`` table).
+Conflict rules (DESIGN.md), all ordered by ``o = (ts, writer_id, writer_seq)``:
+
+- last writer wins for names, status, lifecycle, tags, aliases, stages, descriptions;
+- the first writer wins for params (later different values are ``param_conflicts``) and for
+  what a creation event fixes (a run's experiment, start time and artifact URI);
+- the latest metric value is the highest ``(step, timestamp, writer_seq, writer_id)``;
+- a registered model or logged model, once deleted, stays deleted (a new one gets a new id).
 """
 
 from __future__ import annotations
 
-__all__ = ["EXPERIMENTS", "LATEST", "RUNS", "VIEWS"]
+__all__ = ["EXPERIMENTS", "LATEST", "LOGGED_MODELS", "META_KINDS", "RUNS", "VIEWS"]
+
+# the control events kept (also) in ``meta``: everything that is not an event of a run
+META_KINDS = (
+    "ExperimentCreated", "ExperimentRenamed", "ExperimentDeleted", "ExperimentRestored", "ExperimentTagSet",
+    "ExperimentTagDeleted", "ModelLogged", "LoggedModelStatusSet", "LoggedModelTagSet", "LoggedModelTagDeleted",
+    "LoggedModelParamLogged", "LoggedModelDeleted", "RegisteredModelCreated", "RegisteredModelRenamed",
+    "RegisteredModelDescriptionSet", "RegisteredModelDeleted", "RegisteredModelTagSet", "RegisteredModelTagDeleted",
+    "ModelVersionCreated", "ModelVersionDescriptionSet", "ModelVersionStageSet", "ModelVersionDeleted",
+    "ModelVersionTagSet", "ModelVersionTagDeleted", "ModelAliasSet", "ModelAliasDeleted",
+)
 
 # The runs of `{control}` restricted by `{run_filter}`, with latest metrics from `{latest}`.
 RUNS = """
@@ -55,9 +73,18 @@ WITH c AS (
                  min(ts) AS first_ts
           FROM c WHERE kind = 'DatasetInputLogged' GROUP BY ALL)
     GROUP BY run_id
+), model_inputs AS (
+    SELECT run_id, list(model_id ORDER BY first_ts, model_id) AS model_inputs
+    FROM (SELECT run_id, model_id, min(ts) AS first_ts FROM c WHERE kind = 'ModelInputLogged' GROUP BY ALL)
+    GROUP BY run_id
+), model_outputs AS (
+    SELECT run_id, list({{'model_id': model_id, 'step': step}} ORDER BY model_id) AS model_outputs
+    FROM (SELECT run_id, model_id, arg_max(model_step, o) AS step FROM c WHERE kind = 'ModelOutputLogged' GROUP BY ALL)
+    GROUP BY run_id
 ), metrics AS (
-    SELECT run_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS metrics
-    FROM {latest} WHERE run_id IN (SELECT run_id FROM started) GROUP BY run_id
+    SELECT run_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS metrics,
+           list({{'key': key, 'step': r.step, 'timestamp': r.timestamp}} ORDER BY key) AS metric_points
+    FROM {latest} WHERE run_id IN (SELECT run_id FROM started) {run_filter} GROUP BY run_id
 )
 SELECT s.run_id, s.experiment_id, coalesce(t.run_name, '') AS run_name, s.user_id,
        coalesce(st.status, 'RUNNING') AS status,
@@ -67,10 +94,14 @@ SELECT s.run_id, s.experiment_id, coalesce(t.run_name, '') AS run_name, s.user_i
        coalesce(t.tags, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
        coalesce(m.metrics, MAP {{}}::MAP(VARCHAR, DOUBLE)) AS metrics,
        coalesce(i.inputs, []) AS inputs,
-       s.start_ms AS start_time_ms, st.end_ms AS end_time_ms
+       s.start_ms AS start_time_ms, st.end_ms AS end_time_ms,
+       coalesce(m.metric_points, []) AS metric_steps,
+       coalesce(mi.model_inputs, []) AS model_inputs,
+       coalesce(mo.model_outputs, []) AS model_outputs
 FROM started s
 LEFT JOIN status st USING (run_id) LEFT JOIN life l USING (run_id) LEFT JOIN tags t USING (run_id)
 LEFT JOIN params p USING (run_id) LEFT JOIN metrics m USING (run_id) LEFT JOIN inputs i USING (run_id)
+LEFT JOIN model_inputs mi USING (run_id) LEFT JOIN model_outputs mo USING (run_id)
 """
 
 # The latest point per (run, key) of `{metrics}`.
@@ -84,7 +115,7 @@ GROUP BY run_id, key
 
 EXPERIMENTS = """
 WITH c AS (
-    SELECT *, (ts, writer_id, writer_seq) AS o FROM {control} WHERE experiment_id IS NOT NULL AND kind LIKE 'Experiment%'
+    SELECT *, (ts, writer_id, writer_seq) AS o FROM {meta} WHERE experiment_id IS NOT NULL AND kind LIKE 'Experiment%'
 ), created AS (
     SELECT experiment_id, arg_min(artifact_location, o) AS artifact_location, min(ts) AS created_ts
     FROM c WHERE kind = 'ExperimentCreated' GROUP BY experiment_id
@@ -109,19 +140,61 @@ SELECT e.experiment_id, coalesce(n.name, 'Default') AS name, e.artifact_location
        coalesce(l.lifecycle_stage, 'active') AS lifecycle_stage,
        coalesce(t.tags, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
        make_timestamp(e.created_ts // 1000) AS creation_time,
-       make_timestamp(coalesce(greatest(u.last_ts, e.created_ts), 0) // 1000) AS last_update_time
+       make_timestamp(coalesce(greatest(u.last_ts, e.created_ts), 0) // 1000) AS last_update_time,
+       e.created_ts // 1000000 AS creation_time_ms,
+       coalesce(greatest(u.last_ts, e.created_ts), 0) // 1000000 AS last_update_time_ms
 FROM created e LEFT JOIN names n USING (experiment_id) LEFT JOIN life l USING (experiment_id)
 LEFT JOIN tags t USING (experiment_id) LEFT JOIN touched u USING (experiment_id)
 """
 
+# MLflow 3's logged models: created by `ModelLogged` (in process: whole, READY; over REST:
+# followed by a PENDING status), then status, tags (last writer wins), params (first wins). Its
+# flavors are the ModelLogged's, or the tag ``tracklog.flavors`` a model logged in steps gets.
+LOGGED_MODELS = """
+WITH c AS (
+    SELECT *, (ts, writer_id, writer_seq) AS o FROM {meta} WHERE model_id IS NOT NULL
+      AND (kind = 'ModelLogged' OR kind LIKE 'LoggedModel%')
+), logged AS (
+    SELECT model_id, arg_min(name, o) AS name, arg_min(experiment_id, o) AS experiment_id,
+           arg_min(run_id, o) AS run_id, arg_min(artifact_location, o) AS artifact_location,
+           arg_min(flavors, o) AS flavors, arg_min(model_type, o) AS model_type, arg_min(actor, o) AS actor,
+           min(ts) AS created_ts
+    FROM c WHERE kind = 'ModelLogged' GROUP BY model_id
+), state AS (
+    SELECT model_id, max(ts) AS updated_ts, bool_or(kind = 'LoggedModelDeleted') AS deleted,
+           arg_max(status, o) FILTER (WHERE kind = 'LoggedModelStatusSet') AS status,
+           arg_max(status_message, o) FILTER (WHERE kind = 'LoggedModelStatusSet') AS status_message
+    FROM c GROUP BY model_id
+), tag_now AS (
+    SELECT model_id, key, arg_max_null(CASE kind WHEN 'LoggedModelTagSet' THEN value END, o) AS value
+    FROM c WHERE kind IN ('LoggedModelTagSet', 'LoggedModelTagDeleted') GROUP BY model_id, key
+), tags AS (
+    SELECT model_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS tags
+    FROM tag_now WHERE value IS NOT NULL GROUP BY model_id
+), params AS (
+    SELECT model_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS params
+    FROM (SELECT model_id, key, arg_min(value, o) AS value FROM c WHERE kind = 'LoggedModelParamLogged' GROUP BY ALL)
+    GROUP BY model_id
+)
+SELECT g.model_id, g.name, g.experiment_id, nullif(g.run_id, '') AS run_id, g.artifact_location,
+       string_split(coalesce(nullif(g.flavors, ''), t.tags['tracklog.flavors']), ',') AS flavors, coalesce(g.model_type, '') AS model_type, g.actor,
+       make_timestamp(g.created_ts // 1000) AS logged_at, g.created_ts // 1000000 AS creation_time_ms,
+       s.updated_ts // 1000000 AS last_updated_time_ms, coalesce(s.status, 'READY') AS status,
+       coalesce(s.status_message, '') AS status_message, s.deleted,
+       coalesce(t.tags, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
+       coalesce(p.params, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS params
+FROM logged g JOIN state s USING (model_id) LEFT JOIN tags t USING (model_id) LEFT JOIN params p USING (model_id)
+"""
+
 # The model registry. Every registry event carries `registered_model_id` (fixed at creation)
-# and `model_name` (the name at that moment); last writer wins by (ts, writer_id, writer_seq).
+# and `model_name` (the name at that moment).
 _REGISTRY = """
-    SELECT *, (ts, writer_id, writer_seq) AS o FROM {control}
+    SELECT *, (ts, writer_id, writer_seq) AS o FROM {meta}
     WHERE kind LIKE 'RegisteredModel%' OR kind LIKE 'ModelVersion%' OR kind LIKE 'ModelAlias%'"""
 _LIVE_MODELS = """
     SELECT registered_model_id, arg_max(model_name, o) FILTER (WHERE kind IN ('RegisteredModelCreated', 'RegisteredModelRenamed')) AS name,
-           min(ts) FILTER (WHERE kind = 'RegisteredModelCreated') AS created_ts, max(ts) AS updated_ts
+           min(ts) FILTER (WHERE kind = 'RegisteredModelCreated') AS created_ts, max(ts) AS updated_ts,
+           arg_min(actor, o) FILTER (WHERE kind = 'RegisteredModelCreated') AS user_id
     FROM r GROUP BY registered_model_id
     HAVING count(*) FILTER (WHERE kind = 'RegisteredModelCreated') > 0
        AND count(*) FILTER (WHERE kind = 'RegisteredModelDeleted') = 0"""
@@ -129,6 +202,7 @@ _LIVE_VERSIONS = """
     SELECT registered_model_id, version, arg_min(source, o) FILTER (WHERE kind = 'ModelVersionCreated') AS source,
            arg_min(run_id, o) FILTER (WHERE kind = 'ModelVersionCreated') AS run_id,
            arg_min(model_id, o) FILTER (WHERE kind = 'ModelVersionCreated') AS model_id,
+           arg_min(run_link, o) FILTER (WHERE kind = 'ModelVersionCreated') AS run_link,
            arg_min(actor, o) FILTER (WHERE kind = 'ModelVersionCreated') AS user_id,
            min(ts) FILTER (WHERE kind = 'ModelVersionCreated') AS created_ts, max(ts) AS updated_ts,
            coalesce(arg_max(description, o) FILTER (WHERE kind IN ('ModelVersionCreated', 'ModelVersionDescriptionSet')), '') AS description,
@@ -137,7 +211,7 @@ _LIVE_VERSIONS = """
     HAVING count(*) FILTER (WHERE kind = 'ModelVersionCreated') > 0
        AND count(*) FILTER (WHERE kind = 'ModelVersionDeleted') = 0"""
 
-# Views that are plain projections of the sources; `{control}`/`{metrics}`/`{latest}`/`{runs}` filled in.
+# Views that are plain projections of the sources.
 VIEWS = {
     "metrics": """
         SELECT run_id, key, value, step, timestamp, epoch_ms(timestamp) AS time, make_timestamp(ts // 1000) AS logged_at,
@@ -170,13 +244,11 @@ VIEWS = {
                make_timestamp(max(ts) // 1000) AS logged_at
         FROM {control} WHERE kind = 'ArtifactLogged' GROUP BY run_id, path""",
     "logged_models": """
-        SELECT model_id, name, experiment_id, nullif(run_id, '') AS run_id, artifact_location,
-               string_split(flavors, ',') AS flavors, actor, make_timestamp(ts // 1000) AS logged_at
-        FROM {control} WHERE kind = 'ModelLogged'""",
+        SELECT * EXCLUDE (deleted) FROM ({logged_models}) WHERE NOT deleted""",
     "registered_models": """
         WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """),
         tag_now AS (
-            SELECT registered_model_id, key, arg_max(CASE kind WHEN 'RegisteredModelTagSet' THEN value END, o) AS value
+            SELECT registered_model_id, key, arg_max_null(CASE kind WHEN 'RegisteredModelTagSet' THEN value END, o) AS value
             FROM r WHERE kind IN ('RegisteredModelTagSet', 'RegisteredModelTagDeleted') GROUP BY ALL)
         SELECT m.name, m.registered_model_id,
                (SELECT arg_max(description, o) FROM r WHERE r.registered_model_id = m.registered_model_id
@@ -184,12 +256,13 @@ VIEWS = {
                make_timestamp(m.created_ts // 1000) AS creation_time, make_timestamp(m.updated_ts // 1000) AS last_updated_time,
                coalesce((SELECT map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) FROM tag_now t
                          WHERE t.registered_model_id = m.registered_model_id AND value IS NOT NULL),
-                        MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags
+                        MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
+               m.created_ts // 1000000 AS creation_time_ms, m.updated_ts // 1000000 AS last_updated_time_ms, m.user_id
         FROM m""",
     "model_versions": """
         WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """), v AS (""" + _LIVE_VERSIONS + """),
         tag_now AS (
-            SELECT registered_model_id, version, key, arg_max(CASE kind WHEN 'ModelVersionTagSet' THEN value END, o) AS value
+            SELECT registered_model_id, version, key, arg_max_null(CASE kind WHEN 'ModelVersionTagSet' THEN value END, o) AS value
             FROM r WHERE kind IN ('ModelVersionTagSet', 'ModelVersionTagDeleted') GROUP BY ALL)
         SELECT m.name, v.version, v.current_stage, v.description, v.source, nullif(v.run_id, '') AS run_id,
                nullif(v.model_id, '') AS model_id, v.user_id, 'READY' AS status,
@@ -197,12 +270,13 @@ VIEWS = {
                coalesce((SELECT map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) FROM tag_now t
                          WHERE t.registered_model_id = v.registered_model_id AND t.version = v.version AND value IS NOT NULL),
                         MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
-               m.registered_model_id
+               m.registered_model_id, nullif(v.run_link, '') AS run_link,
+               v.created_ts // 1000000 AS creation_time_ms, v.updated_ts // 1000000 AS last_updated_time_ms
         FROM v JOIN m USING (registered_model_id)""",
     "model_aliases": """
         WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """), v AS (""" + _LIVE_VERSIONS + """),
         a AS (
-            SELECT registered_model_id, alias, arg_max(CASE kind WHEN 'ModelAliasSet' THEN version END, o) AS version,
+            SELECT registered_model_id, alias, arg_max_null(CASE kind WHEN 'ModelAliasSet' THEN version END, o) AS version,
                    max(ts) AS set_ts
             FROM r WHERE kind IN ('ModelAliasSet', 'ModelAliasDeleted') GROUP BY ALL)
         SELECT m.name, a.alias, a.version, make_timestamp(a.set_ts // 1000) AS set_at
@@ -210,7 +284,7 @@ VIEWS = {
     "registry_history": """
         SELECT make_timestamp(ts // 1000) AS time, kind, actor, model_name AS name, version, alias, stage,
                key, value, description, source, run_id, old_name, registered_model_id, ts, writer_id, writer_seq
-        FROM {control}
+        FROM {meta}
         WHERE kind LIKE 'RegisteredModel%' OR kind LIKE 'ModelVersion%' OR kind LIKE 'ModelAlias%'""",
     "events": """
         SELECT kind, make_timestamp(ts // 1000) AS time, ts, actor, writer_id, writer_seq, experiment_id, run_id,

@@ -1,18 +1,23 @@
-"""Evaluating a parsed filter in Python, for small in-memory collections (the model registry).
+"""Evaluating a parsed filter in Python, with the semantics the SQL compiler gives it.
 
-The same nodes `query.filter.parse` builds for SQL compile here to a predicate over a
-``lookup(key) -> value`` function: a missing value (None) matches only ``IS NULL`` (and
-``!=`` / ``NOT IN`` never match it, as in SQL). ``LIKE`` is case-sensitive, ``ILIKE`` not;
-``%`` is any run of characters and ``_`` any one.
+`predicate` turns the nodes `query.filter.parse` builds into a predicate over a
+``lookup(key) -> value`` function. Its semantics are `query.compile`'s, rule for rule (a
+property test holds the two equal on random filters and runs): a missing value (None) matches
+only ``IS NULL`` (``!=`` and ``NOT IN`` never match it); a NaN metric satisfies ``!=`` and no
+other comparison; ``LIKE`` is case-sensitive, ``ILIKE`` not, ``%`` is any run of characters,
+``_`` any one, and a backslash escapes the character after it.
 
 >>> from query.filter import parse
->>> match = predicate(parse("name LIKE 'fraud%' and tags.team = 'risk'", {"name": "string"}))
->>> match(lambda key: {"name": "fraud-v2", "team": "risk"}[key.name])
+>>> match = predicate(parse("tags.team LIKE 'r\\\\_%' and metrics.acc != 0.5"))
+>>> match(lambda key: {"team": "r_isk", "acc": float("nan")}[key.name])
 True
+>>> match(lambda key: {"team": "rxisk", "acc": 0.9}[key.name])
+False
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from functools import cache
@@ -28,13 +33,24 @@ Lookup = Callable[[Key], Any]
 @cache
 def _like_regex(pattern: str, insensitive: bool) -> re.Pattern[str]:
     parts = []
-    for ch in pattern:
-        parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            parts.append(re.escape(next(chars, "\\")))  # the escaped character, literally
+        else:
+            parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
     return re.compile("".join(parts), re.S | (re.I if insensitive else 0))
 
 
 def like(value: str, pattern: str, *, insensitive: bool = False) -> bool:
+    """SQL's ``LIKE`` with PostgreSQL's default escape character, the backslash."""
     return _like_regex(pattern, insensitive).fullmatch(value) is not None
+
+
+_NUMERIC = {
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
 
 
 def _compare(op: str, value: Any, target: Any) -> bool:
@@ -49,17 +65,16 @@ def _compare(op: str, value: Any, target: Any) -> bool:
         return inside if op == "IN" else not inside
     if op in ("LIKE", "ILIKE"):
         return like(str(value), str(target), insensitive=op == "ILIKE")
-    if isinstance(target, float | int) and not isinstance(value, float | int):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return False
-    elif isinstance(target, str):
-        value = str(value)
-    return {
-        "=": value == target, "!=": value != target, "<": value < target,
-        "<=": value <= target, ">": value > target, ">=": value >= target,
-    }[op]
+    if isinstance(target, float | int) and not isinstance(target, bool):
+        if not isinstance(value, float | int):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                return False
+        if isinstance(value, float) and math.isnan(value):
+            return op == "!="  # a NaN satisfies != only
+        return bool(_NUMERIC[op](value, target))
+    return bool(_NUMERIC[op](str(value), str(target)))
 
 
 def predicate(node: Node | None) -> Callable[[Lookup], bool]:

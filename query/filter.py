@@ -10,7 +10,7 @@ Every node keeps the column it started at, so an error points into the filter st
     >>> parse("metrics.acc > 'high'")
     Traceback (most recent call last):
     ...
-    query.filter.FilterSyntaxError: col 15: metrics compare with numbers; expected a number, found 'high'
+    eventlog.errors.FilterSyntaxError: col 15: metrics compare with numbers; expected a number, found 'high'
       metrics.acc > 'high'
                     ^
 """
@@ -22,7 +22,7 @@ from typing import Union
 
 import msgspec
 
-from eventlog.errors import InvalidInputError
+from eventlog.errors import FilterSyntaxError
 
 __all__ = [
     "EXPERIMENT_ATTRIBUTES",
@@ -59,14 +59,6 @@ DATASET_KEYS = {"name", "digest", "context"}
 NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
 NULL_OPS = ("IS NULL", "IS NOT NULL")
-
-
-class FilterSyntaxError(InvalidInputError):
-    """A filter or order_by string that does not parse; `.pos` is the 0-based column."""
-
-    def __init__(self, text: str, pos: int, message: str) -> None:
-        self.text, self.pos = text, pos
-        super().__init__(f"col {pos + 1}: {message}\n  {text}\n  {' ' * pos}^")
 
 
 class Key(msgspec.Struct, frozen=True):
@@ -130,10 +122,12 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 def _unquote(token: _Token) -> str:
+    """A quoted string's value: an escaped quote (doubled, or after a backslash) is the quote; any
+    other backslash stays, as MLflow keeps it (so ``LIKE 'x\\_y'`` reaches LIKE as ``x\\_y``)."""
     body, quote = token.text[1:-1], token.text[0]
     if quote == "`":
         return body
-    return re.sub(r"\\(.)", r"\1", body.replace(quote * 2, quote))
+    return re.sub(r"\\(.)|" + re.escape(quote * 2), lambda m: quote if m.group(1) in (None, quote) else m.group(), body)
 
 
 class _Parser:
@@ -327,7 +321,11 @@ def _key_text(key: Key) -> str:
 
 
 def _string_text(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """`value` quoted so that it parses back to itself (backslashes stay as they are)."""
+    for quote in ("'", '"'):
+        if not value.endswith("\\") and "\\" + quote not in value:
+            return quote + value.replace(quote, "\\" + quote) + quote
+    raise ValueError(f"{value!r} cannot be written as a filter string (a backslash before both quote kinds)")
 
 
 def to_string(node: Node | None) -> str:

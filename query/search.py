@@ -1,223 +1,202 @@
-"""`search_runs` over the ``runs`` view: MLflow's filter, order and paging, in one SQL query.
+"""Every search of tracklog, in one pipeline: parse → compile → page, over the catalog's views.
 
-Ordering follows MLflow: the `order_by` keys (NaN and missing values last, either direction),
-then ``start_time DESC``, then ``run_id``. Paging is keyset: a token holds the last row's sort
-values, so pages stay stable while runs are added.
+`search` takes a `Spec` (the view, its attributes and their SQL, its default order), MLflow's
+filter and order_by strings, and a page token; it returns one page of rows and the next token.
+The searches of runs, experiments, registered models, model versions and logged models are
+specs; the Python API, the REST server and the UI's endpoints all call these.
+
+Ordering follows MLflow: the `order_by` keys (values first, then NaN, then missing values,
+either direction), then the spec's default keys, then the id. Paging is keyset
+(`query.paging`): the token holds the last row's sort keys.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from eventlog.errors import InvalidValueError
+from eventlog.errors import FilterSyntaxError, InvalidValueError
 from projections.catalog import fetch_arrow
-from projections.entities import (
-    Dataset,
-    DatasetInput,
-    Experiment,
-    InputTag,
-    Run,
-    RunData,
-    RunInfo,
-    RunInputs,
-    ViewType,
-)
-from query.compile import EXPERIMENT_COLUMNS, Params, compile_filter, order_expression
+from projections.entities import ViewType
+from query.compile import EXPERIMENT_COLUMNS, RUN_COLUMNS, Params, compile_filter, order_expression
 from query.filter import (
     EXPERIMENT_ATTRIBUTES,
+    RUN_ATTRIBUTES,
     And,
-    FilterSyntaxError,
+    Comparison,
     Key,
     Node,
     Or,
     parse,
     parse_order_by,
+    to_string,
 )
+from query.paging import after_clause, decode_token, encode_token, signature
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-__all__ = ["ExperimentPage", "SearchPage", "flatten", "runs_by_id", "runs_from_table", "search_experiments", "search_runs"]
+__all__ = [
+    "EXPERIMENTS",
+    "LOGGED_MODELS",
+    "MODELS",
+    "RUNS",
+    "VERSIONS",
+    "Page",
+    "Spec",
+    "flatten",
+    "lifecycle",
+    "search",
+    "without_prompts",
+]
 
-_DEFAULT_ORDER = [(Key("attribute", "start_time"), True)]
-_INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+MODEL_ATTRIBUTES = {"name": "string", "description": "string", "creation_timestamp": "numeric",
+                    "last_updated_timestamp": "numeric"}
+VERSION_ATTRIBUTES = {"name": "string", "version_number": "numeric", "run_id": "string", "source_path": "string",
+                      "current_stage": "string", "description": "string", "model_id": "string",
+                      "creation_timestamp": "numeric", "last_updated_timestamp": "numeric"}
+LOGGED_MODEL_ATTRIBUTES = {"model_id": "string", "name": "string", "model_type": "string", "status": "string",
+                           "source_run_id": "string", "experiment_id": "string", "creation_timestamp": "numeric",
+                           "creation_time": "numeric", "last_updated_timestamp": "numeric"}
 
 
-class SearchPage:
-    """One page of runs as an Arrow table (columns of the ``runs`` view) and the next token."""
+class Spec(NamedTuple):
+    """What can be searched: a view (aliased ``r``) and the grammar its filters use."""
 
-    def __init__(self, table: pa.Table, token: str | None) -> None:
-        self.table = table
-        self.token = token
+    what: str  # "runs", "experiments"… (in messages)
+    view: str
+    attributes: dict[str, str]  # the filter grammar's attribute keys and their types
+    columns: dict[str, str]  # attribute key -> SQL
+    maps: dict[str, str]  # entity (metric, param, tag) -> its MAP column
+    id_column: str
+    default_order: tuple[tuple[Key, bool], ...]  # after the caller's keys (skipped if the caller names them)
+    max_results: int  # the largest page a caller may ask for
 
 
-def _check_max_results(max_results: Any) -> None:
-    if max_results is not None and (isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1):
-        raise InvalidValueError(f"max_results must be a positive integer, got {max_results!r}")
+RUNS = Spec("runs", "runs", RUN_ATTRIBUTES, RUN_COLUMNS, {"metric": "r.metrics", "param": "r.params", "tag": "r.tags"},
+            "r.run_id", ((Key("attribute", "start_time"), True),), 1_000_000)
+EXPERIMENTS = Spec("experiments", "experiments", EXPERIMENT_ATTRIBUTES, EXPERIMENT_COLUMNS, {"tag": "r.tags"},
+                   "r.experiment_id", ((Key("attribute", "creation_time"), True),), 1_000_000)
+MODELS = Spec("registered models", "registered_models", MODEL_ATTRIBUTES,
+              {"name": "r.name", "description": "r.description", "creation_timestamp": "r.creation_time_ms",
+               "last_updated_timestamp": "r.last_updated_time_ms"}, {"tag": "r.tags"},
+              "r.name", ((Key("attribute", "name"), False),), 200_000)
+VERSIONS = Spec("model versions", "model_versions", VERSION_ATTRIBUTES,
+                {"name": "r.name", "version_number": "r.version", "run_id": "r.run_id", "source_path": "r.source",
+                 "current_stage": "r.current_stage", "description": "r.description", "model_id": "r.model_id",
+                 "creation_timestamp": "r.creation_time_ms", "last_updated_timestamp": "r.last_updated_time_ms"},
+                {"tag": "r.tags"}, "(r.name || '/' || lpad(r.version::VARCHAR, 20, '0'))",
+                ((Key("attribute", "name"), False), (Key("attribute", "version_number"), True)), 200_000)
+LOGGED_MODELS = Spec("logged models", "logged_models", LOGGED_MODEL_ATTRIBUTES,
+                     {"model_id": "r.model_id", "name": "r.name", "model_type": "r.model_type",
+                      "status": "('LOGGED_MODEL_' || r.status)", "source_run_id": "r.run_id",
+                      "experiment_id": "r.experiment_id", "creation_timestamp": "r.creation_time_ms",
+                      "creation_time": "r.creation_time_ms", "last_updated_timestamp": "r.last_updated_time_ms"},
+                     {"param": "r.params", "tag": "r.tags"}, "r.model_id",
+                     ((Key("attribute", "creation_timestamp"), True),), 1_000_000)
 
 
-def _lifecycle(view: ViewType, params: Params) -> str:
+class Page(NamedTuple):
+    rows: list[tuple[Any, ...]]
+    token: str | None
+
+
+def lifecycle(view_type: int | ViewType, params: Params) -> str:
+    """The WHERE clause of a lifecycle view type (active, deleted, all)."""
+    try:
+        view = ViewType(view_type)
+    except ValueError:
+        raise InvalidValueError(f"view type must be 1 (ACTIVE_ONLY), 2 (DELETED_ONLY) or 3 (ALL), got {view_type!r}") from None
     if view is ViewType.ALL:
         return "TRUE"
     return f"r.lifecycle_stage = {params.add('active' if view is ViewType.ACTIVE_ONLY else 'deleted')}"
 
 
-def _signature(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:12]
+def _check_max_results(max_results: Any, spec: Spec) -> None:
+    if max_results is None:
+        return
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= spec.max_results:
+        raise InvalidValueError(f"Invalid value {max_results!r} for parameter 'max_results' supplied: "
+                                f"it must be a positive integer up to {spec.max_results}")
 
 
-def _decode_token(token: str, signature: str) -> list[Any]:
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if payload["s"] != signature:
-            raise InvalidValueError(f"page_token {token[:16]!r}… belongs to a different search (filter, order or experiments changed)")
-        return payload["k"]
-    except InvalidValueError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidValueError(f"page_token {token[:16]!r}… is not a token this API returned") from exc
+def _check_entities(node: Node | None, spec: Spec, text: str) -> None:
+    """Only the entities the view has: attributes, its maps, and datasets for runs."""
+    if node is None:
+        return
+    if isinstance(node, And | Or):
+        for item in node.items:
+            _check_entities(item, spec, text)
+        return
+    entity = node.key.entity
+    if entity != "attribute" and entity not in spec.maps and not (entity == "dataset" and spec is RUNS):
+        kinds = ["attributes", *(f"{e}s" for e in spec.maps)]
+        allowed = ", ".join(kinds[:-1]) + " and " + kinds[-1] if len(kinds) > 1 else kinds[0]
+        raise FilterSyntaxError(text, node.key.pos, f"{spec.what} are filtered by {allowed}, not {entity}s")
 
 
-def _encode_token(signature: str, keys: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"s": signature, "k": keys}).encode()).decode()
+def _orders(spec: Spec, order_by: Sequence[str] | None) -> list[tuple[Key, bool]]:
+    orders = [parse_order_by(clause, spec.attributes) for clause in order_by or []]
+    seen: set[tuple[str, str]] = set()
+    for key, _ in orders:
+        if (key.entity, key.name) in seen:
+            raise InvalidValueError(f"`order_by` contains duplicate fields: {list(order_by or [])}")
+        if key.entity != "attribute" and key.entity not in spec.maps:
+            raise InvalidValueError(f"{spec.what} cannot be ordered by {key.entity} keys ({key.entity}s.{key.name})")
+        seen.add((key.entity, key.name))
+    return orders + [(k, d) for k, d in spec.default_order if (k.entity, k.name) not in seen]
 
 
-def search_runs(
+def search(
     cur: duckdb.DuckDBPyConnection,
-    experiment_ids: Sequence[str],
+    spec: Spec,
+    select: str,
     filter_string: str | None = None,
-    run_view_type: int = ViewType.ACTIVE_ONLY,
-    max_results: int | None = 1000,
     order_by: Sequence[str] | None = None,
+    max_results: int | None = 1000,
     page_token: str | None = None,
     *,
-    ids_only: bool = False,
-) -> SearchPage:
-    """One page of matching runs; `max_results` None means all of them.
+    where: Sequence[str] = (),
+    params: Params | None = None,
+    scope: Any = None,
+) -> Page:
+    """One page of the rows of `spec`'s view matching a filter, as tuples of `select` (SQL over
+    ``r``); `max_results` None means every row.
 
-    With `ids_only`, the page's table has only ``run_id`` (in order): for callers that keep
-    entities by id (`runs_by_id`).
+    `where` adds conditions (with their values already in `params`); `scope` is what else
+    defines the search for its page token (the experiments, the view type…).
     """
-    _check_max_results(max_results)
-    node = parse(filter_string)
-    orders = [parse_order_by(clause) for clause in order_by or []] + _DEFAULT_ORDER
-    params = Params()
-    where = [compile_filter(node, params)]
-    where.append(f"r.experiment_id IN ({', '.join(params.add(str(e)) for e in experiment_ids) or 'NULL'})")
-    view = ViewType(run_view_type)
-    where.append(_lifecycle(view, params))
-    sort = [(*order_expression(key, params), desc) for key, desc in orders]
-    keys_sql = [f"({expr} IS NULL{' OR isnan(' + expr + ')' if numeric else ''})" for expr, numeric, _ in sort]
-    signature = _signature(filter_string, [f"{k.entity}.{k.name} {d}" for k, d in orders], sorted(map(str, experiment_ids)), int(view))
+    _check_max_results(max_results, spec)
+    node = parse(filter_string, spec.attributes)
+    _check_entities(node, spec, filter_string or "")
+    orders = _orders(spec, order_by)
+    params = params or Params(spec.columns, spec.maps)
+    clauses = [compile_filter(node, params), *where]
+    sort = [order_expression(key, params, desc) for key, desc in orders]
+    sig = signature(spec.what, filter_string or "", [f"{k.entity}.{k.name} {d}" for k, d in orders], scope)
     if page_token:
-        where.append(_after(_decode_token(page_token, signature), sort, keys_sql, params))
-    order_sql = ", ".join(f"{flag}, {expr} {'DESC' if desc else 'ASC'}" for flag, (expr, _, desc) in zip(keys_sql, sort, strict=True))
-    select_keys = ", ".join(f"{flag} AS _f{i}, {expr} AS _k{i}" for i, (flag, (expr, _, _)) in enumerate(zip(keys_sql, sort, strict=True)))
-    page_order = ", ".join(f"_f{i}, _k{i} {'DESC' if desc else 'ASC'}" for i, (_, _, desc) in enumerate(sort))
+        clauses.append(after_clause(decode_token(page_token, sig), sort, spec.id_column, params.add))
+    order_sql = ", ".join(f"{o.rank}, {o.value} {'DESC' if o.desc else 'ASC'}" for o in sort)
+    keys = ", ".join(f"{o.rank} AS _r{i}, {o.value} AS _v{i}" for i, o in enumerate(sort))
     limit = "" if max_results is None else f" LIMIT {params.add(max_results + 1)}"
-    # pick the page by its sort keys first; only its rows pay for the params/tags/metrics maps
-    page_sql = (f"SELECT r.run_id, {select_keys} FROM runs r WHERE {' AND '.join(where)} "
-                f"ORDER BY {order_sql}, r.run_id{limit}")
-    if ids_only:  # the caller has the rows' entities (or fetches them by id)
-        sql = page_sql
-    else:
-        sql = (f"WITH page AS ({page_sql}) "
-               f"SELECT r.*, page.* EXCLUDE (run_id) FROM page JOIN runs r USING (run_id) ORDER BY {page_order}, run_id")
-    table = fetch_arrow(cur, sql, params.values)
+    sql = (f"SELECT {select}, {keys}, {spec.id_column} AS _id FROM {spec.view} r WHERE {' AND '.join(clauses)} "
+           f"ORDER BY {order_sql}, {spec.id_column}{limit}")
+    rows = cur.execute(sql, params.values).fetchall()
     token = None
-    if max_results is not None and table.num_rows > max_results:
-        table = table.slice(0, max_results)
-        last = table.slice(max_results - 1, 1).to_pylist()[0]
-        token = _encode_token(signature, [*([last[f"_f{i}"], _jsonable(last[f"_k{i}"])] for i in range(len(sort))), last["run_id"]])
-    return SearchPage(table.drop_columns([c for c in table.column_names if c.startswith(("_f", "_k"))]), token)
+    if max_results is not None and len(rows) > max_results:
+        rows = rows[:max_results]
+        last = rows[-1][-(2 * len(sort) + 1):]
+        token = encode_token(sig, [*([last[2 * i], last[2 * i + 1]] for i in range(len(sort))), last[-1]])
+    width = len(rows[0]) - 2 * len(sort) - 1 if rows else 0
+    return Page([row[:width] for row in rows], token)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _after(last: list[Any], sort: list[tuple[str, bool, bool]], flags: list[str], params: Params) -> str:
-    """Rows strictly after the token's row in the sort order (keyset paging)."""
-    *pairs, last_run_id = last
-    ors, equal = [], []
-    for (last_flag, last_value), (expr, _, desc), flag in zip(pairs, sort, flags, strict=True):
-        if last_flag:  # the token's row had no value here: only later missing values tie
-            equal.append(flag)
-            continue
-        op = "<" if desc else ">"
-        ors.append("(" + " AND ".join([*equal, f"({flag} OR {expr} {op} {params.add(last_value)})"]) + ")")
-        equal.append(f"(NOT {flag} AND {expr} = {params.add(last_value)})")
-    ors.append("(" + " AND ".join([*equal, f"r.run_id > {params.add(last_run_id)}"]) + ")")
-    return "(" + " OR ".join(ors) + ")"
-
-
-def _map_dicts(column: pa.ChunkedArray) -> list[dict[str, Any]]:
-    """A MAP column as one dict per row, converted column-wise (``to_pylist`` per row is ~5x slower)."""
-    out: list[dict[str, Any]] = []
-    for chunk in column.chunks:
-        keys, items, offsets = chunk.keys.to_pylist(), chunk.items.to_pylist(), chunk.offsets.to_pylist()
-        valid = chunk.is_valid().to_pylist() if chunk.null_count else None
-        for i in range(len(chunk)):
-            lo, hi = offsets[i], offsets[i + 1]
-            out.append(dict(zip(keys[lo:hi], items[lo:hi], strict=True)) if valid is None or valid[i] else {})
-    return out
-
-
-def runs_by_id(cur: duckdb.DuckDBPyConnection, run_ids: list[str], cache: dict[str, Run] | None = None) -> list[Run]:
-    """The runs with these ids, in this order; entities found in `cache` are reused, others added."""
-    cache = {} if cache is None else cache
-    missing = [r for r in run_ids if r not in cache]
-    if missing:
-        table = fetch_arrow(cur, "SELECT * FROM runs WHERE run_id IN (SELECT unnest($ids))", {"ids": missing})
-        for run in runs_from_table(table):
-            cache[run.info.run_id] = run
-    return [cache[r] for r in run_ids if r in cache]
-
-
-def _dataset_inputs(rows: list[list[dict[str, Any]]]) -> list[list[DatasetInput]]:
-    out = []
-    for found in rows:
-        out.append([
-            DatasetInput(
-                dataset=Dataset(name=d["name"], digest=d["digest"], source_type=d["source_type"] or "",
-                                source=d["source"] or "", schema=d["schema"] or None, profile=d["profile"] or None),
-                tags=[InputTag(key="mlflow.data.context", value=d["context"])] if d["context"] else [],
-            ) for d in found or ()
-        ])
-    return out
-
-
-def runs_from_table(table: pa.Table) -> list[Run]:
-    """Run entities from rows of the ``runs`` view."""
-    cols = {name: table.column(name).to_pylist() for name in (
-        "run_id", "experiment_id", "run_name", "user_id", "status", "start_time_ms", "end_time_ms",
-        "artifact_uri", "lifecycle_stage")}
-    metrics, params, tags = (_map_dicts(table.column(name)) for name in ("metrics", "params", "tags"))
-    inputs = _dataset_inputs(table.column("inputs").to_pylist())
-    out = []
-    for i, run_id in enumerate(cols["run_id"]):
-        info = RunInfo(
-            run_id=run_id, experiment_id=cols["experiment_id"][i], run_name=cols["run_name"][i],
-            user_id=cols["user_id"][i] or "", status=cols["status"][i], start_time=cols["start_time_ms"][i],
-            end_time=cols["end_time_ms"][i], artifact_uri=cols["artifact_uri"][i] or "",
-            lifecycle_stage=cols["lifecycle_stage"][i],
-        )
-        data = RunData(metrics=metrics[i], params=params[i], tags=tags[i])
-        out.append(Run(info=info, data=data, inputs=RunInputs(dataset_inputs=inputs[i])))
-    return out
-
-
-def flatten(cur: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
-    """MLflow's pandas layout: run_id … end_time (UTC), then ``metrics.<k>``, ``params.<k>``, ``tags.<k>``."""
-    cur.register("_page", table)
+def flatten(cur: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pa.Table:
+    """MLflow's pandas layout of these runs, in this order: run_id … end_time (UTC), then
+    ``metrics.<k>``, ``params.<k>``, ``tags.<k>``."""
+    cur.execute("CREATE OR REPLACE TEMP TABLE _page AS SELECT r.*, t.i AS _i FROM runs r "
+                "JOIN (SELECT unnest($ids) AS run_id, generate_subscripts($ids, 1) AS i) t USING (run_id)", {"ids": run_ids})
     try:
         keys = {}
         for column in ("metrics", "params", "tags"):
@@ -226,64 +205,32 @@ def flatten(cur: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
         params = Params()
         select = ["run_id", "experiment_id", "status", "artifact_uri",
                   "timezone('UTC', start_time)", "timezone('UTC', end_time)"]
-        names = list(_INFO_COLUMNS)
+        names = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
         for column, found_keys in keys.items():
             select += [f"{column}[{params.add(name)}]" for name in found_keys]
             names += [f"{column}.{name}" for name in found_keys]
-        return fetch_arrow(cur, f"SELECT {', '.join(select)} FROM _page", params.values).rename_columns(names)
+        table = fetch_arrow(cur, f"SELECT {', '.join(select)} FROM _page ORDER BY _i", params.values)
+        return table.rename_columns(names)
     finally:
-        cur.unregister("_page")
+        cur.execute("DROP TABLE IF EXISTS _page")
 
 
-class ExperimentPage:
-    def __init__(self, items: list[Experiment], token: str | None) -> None:
-        self.items = items
-        self.token = token
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 
-def _experiment_keys(node: Node | None, text: str) -> None:
-    """Experiments have attributes and tags only."""
-    if node is None:
-        return
-    if isinstance(node, And | Or):
-        for item in node.items:
-            _experiment_keys(item, text)
-    elif node.key.entity not in ("attribute", "tag"):
-        raise FilterSyntaxError(text, node.key.pos, f"experiments are filtered by attributes and tags, not {node.key.entity}s")
-
-
-def search_experiments(
-    cur: duckdb.DuckDBPyConnection,
-    filter_string: str | None = None,
-    view_type: int = ViewType.ACTIVE_ONLY,
-    max_results: int | None = 1000,
-    order_by: Sequence[str] | None = None,
-    page_token: str | None = None,
-) -> ExperimentPage:
-    """Experiments by MLflow's experiment filter (``name LIKE 'a%' and tags.team = 'x'``)."""
-    _check_max_results(max_results)
-    node = parse(filter_string, EXPERIMENT_ATTRIBUTES)
-    _experiment_keys(node, filter_string or "")
-    params = Params(EXPERIMENT_COLUMNS)
-    where = [compile_filter(node, params)]
-    view = ViewType(view_type)
-    where.append(_lifecycle(view, params))
-    orders = [parse_order_by(c, EXPERIMENT_ATTRIBUTES) for c in order_by or []]
-    orders += [(Key("attribute", "creation_time"), True), (Key("attribute", "experiment_id"), False)]
-    order_sql = ", ".join(f"{order_expression(k, params)[0]} {'DESC' if d else 'ASC'} NULLS LAST" for k, d in orders)
-    signature = _signature(filter_string, list(order_by or []), int(view))
-    offset = 0 if not page_token else int(_decode_token(page_token, signature)[0])
-    limit = "" if max_results is None else f" LIMIT {params.add(max_results + 1)}"
-    sql = (f"SELECT experiment_id, name, artifact_location, lifecycle_stage, tags, epoch_ms(creation_time) AS c, "
-           f"epoch_ms(last_update_time) AS u FROM experiments r WHERE {' AND '.join(where)} "
-           f"ORDER BY {order_sql}{limit} OFFSET {params.add(offset)}")
-    rows = cur.execute(sql, params.values).fetchall()
-    token = None
-    if max_results is not None and len(rows) > max_results:
-        rows = rows[:max_results]
-        token = _encode_token(signature, [offset + max_results])
-    items = [
-        Experiment(experiment_id=e, name=n, artifact_location=a or "", lifecycle_stage=s, tags=dict(t), creation_time=c, last_update_time=u)
-        for e, n, a, s, t, c, u in rows
-    ]
-    return ExperimentPage(items, token)
+def without_prompts(filter_string: str | None, spec: Spec) -> str:
+    """MLflow's registry rule: prompts (models tagged ``mlflow.prompt.is_prompt = 'true'``) are
+    left out of a search unless its filter asks for them; the filter rewritten to say so."""
+    node = parse(filter_string, spec.attributes)
+    items = list(node.items) if isinstance(node, And) else [node] if node is not None else []
+    prompts = False
+    kept: list[Node] = []
+    for item in items:
+        if isinstance(item, Comparison) and item.key.entity == "tag" and item.key.name == PROMPT_TAG:
+            value = str(item.value).lower()
+            prompts = (item.op == "=" and value == "true") or (item.op == "!=" and value == "false")
+        else:
+            kept.append(item)
+    rule = f"tags.`{PROMPT_TAG}` = 'true'" if prompts else f"(tags.`{PROMPT_TAG}` IS NULL or tags.`{PROMPT_TAG}` != 'true')"
+    rest = to_string(And(tuple(kept)) if len(kept) > 1 else kept[0] if kept else None)
+    return f"({rest}) and {rule}" if rest else rule

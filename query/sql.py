@@ -35,7 +35,7 @@ class SqlError(InvalidInputError):
 
 
 class QueryTimeoutError(TracklogError, TimeoutError):
-    pass
+    error_code = "DEADLINE_EXCEEDED"
 
 
 class SqlResult:

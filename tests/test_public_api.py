@@ -10,6 +10,7 @@ import eventlog
 import projections
 import tracklog
 import tracklog.artifacts
+import tracklog.tracking
 
 PINNED = {
     tracklog: {
@@ -24,17 +25,19 @@ PINNED = {
         "set_experiment_tags", "set_tag", "set_tags", "set_tracking_uri", "start_run",
         "connect", "search_runs", "sql", "register_model",
         "get_artifact_root", "get_artifact_uri", "load_table", "log_artifact", "log_artifacts", "log_dict",
-        "log_figure", "log_image", "log_table", "log_text", "set_artifact_root",
+        "log_figure", "log_image", "log_table", "log_text", "set_artifact_root", "__version__",
     },
     projections: {
         "DEFAULT_EXPERIMENT_ID", "Dataset", "DatasetInput", "Experiment", "ExperimentTag", "FileInfo", "InputTag",
-        "LifecycleStage", "Metric", "MetricHistory", "PagedList", "Param", "Run", "RunData", "RunInfo", "RunInputs",
-        "RunStatus", "RunTag", "TrackingState", "TrackingView", "ViewType",
+        "LifecycleStage", "LoggedModel", "Metric", "MetricHistory", "ModelVersion", "PagedList", "Param",
+        "RegisteredModel", "Run", "RunData", "RunInfo", "RunInputs", "RunOutputs", "RunStatus", "RunTag", "STAGES",
+        "ViewType",
     },
+    tracklog.tracking: {"Client", "LocalStore", "RestStore", "TrackingStore", "store_for"},
     tracklog.artifacts: {
         "CHUNK_SIZE", "RUNS_URI_RESOLVERS", "download", "download_artifacts", "list_artifacts", "list_uri",
-        "load_dict", "load_image", "load_text", "log_artifacts_to_run", "resolve_artifact_uri", "upload",
-        "validate_artifact_path",
+        "load_dict", "load_image", "load_text", "resolve_artifact_uri", "upload", "validate_artifact_path",
+        "join_path", "join_uri", "run_artifact_path", "run_download",
     },
 }
 

@@ -8,6 +8,8 @@
 {'loss': 0.25}
 """
 
+import importlib
+
 from eventlog.errors import (
     ExperimentAlreadyExistsError,
     ExperimentNotFoundError,
@@ -35,8 +37,9 @@ from tracklog._config import (
     set_artifact_root,
     set_tracking_uri,
 )
-from tracklog.client import Client
-from tracklog.fluent import (
+from tracklog._version import __version__
+from tracklog.tracking.client import Client
+from tracklog.tracking.fluent import (
     ActiveRun,
     active_run,
     connect,
@@ -81,8 +84,6 @@ from tracklog.fluent import (
 
 MlflowClient = Client  # so `from tracklog import MlflowClient` reads like MLflow
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ActiveRun",
     "Client",
@@ -104,6 +105,7 @@ __all__ = [
     "RunTag",
     "TracklogError",
     "ViewType",
+    "__version__",
     "active_run",
     "connect",
     "create_experiment",
@@ -150,13 +152,12 @@ __all__ = [
 ]
 
 
-_SUBMODULES = ("artifacts", "models", "projects", "pyfunc", "sklearn")
+_SUBMODULES = ("artifacts", "models", "projects", "pyfunc", "registry", "server", "sklearn", "tracking")
 
 
 def __getattr__(name: str) -> object:
-    """``tracklog.pyfunc``, ``tracklog.sklearn``… load on first use, as ``mlflow.<flavor>`` does."""
+    """``tracklog.pyfunc``, ``tracklog.sklearn``… load on first use, as ``mlflow.<flavor>`` does
+    (the flavors pull in pandas and scikit-learn; ``import tracklog`` stays light)."""
     if name in _SUBMODULES:
-        import importlib
-
         return importlib.import_module(f"tracklog.{name}")
     raise AttributeError(f"module 'tracklog' has no attribute {name!r}")

@@ -1,13 +1,15 @@
 """Process-wide settings of the fluent API: the tracking URI and the active experiment.
 
 Like MLflow's, these are per process (a worker thread sees what the main thread set); the
-active *run* is per thread/task and lives in a ContextVar in `tracklog.fluent`.
+active *run* is per thread/task and lives in a ContextVar in `tracklog.tracking.fluent`.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+
+from eventlog.storage import split_uri
 
 __all__ = ["DEFAULT_TRACKING_URI", "get_artifact_root", "get_tracking_uri", "set_artifact_root", "set_tracking_uri", "settings"]
 
@@ -30,8 +32,6 @@ def set_tracking_uri(uri: str) -> None:
 
     A relative folder is resolved now, against the current directory.
     """
-    from eventlog.storage import split_uri
-
     protocol, rest = split_uri(str(uri))
     settings.tracking_uri = rest if protocol == "file" else str(uri)
     settings.experiment_id = None

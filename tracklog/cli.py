@@ -16,6 +16,7 @@ import click
 import msgspec
 
 from eventlog import TracklogError
+from projections.entities import encode_hook
 
 __all__ = ["main"]
 
@@ -26,7 +27,7 @@ _store_option = click.option(
 
 
 def _client(store: str | None) -> Any:
-    from tracklog.client import Client
+    from tracklog.tracking.client import Client
 
     return Client(store)
 
@@ -122,15 +123,13 @@ def runs_list(store: str | None, experiment_id: str | None, view: str) -> None:
     from projections import ViewType
 
     views = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
-    state = _client(store)._b.state()
+    client = _client(store)
+    ids = [experiment_id] if experiment_id else [e.experiment_id for e in client.search_experiments(ViewType.ALL, None)]
     rows = []
-    for run in sorted(state.runs.values(), key=lambda r: -r.start_time):
-        if not run.started or (experiment_id and run.experiment_id != experiment_id):
-            continue
-        if not views[view].admits(run.lifecycle.value):
-            continue
-        metrics = ", ".join(f"{k}={v[1]:.4g}" for k, v in sorted(run.latest.items())[:4])
-        rows.append((run.run_id, run.run_name.value, run.experiment_id, run.status.value, _ms(run.start_time), metrics))
+    for run in client.search_runs(ids, "", views[view], max_results=None) if ids else []:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.data.metrics.items())[:4])
+        rows.append((run.info.run_id, run.info.run_name, run.info.experiment_id, run.info.status.value,
+                     _ms(run.info.start_time), metrics))
     click.echo(_table(["run_id", "name", "experiment_id", "status", "started", "metrics"], rows))
 
 
@@ -140,7 +139,9 @@ def runs_list(store: str | None, experiment_id: str | None, view: str) -> None:
 def runs_describe(store: str | None, run_id: str) -> None:
     """Print a run as JSON (MLflow's field names)."""
     run = _client(store).get_run(run_id)
-    click.echo(msgspec.json.format(msgspec.json.encode(run).decode(), indent=2))
+    shown = {"info": run.info, "data": {"metrics": run.data.metrics, "params": run.data.params, "tags": run.data.tags},
+             "inputs": run.inputs, "outputs": run.outputs}  # as `mlflow runs describe` prints a run
+    click.echo(msgspec.json.format(msgspec.json.encode(shown, enc_hook=encode_hook).decode(), indent=2))
 
 
 for _verb in ("delete", "restore"):

@@ -51,7 +51,7 @@ def _check(uri: str, run_ids: list[str], points: int) -> None:
         assert len(run.data.params) == 20 and run.data.metrics["loss"] == 1.0 / points
         history = client.get_metric_history(run_id, "loss")
         assert [m.step for m in history] == list(range(points))
-    events = list(client._b.log.scan(include_pending=False))
+    events = list(client.store.log.scan(include_pending=False))
     ids = Counter((e.writer_id, e.writer_seq) for e in events)
     assert max(ids.values()) == 1, "an event was read twice"
     kinds = Counter(type(e).__name__ for e in events)

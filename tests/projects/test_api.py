@@ -31,7 +31,7 @@ def test_errors_are_leaves_of_the_one_tree() -> None:
         assert issubclass(getattr(projects, name), projects.ProjectError)
 
 
-@pytest.mark.parametrize("name", ["tracklog.projects", "tracklog._source", "tracklog.projects._fetch", "tracklog.projects._runner"])
+@pytest.mark.parametrize("name", ["tracklog.projects", "tracklog.tracking._source", "tracklog.projects._fetch", "tracklog.projects._runner"])
 def test_docstring_examples(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(Path(__file__).parents[2])  # examples/ is relative to the repository
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.projects.conftest import git
-from tracklog._source import GitInfo, git_info, script_git_tags
+from tracklog.tracking._source import GitInfo, git_info, script_git_tags
 
 
 def test_commit_branch_remote_and_dirty(make_repo) -> None:

@@ -145,13 +145,9 @@ def test_artifact_paths_cannot_leave_the_destination(server) -> None:
 
 def test_a_bug_is_a_500_without_its_traceback(tmp_path, caplog, monkeypatch) -> None:
     """An unexpected exception is logged server-side and answered INTERNAL_ERROR, without details."""
-    from tracklog._config import settings
-    from tracklog.server.app import Server, error_reply
+    from tracklog.server.errors import error_body
 
-    monkeypatch.setattr(settings, "artifact_root", settings.artifact_root)  # a Server sets the process's
-
-    server = Server(str(tmp_path / "store"))
-    status, body, _ = error_reply(server, KeyError("secret detail"), "POST runs/create")
+    status, body = error_body(KeyError("secret detail"), "POST runs/create")
     assert status == 500
     payload = json.loads(body)
     assert payload["error_code"] == "INTERNAL_ERROR" and "secret detail" not in payload["message"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 import tracklog
-from tracklog._rest import RestClient
+from tracklog.tracking import fluent
+from tracklog.tracking.rest import RestStore
 
 
 @pytest.fixture
 def remote(server, monkeypatch):
-    from tracklog import fluent
     from tracklog._config import settings
 
     monkeypatch.setattr(settings, "tracking_uri", None)
@@ -21,9 +21,9 @@ def remote(server, monkeypatch):
         fluent.end_run()
 
 
-def test_client_for_an_http_uri_is_the_rest_client(remote) -> None:
+def test_client_for_an_http_uri_talks_to_the_server(remote) -> None:
     client = tracklog.Client()
-    assert isinstance(client, RestClient) and isinstance(client, tracklog.Client)
+    assert isinstance(client.store, RestStore)
     assert client.tracking_uri == remote.url
 
 

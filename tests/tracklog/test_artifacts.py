@@ -156,7 +156,7 @@ def test_artifacts_view_records_size_sha256_and_actor(client: tracklog.Client, r
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
         (run_id, rel, p.stat().st_size, _sha(p)) for rel, p in expected
     ]
-    assert {r[4] for r in rows} == {client._b.log.writer.actor}
+    assert {r[4] for r in rows} == {client.store.log.writer.actor}
     events = tracklog.sql("SELECT count(*) FROM events WHERE kind = 'ArtifactLogged'").fetchall()
     assert events == [(3,)]
 
@@ -338,7 +338,7 @@ def test_round_trip_on_every_backend(store_uri: str, files: pathlib.Path, tmp_pa
     back = pathlib.Path(client.download_artifacts(run_id, "in", str(tmp_path / "back")))
     assert all((back / rel).read_bytes() == (files / rel).read_bytes() for rel in ("a.txt", "data/x.bin", "data/deep/y.bin"))
     assert artifacts.load_text(f"{root}/notes/n.txt") == "note"
-    rows = client._b.cursor().execute("SELECT path, size, sha256 FROM artifacts ORDER BY path").fetchall()
+    rows = client.connect().execute("SELECT path, size, sha256 FROM artifacts ORDER BY path").fetchall()
     assert rows[0] == ("in/a.txt", 5, _sha(files / "a.txt")) and len(rows) == 4
 
 
@@ -367,7 +367,7 @@ def test_events_local_artifacts_on_s3(s3_endpoint: str, tmp_path: pathlib.Path, 
     assert artifacts.load_dict(f"s3://tracklog-tests/{base}/cfg/params.yaml") == {"k": [1, 2]}
     back = client.download_artifacts(run_id, "data", str(tmp_path / "back"))
     assert pathlib.Path(back, "x.bin").read_bytes() == (files / "data" / "x.bin").read_bytes()
-    assert client._b.cursor().execute("SELECT count(*) FROM artifacts").fetchall() == [(4,)]
+    assert client.connect().execute("SELECT count(*) FROM artifacts").fetchall() == [(4,)]
 
 
 def test_artifact_root_from_the_environment(tmp_path: pathlib.Path, monkeypatch) -> None:
@@ -412,11 +412,11 @@ def test_resolve_artifact_uri(client: tracklog.Client, run_id: str, tmp_path: pa
         artifacts.resolve_artifact_uri("runs:/0123abcd/x")
     calls = []
 
-    def model_dirs(rid: str, path: str, c: tracklog.Client) -> str | None:
+    def model_dirs(rid: str, path: str, tracking_uri: str | None) -> str | None:
         calls.append((rid, path))
         return "memory://models/m" if path == "model" else None
 
-    monkeypatch.setattr(artifacts, "RUNS_URI_RESOLVERS", [model_dirs])
+    monkeypatch.setattr(artifacts, "RUNS_URI_RESOLVERS", [model_dirs, *artifacts.RUNS_URI_RESOLVERS])
     assert artifacts.resolve_artifact_uri(f"runs:/{run_id}/model") == "memory://models/m"
     assert artifacts.resolve_artifact_uri(f"runs:/{run_id}/other") == f"{root}/other"
     assert calls == [(run_id, "model"), (run_id, "other")]

@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 import requests
 import uvicorn
-from starlette.applications import Starlette
 
 import tracklog
 from tests.conftest import _free_port
 from tracklog.entities import Metric, Param
-from tracklog.server.ui_api import ROUTES
+from tracklog.server.app import create_app
 
 API = "/api/2.0/tracklog"
 
@@ -66,8 +65,8 @@ class _Http:
 @pytest.fixture(scope="module")
 def http(store):
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=ROUTES(store["client"])), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    app = create_app(store["client"].tracking_uri)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

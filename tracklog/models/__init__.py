@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracklog.models import pyfunc
+from tracklog.models._store import local_model_path
 from tracklog.models.model import Model, ModelInfo
 from tracklog.models.signature import (
     ColSpec,
@@ -21,6 +23,7 @@ from tracklog.models.signature import (
     TensorSpec,
     infer_signature,
 )
+from tracklog.tracking.fluent import register_model
 
 __all__ = [
     "ColSpec",
@@ -40,15 +43,11 @@ __all__ = [
 
 def register(model_uri: str, name: str) -> int:
     """Register `model_uri` as a new version of `name` (what ``registered_model_name=`` does)."""
-    from tracklog.registry import register_model
-
-    return register_model(model_uri, name).version
+    return int(register_model(model_uri, name).version)
 
 
 def get_model_info(model_uri: str) -> ModelInfo:
     """The `ModelInfo` of a saved or logged model, from its MLmodel file."""
-    from tracklog.models._store import local_model_path
-
     path = local_model_path(model_uri)
     model = Model.load(path)
     return ModelInfo(
@@ -61,6 +60,4 @@ def get_model_info(model_uri: str) -> ModelInfo:
 
 def set_model(model: Any) -> None:
     """For a models-from-code file: hand `model` (a PythonModel or a function) to the loader."""
-    from tracklog.models.pyfunc import set_model as _set
-
-    _set(model)
+    pyfunc.set_model(model)

@@ -81,7 +81,7 @@ _as_of_option = click.option("--as-of", "as_of", default=None, metavar="WHEN",
 
 
 def _client(store: str | None):  # type: ignore[no-untyped-def]
-    from tracklog.client import Client
+    from tracklog.tracking.client import Client
 
     return Client(store)
 
@@ -141,7 +141,7 @@ def versions_command(store: str | None, name: str, as_of: str | None) -> None:
 def register_command(store: str | None, model_uri: str, name: str, tags: tuple[str, ...]) -> None:
     """Register a model (runs:/…, models:/<id>, a folder) as a new version."""
     from eventlog.errors import InvalidInputError
-    from tracklog.registry import register_model
+    from tracklog.tracking.fluent import register_model
 
     parsed = {}
     for item in tags:
@@ -183,7 +183,7 @@ def history_command(store: str | None, name: str | None, limit: int) -> None:
     where = "WHERE name = $name" if name else ""
     query = (f"SELECT time, kind, actor, name, version, alias, stage, key, value FROM registry_history {where} "
              f"ORDER BY ts DESC, writer_id, writer_seq LIMIT {int(limit)}")
-    cursor = _client(store)._b.cursor()
+    cursor = _client(store).connect()
     rows = cursor.execute(query, {"name": name} if name else None).fetchall()
     _echo_table(["time (UTC)", "change", "actor", "model", "version", "alias", "stage", "key", "value"],
                 [["" if c is None else (c.strftime("%Y-%m-%d %H:%M:%S") if hasattr(c, "strftime") else c) for c in r]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog.errors import InvalidInputError, NotFoundError
+from tracklog._version import __version__
 from tracklog.models.signature import ModelSignature, infer_signature
 
 __all__ = ["MLMODEL_FILE", "Model", "ModelInfo", "save_input_example", "write_environment"]
@@ -60,8 +61,6 @@ class Model:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        from tracklog import __version__
-
         out: dict[str, Any] = {}
         if self.artifact_path is not None:
             out["artifact_path"] = self.artifact_path

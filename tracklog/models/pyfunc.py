@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog.errors import InvalidInputError, TracklogError
+from tracklog.artifacts import download, resolve_artifact_uri
 from tracklog.models import _store
 from tracklog.models.model import (
     Model,
@@ -365,8 +366,6 @@ def save_model(
 
 
 def _copy_artifacts(target: Path, artifacts: dict[str, str]) -> dict[str, dict[str, str]]:
-    from tracklog.artifacts import download, resolve_artifact_uri
-
     out = {}
     folder = target / "artifacts"
     folder.mkdir()

@@ -24,7 +24,13 @@ from eventlog.errors import InvalidInputError
 from tracklog.models import _store
 from tracklog.models.model import Model, ModelInfo, python_function_env
 from tracklog.models.pyfunc import FLAVOR_NAME as PYFUNC
-from tracklog.models.pyfunc import ModelLoadError, finish_save, require_pickle_allowed
+from tracklog.models.pyfunc import (
+    ModelLoadError,
+    _copy_code,
+    _prepare,
+    finish_save,
+    require_pickle_allowed,
+)
 from tracklog.models.signature import ModelSignature
 
 __all__ = [
@@ -89,8 +95,6 @@ def save_model(
     skops_trusted_types: list[str] | None = None,
 ) -> None:
     """Save a fitted estimator as an MLflow-format model folder at `path`."""
-    from tracklog.models.pyfunc import _copy_code, _prepare
-
     if serialization_format not in SUPPORTED_SERIALIZATION_FORMATS:
         raise InvalidInputError(f"serialization_format must be one of {', '.join(SUPPORTED_SERIALIZATION_FORMATS)}, "
                                 f"got {serialization_format!r}")

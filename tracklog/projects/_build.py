@@ -27,7 +27,9 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from importlib import metadata
 
+from tracklog import _version
 from tracklog.projects._errors import EnvironmentBuildError, EnvironmentUnavailableError
 from tracklog.projects._spec import PythonEnv
 
@@ -57,22 +59,18 @@ def tracklog_requirement() -> tuple[str, ...]:
     override = os.environ.get("TRACKLOG_PROJECT_REQUIREMENT")
     if override:
         return tuple(shlex.split(override))
-    import importlib.metadata
-
-    import tracklog
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(tracklog.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(_version.__file__)))
     with contextlib.suppress(OSError), open(os.path.join(root, "pyproject.toml"), encoding="utf-8") as fh:
         if re.search(r'(?m)^name\s*=\s*"tracklog"\s*$', fh.read()):
             return ("-e", root)  # a source checkout: the child sees the same code
-    for dist in importlib.metadata.distributions(name="tracklog"):
+    for dist in metadata.distributions(name="tracklog"):
         direct = dist.read_text("direct_url.json")
         if direct:
             info = json.loads(direct)
             if "vcs_info" in info:
                 return (f"tracklog @ {info['vcs_info']['vcs']}+{info['url']}@{info['vcs_info']['commit_id']}",)
             return (f"tracklog @ {info['url']}",)
-    return (f"tracklog=={tracklog.__version__}",)
+    return (f"tracklog=={_version.__version__}",)
 
 
 def find_python(version: str | None) -> str:

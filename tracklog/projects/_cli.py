@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 import click
 
+from tracklog._config import set_tracking_uri
+from tracklog.projects import _runner as projects
+
 __all__ = ["parse_params", "run_command"]
 
 
@@ -27,9 +30,6 @@ def run_command(
     env_manager: str | None, experiment_name: str | None, experiment_id: str | None,
     run_name: str | None, build_only: bool,
 ) -> None:
-    import tracklog
-    from tracklog import projects
-
     _log_to_stderr()
     parameters = parse_params(params)
     if build_only:
@@ -41,7 +41,7 @@ def run_command(
         click.echo(f"command      {built.parameters.command}")
         return
     if store:
-        tracklog.set_tracking_uri(store)
+        set_tracking_uri(store)
     projects.run(  # logs "=== Run <id> FINISHED ===" to stderr; failures raise ProjectRunFailedError
         uri, entry_point, version, parameters, experiment_name=experiment_name,
         experiment_id=experiment_id, env_manager=env_manager, run_name=run_name,

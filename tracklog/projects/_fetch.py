@@ -19,8 +19,8 @@ import urllib.parse
 
 import msgspec
 
-from tracklog._source import GitInfo, git_info, strip_credentials
 from tracklog.projects._errors import ProjectFetchError
+from tracklog.tracking._source import GitInfo, git_info, strip_credentials
 
 __all__ = ["FetchedProject", "fetch_project", "split_uri"]
 

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from tracklog.projects._errors import InvalidParameterError
-from tracklog.projects._spec import EntryPoint, Parameter
+from tracklog.projects._spec import EntryPoint, Parameter, check_scalar
 
 __all__ = ["ResolvedParameters", "check_scalar", "resolve_parameters"]
 
@@ -35,21 +35,6 @@ class ResolvedParameters(msgspec.Struct, frozen=True, kw_only=True):
     values: dict[str, str]
     extras: dict[str, str]
     command: str
-
-
-def check_scalar(type_name: str, value: str) -> str | None:
-    """Why `value` is not a `type_name` (``float``/``int``), or None if it is."""
-    if type_name == "float":
-        try:
-            float(value)
-        except ValueError:
-            return f"must be a float (like 0.5 or 1e-3), got {value!r}"
-    elif type_name == "int":
-        try:
-            int(value)
-        except ValueError:
-            return f"must be an integer, got {value!r}"
-    return None
 
 
 def resolve_parameters(

@@ -24,14 +24,17 @@ from typing import Any
 
 import msgspec
 
-from eventlog.errors import InvalidInputError
+from eventlog.errors import ExperimentAlreadyExistsError, InvalidInputError
+from eventlog.log import default_actor
 from projections import Param, RunStatus
-from tracklog.client import Client
+from tracklog._config import get_tracking_uri
 from tracklog.projects._env import Environment, prepare_environment
 from tracklog.projects._errors import ProjectError, ProjectRunFailedError
 from tracklog.projects._fetch import FetchedProject, fetch_project
 from tracklog.projects._params import ResolvedParameters, resolve_parameters
 from tracklog.projects._spec import EntryPoint, Project, load_project
+from tracklog.tracking import fluent
+from tracklog.tracking.client import Client
 
 __all__ = ["PreparedProject", "SubmittedRun", "build", "run", "status_of"]
 
@@ -208,8 +211,6 @@ def run(
         InvalidProjectError, InvalidParameterError, EntryPointNotFoundError, ProjectFetchError,
         EnvironmentUnavailableError, EnvironmentBuildError: before anything runs.
     """
-    from tracklog._config import get_tracking_uri
-
     if get_tracking_uri().startswith("memory://"):
         raise ProjectError(f"tracking URI {get_tracking_uri()}: a memory:// store lives in one process, "
                            "so an entry point's process cannot log into it; use a folder or a bucket")
@@ -235,8 +236,6 @@ def _experiment_id(client: Client, name: str | None, experiment_id: str | None) 
     if experiment_id is not None:
         return client.get_experiment(str(experiment_id)).experiment_id
     if name is not None:
-        from eventlog.errors import ExperimentAlreadyExistsError
-
         found = client.get_experiment_by_name(name)
         if found is None:
             with contextlib.suppress(ExperimentAlreadyExistsError):  # another runner won the race
@@ -244,15 +243,10 @@ def _experiment_id(client: Client, name: str | None, experiment_id: str | None) 
             found = client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
-    from tracklog.fluent import _experiment_id as active_experiment_id
-
-    return active_experiment_id()
+    return fluent._experiment_id()
 
 
 def _run_tags(prepared: PreparedProject, entry_point: str, version: str | None) -> dict[str, str]:
-    from eventlog.log import default_actor
-    from tracklog.fluent import active_run
-
     fetched, env = prepared.fetched, prepared.environment
     tags = {
         "mlflow.user": default_actor(),
@@ -273,7 +267,7 @@ def _run_tags(prepared: PreparedProject, entry_point: str, version: str | None) 
         "mlflow.docker.image.name": env.docker.image if env.docker else None,
     }
     tags.update({k: v for k, v in optional.items() if v})
-    parent = active_run()  # a project run from inside a run is its child, as in MLflow
+    parent = fluent.active_run()  # a project run from inside a run is its child, as in MLflow
     if parent is not None:
         tags["mlflow.parentRunId"] = parent.run_id
     return tags

@@ -210,12 +210,25 @@ def _parameter(doc: Document, field: str, name: str, key: yaml.Node, node: yaml.
         where = f"{field}.type" if isinstance(node, yaml.MappingNode) else field
         raise doc.error(type_node, where, f"unknown parameter type {type_name!r}; expected one of {', '.join(PARAMETER_TYPES)}")
     if default is not None:
-        from tracklog.projects._params import check_scalar
-
         problem = check_scalar(type_name, default)
         if problem:
             raise doc.error(node, f"{field}.default", f"the default {problem}")
     return Parameter(name=name, type=type_name, default=default, line=key.start_mark.line + 1)
+
+
+def check_scalar(type_name: str, value: str) -> str | None:
+    """Why `value` is not a `type_name` (``float``/``int``), or None if it is."""
+    if type_name == "float":
+        try:
+            float(value)
+        except ValueError:
+            return f"must be a float (like 0.5 or 1e-3), got {value!r}"
+    elif type_name == "int":
+        try:
+            int(value)
+        except ValueError:
+            return f"must be an integer, got {value!r}"
+    return None
 
 
 def _default(doc: Document, node: yaml.Node, field: str) -> str | None:

@@ -17,19 +17,22 @@ import os
 import posixpath
 import tempfile
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
-from eventlog.errors import ArtifactNotFoundError, InvalidArtifactPathError
-from eventlog.events import ArtifactLogged
+from eventlog.errors import (
+    ArtifactNotFoundError,
+    InvalidArtifactPathError,
+    RequestLimitError,
+    RunNotFoundError,
+)
 from eventlog.storage import split_uri
+from projections.entities import FileInfo
 from tracklog.artifacts import list_uri, upload, validate_artifact_path
-from tracklog.server import messages as m
 from tracklog.server.errors import ApiError
-
-if TYPE_CHECKING:
-    from tracklog.server.app import Call
+from tracklog.server.routing import Call
+from tracklog.tracking import messages as m
 
 __all__ = ["PROXY_SCHEME", "ArtifactDestination", "delete", "download", "list_files", "run_files", "serve_file",
            "upload_stream"]
@@ -91,34 +94,36 @@ def checked_path(path: str) -> str:
 # ---- handlers ----------------------------------------------------------------------------------
 
 
+def _experiment_of(path: str) -> str:
+    return path.split("/", 1)[0]
+
+
 def list_files(call: Call, body: m.ProxyList) -> m.FilesReply:
     """``GET /mlflow-artifacts/artifacts?path=…``: the entries directly under `path` (names only)."""
+    call.require("artifact", _experiment_of(body.path), "READ")
     rel = checked_path(body.path)
     files = list_uri(call.server.destination.join(rel))
-    return m.FilesReply(files=[m.FileInfoOut(path=f.path, is_dir=f.is_dir, file_size=f.file_size) for f in files])
+    return m.FilesReply(files=files)
 
 
-async def download(call: Call, path: str) -> Any:
+async def download(call: Call, body: Any) -> Any:
     """``GET /mlflow-artifacts/artifacts/<path>``: the file, streamed."""
+    path = call.params["path"]
+    await anyio.to_thread.run_sync(call.require, "artifact", _experiment_of(path), "READ")
     return await serve_file(call.server.destination.uri, checked_path(path))
 
 
 async def logged_model_file(call: Call, body: m.LoggedModelFile) -> Any:
     """``GET /mlflow/logged-models/<id>/artifacts/files?artifact_file_path=…`` (MLflow's UI reads it)."""
-    from tracklog.server.logged_models import find
-
-    model = find(call, call.params["model_id"])
-    return await serve_file(call.server.destination.real(model.logged.artifact_location),
-                            checked_path(body.artifact_file_path))
+    model = await anyio.to_thread.run_sync(call.client.get_logged_model, call.params["model_id"])
+    return await serve_file(call.server.destination.real(model.artifact_location), checked_path(body.artifact_file_path))
 
 
 async def run_file(call: Call, body: m.RunFile) -> Any:
     """``GET /get-artifact?path=…&run_uuid=…``: one file of a run (MLflow's UI endpoint)."""
-    from tracklog.server.tracking import _run
-
-    run = _run(call, body.run_uuid or body.run_id)
-    call.require("run", run.run_id, "READ")
-    return await serve_file(call.server.destination.real(run.artifact_uri), checked_path(body.path))
+    run = await anyio.to_thread.run_sync(call.client.get_run, body.run_uuid or body.run_id)
+    call.require("run", run.info.run_id, "READ")
+    return await serve_file(call.server.destination.real(run.info.artifact_uri), checked_path(body.path))
 
 
 async def serve_file(root: str, rel: str) -> Any:
@@ -176,8 +181,12 @@ def _fs(uri: str) -> tuple[Any, str]:
     return fsspec.core.url_to_fs(uri)  # type: ignore[no-any-return]
 
 
-async def upload_stream(call: Call, path: str, chunks: AsyncIterator[bytes], limit: int | None) -> None:
+async def upload_stream(call: Call, body: Any) -> m.Empty:
     """``PUT /mlflow-artifacts/artifacts/<path>``: stream the body to a file that lands whole."""
+    path = call.params["path"]
+    await anyio.to_thread.run_sync(call.require, "artifact", _experiment_of(path), "EDIT")
+    assert call.request is not None
+    chunks, limit = call.request.stream(), call.server.max_upload
     rel = checked_path(path)
     if not rel:
         raise ApiError("INVALID_PARAMETER_VALUE", "an upload needs a file path")
@@ -196,7 +205,8 @@ async def upload_stream(call: Call, path: str, chunks: AsyncIterator[bytes], lim
             staged = os.path.join(spool, name)
             os.replace(tmp, staged)
             await anyio.to_thread.run_sync(lambda: upload(staged, dest.join(folder) if folder else dest.uri))
-    _record(call, rel, size, digest)
+    await anyio.to_thread.run_sync(_record, call, rel, size, digest)
+    return m.Empty()
 
 
 async def _spool(chunks: AsyncIterator[bytes], folder: str, name: str,
@@ -210,7 +220,8 @@ async def _spool(chunks: AsyncIterator[bytes], folder: str, name: str,
             async for chunk in chunks:
                 size += len(chunk)
                 if limit is not None and size > limit:
-                    raise ApiError("RESOURCE_LIMIT_EXCEEDED", f"the upload is larger than this server's limit of {limit} bytes")
+                    raise RequestLimitError(f"the upload is larger than this server's limit of {limit} bytes "
+                                            "(tracklog server --max-upload)")
                 digest.update(chunk)
                 if len(chunk) > _CHUNK:
                     await anyio.to_thread.run_sync(out.write, chunk)
@@ -227,14 +238,19 @@ def _record(call: Call, rel: str, size: int, digest: str) -> None:
     parts = rel.split("/")
     if len(parts) < 4 or parts[2] != "artifacts":
         return
-    run = call.store.state().run(parts[1])
-    if run is None or call.server.destination.present(run.artifact_uri) != f"{PROXY_SCHEME}/{'/'.join(parts[:3])}":
+    try:
+        run = call.client.get_run(parts[1])
+    except RunNotFoundError:
         return
-    call.store.append(ArtifactLogged(run_id=run.run_id, path="/".join(parts[3:]), size=size, sha256=digest))
+    if call.server.destination.present(run.info.artifact_uri) != f"{PROXY_SCHEME}/{'/'.join(parts[:3])}":
+        return
+    call.client.store.record_artifacts(run.info.run_id, [("/".join(parts[3:]), size, digest)])
 
 
-def delete(call: Call, path: str) -> m.Empty:
+def delete(call: Call, body: Any) -> m.Empty:
     """``DELETE /mlflow-artifacts/artifacts/<path>``: a file or a folder with all it holds."""
+    path = call.params["path"]
+    call.require("artifact", _experiment_of(path), "MANAGE")
     rel = checked_path(path)
     if not rel:
         raise ApiError("INVALID_PARAMETER_VALUE", "refusing to delete the whole artifact destination")
@@ -254,6 +270,6 @@ def run_files(call: Call, artifact_uri: str, path: str) -> m.FilesReply:
     files = list_uri(base)
     return m.FilesReply(
         root_uri=call.server.destination.present(artifact_uri),
-        files=[m.FileInfoOut(path=f"{rel}/{f.path}" if rel else f.path, is_dir=f.is_dir, file_size=f.file_size)
+        files=[FileInfo(path=f"{rel}/{f.path}" if rel else f.path, is_dir=f.is_dir, file_size=f.file_size)
                for f in files],
     )

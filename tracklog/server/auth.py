@@ -36,17 +36,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import msgspec
 
-from eventlog.errors import InvalidInputError, NotFoundError
-from tracklog.server import messages as m
+from eventlog.errors import ExperimentNotFoundError, InvalidInputError, NotFoundError
 from tracklog.server.errors import ApiError
-
-if TYPE_CHECKING:
-    from tracklog.server.app import Access, Call
+from tracklog.server.routing import Access, Call, Route
+from tracklog.tracking import messages as m
 
 __all__ = ["Auth", "Permission", "User", "hash_password", "verify_password"]
 
@@ -231,15 +229,13 @@ class Auth:
         their experiment."""
         if kind in ("experiment", "model"):
             return kind, ref
-        state = call.store.state()
-        if kind == "run":
-            run = state.run(ref)
-            return None if run is None else ("experiment", run.experiment_id)
-        if kind == "logged_model":
-            found = state.models.get(ref)
-            return None if found is None else ("experiment", found.experiment_id)
+        if kind in ("run", "logged_model"):
+            experiment = call.experiment_of(kind, ref)
+            return None if experiment is None else ("experiment", experiment)
         if kind == "artifact":
-            if state.experiment(ref) is None:
+            try:
+                call.client.get_experiment(ref)
+            except ExperimentNotFoundError:
                 return ("admin", "")  # outside any experiment's folder: admins only
             return "experiment", ref
         raise AssertionError(kind)
@@ -425,10 +421,8 @@ def _grant_handlers(kind: str, body_type: type[Any], ref_field: str) -> dict[str
     return {"create": create, "get": get, "update": create, "delete": delete}
 
 
-def routes() -> list[Any]:
-    """The auth endpoints, for the API dispatcher (each checks access itself)."""
-    from tracklog.server.app import Access, Route
-
+def _routes() -> list[Route]:
+    """The auth endpoints, for the route table (each handler checks access itself)."""
     own = Access("handler")
     out = [
         Route("POST", "users/create", UserBody, create_user, own),
@@ -470,3 +464,6 @@ def delete_token(call: Call, body: TokenBody) -> dict[str, Any]:
         raise NotFoundError(f"no token named {body.name!r}")
     auth.db.run("DELETE FROM tokens WHERE username = ? AND name = ?", (call.user.username, body.name))
     return {}
+
+
+ROUTES = _routes()

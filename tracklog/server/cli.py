@@ -17,6 +17,10 @@ from typing import Any
 
 import click
 
+from tracklog._config import get_tracking_uri
+from tracklog.server.app import serve
+from tracklog.server.auth import Auth
+
 __all__ = ["server_command", "ui_command"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.I)
@@ -70,14 +74,9 @@ def _options(f: Any) -> Any:
 
 
 def _run(store: str | None, host: str, open_browser: bool, **o: Any) -> None:
-    from tracklog._config import get_tracking_uri
-    from tracklog.server.app import serve
-
     store = store or get_tracking_uri()
     auth = None
     if o["auth"] == "basic":
-        from tracklog.server.auth import Auth
-
         auth = Auth.open(o["auth_db"], store, default_permission=o["default_permission"])
         click.echo(f"tracklog server: basic auth on ({auth.describe()})")
     elif not _loopback(host):

@@ -1,71 +1,27 @@
 """MLflow's model registry API: registered models, versions, stages, tags and aliases.
 
-Every operation is `tracklog.registry.RegistryClient`'s (names and version numbers claimed
-put-if-absent in the store, so two servers on one bucket never hand out the same version).
-Version numbers travel as strings, as in MLflow's protobufs. Like MLflow's stores, searches
-leave prompts (models tagged ``mlflow.prompt.is_prompt = 'true'``) out unless the filter asks
-for them.
+Every operation is the `tracklog.Client`'s (names and version numbers claimed put-if-absent in
+the store, so two servers on one bucket never hand out the same version). Version numbers
+travel as strings, as in MLflow's protobufs. Like MLflow's stores, the store's searches leave
+prompts (models tagged ``mlflow.prompt.is_prompt = 'true'``) out unless the filter asks for
+them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from projections.registry import ModelVersion, RegisteredModel
-from query.filter import And, Comparison, Node, parse, to_string
-from tracklog.registry import MODEL_ATTRIBUTES, VERSION_ATTRIBUTES
-from tracklog.server import messages as m
-from tracklog.server.logged_models import fold_logged_models
-
-if TYPE_CHECKING:
-    from tracklog.server.app import Call
+from projections.entities import ModelVersion, RegisteredModel
+from tracklog.server.routing import Call
+from tracklog.tracking import messages as m
 
 __all__ = ["model_out", "version_out"]
 
-PROMPT_TAG = "mlflow.prompt.is_prompt"
-
-
-def _kv(items: dict[str, str]) -> list[m.KeyValueOut]:
-    return [m.KeyValueOut(key=k, value=v) for k, v in sorted(items.items())]
-
 
 def version_out(call: Call, v: ModelVersion) -> m.ModelVersionOut:
-    return m.ModelVersionOut(
-        name=v.name, version=str(v.version), creation_timestamp=v.creation_timestamp,
-        last_updated_timestamp=v.last_updated_timestamp or v.creation_timestamp, user_id=v.user_id or "",
-        current_stage=v.current_stage, description=v.description or "",
-        source=call.server.destination.present(v.source), run_id=v.run_id or "", status=v.status,
-        status_message=v.status_message or "", tags=_kv(v.tags), run_link=v.run_link or "",
-        aliases=list(v.aliases), model_id=v.model_id or "",
-    )
+    return m.version_out(v, call.server.destination.present)
 
 
 def model_out(call: Call, r: RegisteredModel) -> m.RegisteredModelOut:
-    return m.RegisteredModelOut(
-        name=r.name, creation_timestamp=r.creation_timestamp,
-        last_updated_timestamp=r.last_updated_timestamp or r.creation_timestamp, description=r.description or "",
-        latest_versions=[version_out(call, v) for v in r.latest_versions], tags=_kv(r.tags),
-        aliases=[m.AliasOut(alias=a, version=str(v)) for a, v in sorted(r.aliases.items())],
-    )
-
-
-def _without_prompts(filter_string: str, attributes: dict[str, str]) -> str:
-    """The filter with MLflow's prompt clauses replaced by the rule its stores apply: prompts only
-    if the filter asks for them (``tags.`mlflow.prompt.is_prompt` = 'true'``), else none."""
-    node = parse(filter_string, attributes)
-    items = list(node.items) if isinstance(node, And) else [node] if node is not None else []
-    prompts = False
-    kept: list[Node] = []
-    for item in items:
-        if isinstance(item, Comparison) and item.key.entity == "tag" and item.key.name == PROMPT_TAG:
-            value = str(item.value).lower()
-            prompts = (item.op == "=" and value == "true") or (item.op == "!=" and value == "false")
-        else:
-            kept.append(item)
-    rule = (f"tags.`{PROMPT_TAG}` = 'true'" if prompts
-            else f"(tags.`{PROMPT_TAG}` IS NULL or tags.`{PROMPT_TAG}` != 'true')")
-    rest = to_string(And(tuple(kept)) if len(kept) > 1 else kept[0] if kept else None)
-    return f"({rest}) and {rule}" if rest else rule
+    return m.model_out(r, call.server.destination.present)
 
 
 # ---- registered models ------------------------------------------------------------------------------
@@ -98,7 +54,7 @@ def delete_registered_model(call: Call, body: m.NameRef) -> m.Empty:
 
 
 def search_registered_models(call: Call, body: m.SearchRegisteredModels) -> m.RegisteredModelsReply:
-    found = call.client.search_registered_models(_without_prompts(body.filter, MODEL_ATTRIBUTES),
+    found = call.client.search_registered_models(body.filter or None,
                                                  body.max_results, body.order_by or None, body.page_token or None)
     allowed = call.readable_models()
     return m.RegisteredModelsReply(registered_models=[model_out(call, r) for r in found if allowed(r.name)],
@@ -126,8 +82,7 @@ def get_latest_versions(call: Call, body: m.GetLatestVersions) -> m.ModelVersion
 def create_model_version(call: Call, body: m.CreateModelVersion) -> m.ModelVersionReply:
     run_id = body.run_id
     if body.model_id and not run_id:  # MLflow fills the run in from the logged model
-        logged = fold_logged_models(call.store.state()).models.get(body.model_id)
-        run_id = logged.logged.run_id if logged is not None else ""
+        run_id = call.client.get_logged_model(body.model_id).source_run_id or ""
     version = call.client.create_model_version(
         body.name, body.source, run_id=run_id or None, tags={t.key: t.value for t in body.tags},
         run_link=body.run_link or None, description=body.description or None, model_id=body.model_id or None)
@@ -155,7 +110,7 @@ def delete_model_version(call: Call, body: m.VersionRef) -> m.Empty:
 
 
 def search_model_versions(call: Call, body: m.SearchModelVersions) -> m.ModelVersionsReply:
-    found = call.client.search_model_versions(_without_prompts(body.filter, VERSION_ATTRIBUTES),
+    found = call.client.search_model_versions(body.filter or None,
                                               body.max_results, body.order_by or None, body.page_token or None)
     allowed = call.readable_models()
     return m.ModelVersionsReply(model_versions=[version_out(call, v) for v in found if allowed(v.name)],

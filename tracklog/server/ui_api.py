@@ -18,29 +18,27 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from eventlog.errors import InvalidValueError, RunNotFoundError
+from eventlog.errors import (
+    FilterSyntaxError,
+    InvalidValueError,
+    RegisteredModelNotFoundError,
+    RunNotFoundError,
+)
 from query.compile import Params, compile_filter, order_expression
-from query.filter import FilterSyntaxError, Key, parse, parse_order_by
-from tracklog.registry import RegisteredModelNotFoundError
-from tracklog.server.errors import ApiError, status_and_code
+from query.filter import Key, parse, parse_order_by
+from tracklog.server.routing import Call
 
 if TYPE_CHECKING:
     import duckdb
 
-    from tracklog.client import Client
+__all__ = ["downsample", "get_run", "list_experiments", "registry_model", "registry_models", "runs_groups", "runs_keys",
+           "runs_table"]
 
-__all__ = ["ROUTES", "routes"]
-
-PREFIXES = ("/api/2.0/tracklog", "/ajax-api/2.0/tracklog")
 MAX_WINDOW = 5000
 MAX_BUCKETS = 20_000
 _VIEW_TYPES = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": None}
@@ -101,24 +99,6 @@ class RunsKeysRequest(_Body):
 # ---- the endpoints' work (plain functions over a cursor, so tests can call them) -----------
 
 
-class Reads:
-    """Where the endpoints read: the server's warm catalog (as of its last background refresh,
-    a second old at most; `fresh` folds first), or a plain `Client`'s catalog, always folded."""
-
-    def __init__(self, owner: Any) -> None:
-        self.store = getattr(owner, "store", None)  # a tracklog.server `Server` has a ServerStore
-        self.client: Client = getattr(owner, "client", owner)
-
-    def cursor(self, as_of: int | float | None, fresh: bool) -> duckdb.DuckDBPyConnection:
-        if self.store is None:
-            return self.client._b.cursor(as_of)
-        if as_of is None:
-            return self.store.fresh_cursor() if fresh else self.store.cursor()
-        if fresh:
-            self.store.fresh_cursor().close()
-        return self.client._b.catalog().connect(as_of, refresh=False)
-
-
 def _run_filter(body: RunsTableRequest | RunsGroupsRequest, params: Params) -> str:
     """The WHERE clause of a runs query: the user's filter, the experiments, the lifecycle."""
     where = [compile_filter(parse(body.filter), params)]
@@ -155,13 +135,10 @@ def runs_table(cur: duckdb.DuckDBPyConnection, body: RunsTableRequest) -> dict[s
     params = Params()
     where = _run_filter(body, params)
     orders = [parse_order_by(clause) for clause in body.order_by] + _DEFAULT_ORDER
-    sort = [(*order_expression(key, params), desc) for key, desc in orders]
-    order_sql = ", ".join(
-        f"({expr} IS NULL{' OR isnan(' + expr + ')' if numeric else ''}), {expr} {'DESC' if desc else 'ASC'}"
-        for expr, numeric, desc in sort
-    )
+    sort = [order_expression(key, params, desc) for key, desc in orders]
+    order_sql = ", ".join(f"{o.rank}, {o.value} {'DESC' if o.desc else 'ASC'}" for o in sort)
     columns = body.columns if body.columns is not None else _default_columns(cur, body)
-    extra = [order_expression(_column_key(c), params)[0] for c in columns]
+    extra = [order_expression(_column_key(c), params).value for c in columns]
     select = [*(f"{sql} AS {name}" for name, sql in _RUN_COLUMNS.items()), *(f"{e} AS _c{i}" for i, e in enumerate(extra))]
     # pick the window by its sort keys first; only its rows pay for the map lookups
     sql = (f"WITH page AS (SELECT r.run_id FROM runs r WHERE {where} ORDER BY {order_sql}, r.run_id "
@@ -201,8 +178,8 @@ def _default_columns(cur: duckdb.DuckDBPyConnection, body: RunsTableRequest) -> 
 def runs_groups(cur: duckdb.DuckDBPyConnection, body: RunsGroupsRequest) -> dict[str, Any]:
     """Runs grouped by the value of `body.group_by`: count, latest start, mean of each metric column."""
     params = Params()
-    group_sql = order_expression(_column_key(body.group_by), params)[0]
-    metric_cols = [(c, order_expression(k, params)[0]) for c in body.columns if (k := _column_key(c)).entity == "metric"]
+    group_sql = order_expression(_column_key(body.group_by), params).value
+    metric_cols = [(c, order_expression(k, params).value) for c in body.columns if (k := _column_key(c)).entity == "metric"]
     aggregates = "".join(f", avg({e}) FILTER (WHERE NOT isnan({e}))" for _, e in metric_cols)
     where = _run_filter(body, params)
     sql = (f"SELECT {group_sql}::VARCHAR AS g, count(*) AS n, max(r.start_time_ms) AS last{aggregates} "
@@ -494,93 +471,42 @@ def _finite(value: Any) -> Any:
     return value
 
 
-# ---- HTTP ----------------------------------------------------------------------------------
-
-def _json(payload: Any, status: int = 200) -> Response:
-    return Response(_encoder.encode(payload), status_code=status, media_type="application/json")
+# ---- the route table's handlers ----------------------------------------------------------------
 
 
-def _error(exc: BaseException) -> Response:
-    """MLflow's error JSON by the server's one table of codes; anything unknown is a bug and
-    propagates (the server answers it with a bare INTERNAL_ERROR and logs the traceback)."""
-    if isinstance(exc, msgspec.ValidationError):
-        exc = ApiError("INVALID_PARAMETER_VALUE", f"Invalid value for a request parameter: {exc}")
-    elif isinstance(exc, msgspec.DecodeError):
-        exc = ApiError("MALFORMED_REQUEST", f"The request body is not valid JSON: {exc}")
-    known = status_and_code(exc)
-    if known is None:
-        raise exc
-    status, code = known
-    return _json({"error_code": code, "message": str(exc)}, status)
+class RunRef(_Body):
+    run_id: str
 
 
-def _as_of_param(request: Request) -> int | None:
-    text = request.query_params.get("as_of")
-    if not text:
-        return None
-    try:
-        return int(float(text))
-    except ValueError:
-        raise InvalidValueError(f"as_of must be epoch milliseconds, got {text!r}") from None
+class ExperimentsRef(_Body):
+    view_type: Literal["ACTIVE_ONLY", "DELETED_ONLY", "ALL"] = "ACTIVE_ONLY"
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+class ModelRef(_Body):
+    name: str
 
 
-def _post(reads: Reads, body_type: type[_Body], work: Callable[[Any, Any], Any]) -> Handler:
-    decoder = msgspec.json.Decoder(body_type)
+def _reads(work: Callable[[duckdb.DuckDBPyConnection, Any], Any]) -> Callable[[Call, Any], Any]:
+    """A handler running `work` on a catalog cursor (as of ``body.as_of``; ``fresh`` folds what
+    other processes published since the last background fold first)."""
 
-    async def endpoint(request: Request) -> Response:
+    def handler(call: Call, body: Any) -> Any:
+        call.require("ui", "", "READ")
+        cur = call.store.cursor(body.as_of, fresh=body.fresh)
         try:
-            body = decoder.decode(await request.body() or b"{}")
-            return _json(await run_in_threadpool(_with_cursor, reads, body.as_of, body.fresh, lambda cur: work(cur, body)))
-        except Exception as exc:  # mapped to MLflow's error JSON; unknown errors re-raise
-            return _error(exc)
+            return work(cur, body)
+        finally:
+            cur.close()
 
-    return endpoint
-
-
-def _get(reads: Reads, work: Callable[[Any, Request], Any]) -> Handler:
-    async def endpoint(request: Request) -> Response:
-        try:
-            as_of, fresh = _as_of_param(request), request.query_params.get("fresh") in ("1", "true")
-            return _json(await run_in_threadpool(_with_cursor, reads, as_of, fresh, lambda cur: work(cur, request)))
-        except Exception as exc:
-            return _error(exc)
-
-    return endpoint
+    handler.__name__ = handler.__qualname__ = work.__name__
+    return handler
 
 
-def _with_cursor(reads: Reads, as_of: int | None, fresh: bool, work: Callable[[Any], Any]) -> Any:
-    cur = reads.cursor(as_of, fresh)
-    try:
-        return work(cur)
-    finally:
-        cur.close()
-
-
-def _required(request: Request, name: str) -> str:
-    value = request.query_params.get(name)
-    if not value:
-        raise InvalidValueError(f"missing query parameter {name!r}")
-    return value
-
-
-def routes(owner: Any, prefixes: Sequence[str] = PREFIXES) -> list[Route]:
-    """The UI's endpoints under each of `prefixes`, reading through `owner`: the server's
-    `Server` (its warm catalog) or a `tracklog.Client`."""
-    reads = Reads(owner)
-    table: list[tuple[str, str, Handler]] = [
-        ("/metrics/downsample", "POST", _post(reads, DownsampleRequest, downsample)),
-        ("/runs/table", "POST", _post(reads, RunsTableRequest, runs_table)),
-        ("/runs/groups", "POST", _post(reads, RunsGroupsRequest, runs_groups)),
-        ("/runs/keys", "POST", _post(reads, RunsKeysRequest, runs_keys)),
-        ("/runs/get", "GET", _get(reads, lambda cur, rq: get_run(cur, _required(rq, "run_id")))),
-        ("/experiments/list", "GET", _get(reads, lambda cur, rq: list_experiments(cur, rq.query_params.get("view_type", "ACTIVE_ONLY")))),
-        ("/registry/models", "GET", _get(reads, lambda cur, rq: registry_models(cur))),
-        ("/registry/model", "GET", _get(reads, lambda cur, rq: registry_model(cur, _required(rq, "name")))),
-    ]
-    return [Route(prefix + path, handler, methods=[method]) for prefix in prefixes for path, method, handler in table]
-
-
-ROUTES = routes  # the server adds ``ROUTES(server)`` to its routes
+ui_downsample = _reads(downsample)
+ui_runs_table = _reads(runs_table)
+ui_runs_groups = _reads(runs_groups)
+ui_runs_keys = _reads(runs_keys)
+ui_run = _reads(lambda cur, body: get_run(cur, body.run_id))
+ui_experiments = _reads(lambda cur, body: list_experiments(cur, body.view_type))
+ui_registry_models = _reads(lambda cur, body: registry_models(cur))
+ui_registry_model = _reads(lambda cur, body: registry_model(cur, body.name))

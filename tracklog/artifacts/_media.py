@@ -2,7 +2,8 @@
 
 Each follows MLflow's rules and layout (YAML by extension, plotly as HTML, numpy pixel ranges,
 ``images/<key>+step+…`` with a thumbnail, tables as pandas ``orient="split"`` JSON that a second
-call appends to); the files go through `tracklog.artifacts`. pandas, PIL, numpy, matplotlib and
+call appends to); the files go through the client's artifact methods (`client` here is a `tracklog.Client`,
+passed in: this package sits below the tracking layer). pandas, PIL, numpy, matplotlib and
 plotly are imported only when used.
 """
 
@@ -17,7 +18,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventlog.errors import (
     ArtifactNotFoundError,
@@ -26,10 +27,11 @@ from eventlog.errors import (
     InvalidKeyError,
     InvalidValueError,
 )
-from tracklog.artifacts import _download_run, _staged, log_artifacts_to_run, validate_artifact_path
+from eventlog.validation import check_step, check_timestamp
+from projections.entities import ViewType
+from tracklog.artifacts import validate_artifact_path
 
-if TYPE_CHECKING:
-    from tracklog.client import Client
+Client = Any  # a tracklog.Client (this package cannot import the tracking layer above it)
 
 __all__: list[str] = []  # private: `Client` calls these
 
@@ -140,7 +142,7 @@ def _log_image(client: Client, run_id: str, image: Any, artifact_file: str | Non
     if key is not None:
         _log_image_step(client, run_id, pil, key, step, timestamp)
         return
-    with _staged(client, run_id, artifact_file) as path:  # type: ignore[arg-type]
+    with client.staged_artifact(run_id, artifact_file) as path:
         try:
             pil.save(path)
         except (ValueError, KeyError, OSError) as exc:  # unknown extension, mode the format cannot hold
@@ -152,8 +154,6 @@ def _log_image_step(client: Client, run_id: str, image: Any, key: str, step: int
     plus a ``…+compressed.webp`` thumbnail, and the run tag ``mlflow.loggedImages``."""
     import tempfile
 
-    from eventlog.validation import check_step, check_timestamp
-
     if not isinstance(key, str) or not _IMAGE_KEY.fullmatch(key):
         raise InvalidKeyError(
             f"log_image key {key!r} may hold only letters, digits, '_', '-', '.', ' ' and '/'"
@@ -161,11 +161,11 @@ def _log_image_step(client: Client, run_id: str, image: Any, key: str, step: int
     step = check_step(key, step or 0)
     timestamp = check_timestamp(key, timestamp or time.time_ns() // 1_000_000)
     stem = f"{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{uuid.uuid4()}"
-    client._b.require_active_run(run_id)
+    client.require_active_run(run_id)
     with tempfile.TemporaryDirectory(prefix="tracklog-image-") as tmp:
         image.save(Path(tmp, f"{stem}.png"))
         _thumbnail(image).save(Path(tmp, f"{stem}+compressed.webp"))
-        log_artifacts_to_run(client, run_id, tmp, "images")
+        client.log_artifacts(run_id, tmp, "images")
     client.set_tag(run_id, "mlflow.loggedImages", True)
 
 
@@ -219,11 +219,11 @@ def _log_table(client: Client, run_id: str, data: Any, artifact_file: str) -> No
 
     rel = _table_file(artifact_file)
     frame = _to_frame(data)
-    client._b.require_active_run(run_id)
+    client.require_active_run(run_id)
     with tempfile.TemporaryDirectory(prefix="tracklog-table-") as tmp, contextlib.suppress(ArtifactNotFoundError):
-        existing = _download_run(client, run_id, rel, tmp)
+        existing = client.download_artifacts(run_id, rel, tmp)
         frame = pd.concat([_read_table(Path(existing)), frame], ignore_index=True)
-    with _staged(client, run_id, rel) as path:
+    with client.staged_artifact(run_id, rel) as path:
         try:
             if rel.endswith(".json"):
                 frame.to_json(path, orient="split", index=False, date_format="iso")
@@ -236,8 +236,8 @@ def _log_table(client: Client, run_id: str, data: Any, artifact_file: str) -> No
 
 def _tag_table(client: Client, run_id: str, rel: str) -> None:
     """The run tag MLflow's UI and `load_table` use to find tables."""
-    tag = client._run_state(run_id).tags.get(_LOGGED_ARTIFACTS_TAG)
-    held = json.loads(tag.value or "[]") if tag is not None else []
+    tag = client.get_run(run_id).data.tags.get(_LOGGED_ARTIFACTS_TAG)
+    held = json.loads(tag or "[]")
     entry = {"path": rel, "type": "table"}
     if entry not in held:
         client.set_tag(run_id, _LOGGED_ARTIFACTS_TAG, json.dumps([*held, entry]))
@@ -257,7 +257,7 @@ def _load_table(client: Client, experiment_id: str, artifact_file: str, run_ids:
     frames = []
     with tempfile.TemporaryDirectory(prefix="tracklog-table-") as tmp:
         for i, row in enumerate(runs):
-            frame = _read_table(Path(_download_run(client, row["run_id"], rel, Path(tmp, str(i)))))
+            frame = _read_table(Path(client.download_artifacts(row["run_id"], rel, str(Path(tmp, str(i))))))
             for column in extra_columns or ():
                 if column not in row:
                     raise InvalidInputError(f"load_table: no run column {column!r}; expected one of {sorted(row)}")
@@ -267,12 +267,7 @@ def _load_table(client: Client, experiment_id: str, artifact_file: str, run_ids:
 
 
 def _runs_with_table(client: Client, experiment_id: str, rel: str, run_ids: list[str] | None) -> list[dict[str, Any]]:
-    from projections import ViewType
-    from query.search import flatten, search_runs
-
-    cur = client._b.cursor()
-    table = search_runs(cur, [experiment_id], "", ViewType.ACTIVE_ONLY, 100_000, None).table
-    rows = flatten(cur, table).to_pylist()
+    rows = client.search_runs_table([experiment_id], "", ViewType.ACTIVE_ONLY, None, None).to_pylist()
     entry = {"path": rel, "type": "table"}
     tag = f"tags.{_LOGGED_ARTIFACTS_TAG}"
     found = [r for r in rows if (not run_ids or r["run_id"] in run_ids) and entry in json.loads(r.get(tag) or "[]")]

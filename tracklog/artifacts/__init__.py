@@ -1,14 +1,17 @@
 """Artifacts: a run's files, kept under its artifact URI on any fsspec filesystem.
 
-Three layers, top to bottom:
+Two layers, top to bottom:
 
 - MLflow's ``mlflow.artifacts`` module: `download_artifacts`, `list_artifacts`, `load_text`,
   `load_dict`, `load_image`, taking ``runs:/<run_id>/<path>`` URIs or run ids;
-- the run layer `Client` calls: `log_artifacts_to_run` uploads under a run's artifact URI and
-  appends one `ArtifactLogged` event (path, size, sha256) per file, so the ``artifacts`` view
-  lists it and the audit trail says who wrote it;
 - the transfer layer: `upload`, `download`, `list_uri`, `resolve_artifact_uri`,
-  `validate_artifact_path`, on a folder, ``file://…`` or any fsspec URL.
+  `validate_artifact_path`, on a folder, ``file://…``, any fsspec URL, or a tracking server's
+  artifact proxy (``mlflow-artifacts:``, `tracklog.artifacts._proxy`).
+
+This package knows no tracking store: a ``runs:/`` URI is resolved by the `RUNS_URI_RESOLVERS`
+that the layers above register (`tracklog.tracking` the run's artifact root, `tracklog.models`
+a run's logged models by name). `tracklog.Client` logs a run's artifacts with `upload` and
+records one `ArtifactLogged` event (path, size, sha256) per file.
 
 Transfers stream in chunks of `CHUNK_SIZE` (a file is never read whole into memory) and hash
 as they go; a progress bar (stderr) shows transfers over 64 MB. A file lands whole or not at
@@ -38,7 +41,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from eventlog.errors import (
     ArtifactNotFoundError,
@@ -49,25 +52,24 @@ from eventlog.errors import (
     TracklogError,
     UnsupportedStoreError,
 )
-from eventlog.events import ArtifactLogged
 from eventlog.storage import split_uri
 from projections.entities import FileInfo
-
-if TYPE_CHECKING:
-    from tracklog.client import Client
 
 __all__ = [
     "CHUNK_SIZE",
     "RUNS_URI_RESOLVERS",
     "download",
     "download_artifacts",
+    "join_path",
+    "join_uri",
     "list_artifacts",
     "list_uri",
     "load_dict",
     "load_image",
     "load_text",
-    "log_artifacts_to_run",
     "resolve_artifact_uri",
+    "run_artifact_path",
+    "run_download",
     "upload",
     "validate_artifact_path",
 ]
@@ -76,11 +78,12 @@ CHUNK_SIZE = 8 << 20  # bytes per read and write while streaming
 PROGRESS_THRESHOLD = 64 << 20  # a transfer larger than this shows a progress bar
 _PARTIAL = ".tracklog-partial-"  # infix of a local file still being written; never listed
 
-RunsUriResolver = Callable[[str, str, "Client"], "str | None"]
+RunsUriResolver = Callable[[str, str, "str | None"], "str | None"]
 RUNS_URI_RESOLVERS: list[RunsUriResolver] = []
-"""Tried in order by `resolve_artifact_uri` on ``runs:/<run_id>/<path>`` before the default
-(the run's artifact URI + path): ``resolver(run_id, path, client)`` returns a URI, or None to
-pass. ``tracklog.models`` registers one for logged models."""
+"""Tried in order by `resolve_artifact_uri` on ``runs:/<run_id>/<path>``:
+``resolver(run_id, path, tracking_uri)`` returns a URI, or None to pass. ``tracklog.models``
+puts its logged-model resolver first; ``tracklog.tracking`` appends the last one, the run's
+artifact URI + path."""
 
 Written = list[tuple[str, int, str]]  # (relative path, size in bytes, sha256 hex) per file
 OnFile = Callable[[str, int, str], None]
@@ -149,11 +152,13 @@ def _drop_slash(path: str) -> str:
     return path[:-1] if path.endswith("/") else path
 
 
-def _join(uri: str, rel: str) -> str:
+def join_uri(uri: str, rel: str) -> str:
+    """A URI and a relative path joined with one slash."""
     return f"{uri.rstrip('/')}/{rel}" if rel else uri
 
 
-def _join_rel(prefix: str, rel: str) -> str:
+def join_path(prefix: str, rel: str) -> str:
+    """Two relative artifact paths joined (either may be empty)."""
     return f"{prefix}/{rel}" if prefix and rel else prefix or rel
 
 
@@ -184,15 +189,11 @@ def _resolve_runs_uri(uri: str, tracking_uri: str | None) -> str:
     if match is None:
         raise InvalidInputError(f"{uri!r} is not a runs URI: expected runs:/<run_id>/<path>")
     run_id, path = match.group(1), validate_artifact_path(match.group(2))
-    import tracklog.models._store  # noqa: F401 - registers the logged-model resolver (runs:/<run>/<model name>)
-    from tracklog.client import Client
-
-    client = Client(tracking_uri)
     for resolver in list(RUNS_URI_RESOLVERS):
-        found = resolver(run_id, path, client)
+        found = resolver(run_id, path, tracking_uri)
         if found is not None:
             return found
-    return _join(_run_root(client, run_id), path)
+    raise UnsupportedStoreError(f"{uri!r}: no resolver for runs:/ URIs is registered (import tracklog first)")
 
 
 # ---- filesystems ----------------------------------------------------------------------------
@@ -210,7 +211,7 @@ class _Location(NamedTuple):
         if not rel:
             return self
         sep = os.sep if self.local else "/"
-        return self._replace(path=f"{self.path.rstrip(sep)}{sep}{rel.replace('/', sep)}", uri=_join(self.uri, rel))
+        return self._replace(path=f"{self.path.rstrip(sep)}{sep}{rel.replace('/', sep)}", uri=join_uri(self.uri, rel))
 
 
 def _locate(uri: str) -> _Location:
@@ -220,7 +221,7 @@ def _locate(uri: str) -> _Location:
     if uri.startswith("runs:"):
         uri = resolve_artifact_uri(uri)
     if uri.startswith("mlflow-artifacts:"):  # a tracking server's artifact proxy
-        from tracklog._rest import artifacts_location
+        from tracklog.artifacts._proxy import artifacts_location  # fsspec's filesystem base: heavy, loaded here
 
         fs, path = artifacts_location(uri)
         return _Location(fs, path, uri, False)
@@ -564,81 +565,24 @@ def list_uri(uri: str) -> list[FileInfo]:
     return sorted(out, key=lambda f: f.path)
 
 
-# ---- the run layer (what Client calls) ------------------------------------------------------
+# ---- a run's artifacts, by its artifact root ---------------------------------------------------
 
 
-def _run_root(client: Client, run_id: str) -> str:
-    return client._run_state(run_id).artifact_uri
-
-
-def log_artifacts_to_run(client: Client, run_id: str, local_path: str | os.PathLike[str],
-                         artifact_path: str | None = None, *, progress: bool | None = None) -> Written:
-    """Upload a file or a folder's files under the run's artifact URI (+ `artifact_path`), and
-    append one `ArtifactLogged` event per file as it lands.
-
-    Returns:
-        ``(path, size, sha256)`` per file, the path relative to the run's artifact root.
-
-    Raises:
-        InvalidArtifactPathError: a bad `artifact_path` or file name.
-        RunNotFoundError, RunNotActiveError: no such run, or it is deleted.
-    """
-    prefix = validate_artifact_path(artifact_path)
-    client._b.require_active_run(run_id)
-    root = _run_root(client, run_id)
-    log = client._b.log
-
-    def record(rel: str, size: int, digest: str) -> None:
-        log.append(ArtifactLogged(run_id=run_id, path=_join_rel(prefix, rel), size=size, sha256=digest))
-
-    written = upload(local_path, _join(root, prefix), progress=progress, on_file=record)
-    return [(_join_rel(prefix, rel), size, digest) for rel, size, digest in written]
-
-
-def _log_artifact(client: Client, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None) -> None:
-    """MLflow's ``log_artifact``: a file lands in `artifact_path`, a folder as `artifact_path/<its name>`."""
-    src = Path(os.fspath(local_path)).expanduser()
-    prefix = validate_artifact_path(artifact_path)
-    if src.is_dir():
-        prefix = _join_rel(prefix, validate_artifact_path(src.resolve().name))
-    log_artifacts_to_run(client, run_id, src, prefix)
-
-
-def _log_artifacts(client: Client, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None) -> None:
-    src = Path(os.fspath(local_dir)).expanduser()
-    if not src.is_dir():
-        what = "is a file (use log_artifact)" if src.is_file() else "does not exist"
-        raise InvalidInputError(f"log_artifacts takes a folder, but {str(src)!r} {what}")
-    log_artifacts_to_run(client, run_id, src, artifact_path)
-
-
-@contextlib.contextmanager
-def _staged(client: Client, run_id: str, artifact_file: str) -> Iterator[Path]:
-    """A temporary local file to write; on exit it is uploaded as `artifact_file` of the run."""
-    import tempfile
-
-    rel = validate_artifact_path(artifact_file)
-    if not rel:
-        raise InvalidArtifactPathError(f"artifact_file must name a file, got {artifact_file!r}")
-    client._b.require_active_run(run_id)
-    with tempfile.TemporaryDirectory(prefix="tracklog-artifact-") as tmp:
-        path = Path(tmp, posixpath.basename(rel))
-        yield path
-        log_artifacts_to_run(client, run_id, path, posixpath.dirname(rel) or None)
-
-
-def _list_run(client: Client, run_id: str, path: str | None) -> list[FileInfo]:
+def run_artifact_path(root: str, path: str | None) -> list[FileInfo]:
+    """The files and folders directly under `path` of the artifact root `root`, with paths
+    relative to the root (as MLflow lists a run's artifacts)."""
     rel = validate_artifact_path(path)
-    infos = list_uri(_join(_run_root(client, run_id), rel))
-    return [FileInfo(path=_join_rel(rel, f.path), is_dir=f.is_dir, file_size=f.file_size) for f in infos]
+    infos = list_uri(join_uri(root, rel))
+    return [FileInfo(path=join_path(rel, f.path), is_dir=f.is_dir, file_size=f.file_size) for f in infos]
 
 
-def _download_run(client: Client, run_id: str, path: str | None, dst_path: str | os.PathLike[str] | None) -> str:
-    """MLflow's ``download_artifacts``: `path` lands at ``<dst_path>/<path>``; returns that path."""
+def run_download(root: str, path: str | None, dst_path: str | os.PathLike[str] | None, *, what: str = "the run") -> str:
+    """MLflow's ``download_artifacts`` of a run: `path` under the artifact root `root` lands at
+    ``<dst_path>/<path>`` (default: a new temporary folder); returns that local path."""
     import tempfile
 
     rel = validate_artifact_path(path)
-    src = _locate(_join(_run_root(client, run_id), rel))
+    src = _locate(join_uri(root, rel))
     dst = Path(os.fspath(dst_path)).expanduser().absolute() if dst_path is not None else Path(tempfile.mkdtemp(prefix="tracklog-download-"))
     if dst.exists() and not dst.is_dir():
         raise InvalidInputError(f"the download destination {str(dst)!r} is a file; expected a folder")
@@ -647,9 +591,13 @@ def _download_run(client: Client, run_id: str, path: str | None, dst_path: str |
         _fetch(src, target, None)
     except ArtifactNotFoundError:
         if rel:
-            raise ArtifactNotFoundError(f"run {run_id} has no artifact {rel!r} (looked in {src.uri})") from None
+            raise ArtifactNotFoundError(f"{what} has no artifact {rel!r} (looked in {src.uri})") from None
         target.mkdir(parents=True, exist_ok=True)  # a run that logged nothing: an empty folder, as MLflow
     return str(target)
+
+
+def _run_root(run_id: str, tracking_uri: str | None) -> str:
+    return _resolve_runs_uri(f"runs:/{run_id}", tracking_uri)
 
 
 # ---- MLflow's mlflow.artifacts module ---------------------------------------------------------
@@ -663,9 +611,7 @@ def _source_uri(artifact_uri: str | None, run_id: str | None, artifact_path: str
         if artifact_path is not None:
             raise InvalidInputError("artifact_path goes with run_id; with artifact_uri, put the path in the URI")
         return resolve_artifact_uri(artifact_uri, tracking_uri)
-    from tracklog.client import Client
-
-    return _join(_run_root(Client(tracking_uri), str(run_id)), validate_artifact_path(artifact_path))
+    return join_uri(_run_root(str(run_id), tracking_uri), validate_artifact_path(artifact_path))
 
 
 def download_artifacts(artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None,
@@ -685,9 +631,7 @@ def download_artifacts(artifact_uri: str | None = None, run_id: str | None = Non
     import tempfile
 
     if run_id is not None and artifact_uri is None:
-        from tracklog.client import Client
-
-        return _download_run(Client(tracking_uri), run_id, artifact_path, dst_path)
+        return run_download(_run_root(run_id, tracking_uri), artifact_path, dst_path, what=f"run {run_id}")
     uri = _source_uri(artifact_uri, run_id, artifact_path, tracking_uri)
     return str(download(uri, dst_path if dst_path is not None else tempfile.mkdtemp(prefix="tracklog-download-")))
 
@@ -697,9 +641,7 @@ def list_artifacts(artifact_uri: str | None = None, run_id: str | None = None, a
     """The files and folders directly under an artifact URI, or under a run's `artifact_path`
     (paths then relative to the run's artifact root, as MLflow)."""
     if run_id is not None and artifact_uri is None:
-        from tracklog.client import Client
-
-        return _list_run(Client(tracking_uri), run_id, artifact_path)
+        return run_artifact_path(_run_root(run_id, tracking_uri), artifact_path)
     return list_uri(_source_uri(artifact_uri, run_id, artifact_path, tracking_uri))
 
 

@@ -1,5 +1,9 @@
 """The bodies of MLflow's REST API as msgspec Structs, with MLflow's JSON field names.
 
+The server decodes requests into these and the REST client (`tracklog.tracking.rest`) encodes
+them; replies carry the entities of `projections.entities` themselves (they are MLflow's wire
+format), encoded with `projections.entities.encode_hook` and decoded by the client.
+
 Requests are decoded leniently, as MLflow's protobuf JSON parser reads them: int64 fields may
 come as numbers or numeric strings, doubles also as ``"NaN"``/``"Infinity"``, enums as names or
 numbers, and unknown fields are ignored (newer clients send fields older servers do not know).
@@ -12,14 +16,30 @@ write non-finite doubles as ``"NaN"``/``"Infinity"``/``"-Infinity"`` strings (JS
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import msgspec
+
+from projections.entities import (
+    Experiment,
+    FileInfo,
+    LoggedModel,
+    Metric,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    RunInfo,
+)
 
 __all__ = [
     "Body",
     "KeyValue",
     "Reply",
+    "model_in",
+    "model_out",
     "number",
+    "version_in",
+    "version_out",
 ]
 
 Enum = str | int  # a protobuf enum: its name or its number
@@ -91,18 +111,8 @@ class DeleteExperimentTag(Body, kw_only=True):
     key: str
 
 
-class ExperimentOut(Reply, kw_only=True):
-    experiment_id: str
-    name: str
-    artifact_location: str = ""
-    lifecycle_stage: str
-    last_update_time: int | None = None
-    creation_time: int | None = None
-    tags: list[KeyValueOut] = []
-
-
 class ExperimentReply(Reply, kw_only=True):
-    experiment: ExperimentOut
+    experiment: Experiment
 
 
 class CreateExperimentReply(Reply, kw_only=True):
@@ -110,7 +120,7 @@ class CreateExperimentReply(Reply, kw_only=True):
 
 
 class ExperimentsReply(Reply, kw_only=True):
-    experiments: list[ExperimentOut] = []
+    experiments: list[Experiment] = []
     next_page_token: str = ""
 
 
@@ -249,100 +259,27 @@ class ListArtifacts(RunRef, kw_only=True):
     page_token: str = ""
 
 
-class RunInfoOut(Reply, kw_only=True):
-    run_uuid: str
-    run_id: str
-    run_name: str = ""
-    experiment_id: str = ""
-    user_id: str = ""
-    status: str  # enums and stages are always written: a missing one would read as the protobuf default
-    start_time: int | None = None
-    end_time: int | None = None
-    artifact_uri: str = ""
-    lifecycle_stage: str
-
-
-class MetricOut(Reply, kw_only=True):
-    key: str
-    value: float | str
-    timestamp: int = 0
-    step: int = 0
-    run_id: str = ""
-    model_id: str = ""
-
-
-class DatasetOut(Reply, kw_only=True):
-    name: str
-    digest: str
-    source_type: str = ""
-    source: str = ""
-    schema: str = ""
-    profile: str = ""
-
-
-class DatasetInputOut(Reply, kw_only=True):
-    tags: list[KeyValueOut] = []
-    dataset: DatasetOut
-
-
-class ModelInputOut(Reply, kw_only=True):
-    model_id: str
-
-
-class ModelOutputOut(Reply, kw_only=True):
-    model_id: str
-    step: int = 0
-
-
-class RunDataOut(Reply, kw_only=True):
-    metrics: list[MetricOut] = []
-    params: list[KeyValueOut] = []
-    tags: list[KeyValueOut] = []
-
-
-class RunInputsOut(Reply, kw_only=True):
-    dataset_inputs: list[DatasetInputOut] = []
-    model_inputs: list[ModelInputOut] = []
-
-
-class RunOutputsOut(Reply, kw_only=True):
-    model_outputs: list[ModelOutputOut] = []
-
-
-class RunOut(Reply, kw_only=True):
-    info: RunInfoOut
-    data: RunDataOut = msgspec.field(default_factory=RunDataOut)
-    inputs: RunInputsOut = msgspec.field(default_factory=RunInputsOut)
-    outputs: RunOutputsOut = msgspec.field(default_factory=RunOutputsOut)
-
-
 class RunReply(Reply, kw_only=True):
-    run: RunOut
+    run: Run
 
 
 class RunInfoReply(Reply, kw_only=True):
-    run_info: RunInfoOut
+    run_info: RunInfo
 
 
 class RunsReply(Reply, kw_only=True):
-    runs: list[RunOut] = []
+    runs: list[Run] = []
     next_page_token: str = ""
 
 
 class MetricsReply(Reply, kw_only=True):
-    metrics: list[MetricOut] = []
+    metrics: list[Metric] = []
     next_page_token: str = ""
-
-
-class FileInfoOut(Reply, kw_only=True):
-    path: str
-    is_dir: bool  # no default: always written (MLflow's HTTP artifact client reads it unconditionally)
-    file_size: int | None = None
 
 
 class FilesReply(Reply, kw_only=True):
     root_uri: str = ""
-    files: list[FileInfoOut] = []
+    files: list[FileInfo] = []
     next_page_token: str = ""
 
 
@@ -409,36 +346,12 @@ class RunFile(Body, kw_only=True):
     run_id: str = ""
 
 
-class LoggedModelInfoOut(Reply, kw_only=True):
-    model_id: str
-    experiment_id: str
-    name: str = ""
-    creation_timestamp_ms: int = 0
-    last_updated_timestamp_ms: int = 0
-    artifact_uri: str = ""
-    status: str
-    model_type: str = ""
-    source_run_id: str = ""
-    status_message: str = ""
-    tags: list[KeyValueOut] = []
-
-
-class LoggedModelDataOut(Reply, kw_only=True):
-    params: list[KeyValueOut] = []
-    metrics: list[MetricOut] = []
-
-
-class LoggedModelOut(Reply, kw_only=True):
-    info: LoggedModelInfoOut
-    data: LoggedModelDataOut = msgspec.field(default_factory=LoggedModelDataOut)
-
-
 class LoggedModelReply(Reply, kw_only=True):
-    model: LoggedModelOut
+    model: LoggedModel
 
 
 class LoggedModelsReply(Reply, kw_only=True):
-    models: list[LoggedModelOut] = []
+    models: list[LoggedModel] = []
     next_page_token: str = ""
 
 
@@ -620,3 +533,53 @@ class SqlReply(msgspec.Struct, kw_only=True):  # every field written, defaults t
 
 class Empty(Reply, kw_only=True):
     pass
+
+
+# ---- the registry's entities on the wire, and back ----------------------------------------------
+
+
+def _kv(items: dict[str, str]) -> list[KeyValueOut]:
+    return [KeyValueOut(key=k, value=v) for k, v in sorted(items.items())]
+
+
+def _same(uri: str) -> str:
+    return uri
+
+
+def version_out(v: ModelVersion, present: Callable[[str], str] = _same) -> ModelVersionOut:
+    """A model version as MLflow's JSON has it (`present` rewrites its source URI for the client)."""
+    return ModelVersionOut(
+        name=v.name, version=str(v.version), creation_timestamp=v.creation_timestamp,
+        last_updated_timestamp=v.last_updated_timestamp or v.creation_timestamp, user_id=v.user_id or "",
+        current_stage=v.current_stage, description=v.description or "", source=present(v.source or ""),
+        run_id=v.run_id or "", status=v.status, status_message=v.status_message or "", tags=_kv(v.tags),
+        run_link=v.run_link or "", aliases=list(v.aliases), model_id=v.model_id or "",
+    )
+
+
+def model_out(r: RegisteredModel, present: Callable[[str], str] = _same) -> RegisteredModelOut:
+    return RegisteredModelOut(
+        name=r.name, creation_timestamp=r.creation_timestamp,
+        last_updated_timestamp=r.last_updated_timestamp or r.creation_timestamp, description=r.description or "",
+        latest_versions=[version_out(v, present) for v in r.latest_versions], tags=_kv(r.tags),
+        aliases=[AliasOut(alias=a, version=str(v)) for a, v in sorted(r.aliases.items())],
+    )
+
+
+def version_in(v: ModelVersionOut) -> ModelVersion:
+    """The entity a server's model version JSON stands for."""
+    return ModelVersion(
+        name=v.name, version=int(v.version), creation_timestamp=v.creation_timestamp,
+        last_updated_timestamp=v.last_updated_timestamp, description=v.description or None, user_id=v.user_id or None,
+        current_stage=v.current_stage, source=v.source or None, run_id=v.run_id or None, status=v.status,
+        status_message=v.status_message or None, tags={t.key: t.value for t in v.tags}, run_link=v.run_link or None,
+        aliases=list(v.aliases), model_id=v.model_id or None,
+    )
+
+
+def model_in(r: RegisteredModelOut) -> RegisteredModel:
+    return RegisteredModel(
+        name=r.name, creation_timestamp=r.creation_timestamp, last_updated_timestamp=r.last_updated_timestamp,
+        description=r.description or None, latest_versions=[version_in(v) for v in r.latest_versions],
+        tags={t.key: t.value for t in r.tags}, aliases={a.alias: int(a.version) for a in r.aliases},
+    )

@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -21,6 +22,8 @@ from eventlog import (
     InvalidStateError,
     RunNotActiveError,
 )
+from eventlog.errors import RegisteredModelAlreadyExistsError, RegisteredModelNotFoundError
+from eventlog.log import default_actor
 from projections import (
     Dataset,
     DatasetInput,
@@ -37,7 +40,10 @@ from projections import (
     ViewType,
 )
 from tracklog._config import settings
-from tracklog.client import Client
+from tracklog.artifacts import validate_artifact_path
+from tracklog.registry import check_model_name, parse_models_uri
+from tracklog.tracking._source import script_git_tags
+from tracklog.tracking.client import Client
 
 __all__ = [
     "ActiveRun",
@@ -114,19 +120,16 @@ class ActiveRun:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        """End the run — FINISHED, FAILED if the block raised, KILLED on Ctrl-C — unless it was
+        ended inside the block already (then its status stands, as MLflow keeps it)."""
         if exc_type is None:
             status = RunStatus.FINISHED
         elif issubclass(exc_type, KeyboardInterrupt):
             status = RunStatus.KILLED
         else:
             status = RunStatus.FAILED
-        stack = _run_stack.get()
-        if self in stack:
-            while _run_stack.get() and self in _run_stack.get():
-                end_run(status)
-        else:
-            self._client.set_terminated(self.run_id, status)
-            self._client.flush()
+        while any(r.run_id == self.run_id for r in _run_stack.get()):
+            end_run(status)
 
     def __repr__(self) -> str:
         return f"<ActiveRun: run_id={self.run_id!r}, experiment_id={self.info.experiment_id!r}>"
@@ -274,9 +277,6 @@ def start_run(
 
 
 def _system_tags(parent_run_id: str | None) -> dict[str, str]:
-    from eventlog.log import default_actor
-    from tracklog._source import script_git_tags
-
     source = sys.argv[0] if sys.argv and sys.argv[0] else "<console>"
     if os.path.isfile(source):
         source = os.path.abspath(source)
@@ -290,7 +290,7 @@ def _system_tags(parent_run_id: str | None) -> dict[str, str]:
 def _create(client: Client, experiment_id: str | None, run_name: str | None, parent: str | None,
             tags: dict[str, Any] | None, description: str | None) -> Run:
     if parent is not None:
-        client._b.require_active_run(parent)
+        client.require_active_run(parent)
     all_tags = {**_system_tags(parent), **(tags or {})}
     run = client.create_run(str(experiment_id) if experiment_id is not None else _experiment_id(), tags=all_tags, run_name=run_name)
     if description is not None:
@@ -399,7 +399,7 @@ def log_metrics(
         client, run_id = active._client, active.run_id
     else:
         client = _client()
-    client._log_metrics(run_id, metrics, step, timestamp)
+    client.log_metrics(run_id, metrics, step, timestamp)
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
@@ -479,9 +479,6 @@ def search_runs(
     Returns pandas in MLflow's layout (``run_id … end_time``, ``metrics.<k>``, ``params.<k>``,
     ``tags.<k>``) by default, or ``"list"`` of `Run`, ``"arrow"``, ``"polars"``.
     """
-    from query.search import flatten, runs_from_table
-    from query.search import search_runs as search
-
     if output_format not in ("pandas", "list", "arrow", "polars"):
         raise InvalidInputError(f"output_format must be 'pandas', 'list', 'arrow' or 'polars', got {output_format!r}")
     if experiment_ids and experiment_names:
@@ -496,13 +493,9 @@ def search_runs(
         ids = [e.experiment_id for e in client.search_experiments(max_results=None)]
     else:
         ids = [_experiment_id()]
-    if hasattr(client, "runs_frame"):  # a tracking server (tracklog._rest): it searches
-        return client.runs_frame(ids, filter_string, run_view_type, max_results, order_by, output_format)
-    cur = client._b.cursor()
-    table = search(cur, ids, filter_string, run_view_type, max_results, order_by).table
     if output_format == "list":
-        return runs_from_table(table)
-    flat = flatten(cur, table)
+        return list(client.search_runs(ids, filter_string, run_view_type, max_results, order_by))
+    flat = client.search_runs_table(ids, filter_string, run_view_type, max_results, order_by)
     if output_format == "arrow":
         return flat
     if output_format == "polars":
@@ -527,20 +520,16 @@ def connect(uri: str | None = None, as_of: Any = None) -> Any:
     >>> tracklog.connect().sql("SELECT run_name, metrics['acc'] FROM runs").fetchall()
     [('a', 0.5)]
     """
-    return Client(uri)._b.cursor(as_of)
+    return Client(uri).connect(as_of)
 
 
 def sql(query: str, as_of: Any = None, uri: str | None = None) -> Any:
     """Run read-only SQL over the views; the result converts with ``.arrow()``, ``.df()``, ``.pl()``.
 
-    Writes, ``ATTACH``, ``COPY``, ``INSTALL`` and configuration changes are refused.
+    Writes, ``ATTACH``, ``COPY``, ``INSTALL`` and configuration changes are refused; against a
+    tracking server, the server runs the query in its sandbox.
     """
-    from query.sql import run_sql
-
-    client = Client(uri)
-    if hasattr(client, "sql"):  # a tracking server (tracklog._rest): it runs the query, sandboxed
-        return client.sql(query, as_of)
-    return run_sql(connect(uri, as_of), query, trusted=True)
+    return Client(uri).sql(query, as_of)
 
 
 def flush() -> None:
@@ -621,8 +610,6 @@ def load_table(artifact_file: str, run_ids: list[str] | None = None, extra_colum
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
     """The active run's artifact URI, or that of `artifact_path` inside it."""
-    from tracklog.artifacts import validate_artifact_path
-
     active = _current()
     path = validate_artifact_path(artifact_path)
     root = active._client.get_run(active.run_id).info.artifact_uri
@@ -653,12 +640,49 @@ def _end_runs_at_exit() -> None:
 
 
 def register_model(model_uri: str, name: str, await_registration_for: int = 300, *,
-                   tags: dict[str, Any] | None = None) -> Any:
+                   tags: dict[str, Any] | None = None, client: Client | None = None) -> Any:
     """Register the model at `model_uri` as a new version of `name`, creating the model if needed.
 
-    `model_uri` is ``runs:/<run_id>/<name>``, ``models:/<model_id>``, another registered
-    version's ``models:/…`` URI, or a path. Returns the new `ModelVersion`.
+    `model_uri` is ``runs:/<run_id>/<name>`` (the run's logged model of that name, else its
+    artifacts there), ``models:/<model_id>`` (a logged model), another registered version's
+    ``models:/…`` URI (copied), or a path. Returns the new `ModelVersion`.
     """
-    from tracklog.registry import register_model as _register
+    client = client or _client()
+    check_model_name(name)
+    run_id: str | None = None
+    model_id: str | None = None
+    source = model_uri
+    if model_uri.startswith("runs:/"):
+        run_id, _, path = model_uri[len("runs:/"):].strip("/").partition("/")
+        logged = _run_logged_model(client, run_id, path.partition("/")[0]) if path else None
+        if logged is not None:
+            model_id, source = logged.model_id, f"models:/{logged.model_id}"
+    elif model_uri.startswith("models:/"):
+        key, _, kind = parse_models_uri(model_uri)
+        if kind == "logged":
+            logged = client.get_logged_model(key)
+            model_id, run_id = logged.model_id, logged.source_run_id
+        else:
+            copied = client.resolve_model_version(model_uri)
+            source, run_id, model_id = copied.source or model_uri, copied.run_id, copied.model_id
+    elif "://" not in model_uri:
+        source = os.path.abspath(model_uri)
+    with contextlib.suppress(RegisteredModelAlreadyExistsError):
+        client.create_registered_model(name)
+    deadline = time.monotonic() + 5
+    while True:  # another process may have created the name a moment ago
+        try:
+            return client.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
+        except RegisteredModelNotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
-    return _register(model_uri, name, await_registration_for, tags=tags, client=_client())
+
+def _run_logged_model(client: Client, run_id: str, name: str) -> Any:
+    """The run's newest logged model called `name`, or None."""
+    experiment_id = client.get_run(run_id).info.experiment_id
+    escaped = name.replace("'", "''")
+    found = client.search_logged_models([experiment_id], f"source_run_id = '{run_id}' AND name = '{escaped}'",
+                                        max_results=1, order_by=[{"field_name": "creation_timestamp", "ascending": False}])
+    return found[0] if found else None

@@ -1,0 +1,137 @@
+"""Point reads over the catalog's views: a run, an experiment, a metric history, a registered
+model, a model version, a logged model — each one query, each entity built by
+`projections.rows`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from projections.catalog import fetch_arrow
+from projections.entities import (
+    Experiment,
+    LoggedModel,
+    MetricHistory,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+)
+from projections.rows import (
+    EXPERIMENT_COLUMNS,
+    LOGGED_MODEL_COLUMNS,
+    MODEL_COLUMNS,
+    RUN_COLUMNS,
+    VERSION_COLUMNS,
+    experiment_entity,
+    logged_model_entity,
+    model_entity,
+    run_entities,
+    version_entity,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = [
+    "EXPERIMENT_SELECT",
+    "LOGGED_MODEL_SELECT",
+    "MODEL_SELECT",
+    "VERSION_SELECT",
+    "aliases",
+    "experiment",
+    "experiment_by_name",
+    "logged_model",
+    "metric_history",
+    "model_versions",
+    "registered_model",
+    "registered_models",
+    "run_lifecycle",
+    "runs_by_id",
+]
+
+EXPERIMENT_SELECT = ", ".join(f"r.{c}" for c in EXPERIMENT_COLUMNS)
+LOGGED_MODEL_SELECT = ", ".join(f"r.{c}" for c in LOGGED_MODEL_COLUMNS)
+MODEL_SELECT = ", ".join(f"r.{c}" for c in MODEL_COLUMNS)
+VERSION_SELECT = ", ".join(f"r.{c}" for c in VERSION_COLUMNS)
+_RUN_SELECT = ", ".join(RUN_COLUMNS)
+
+
+def runs_by_id(cur: duckdb.DuckDBPyConnection, run_ids: Iterable[str], cache: dict[str, Run] | None = None) -> list[Run]:
+    """The runs with these ids that exist, in this order; entities found in `cache` (the
+    catalog's, which a fold clears for the runs it touches) are reused, others added."""
+    ids = list(run_ids)
+    cache = {} if cache is None else cache
+    missing = [r for r in ids if r not in cache]
+    if missing:
+        table = fetch_arrow(cur, f"SELECT {_RUN_SELECT} FROM runs WHERE run_id IN (SELECT unnest($ids))", {"ids": missing})
+        for run in run_entities(table):
+            cache[run.info.run_id] = run
+    return [cache[r] for r in ids if r in cache]
+
+
+def run_lifecycle(cur: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """``active``/``deleted``, or None for no such run."""
+    rows = cur.execute("SELECT lifecycle_stage FROM runs WHERE run_id = ?", [run_id]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def experiment(cur: duckdb.DuckDBPyConnection, experiment_id: str) -> Experiment | None:
+    rows = cur.execute(f"SELECT {EXPERIMENT_SELECT} FROM experiments r WHERE experiment_id = ?", [experiment_id]).fetchall()
+    return experiment_entity(rows[0]) if rows else None
+
+
+def experiment_by_name(cur: duckdb.DuckDBPyConnection, name: str) -> Experiment | None:
+    """The experiment called `name` (active or deleted); the newest if a race made two."""
+    rows = cur.execute(f"SELECT {EXPERIMENT_SELECT} FROM experiments r WHERE name = ? "
+                       "ORDER BY creation_time_ms, experiment_id LIMIT 1", [name]).fetchall()
+    return experiment_entity(rows[0]) if rows else None
+
+
+def metric_history(cur: duckdb.DuckDBPyConnection, run_id: str, key: str) -> MetricHistory:
+    """Every point of one metric, by step then timestamp (each exact point once)."""
+    table = fetch_arrow(cur, "SELECT value, timestamp, step FROM metric_points WHERE run_id = $run AND key = $key "
+                             "ORDER BY step, timestamp, writer_seq", {"run": run_id, "key": key})
+    return MetricHistory(table, run_id, key)
+
+
+def logged_model(cur: duckdb.DuckDBPyConnection, model_id: str) -> LoggedModel | None:
+    rows = cur.execute(f"SELECT {LOGGED_MODEL_SELECT} FROM logged_models r WHERE model_id = ?", [model_id]).fetchall()
+    return logged_model_entity(rows[0]) if rows else None
+
+
+# ---- the registry ------------------------------------------------------------------------
+
+
+def aliases(cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, dict[str, int]]:
+    """name -> {alias: version} of these registered models."""
+    out: dict[str, dict[str, int]] = {n: {} for n in names}
+    for name, alias, version in cur.execute(
+            "SELECT name, alias, version FROM model_aliases WHERE name IN (SELECT unnest($n)) ORDER BY alias",
+            {"n": names}).fetchall():
+        out[name][alias] = version
+    return out
+
+
+def model_versions(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> list[ModelVersion]:
+    """Version entities from rows of `VERSION_SELECT`, with their aliases."""
+    held = aliases(cur, sorted({row[0] for row in rows}))
+    return [version_entity(row, [a for a, v in held[row[0]].items() if v == row[1]]) for row in rows]
+
+
+def registered_models(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]],
+                      stages: list[str] | None = None) -> list[RegisteredModel]:
+    """Model entities from rows of `MODEL_SELECT`: with the newest version of each stage and
+    the aliases."""
+    names = [row[0] for row in rows]
+    latest = cur.execute(
+        f"SELECT {VERSION_SELECT} FROM model_versions r WHERE name IN (SELECT unnest($n)) "
+        "QUALIFY row_number() OVER (PARTITION BY name, current_stage ORDER BY version DESC) = 1 "
+        "ORDER BY name, current_stage", {"n": names}).fetchall()
+    versions = model_versions(cur, latest)
+    held = aliases(cur, names)
+    return [model_entity(row, [v for v in versions if v.name == row[0]], held[row[0]]) for row in rows]
+
+
+def registered_model(cur: duckdb.DuckDBPyConnection, name: str) -> RegisteredModel | None:
+    rows = cur.execute(f"SELECT {MODEL_SELECT} FROM registered_models r WHERE name = ?", [name]).fetchall()
+    return registered_models(cur, rows)[0] if rows else None
