@@ -7,6 +7,7 @@ import sys
 import textwrap
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -305,3 +306,27 @@ def test_a_large_first_fold_goes_in_batches_with_the_same_answers(tmp_path, monk
     assert {v: _dump(batched.connect(), v) for v in VIEWS} == expected
     assert folds == [3, 3, 3, 3]  # 12 files of 25 points: 3 files (75 points >= 60) a batch
     batched.close()
+
+
+def test_an_exact_repeat_of_a_metric_point_is_folded_once(tmp_path) -> None:
+    """Same run, key, step, timestamp and value (a client retrying a request whose answer was
+    lost): one point, as MLflow's stores keep it — within a fold and across folds, from any writer.
+    (The Parquet log keeps every event; the catalog's views show the point once.)"""
+    log = EventLog.open(str(tmp_path))
+    point = {"run_id": "r", "key": "m", "value": 0.5, "step": 3, "timestamp": 100}
+    _publish(log, _stamp([("w0", RunStarted(run_id="r", experiment_id="0", run_name="n")),
+                          ("w0", MetricLogged(**point)), ("w1", MetricLogged(**point)),
+                          ("w1", MetricLogged(**{**point, "value": 0.7}))]), 0)
+    catalog = Catalog(log)
+    cur = catalog.connect()
+    assert cur.sql("SELECT value FROM metrics ORDER BY value").fetchall() == [(0.5,), (0.7,)]
+    later = [msgspec.structs.replace(MetricLogged(**point), writer_id="w2", writer_seq=0, ts=10**12, actor="u"),
+             msgspec.structs.replace(MetricLogged(**{**point, "step": 4}), writer_id="w2", writer_seq=1, ts=10**12 + 1, actor="u")]
+    _publish(log, later, 1)
+    cur = catalog.connect()
+    assert cur.sql("SELECT step, value FROM metrics ORDER BY step, value").fetchall() == [(3, 0.5), (3, 0.7), (4, 0.5)]
+    assert cur.sql("SELECT count(*) FROM events WHERE kind = 'MetricLogged'").fetchall() == [(3,)]
+    catalog.close()
+    replay = Catalog(log, persistent=False)
+    assert replay.connect().sql("SELECT step, value FROM metrics ORDER BY step, value").fetchall() == \
+        [(3, 0.5), (3, 0.7), (4, 0.5)]

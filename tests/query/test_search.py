@@ -1,5 +1,8 @@
-"""search_runs: the compiled SQL selects exactly what a plain-Python reading of the filter selects,
-in MLflow's order, page after page."""
+"""search_runs: the compiled SQL selects exactly what a plain-Python reading of the filter selects
+— and what the production evaluator (`query.evaluate`) selects — in MLflow's order, page after
+page. MLflow's semantics (its sqlalchemy store): a NaN metric satisfies ``!=`` and no other
+comparison, and sorts after every value and before missing ones; a backslash escapes ``%``,
+``_`` and itself in LIKE patterns."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tracklog
+from query.evaluate import predicate
 from query.filter import And, Comparison, Key, Or, to_string
 from tracklog import Metric, Param, RunTag, ViewType
 from tracklog.entities import DatasetInput, InputTag
@@ -19,7 +23,7 @@ from tracklog.entities import DatasetInput, InputTag
 METRIC_KEYS = ["acc", "loss", "odd key"]
 PARAM_KEYS = ["lr", "opt"]
 TAG_KEYS = ["team", "mlflow.user"]
-WORDS = ["a", "ab", "Ab", "b_c", "x%y", "", "adam", "sgd"]
+WORDS = ["a", "ab", "Ab", "b_c", "x%y", "", "adam", "sgd", "x_y", "xay", "x\\y", "x%"]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,8 @@ def store(tmp_path_factory) -> tuple[tracklog.Client, str, list]:
     for i in range(40):
         run = client.create_run(exp if i % 4 else "0", run_name=rng.choice(WORDS) or f"run{i}", start_time=1000 + rng.randrange(20))
         run_id = run.info.run_id
-        metrics = [Metric(key=k, value=rng.choice([0.0, 0.5, 1.0, -2.0, math.inf, rng.random()]), timestamp=0, step=0)
+        metrics = [Metric(key=k, value=rng.choice([0.0, 0.5, 1.0, -2.0, math.inf, math.nan, rng.random()]), timestamp=0,
+                          step=0)
                    for k in METRIC_KEYS if rng.random() < 0.7]
         params = [Param(key=k, value=rng.choice(WORDS)) for k in PARAM_KEYS if rng.random() < 0.7]
         tags = [RunTag(key=k, value=rng.choice(WORDS)) for k in TAG_KEYS if rng.random() < 0.7]
@@ -49,7 +54,9 @@ def store(tmp_path_factory) -> tuple[tracklog.Client, str, list]:
 
 
 def _like(pattern: str, text: str, flags: int = 0) -> bool:
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    """PostgreSQL's LIKE: ``%`` any run, ``_`` any one character, a backslash escapes the next."""
+    regex = re.sub(r"\\(.)|%|_|[^\\%_]+", lambda m: re.escape(m.group(1)) if m.group(1) is not None
+                   else ".*" if m.group() == "%" else "." if m.group() == "_" else re.escape(m.group()), pattern)
     return re.fullmatch(regex, text, flags | re.S) is not None
 
 
@@ -72,6 +79,8 @@ def _test(op: str, value, target) -> bool:
         return value is not None
     if value is None:
         return False
+    if isinstance(value, float) and math.isnan(value):
+        return op == "!="  # MLflow: NaN satisfies != and nothing else
     return {
         "=": lambda: value == target, "!=": lambda: value != target, "<": lambda: value < target,
         "<=": lambda: value <= target, ">": lambda: value > target, ">=": lambda: value >= target,
@@ -99,7 +108,7 @@ _leaf = st.one_of(
               st.sampled_from(["=", "!=", "<", "<=", ">", ">="]), st.sampled_from([0.0, 0.5, 1.0, -2.0, 0.25])),
     st.builds(lambda e, k, op, v: Comparison(Key(e, k), op, v), st.sampled_from(["param", "tag"]),
               st.sampled_from(PARAM_KEYS + TAG_KEYS), st.sampled_from(["=", "!=", "LIKE", "ILIKE"]),
-              st.sampled_from(WORDS + ["%b%", "a%", "_b", "A%"])),
+              st.sampled_from(WORDS + ["%b%", "a%", "_b", "A%", "x\\_y", "x\\%", "x\\\\y", "x_y"])),
     st.builds(lambda e, k, op: Comparison(Key(e, k), op, None), st.sampled_from(["param", "tag", "metric"]),
               st.sampled_from(METRIC_KEYS + PARAM_KEYS + TAG_KEYS), st.sampled_from(["IS NULL", "IS NOT NULL"])),
     st.builds(lambda op, v: Comparison(Key("attribute", "status"), op, tuple(v)), st.sampled_from(["IN", "NOT IN"]),
@@ -124,15 +133,40 @@ def test_compiled_sql_selects_what_python_selects(store, node) -> None:
     got = {r.info.run_id for r in client.search_runs([exp, "0"], text, run_view_type=ViewType.ALL, max_results=1000)}
     want = {r.info.run_id for r in runs if evaluate(node, r)}
     assert got == want, text
+    match = predicate(node)  # the production evaluator reads the filter the same way
+    assert {r.info.run_id for r in runs if _evaluator_match(match, node, r)} == got, text
 
 
-def _sort_value(run, key: Key):
+def _evaluator_match(match, node, run) -> bool:
+    """`query.evaluate.predicate` on a run; dataset keys are multi-valued (one match is enough)."""
+    leaves = []
+
+    def walk(n):
+        if isinstance(n, And | Or):
+            for item in n.items:
+                walk(item)
+        else:
+            leaves.append(n)
+
+    walk(node)
+    if not any(leaf.key.entity == "dataset" for leaf in leaves):
+        return match(lambda key: _value(run, key))
+    return evaluate(node, run)  # datasets: EXISTS semantics, checked by the SQL comparison above
+
+
+def _sort_rank(run, key: Key):
+    """MLflow's order: values, then NaN, then missing values (either direction)."""
     value = _value(run, key)
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    if value is None:
+        return 2, None
+    if isinstance(value, float) and math.isnan(value):
+        return 1, None
+    return 0, value
 
 
 @pytest.mark.parametrize("order", [["metrics.acc DESC"], ["metrics.loss ASC"], ["params.lr DESC", "metrics.acc ASC"],
-                                   ["attributes.run_name"], ["tags.team DESC"], []])
+                                   ["attributes.run_name"], ["tags.team DESC"], [], ["metrics.`odd key` DESC"],
+                                   ["attributes.start_time ASC"]])
 def test_order_with_missing_values_last_and_keyset_pages(store, order: list[str]) -> None:
     client, exp, runs = store
     from query.filter import parse_order_by
@@ -141,9 +175,10 @@ def test_order_with_missing_values_last_and_keyset_pages(store, order: list[str]
         key = []
         for clause in order:
             k, desc = parse_order_by(clause)
-            value = _sort_value(run, k)
-            key.append((value is None, _Reverse(value) if desc and value is not None else value))
-        key.append((False, _Reverse(run.info.start_time)))
+            rank, value = _sort_rank(run, k)
+            key.append((rank, _Reverse(value) if desc and value is not None else value))
+        if not any(parse_order_by(c)[0].name == "start_time" for c in order):
+            key.append((0, _Reverse(run.info.start_time)))
         return [*key, run.info.run_id]
 
     active = [r for r in runs if r.info.lifecycle_stage == "active"]
@@ -215,3 +250,40 @@ def test_search_sees_the_processs_own_unflushed_runs(tracking_uri: str) -> None:
         tracklog.log_metric("fresh", 1.0)
         found = tracklog.search_runs(filter_string="metrics.fresh = 1", output_format="list")
         assert [r.info.run_id for r in found] == [run.info.run_id]
+
+
+def test_nan_metrics_satisfy_only_not_equal_and_sort_after_values(tmp_path) -> None:
+    """MLflow's sqlalchemy store: NaN is stored apart from values; only != matches it; it sorts
+    after every number and before runs without the metric, ascending and descending alike."""
+    client = tracklog.Client(str(tmp_path))
+    ids = {}
+    for name, value in (("one", 1.0), ("nan", math.nan), ("big", 1e300), ("neg", -5.0)):
+        ids[name] = client.create_run("0", run_name=name).info.run_id
+        client.log_metric(ids[name], "m", value)
+    ids["none"] = client.create_run("0", run_name="none").info.run_id
+
+    def names(filter_string: str, order: list[str] | None = None) -> list[str]:
+        return [r.info.run_name for r in client.search_runs(["0"], filter_string, order_by=order)]
+
+    for op in ("=", "<", "<=", ">", ">="):
+        assert "nan" not in names(f"metrics.m {op} 0.5") and "nan" not in names(f"metrics.m {op} -1e308"), op
+    assert sorted(names("metrics.m != 0.5")) == ["big", "nan", "neg", "one"]
+    assert names("metrics.m >= -1e308", ["metrics.m DESC"]) == ["big", "one", "neg"]
+    assert names("", ["metrics.m DESC"]) == ["big", "one", "neg", "nan", "none"]
+    assert names("", ["metrics.m ASC"]) == ["neg", "one", "big", "nan", "none"]
+
+
+@pytest.mark.parametrize(("pattern", "matches"), [
+    ("x\\_y", ["x_y"]),  # an escaped underscore is itself, not any character
+    ("x_y", ["x%y", "x\\y", "x_y", "xay"]),
+    ("x\\%y", ["x%y"]),
+    ("x\\\\y", ["x\\y"]),  # an escaped backslash
+    ("%\\%", ["50%"]),
+])
+def test_like_backslash_escapes_wildcards_and_itself(tmp_path, pattern: str, matches: list[str]) -> None:
+    client = tracklog.Client(str(tmp_path))
+    for value in ("x_y", "xay", "x%y", "x\\y", "50%"):
+        client.set_tag(client.create_run("0").info.run_id, "t", value)
+    for op in ("LIKE", "ILIKE"):
+        found = sorted(r.data.tags["t"] for r in client.search_runs(["0"], f"tags.t {op} '{pattern}'"))
+        assert found == sorted(matches), (op, pattern)

@@ -36,7 +36,13 @@ class ServerProcess:
         self._out = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, stdout=self._out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:  # a server that never came up must not outlive the test
+                self.proc.kill()
+                self.proc.wait()
+                self._out.close()
+                raise
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

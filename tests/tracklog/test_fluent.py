@@ -63,6 +63,26 @@ def test_end_run_with_a_status_and_last_active_run(tracking_uri: str) -> None:
     assert last.info.run_id == run.info.run_id and last.info.status == RunStatus.KILLED
 
 
+def test_a_run_ended_inside_its_block_keeps_its_status(tracking_uri: str) -> None:
+    """MLflow's rule: leaving ``with start_run()`` ends the run only if it is still active; an
+    ``end_run(status)`` inside the block stands."""
+    with tracklog.start_run() as failed:
+        tracklog.end_run(status="FAILED")
+    assert tracklog.get_run(failed.info.run_id).info.status == RunStatus.FAILED
+    with tracklog.start_run() as killed:
+        tracklog.end_run("KILLED")
+        tracklog.log_metric("after", 1.0)  # starts a new run, which the block does not own
+        other = tracklog.active_run()
+    assert tracklog.get_run(killed.info.run_id).info.status == RunStatus.KILLED
+    assert other is not None and other.info.run_id != killed.info.run_id
+    assert tracklog.active_run() is other
+    tracklog.end_run()
+    with pytest.raises(ZeroDivisionError), tracklog.start_run() as finished:
+        tracklog.end_run()
+        1 / 0  # noqa: B018
+    assert tracklog.get_run(finished.info.run_id).info.status == RunStatus.FINISHED
+
+
 def test_log_metric_without_a_run_starts_one(tracking_uri: str) -> None:
     tracklog.log_metric("m", 1.0)
     run = tracklog.active_run()

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
+from projections.entities import encode_hook, wire_float
 from query.sql import run_sql
 from tracklog.server.errors import ApiError
 from tracklog.server.routing import Call
@@ -51,15 +52,35 @@ def sql(call: Call, body: m.SqlQuery) -> Any:
         return Response(out.getvalue(), media_type="application/vnd.apache.parquet",
                         headers={"Content-Disposition": 'attachment; filename="query.parquet"'})
     shown = table.slice(0, body.limit)
-    columns = [shown.column(i).to_pylist() for i in range(shown.num_columns)]
+    columns = [_json_values(shown.column(i).to_pylist()) for i in range(shown.num_columns)]
     reply = m.SqlReply(columns=shown.column_names, types=[str(t) for t in shown.schema.types],
                        rows=[list(r) for r in zip(*columns, strict=True)] if columns else [],
                        truncated=table.num_rows > body.limit)
     return Response(_encode_sql(reply), media_type="application/json")
 
 
-def _text(value: Any) -> Any:  # dates, decimals, bytes, NaN: as text
+def _text(value: Any) -> Any:  # dates, decimals, bytes: as text
     return str(value)
 
 
-_encode_sql = msgspec.json.Encoder(enc_hook=_text).encode
+def _json_values(values: list[Any]) -> list[Any]:
+    """Non-finite doubles as MLflow's JSON writes them (``"NaN"``, ``"Infinity"``), at any depth:
+    JSON has no NaN, and msgspec would write null — a value lost."""
+    return [_json_value(v) for v in values]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return wire_float(value)
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def _hook(value: Any) -> Any:
+    return encode_hook(value) if isinstance(value, float) else _text(value)
+
+
+_encode_sql = msgspec.json.Encoder(enc_hook=_hook).encode
