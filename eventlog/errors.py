@@ -14,6 +14,7 @@ expected, what was found and where.
     ├── NotFoundError (LookupError)
     │   ├── ExperimentNotFoundError
     │   ├── RunNotFoundError
+    │   ├── StoreNotFoundError                    reading a store that does not exist (reads never create one)
     │   └── ArtifactNotFoundError (FileNotFoundError)  nothing at an artifact path or URI
     ├── AlreadyExistsError
     │   └── ExperimentAlreadyExistsError
@@ -24,6 +25,7 @@ expected, what was found and where.
         ├── CorruptFileError                      a file in the store that is not a valid segment
         ├── FileVanishedError (FileNotFoundError) a listed file removed before it was read
         ├── UnsupportedStoreError                 a filesystem without put-if-absent, or a bad URI
+        │   └── StoreURIError (InvalidInputError)    a store URI that cannot be meant (a mistyped scheme)
         └── WriterClosedError                     appending after close()
 """
 
@@ -48,6 +50,8 @@ __all__ = [
     "RunNotActiveError",
     "RunNotFoundError",
     "StorageError",
+    "StoreNotFoundError",
+    "StoreURIError",
     "TracklogError",
     "UnsupportedStoreError",
     "ValueTooLongError",
@@ -99,6 +103,10 @@ class RunNotFoundError(NotFoundError):
     pass
 
 
+class StoreNotFoundError(NotFoundError):
+    """A read of a store that is not there: reading never creates a store, writing does."""
+
+
 class ArtifactNotFoundError(NotFoundError, FileNotFoundError):
     """Nothing at an artifact path or URI; the message names it. Also a `FileNotFoundError`, so
     code written for local files catches it."""
@@ -138,6 +146,10 @@ class FileVanishedError(StorageError, FileNotFoundError):
 
 class UnsupportedStoreError(StorageError):
     pass
+
+
+class StoreURIError(UnsupportedStoreError, InvalidInputError):
+    """A store URI that looks mistyped (``s3:/bucket``, ``memroy://x``); the message suggests a fix."""
 
 
 class WriterClosedError(StorageError):

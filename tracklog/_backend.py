@@ -6,12 +6,13 @@ writer per store and reads its own writes.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from eventlog import EventLog, RunNotActiveError, RunNotFoundError, UnsupportedStoreError
-from eventlog.storage import split_uri
+from eventlog.storage import check_store_uri, split_uri
 from projections import LifecycleStage, TrackingState, TrackingView
 from projections.tracking import ExperimentState, RunState
 from tracklog._config import get_artifact_root
@@ -27,6 +28,7 @@ _KEY_CACHE_LIMIT = 100_000
 
 
 def normalize_uri(uri: str) -> str:
+    check_store_uri(uri)  # before a mistyped scheme becomes a folder name
     protocol, rest = split_uri(uri)
     if protocol in ("http", "https"):
         raise UnsupportedStoreError(
@@ -47,17 +49,39 @@ class Backend:
         self._listed_at = 0.0
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
+        self._exists = False  # the store's folder was seen (it is never removed under us)
 
     @property
     def artifact_root(self) -> str:
         """Where new experiments keep artifacts: `get_artifact_root()`, else ``<store>/artifacts``."""
         return get_artifact_root() or self.log.artifact_root
 
+    def require_store(self) -> None:
+        """Reads never create a store: raise `StoreNotFoundError` for a local folder that is not
+        there, unless this process has logged to it (its events are still buffered)."""
+        if self._exists:
+            return
+        self._exists = self.log.exists()
+        if not self._exists and not self.log.writer.has_pending():
+            self.log.require_exists()
+
+    def where(self) -> str:
+        """The store, for a not-found message; says so when there is no store at all."""
+        if self._exists or self.log.exists() or self.log.writer.has_pending():
+            return self.uri
+        return f"{self.uri}, where there is no tracklog store (the folder does not exist)"
+
+    def create_store(self) -> None:
+        """Create a new local store's folder now (a server serves a store from its start)."""
+        if self.log.store.local_root is not None and not self._exists:
+            os.makedirs(self.log.store.local_root, exist_ok=True)
+
     def cursor(self, as_of: Any = None) -> duckdb.DuckDBPyConnection:
         """A DuckDB cursor with every view, current with the store.
 
         The process's own buffered events are flushed first, so a query sees its own writes.
         """
+        self.require_store()
         if self.log.writer.has_pending():
             self.log.flush()
         return self.catalog().connect(as_of)
@@ -74,7 +98,8 @@ class Backend:
     def state(self, *, stale_ok: float = 0.0) -> TrackingState:
         """The read model; with `stale_ok`, skip listing the store if it was listed that recently.
 
-        The process's own events are always included.
+        The process's own events are always included. A store that does not exist reads as
+        empty (writes read first, and create it); `require_store` is for pure reads.
         """
         now = time.monotonic()
         if stale_ok and now - self._listed_at < stale_ok:

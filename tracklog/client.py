@@ -175,7 +175,7 @@ class Client(RegistryClient):
         eid = str(experiment_id)
         exp = self._b.find_experiment(eid) if recent else self._b.state().experiment(eid)
         if exp is None:
-            raise ExperimentNotFoundError(f"No Experiment with id={experiment_id!r} exists in {self._b.uri}")
+            raise ExperimentNotFoundError(f"No Experiment with id={experiment_id!r} exists in {self._b.where()}")
         return exp
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -301,14 +301,14 @@ class Client(RegistryClient):
         run = self._b.find_run(run_id)
         if run is None:
             check_run_id(run_id)
-            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self._b.uri}")
+            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self._b.where()}")
         return run
 
     def get_run(self, run_id: str) -> Run:
         """The run with its latest metrics, params, tags and inputs; raises `RunNotFoundError`."""
         run = self._b.state().run(run_id)
         if run is None:
-            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self._b.uri}")
+            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self._b.where()}")
         return run.to_entity()
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
@@ -458,7 +458,7 @@ class Client(RegistryClient):
         cur = self._b.cursor()
         if not cur.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]:
             check_run_id(run_id)
-            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self._b.uri}")
+            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self._b.where()}")
         table = fetch_arrow(
             cur,
             "SELECT value, timestamp, step FROM metric_points WHERE run_id = $run AND key = $key "

@@ -311,6 +311,7 @@ class RegistryClient:
         from query.evaluate import predicate
         from query.filter import Key, parse
 
+        self._b.require_store()  # a search reads: a store that is not there is an error, not an empty list
         match = predicate(parse(filter_string, MODEL_ATTRIBUTES))
         models = [m.entity() for m in self._registry(as_of).by_name.values()]
         found = [m for m in models if match(functools.partial(_model_value, m))]
@@ -404,6 +405,7 @@ class RegistryClient:
         from query.evaluate import predicate
         from query.filter import Key, parse
 
+        self._b.require_store()
         match = predicate(parse(filter_string, VERSION_ATTRIBUTES))
         versions = [m.version_entity(v) for m in self._registry(as_of).by_name.values() for v in m.versions]
         found = [v for v in versions if match(functools.partial(_version_value, v))]
