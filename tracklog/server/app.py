@@ -18,6 +18,8 @@ an unexpected one is logged with its traceback and answered ``INTERNAL_ERROR``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -273,6 +275,8 @@ class Server:
         from tracklog.server.store import ServerStore
 
         self.client = Client(store_uri)
+        self.client._b.create_store()  # a server takes writes: it serves a new store from the start
+        self.on_stop: list[Callable[[], None]] = []  # asked to stop: end what would hold the stop up (live streams)
         self.destination = ArtifactDestination(artifacts_destination or self.client._b.log.artifact_root)
         set_artifact_root(self.destination.uri)  # experiments created here keep artifacts there
         self.store = ServerStore(self.client, refresh_interval=refresh_interval)
@@ -509,4 +513,18 @@ def serve(store_uri: str, artifacts_destination: str | None = None, *, host: str
     import uvicorn
 
     app = create_app(store_uri, artifacts_destination, **options)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log,
+                                           lifespan="on"))
+    exit_now = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM: end the UI's live streams too, which uvicorn would otherwise wait for."""
+        with contextlib.suppress(RuntimeError):  # no loop running yet: nothing is streaming
+            loop = asyncio.get_running_loop()
+            for stop in app.server.on_stop:
+                loop.call_soon_threadsafe(stop)
+        exit_now(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled: a clean stop
+        server.run()
