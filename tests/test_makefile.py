@@ -22,6 +22,9 @@ BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
+# as from a shell: not a sub-make of `make test` (which would print "Entering directory")
+_OWN_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
 FAKE_TOOL = """#!/bin/sh
 echo "$(basename "$0") $*" >> "$TOOL_LOG"
 if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi
@@ -36,7 +39,7 @@ def test_setup_prints_nothing_of_its_own(tmp_path) -> None:
     for name in ("python", "npm"):
         (tools / name).write_text(FAKE_TOOL)
         (tools / name).chmod(0o755)
-    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}", "TOOL_LOG": str(tmp_path / "calls.log")}
+    env = {**_OWN_ENV, "PATH": f"{tools}:{os.environ['PATH']}", "TOOL_LOG": str(tmp_path / "calls.log")}
     out = subprocess.run(["make", "--always-make", "setup", f"VENV={tmp_path / 'venv'}", f"PY={tools / 'python'}"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -52,7 +55,8 @@ def test_ctrl_c_stops_make_ui_without_a_make_error(tmp_path) -> None:
     live event stream open, and make does not print "make: *** [ui] Error" or "Interrupt" about it."""
     port = _free_port()
     proc = subprocess.Popen(["make", "-o", "setup", "ui", f"BIN={BIN}", f"PORT={port}", f"DEMO_STORE={tmp_path / 'store'}"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            cwd=ROOT, env=_OWN_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:

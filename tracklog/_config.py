@@ -19,7 +19,7 @@ __all__ = ["DEFAULT_TRACKING_URI", "LEGACY_TRACKING_URI", "get_artifact_root", "
 # module (the old default ./tracklog) beside a script is found by `import tracklog` as a
 # namespace package, ahead of an editable install. It is not MLflow's ./mlruns either.
 DEFAULT_TRACKING_URI = "./tracklog-runs"
-LEGACY_TRACKING_URI = "./tracklog"  # the default before 0.2: still used, with a notice, where it holds a store
+LEGACY_TRACKING_URI = "./tracklog"  # the former default: still used, with a notice, where it holds a store
 _STORE_ENTRIES = ("events", "compacted", "_claims", "_commits", "_wal")
 
 

@@ -60,6 +60,7 @@ def test_doctor_reports_a_corrupt_segment_by_path(tmp_path) -> None:
 READING_COMMANDS = [
     ["runs", "list"], ["runs", "describe", "0123abcd"], ["experiments", "list"], ["sql", "SELECT 1"],
     ["models", "list"], ["models", "versions", "m"], ["models", "history"], ["doctor"], ["compact"],
+    ["models", "predict", "-m", "models:/m@champion", "-i", "in.json"], ["models", "serve", "-m", "runs:/0123abcd/model"],
 ]
 
 

@@ -27,11 +27,13 @@ _store_option = click.option(
 )
 
 
-def _use_store(store: str | None) -> None:
+def _use_store(store: str | None, model_uri: str) -> None:
     if store:
         import tracklog
 
         tracklog.set_tracking_uri(store)
+    if model_uri.startswith(("runs:/", "models:/")):
+        _client(None, reading=True)  # the URI is resolved in the store, which must be there
 
 
 @models.command("serve")
@@ -44,7 +46,7 @@ def serve_command(model_uri: str, store: str | None, host: str, port: int, worke
     """Serve a model over HTTP. /invocations takes MLflow's JSON and CSV bodies; also /ping, /health, /version."""
     from tracklog.models.serve import serve
 
-    _use_store(store)
+    _use_store(store, model_uri)
     serve(model_uri, host=host, port=port, workers=workers)
 
 
@@ -64,7 +66,7 @@ def predict_command(model_uri: str, store: str | None, input_path: Path, output_
     from tracklog.models.pyfunc import load_model
     from tracklog.models.serve import parse_input, predictions_json
 
-    _use_store(store)
+    _use_store(store, model_uri)
     if not input_path.is_file():
         raise InvalidInputError(f"input file {input_path} does not exist")
     kind = content_type or ("csv" if input_path.suffix.lower() == ".csv" else "json")
