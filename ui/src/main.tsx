@@ -18,11 +18,6 @@ import { currentRoute, getAsOf, href, setQuery, useRoute, type Route } from "./s
 const ChartsPage = lazy<object>(() => import("./pages/charts").then((m) => m.ChartsPage));
 
 function page(route: Route) {
-  const moved = fromMlflow(route); // a link from MLflow's UI or client: the same page here
-  if (moved !== null) {
-    history.replaceState(null, "", moved);
-    route = currentRoute();
-  }
   const [first, second, third, fourth] = route.path;
   switch (first) {
     case undefined:
@@ -96,7 +91,12 @@ function AsOfControl() {
 }
 
 function App() {
-  const route = useRoute();
+  let route = useRoute();
+  const moved = fromMlflow(route); // a link from MLflow's UI or client: the same page here, at tracklog's address
+  if (moved !== null) {
+    history.replaceState(null, "", moved);
+    route = currentRoute();
+  }
   const live = useLiveStatus();
   const asOf = getAsOf();
   const section = route.path[0] ?? "experiments";
