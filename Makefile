@@ -2,7 +2,10 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_STORE ?= ./demo-store
+PORT ?= 5000
+# the name also says how tracklog is installed, so a change of method reinstalls once
+STAMP := $(VENV)/.installed-pth-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: setup demo ui test test-slow lint bench bench-quick clean
 
@@ -11,24 +14,31 @@ setup: $(STAMP) ui/dist/index.html
 # the web UI: npm ci when the lock changes, a Vite build when a source changes (no npm: say so, go on)
 UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json
 ui/node_modules/.package-lock.json: ui/package-lock.json
-	@if command -v npm >/dev/null; then cd ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error; \
+	@if command -v npm >/dev/null; then cd ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent; \
 	else echo "npm not found: the web UI is not built (install Node.js 20+, then make setup)"; fi
 
 ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
-	@if command -v npm >/dev/null; then cd ui && npm run --silent build; fi
+	@if command -v npm >/dev/null; then cd ui && npm run --silent build -- --logLevel warn; fi
 
+# quiet on success: pip's -q, and setuptools' warnings about editable installs silenced. Besides the
+# editable install (the `tracklog` script, its metadata), a .pth puts the checkout on sys.path: the path
+# finder then finds the tracklog package itself, so a folder named tracklog/ where a script runs (an old
+# default store) cannot shadow it as a namespace package, as it can with setuptools' finder alone.
 $(STAMP): requirements-dev.lock pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements-dev.lock
-	$(BIN)/python -m pip install -q --no-deps -e .
-	rm -f $(VENV)/.installed-* && touch $@
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -r requirements-dev.lock
+	@PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q --no-deps -e .
+	@$(BIN)/python -c "import os, site; open(os.path.join(site.getsitepackages()[0], 'tracklog-checkout.pth'), 'w').write(os.getcwd() + '\n')"
+	@rm -f $(VENV)/.installed-* && touch $@
 
-demo: setup  ## train toy models into ./demo-store and list the runs
-	$(BIN)/tracklog demo --store ./demo-store
+demo: setup  ## train toy models into ./demo-store and list the runs (again: trains none twice)
+	@$(BIN)/tracklog demo --store $(DEMO_STORE)
 
-ui: demo  ## the demo runs in the web UI at http://127.0.0.1:5000/ (Ctrl-C stops it)
-	$(BIN)/tracklog ui --store ./demo-store --no-browser
+# Ctrl-C reaches make and the server alike; the shell's trap ends the recipe with status 0 so make
+# does not report the stop as an error (make then exits as interrupted, without a "make: ***" line)
+ui: demo  ## the demo runs in the web UI at http://127.0.0.1:5000/ (Ctrl-C stops it; PORT=… for another port)
+	@trap 'exit 0' INT; $(BIN)/tracklog ui --store $(DEMO_STORE) --no-browser --port $(PORT)
 
 test: setup  ## the default suite (slow suites excluded); pytest's exit 5 (no tests) counts as success
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc

@@ -19,6 +19,7 @@ same class from the server's answer; the HTTP status of each code is one table i
     ├── NotFoundError (LookupError)                RESOURCE_DOES_NOT_EXIST
     │   ├── ExperimentNotFoundError
     │   ├── RunNotFoundError
+    │   ├── StoreNotFoundError                     reading a store that does not exist (reads never create one)
     │   ├── ArtifactNotFoundError (FileNotFoundError)  nothing at an artifact path or URI
     │   ├── RegisteredModelNotFoundError, ModelVersionNotFoundError, ModelAliasNotFoundError
     │   ├── LoggedModelNotFoundError, ModelNotFoundError   a logged model; any model URI
@@ -37,6 +38,7 @@ same class from the server's answer; the HTTP status of each code is one table i
         ├── CorruptFileError                       a file in the store that is not a valid segment
         ├── FileVanishedError (FileNotFoundError)  a listed file removed before it was read
         ├── UnsupportedStoreError                  a filesystem without put-if-absent, or a bad URI
+        │   └── StoreURIError (InvalidInputError)  INVALID_PARAMETER_VALUE  a store URI that cannot be meant (a mistyped scheme)
         └── WriterClosedError                      appending after close()
 """
 
@@ -76,6 +78,8 @@ __all__ = [
     "RunNotActiveError",
     "RunNotFoundError",
     "StorageError",
+    "StoreNotFoundError",
+    "StoreURIError",
     "TracklogError",
     "UnauthenticatedError",
     "UnsupportedStoreError",
@@ -174,6 +178,10 @@ class EndpointNotFoundError(NotFoundError):
     error_code = "ENDPOINT_NOT_FOUND"
 
 
+class StoreNotFoundError(NotFoundError):
+    """A read of a store that is not there: reading never creates a store, writing does."""
+
+
 class ArtifactNotFoundError(NotFoundError, FileNotFoundError):
     """Nothing at an artifact path or URI; the message names it. Also a `FileNotFoundError`, so
     code written for local files catches it."""
@@ -256,6 +264,12 @@ class FileVanishedError(StorageError, FileNotFoundError):
 
 class UnsupportedStoreError(StorageError):
     pass
+
+
+class StoreURIError(UnsupportedStoreError, InvalidInputError):
+    """A store URI that looks mistyped (``s3:/bucket``, ``memroy://x``); the message suggests a fix."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
 
 
 class WriterClosedError(StorageError):

@@ -17,7 +17,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from eventlog.codec import events_from_table, read_parquet
-from eventlog.errors import CorruptFileError, FileVanishedError, InvalidInputError
+from eventlog.errors import (
+    CorruptFileError,
+    FileVanishedError,
+    InvalidInputError,
+    StoreNotFoundError,
+)
 from eventlog.events import Event
 from eventlog.storage import Store, open_store
 from eventlog.writer import Batch, Durability, Writer, recover_wal
@@ -97,7 +102,8 @@ class EventLog:
         actor: str | None = None,
         storage_options: dict[str, Any] | None = None,
     ) -> EventLog:
-        """Open (creating if needed) the log at `uri` and republish dead writers' WALs.
+        """Open the log at `uri` and republish dead writers' WALs (a local folder is created by
+        the first event published, not here).
 
         Args:
             uri: a folder, ``file://…`` or an fsspec URL such as ``s3://bucket/prefix``.
@@ -124,6 +130,20 @@ class EventLog:
             flush_events=flush_events, flush_interval=flush_interval,
         )
         return cls(store, writer)
+
+    def exists(self) -> bool:
+        """False for a local store whose folder is not there (nothing was ever published to it);
+        remote stores (object stores have no folders) always exist."""
+        root = self.store.local_root
+        return root is None or os.path.isdir(root)
+
+    def require_exists(self) -> None:
+        """Raise `StoreNotFoundError` unless `exists()`: reading never creates a store."""
+        if not self.exists():
+            raise StoreNotFoundError(
+                f"no tracklog store at {self.uri}: the folder does not exist, so there is nothing to read; check "
+                "the path (the tracking URI, --store or TRACKLOG_TRACKING_URI). Logging to it creates it."
+            )
 
     # ---- writing ------------------------------------------------------------------------
 

@@ -15,14 +15,16 @@ Nothing whose name starts with ``_`` or ``.`` is ever data.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
+import re
 import time
 import uuid
 from typing import Any, Protocol, runtime_checkable
 
-from eventlog.errors import StorageError, UnsupportedStoreError
+from eventlog.errors import StorageError, StoreURIError, UnsupportedStoreError
 
-__all__ = ["FsspecStore", "LocalStore", "Store", "is_data_path", "open_store", "split_uri"]
+__all__ = ["FsspecStore", "LocalStore", "Store", "check_store_uri", "is_data_path", "open_store", "split_uri"]
 
 
 def is_data_path(relpath: str) -> bool:
@@ -60,10 +62,13 @@ class Store(Protocol):
 
 
 class LocalStore:
+    """A folder; created by the first publish, never by opening or reading."""
+
     def __init__(self, root: str) -> None:
         self.local_root = os.path.abspath(os.path.expanduser(root))
         self.uri = self.local_root
-        os.makedirs(self.local_root, exist_ok=True)
+        if os.path.exists(self.local_root) and not os.path.isdir(self.local_root):
+            raise UnsupportedStoreError(f"the store {self.local_root!r} is a file, not a folder; a tracklog store is a folder")
         self._listing: dict[str, tuple[int, list[str], list[str]]] = {}
 
     def _abs(self, relpath: str) -> str:
@@ -246,12 +251,80 @@ def split_uri(uri: str) -> tuple[str, str]:
     return protocol, rest
 
 
+# "s3:/bucket", "s3:bucket" (a scheme, then no "//"), or "s3//bucket" (a known scheme without its colon)
+_SCHEME_TYPO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]+)(?P<sep>:/?|//)(?P<rest>[^/].*)?$")
+_SERVER_SCHEMES = ("http", "https")
+
+
+def _protocols() -> list[str]:
+    import fsspec
+    from fsspec.registry import registry  # implementations registered at run time, too
+
+    return sorted({*fsspec.available_protocols(), *registry, *_SERVER_SCHEMES})
+
+
+def check_store_uri(uri: str) -> None:
+    """Refuse a store URI that looks mistyped, with a suggestion; a plain folder path passes.
+
+    >>> check_store_uri("s3:/bucket/x")
+    Traceback (most recent call last):
+    ...
+    eventlog.errors.StoreURIError: 's3:/bucket/x' looks like a URI with a mistyped scheme: did you mean s3://bucket/x? (a local folder of that name: write ./s3:/bucket/x)
+    """
+    if "://" in uri:
+        scheme, rest = uri.split("://", 1)
+        if scheme == "file" or scheme in _protocols():
+            return
+        guess = _guess_scheme(scheme)
+        hint = f"did you mean {guess}://{rest}? A" if guess else "a"
+        raise StoreURIError(
+            f"{uri!r}: no filesystem for {scheme!r} is known; {hint} store is a folder, file://…, "
+            f"an fsspec URL such as s3://bucket/prefix or memory://name, or a tracking server's http(s)://…"
+        )
+    match = _SCHEME_TYPO.match(uri)
+    if match is None or match["scheme"] == "file":
+        return
+    guess = _guess_scheme(match["scheme"])
+    if guess is None and match["sep"] == "//":
+        return  # "runs//x" is just a relative folder with a doubled slash
+    suggestion = f": did you mean {guess}://{(match['rest'] or '').lstrip('/')}?" if guess else ""
+    raise StoreURIError(
+        f"{uri!r} looks like a URI with a mistyped scheme{suggestion} (a local folder of that name: write ./{uri})"
+    )
+
+
+def _guess_scheme(scheme: str) -> str | None:
+    known = _protocols()
+    if scheme.lower() in known:
+        return scheme.lower()
+    close = difflib.get_close_matches(scheme.lower(), known, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _missing_filesystem(uri: str, protocol: str, exc: Exception) -> UnsupportedStoreError:
+    from fsspec.registry import known_implementations
+
+    if protocol in ("s3", "s3a"):
+        hint = "install the s3 extra: pip install 'tracklog[s3]' (s3fs)"
+    else:
+        hint = known_implementations.get(protocol, {}).get("err") or f"install the fsspec implementation of {protocol}://"
+    return UnsupportedStoreError(f"no filesystem for {protocol}:// in {uri!r}: {hint} ({type(exc).__name__}: {exc})")
+
+
 def open_store(uri: str, **storage_options: Any) -> Store:
-    """Open a store at `uri`: a path, ``file://…``, or any fsspec URL (``s3://``, ``memory://``…)."""
+    """Open a store at `uri`: a path, ``file://…``, or any fsspec URL (``s3://``, ``memory://``…).
+
+    A local folder is not created here: the first publish creates it.
+
+    Raises:
+        StoreURIError: `uri` looks mistyped (``s3:/bucket``, ``memroy://x``); the message suggests a fix.
+        UnsupportedStoreError: a server URL, a protocol whose package is missing, or no put-if-absent.
+    """
+    check_store_uri(uri)
     protocol, rest = split_uri(uri)
     if protocol == "file":
         return LocalStore(rest)
-    if protocol in ("http", "https"):
+    if protocol in _SERVER_SCHEMES:
         raise UnsupportedStoreError(
             f"{uri!r} is a tracking server URL, not an event store; open it with tracklog.Client"
         )
@@ -260,10 +333,7 @@ def open_store(uri: str, **storage_options: Any) -> Store:
 
         fs = fsspec.filesystem(protocol, **storage_options)
     except (ImportError, ValueError) as exc:
-        raise UnsupportedStoreError(
-            f"no filesystem for {protocol!r} in {uri!r}: {exc} "
-            f"(for s3:// install tracklog[s3])"
-        ) from exc
+        raise _missing_filesystem(uri, protocol, exc) from exc
     root = fs._strip_protocol(uri)
     store = FsspecStore(fs, root, uri)
     store.self_test()

@@ -37,6 +37,7 @@ process folds in memory.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 import time
@@ -62,6 +63,7 @@ __all__ = ["BoundedCache", "Catalog", "as_of_ns", "catalog_path", "fetch_arrow"]
 RUN_ENTITY_CACHE = 20_000  # Run entities kept between reads (dropped when a fold touches the run)
 FOLD_BATCH_ROWS = 4_000_000  # metric points folded per transaction: bounds the memory of a first fold
 IN_LIST_LIMIT = 512  # touched runs given as a constant list (DuckDB prunes row groups with it)
+RUNS_PER_STATEMENT = 100_000  # runs rebuilt per statement: bounds the memory of a first fold
 SCHEMA_VERSION = "8"
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
 _Read = tuple[str, Any, str | None]  # (path, table or None, error or None)
@@ -93,9 +95,10 @@ def _slots() -> int:
 
 
 def _config() -> dict[str, Any]:
-    """DuckDB settings of a catalog: a memory limit (``TRACKLOG_CATALOG_MEMORY``, default 1GB);
-    beyond it a fold spills to disk rather than growing the process."""
-    return {"memory_limit": os.environ.get("TRACKLOG_CATALOG_MEMORY", "1GB")}
+    """DuckDB settings of a catalog: a memory limit (``TRACKLOG_CATALOG_MEMORY``, default 1GB),
+    beyond which a fold spills to disk rather than growing the process; rows need not keep
+    their insertion order (every read sorts), which lets DuckDB stream more and hold less."""
+    return {"memory_limit": os.environ.get("TRACKLOG_CATALOG_MEMORY", "1GB"), "preserve_insertion_order": False}
 
 
 def _columns(schema: pa.Schema) -> str:
@@ -165,6 +168,7 @@ class Catalog:
         )
         columns = con.execute(f"DESCRIBE {RUNS.format(control='control', latest='latest', run_filter='')}").fetchall()
         con.execute(f"CREATE TABLE IF NOT EXISTS runs ({', '.join(f'{n} {t}' for n, t, *_ in columns)})")
+        con.execute("CREATE TABLE IF NOT EXISTS _stale (run_id VARCHAR)")  # runs whose row awaits a rebuild
         self._create_views(con, control="control", meta="meta", metrics="metric_points", latest="latest",
                            runs="runs", default_location="(SELECT value FROM _meta WHERE key = 'default_location')")
         self.problems.update(dict(con.execute("SELECT path, error FROM _files WHERE error IS NOT NULL").fetchall()))
@@ -209,6 +213,7 @@ class Catalog:
                                     if s == "metric" and p not in folded]
             if control or metrics:
                 self._transaction(control, metrics)
+                self._rebuild_stale()
             return len(control) + len(metrics)
 
     def refresh(self, attempts: int = 5) -> int:
@@ -228,17 +233,17 @@ class Catalog:
             self.listed_at = listed_at
             with self._own_lock:  # own segments among them are read from memory
                 own = {p: self._own.pop(p) for p in [*new["control"], *new["metric"]] if p in self._own}
-            if not new["control"] and not new["metric"]:
-                return 0
-            skip, overlap = self._compaction_outputs(new, folded)
-            control = [self._from_memory(p, own) or self._read(p, "control") for p in new["control"] if p not in skip]
-            control += [(p, None, None) for p in new["control"] if p in skip]
-            skipped: list[_Read] = [(p, None, None) for p in new["metric"] if p in skip]
-            # metric files fold in batches of about FOLD_BATCH_ROWS points, each batch its own
-            # transaction: memory stays bounded, and a crash keeps the batches already folded
-            paths = [p for p in new["metric"] if p not in skip]
-            for i, metrics in enumerate(self._metric_batches(paths, own)):
-                self._transaction(control if i == 0 else [], metrics + (skipped if i == 0 else []), dedupe=overlap)
+            if new["control"] or new["metric"]:
+                skip, overlap = self._compaction_outputs(new, folded)
+                skipped: list[_Read] = [(p, None, None) for stream in new.values() for p in stream if p in skip]
+                # files fold in batches of about FOLD_BATCH_ROWS events, each batch its own
+                # transaction: memory stays bounded, and a crash keeps the batches already folded
+                batches = itertools.zip_longest(
+                    self._batches([p for p in new["control"] if p not in skip], "control", own),
+                    self._batches([p for p in new["metric"] if p not in skip], "metric", own), fillvalue=[])
+                for i, (control, metrics) in enumerate(batches):
+                    self._transaction(control, metrics + (skipped if i == 0 else []), dedupe=overlap)
+            self._rebuild_stale()
             return len(new["control"]) + len(new["metric"])
 
     def _folded(self, paths: list[str]) -> set[str]:
@@ -255,18 +260,18 @@ class Catalog:
         table = control_table(batch.control) if stream == "control" else metric_table(batch.metric_columns())
         return (path, table, None)
 
-    def _metric_batches(self, paths: list[str], own: dict[str, tuple[str, Batch]]) -> Iterator[list[_Read]]:
-        """The metric files read a batch at a time (at least one batch, maybe empty)."""
+    def _batches(self, paths: list[str], stream: str, own: dict[str, tuple[str, Batch]]) -> Iterator[list[_Read]]:
+        """The files of a stream read a batch of about FOLD_BATCH_ROWS rows at a time."""
         batch: list[_Read] = []
         rows = 0
         for path in paths:
-            read = self._from_memory(path, own) or self._read(path, "metric")
+            read = self._from_memory(path, own) or self._read(path, stream)
             batch.append(read)
             rows += read[1].num_rows if read[1] is not None else 0
             if rows >= FOLD_BATCH_ROWS:
                 yield batch
                 batch, rows = [], 0
-        if batch or not paths:
+        if batch:
             yield batch
 
     def _compaction_outputs(self, new: dict[str, list[str]], folded: set[str]) -> tuple[set[str], bool]:
@@ -327,12 +332,16 @@ class Catalog:
                             {"k": list(META_KINDS)})
             if new_metrics.num_rows:
                 self._fold_points(source_metrics)
-            touched = self._touched(new_control.num_rows > 0, new_metrics.num_rows > 0)
-            if touched:
-                self._rebuild_runs(touched)
+            # the runs these events touch are rebuilt after the batches (`_rebuild_stale`); noted in
+            # the same transaction, so a crash in between leaves them to the next refresh
+            parts = (["SELECT run_id FROM _new_control WHERE run_id IS NOT NULL"] if new_control.num_rows else []) + \
+                (["SELECT run_id FROM _new_metrics"] if new_metrics.num_rows else [])
+            if parts:
+                con.execute(f"INSERT INTO _stale SELECT DISTINCT run_id FROM ({' UNION ALL '.join(parts)})")
         finally:
-            con.unregister("_new_control")
-            con.unregister("_new_metrics")
+            with contextlib.suppress(Exception):  # an aborted transaction: the error that aborted it goes up
+                con.unregister("_new_control")
+                con.unregister("_new_metrics")
         rows = [(p, "control", t.num_rows if t is not None else 0, e) for p, t, e in control]
         rows += [(p, "metric", t.num_rows if t is not None else 0, e) for p, t, e in metrics]
         con.executemany("INSERT OR REPLACE INTO _files VALUES (?, ?, ?, ?)", rows)
@@ -367,28 +376,37 @@ class Catalog:
             " WHERE excluded.r > latest.r"
         )
 
-    def _touched(self, control: bool, metrics: bool) -> list[str]:
-        parts = []
-        if control:
-            parts.append("SELECT DISTINCT run_id FROM _new_control WHERE run_id IS NOT NULL")
-        if metrics:
-            parts.append("SELECT DISTINCT run_id FROM _new_metrics")
-        return [r for (r,) in self.con.execute(" UNION ".join(parts)).fetchall()] if parts else []
-
-    def _rebuild_runs(self, touched: list[str]) -> None:
-        """The ``runs`` rows of the runs a fold touched, built again from their events."""
+    def _rebuild_stale(self) -> None:
+        """Build the ``runs`` rows of the runs folded events touched again, from their events: in
+        one statement for a few runs, in chunks of RUNS_PER_STATEMENT for many (a first fold), each
+        chunk its own transaction (memory stays bounded; a crash keeps the chunks done)."""
         con = self.con
-        if len(touched) <= IN_LIST_LIMIT:  # a constant list: DuckDB skips row groups that cannot hold them
-            ids = f"({', '.join('?' * len(touched))})"
-            args: list[Any] = list(touched)
+        stale = [r for (r,) in con.execute("SELECT DISTINCT run_id FROM _stale").fetchall()]
+        if not stale:
+            return
+        if len(stale) <= IN_LIST_LIMIT:  # a constant list: DuckDB skips row groups that cannot hold them
+            self._rebuild(f"({', '.join('?' * len(stale))})", stale)
         else:
-            con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT unnest(?::VARCHAR[]) AS run_id", [touched])
-            ids, args = "(SELECT run_id FROM _touched)", []
-        con.execute(f"DELETE FROM runs WHERE run_id IN {ids}", args)
-        con.execute("INSERT INTO runs BY NAME " + RUNS.format(control="control", latest="latest",
-                                                               run_filter=f"AND run_id IN {ids}"), args * 2)
-        for run_id in touched:  # entities of runs this fold changes are built again on next use
+            chunks = -(-len(stale) // RUNS_PER_STATEMENT)
+            con.execute("CREATE OR REPLACE TEMP TABLE _chunk AS SELECT run_id, hash(run_id) % ? AS chunk "
+                        "FROM (SELECT DISTINCT run_id FROM _stale)", [chunks])
+            for chunk in range(chunks):
+                self._rebuild(f"(SELECT run_id FROM _chunk WHERE chunk = {chunk})", [])
+        for run_id in stale:  # entities of runs a fold changed are built again on next use
             self.run_entities.pop(run_id, None)
+
+    def _rebuild(self, ids: str, args: list[Any]) -> None:
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM runs WHERE run_id IN {ids}", args)
+            con.execute("INSERT INTO runs BY NAME " + RUNS.format(control="control", latest="latest",
+                                                                   run_filter=f"AND run_id IN {ids}"), args * 2)
+            con.execute(f"DELETE FROM _stale WHERE run_id IN {ids}", args)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     # ---- reading ------------------------------------------------------------------------
 

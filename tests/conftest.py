@@ -77,11 +77,13 @@ def store_uri(request: pytest.FixtureRequest, tmp_path) -> str:
 
 @pytest.fixture
 def tracking_uri(tmp_path, monkeypatch) -> Iterator[str]:
-    """A fresh local tracking store set as the fluent API's URI; active runs are cleared after."""
+    """A fresh, empty local tracking store (its folder exists) set as the fluent API's URI;
+    active runs are cleared after."""
     import tracklog
     from tracklog._config import settings
 
     uri = str(tmp_path / "tracking")
+    os.mkdir(uri)
     monkeypatch.delenv("TRACKLOG_TRACKING_URI", raising=False)
     for var in ("TRACKLOG_RUN_ID", "MLFLOW_RUN_ID", "TRACKLOG_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_ID",
                 "TRACKLOG_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_NAME"):

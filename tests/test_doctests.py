@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["eventlog.log", "tracklog", "tracklog.tracking.client", "tracklog.tracking.fluent", "tracklog.artifacts", "query.filter",
+MODULES = ["eventlog.log", "eventlog.storage", "tracklog", "tracklog.tracking.client", "tracklog.tracking.fluent", "tracklog.artifacts", "query.filter",
            "query.evaluate", "tracklog.models.signature", "tracklog.models.pyfunc", "tracklog.models.sklearn"]
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
 import threading
 
 import fsspec
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
-from eventlog import UnsupportedStoreError, open_store
-from eventlog.storage import is_data_path
+from eventlog import EventLog, StoreNotFoundError, StoreURIError, UnsupportedStoreError, open_store
+from eventlog.storage import check_store_uri, is_data_path
+
+URI_CASES = json.loads((pathlib.Path(__file__).parent.parent / "fixtures" / "store_uri_cases.json").read_text())
 
 
 def test_publish_creates_once_and_never_overwrites(store_uri: str) -> None:
@@ -112,3 +116,49 @@ def test_an_unreachable_object_store_is_a_clear_storage_error(monkeypatch) -> No
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(StorageError, match="cannot write to the store 's3://nowhere/x'"):
         open_store("s3://nowhere/x", skip_instance_cache=True)
+
+
+@pytest.mark.parametrize("uri", URI_CASES["accepted"])
+def test_store_uris_that_are_meant(uri: str) -> None:
+    check_store_uri(uri)
+
+
+@pytest.mark.parametrize(("uri", "suggestion"), URI_CASES["refused"])
+def test_a_mistyped_scheme_is_refused_with_a_suggestion(uri: str, suggestion: str | None) -> None:
+    """`s3:/bucket` would be a local folder named `s3:`, `memroy://` a missing filesystem: both say what was meant."""
+    with pytest.raises(StoreURIError) as caught:
+        open_store(uri)
+    message = str(caught.value)
+    assert message.startswith(repr(uri)) and "tracklog[s3]" not in message
+    if suggestion is None:
+        assert "did you mean" not in message
+    else:
+        assert suggestion in message
+    assert isinstance(caught.value, ValueError)  # bad input, as well as an unusable store
+
+
+def test_a_missing_filesystem_package_names_what_to_install() -> None:
+    """Only s3:// suggests tracklog's s3 extra; another protocol names its own package."""
+    import importlib.util
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here")
+    with pytest.raises(UnsupportedStoreError, match="no filesystem for gs:// in 'gs://b/x': Please install gcsfs") as caught:
+        open_store("gs://b/x")
+    assert "tracklog[s3]" not in str(caught.value)
+
+
+def test_opening_or_reading_a_local_store_creates_nothing(tmp_path) -> None:
+    missing = tmp_path / "not" / "there"
+    log = EventLog.open(str(missing))
+    assert not log.exists() and log.files("metric") == [] and log.files("control") == []
+    with pytest.raises(StoreNotFoundError, match=f"no tracklog store at {missing}: the folder does not exist"):
+        log.require_exists()
+    assert not (tmp_path / "not").exists()
+    log.close()
+
+
+def test_a_file_is_not_a_store(tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(UnsupportedStoreError, match="is a file, not a folder"):
+        open_store(str(tmp_path / "notes.txt"))

@@ -330,3 +330,38 @@ def test_an_exact_repeat_of_a_metric_point_is_folded_once(tmp_path) -> None:
     replay = Catalog(log, persistent=False)
     assert replay.connect().sql("SELECT step, value FROM metrics ORDER BY step, value").fetchall() == \
         [(3, 0.5), (3, 0.7), (4, 0.5)]
+
+
+def test_runs_rebuilt_in_chunks_and_after_a_crash_are_the_same(tmp_path, monkeypatch) -> None:
+    """A fold notes the runs it touched and rebuilds their rows after its batches — in chunks for
+    many runs. A crash between the two leaves the note, and the next refresh finishes the job."""
+    import projections.catalog as catalog
+
+    events = _stamp([(WRITERS[i % 2], e) for i, e in enumerate(
+        [RunStarted(run_id=f"r{i}", experiment_id="0", run_name=f"n{i}") for i in range(30)]
+        + [ParamLogged(run_id=f"r{i}", key="p", value=str(i)) for i in range(30)]
+        + [MetricLogged(run_id=f"r{i}", key="m", value=float(i), step=1, timestamp=1) for i in range(30)])])
+    log = EventLog.open(str(tmp_path / "s"))
+    _publish(log, events, 0)
+    whole = Catalog(log, persistent=False)
+    expected = _dump(whole.connect(), "runs")
+
+    monkeypatch.setattr(catalog, "IN_LIST_LIMIT", 4)
+    monkeypatch.setattr(catalog, "RUNS_PER_STATEMENT", 7)
+    chunked = Catalog(log, path=str(tmp_path / "chunked.duckdb"))
+    assert _dump(chunked.connect(), "runs") == expected
+    chunked.close()
+
+    def crash(self) -> None:
+        raise KeyboardInterrupt("killed between the fold and the rebuild")
+
+    monkeypatch.setattr(catalog.Catalog, "_rebuild_stale", crash)
+    crashed = Catalog(log, path=str(tmp_path / "crashed.duckdb"))
+    with pytest.raises(KeyboardInterrupt):
+        crashed.refresh()
+    crashed.close()
+    monkeypatch.undo()
+    again = Catalog(log, path=str(tmp_path / "crashed.duckdb"))
+    assert again.refresh() == 0, "the events were folded before the crash"
+    assert _dump(again.connect(), "runs") == expected
+    assert again.con.execute("SELECT count(*) FROM _stale").fetchall() == [(0,)]

@@ -177,3 +177,42 @@ def test_bounded_cache_forgets_the_oldest() -> None:
     for key in "abc":
         cache[key] = key
     assert list(cache) == ["b", "c"]
+
+
+def test_reads_of_a_store_that_is_not_there_raise_and_create_nothing(tmp_path) -> None:
+    """Reading never creates a store: searches and SQL raise StoreNotFoundError naming the folder,
+    lookups raise their not-found error saying there is no store; the first write creates it."""
+    from tracklog.exceptions import RunNotFoundError, StoreNotFoundError
+
+    missing = str(tmp_path / "no" / "store")
+    client = tracklog.Client(missing)
+    reads = {
+        "search_runs": lambda: client.search_runs(["0"]),
+        "search_experiments": lambda: client.search_experiments(),
+        "get_metric_history": lambda: client.get_metric_history("0123abcd", "loss"),
+        "search_registered_models": lambda: client.search_registered_models(),
+        "search_model_versions": lambda: client.search_model_versions(),
+        "sql": lambda: tracklog.sql("SELECT 1", uri=missing),
+        "connect": lambda: tracklog.connect(missing),
+    }
+    for name, read in reads.items():
+        with pytest.raises(StoreNotFoundError, match=f"no tracklog store at {missing}: the folder does not exist"):
+            read()
+            pytest.fail(f"{name} read a missing store")
+    with pytest.raises(RunNotFoundError, match="where there is no tracklog store"):
+        client.get_run("0123abcd")
+    assert client.get_experiment_by_name("x") is None  # MLflow's "get it, else create it" idiom keeps working
+    assert not (tmp_path / "no").exists()
+    exp_id = client.create_experiment("x")
+    assert [e.name for e in client.search_experiments()] == ["x", "Default"] and client.get_experiment_by_name("x").experiment_id == exp_id
+
+
+def test_a_mistyped_tracking_uri_is_refused_where_it_is_set(tmp_path, monkeypatch) -> None:
+    from tracklog.exceptions import StoreURIError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreURIError, match=r"did you mean s3://bucket/x\?"):
+        tracklog.set_tracking_uri("s3:/bucket/x")
+    with pytest.raises(StoreURIError, match=r"did you mean memory://x\?"):
+        tracklog.Client("memroy://x")
+    assert list(tmp_path.iterdir()) == []

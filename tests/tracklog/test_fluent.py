@@ -136,7 +136,7 @@ def test_tracking_uri_default_and_environment(tmp_path, monkeypatch) -> None:
     settings.tracking_uri = None
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TRACKLOG_TRACKING_URI", raising=False)
-    assert tracklog.get_tracking_uri() == str(tmp_path / "tracklog")
+    assert tracklog.get_tracking_uri() == str(tmp_path / "tracklog-runs")
     monkeypatch.setenv("TRACKLOG_TRACKING_URI", "memory://elsewhere")
     assert tracklog.get_tracking_uri() == "memory://elsewhere"
     tracklog.set_tracking_uri("file:./rel")

@@ -221,7 +221,9 @@ def _locate(uri: str) -> _Location:
     if uri.startswith("runs:"):
         uri = resolve_artifact_uri(uri)
     if uri.startswith("mlflow-artifacts:"):  # a tracking server's artifact proxy
-        from tracklog.artifacts._proxy import artifacts_location  # fsspec's filesystem base: heavy, loaded here
+        from tracklog.artifacts._proxy import (
+            artifacts_location,  # fsspec's filesystem base: heavy, loaded here
+        )
 
         fs, path = artifacts_location(uri)
         return _Location(fs, path, uri, False)

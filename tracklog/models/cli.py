@@ -1,4 +1,4 @@
-"""``tracklog models …``: serve and predict with any pyfunc model (the registry adds its commands here)."""
+"""``tracklog models …``: serve and score any pyfunc model, and the model registry's commands."""
 
 from __future__ import annotations
 
@@ -7,40 +7,51 @@ from pathlib import Path
 
 import click
 
+from tracklog.cli._common import client as client_of
+from tracklog.cli._common import ms as _ms
+from tracklog.cli._common import parse_when as _parse_when
+from tracklog.cli._common import table as _table
+
 __all__ = ["models"]
 
 
 @click.group()
 def models() -> None:
-    """Serve and score MLflow-format models."""
+    """The model registry and model scoring.
+
+    Registry: list, versions, register, alias, history. Scoring: serve, predict (any MLflow-format model).
+    """
 
 
 _model_option = click.option("--model-uri", "-m", required=True, metavar="URI",
                              help="runs:/<run_id>/<name>, models:/<id-or-name…>, a folder or a URL.")
 _store_option = click.option(
     "--store", "store", envvar="TRACKLOG_TRACKING_URI", default=None, metavar="URI",
-    help="Tracking store that resolves runs:/ and models:/ URIs (default ./tracklog).",
+    help="The store or tracking server (http(s)://…) that holds the registry and resolves runs:/ and models:/ "
+         "URIs (default: TRACKLOG_TRACKING_URI, else ./tracklog-runs).",
 )
 
 
-def _use_store(store: str | None) -> None:
+def _use_store(store: str | None, model_uri: str) -> None:
     if store:
         import tracklog
 
         tracklog.set_tracking_uri(store)
+    if model_uri.startswith(("runs:/", "models:/")):
+        _client(None, reading=True)  # the URI is resolved in the store, which must be there
 
 
 @models.command("serve")
 @_model_option
 @_store_option
 @click.option("--host", "-h", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", "-p", default=5000, show_default=True, type=int)
+@click.option("--port", "-p", default=5000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
 def serve_command(model_uri: str, store: str | None, host: str, port: int, workers: int) -> None:
-    """Serve a model: /invocations (MLflow's JSON and CSV bodies), /ping, /health, /version."""
+    """Serve a model over HTTP. /invocations takes MLflow's JSON and CSV bodies; also /ping, /health, /version."""
     from tracklog.models.serve import serve
 
-    _use_store(store)
+    _use_store(store, model_uri)
     serve(model_uri, host=host, port=port, workers=workers)
 
 
@@ -55,12 +66,12 @@ def serve_command(model_uri: str, store: str | None, host: str, port: int, worke
               help="Input format (default: from the file's extension).")
 def predict_command(model_uri: str, store: str | None, input_path: Path, output_path: Path | None,
                     content_type: str | None) -> None:
-    """Score a file with a model and print (or write) {"predictions": …}."""
+    """Score a file with a model. Prints (or writes) {"predictions": …}."""
     from eventlog.errors import InvalidInputError
     from tracklog.models.pyfunc import load_model
     from tracklog.models.serve import parse_input, predictions_json
 
-    _use_store(store)
+    _use_store(store, model_uri)
     if not input_path.is_file():
         raise InvalidInputError(f"input file {input_path} does not exist")
     kind = content_type or ("csv" if input_path.suffix.lower() == ".csv" else "json")
@@ -80,23 +91,17 @@ _as_of_option = click.option("--as-of", "as_of", default=None, metavar="WHEN",
                              help="Show the registry as it was: ISO time (UTC unless it says) or epoch ms.")
 
 
-def _client(store: str | None):  # type: ignore[no-untyped-def]
-    from tracklog.tracking.client import Client
-
-    return Client(store)
+def _client(store: str | None, *, reading: bool = False):  # type: ignore[no-untyped-def]
+    return client_of(store, reading=reading)
 
 
 def _as_of(value: str | None):  # type: ignore[no-untyped-def]
     if value is None:
         return None
-    from tracklog.cli import _parse_when
-
     return _parse_when(value)
 
 
 def _echo_table(headers: list[str], rows: list[list[object]]) -> None:
-    from tracklog.cli import _table
-
     click.echo(_table(headers, rows))
 
 
@@ -106,9 +111,7 @@ def _echo_table(headers: list[str], rows: list[list[object]]) -> None:
 @_as_of_option
 def list_command(store: str | None, filter_string: str | None, as_of: str | None) -> None:
     """Registered models with their latest version and aliases."""
-    from tracklog.cli import _ms
-
-    found = _client(store).search_registered_models(filter_string, max_results=100_000, as_of=_as_of(as_of))
+    found = _client(store, reading=True).search_registered_models(filter_string, max_results=100_000, as_of=_as_of(as_of))
     rows = [[m.name, max((v.version for v in m.latest_versions), default=""),
              ", ".join(f"{a}->{v}" for a, v in sorted(m.aliases.items())), _ms(m.last_updated_timestamp),
              m.description or ""] for m in found]
@@ -121,9 +124,7 @@ def list_command(store: str | None, filter_string: str | None, as_of: str | None
 @_as_of_option
 def versions_command(store: str | None, name: str, as_of: str | None) -> None:
     """The versions of one registered model."""
-    from tracklog.cli import _ms
-
-    client = _client(store)
+    client = _client(store, reading=True)
     when = _as_of(as_of)
     client.get_registered_model(name, as_of=when)  # a clear error for an unknown name
     found = client.search_model_versions(f"name = '{name.replace(chr(39), chr(39) * 2)}'", as_of=when,
@@ -139,7 +140,7 @@ def versions_command(store: str | None, name: str, as_of: str | None) -> None:
 @click.option("--name", "-n", required=True, help="Registered model name (created if missing).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Version tag (repeatable).")
 def register_command(store: str | None, model_uri: str, name: str, tags: tuple[str, ...]) -> None:
-    """Register a model (runs:/…, models:/<id>, a folder) as a new version."""
+    """Register a model as a new version. The model: runs:/…, models:/<id>, or a folder."""
     from eventlog.errors import InvalidInputError
     from tracklog.tracking.fluent import register_model
 
@@ -179,12 +180,14 @@ def alias_command(store: str | None, name: str, alias: str, version: str | None,
 @click.argument("name", required=False)
 @click.option("--limit", default=50, show_default=True, help="Most recent changes shown.")
 def history_command(store: str | None, name: str | None, limit: int) -> None:
-    """Every registry change, newest first: who moved which alias when, and so on."""
-    where = "WHERE name = $name" if name else ""
+    """Show every registry change, newest first. Who moved which alias when, and so on."""
+    import tracklog
+
+    where = f"WHERE name = '{name.replace(chr(39), chr(39) * 2)}'" if name else ""  # a server takes no parameters
     query = (f"SELECT time, kind, actor, name, version, alias, stage, key, value FROM registry_history {where} "
              f"ORDER BY ts DESC, writer_id, writer_seq LIMIT {int(limit)}")
-    cursor = _client(store).connect()
-    rows = cursor.execute(query, {"name": name} if name else None).fetchall()
+    table = tracklog.sql(query, uri=store).arrow()
+    rows = list(zip(*(c.to_pylist() for c in table.columns), strict=True)) if table.num_rows else []
     _echo_table(["time (UTC)", "change", "actor", "model", "version", "alias", "stage", "key", "value"],
                 [["" if c is None else (c.strftime("%Y-%m-%d %H:%M:%S") if hasattr(c, "strftime") else c) for c in r]
                  for r in rows])

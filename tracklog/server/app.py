@@ -15,10 +15,13 @@ to uvicorn.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import os
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -76,10 +79,13 @@ class Server:
         if not isinstance(self.client.store, LocalStore):
             raise ApiError("INVALID_PARAMETER_VALUE", f"a tracking server serves a store, not another server: {store_uri!r}")
         local: LocalStore = self.client.store
+        local.create_store()  # a server takes writes: it serves a new store from the start
+        self.on_stop: list[Callable[[], None]] = []  # asked to stop: end what would hold the stop up (live streams)
         self.destination = ArtifactDestination(artifacts_destination or local.log.artifact_root)
         set_artifact_root(self.destination.uri)  # experiments created here keep artifacts there
         self.store = ServerStore(self.client, refresh_interval=refresh_interval)
         self.feed = EventFeed(self.store)
+        self.on_stop.append(self.feed.close)
         self.auth = auth
         self.max_body = max_body
         self.max_upload = max_upload
@@ -376,5 +382,18 @@ def serve(store_uri: str, artifacts_destination: str | None = None, *, host: str
     import uvicorn
 
     app = create_app(store_uri, artifacts_destination, **options)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log,
+                                           lifespan="on"))
+    exit_now = server.handle_exit
 
+    def handle_exit(sig: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM: end the UI's live streams too, which uvicorn would otherwise wait for."""
+        with contextlib.suppress(RuntimeError):  # no loop running yet: nothing is streaming
+            loop = asyncio.get_running_loop()
+            for stop in app.server.on_stop:
+                loop.call_soon_threadsafe(stop)
+        exit_now(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled: a clean stop
+        server.run()

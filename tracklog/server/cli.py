@@ -2,7 +2,7 @@
 
     tracklog server --store s3://bucket/tracklog --artifacts-destination s3://bucket/artifacts \\
                     --host 0.0.0.0 --port 5000 --auth basic
-    tracklog ui [--store ./tracklog]       the same on 127.0.0.1 with local defaults, opening the UI
+    tracklog ui [--store ./tracklog-runs]  the same on 127.0.0.1 with local defaults, opening the UI
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from eventlog import UnsupportedStoreError
+from eventlog.storage import split_uri
 from tracklog._config import get_tracking_uri
 from tracklog.server.app import serve
 from tracklog.server.auth import Auth
@@ -50,10 +52,11 @@ def _loopback(host: str) -> bool:
 def _options(f: Any) -> Any:
     options = [
         click.option("--store", "store", envvar="TRACKLOG_TRACKING_URI", default=None, metavar="URI",
-                     help="The tracking store: a folder, file://…, s3://…, memory://… (default ./tracklog)."),
+                     help="The store to serve: a folder, file://…, s3://…, memory://… (default: TRACKLOG_TRACKING_URI, "
+                          "else ./tracklog-runs); created if it does not exist."),
         click.option("--artifacts-destination", default=None, metavar="URI",
                      help="Where proxied artifacts live (default: the store's artifacts/ folder)."),
-        click.option("--port", "-p", default=5000, show_default=True, type=int),
+        click.option("--port", "-p", default=5000, show_default=True, type=int, help="Port to listen on."),
         click.option("--auth", type=click.Choice(["none", "basic"]), default="none", show_default=True,
                      help="basic: users, passwords, API tokens and per-experiment/model permissions."),
         click.option("--auth-db", default=None, metavar="PATH",
@@ -65,8 +68,9 @@ def _options(f: Any) -> Any:
         click.option("--max-upload-size", default="none", show_default=True, help="Largest artifact upload."),
         click.option("--sql-timeout", default=30.0, show_default=True, help="Seconds an SQL query may run."),
         click.option("--log-level", default="info", show_default=True,
-                     type=click.Choice(["critical", "error", "warning", "info", "debug"])),
-        click.option("--access-log/--no-access-log", default=True, show_default=True),
+                     type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level."),
+        click.option("--access-log/--no-access-log", default=True, show_default=True,
+                     help="Print a line per request."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -75,6 +79,12 @@ def _options(f: Any) -> Any:
 
 def _run(store: str | None, host: str, open_browser: bool, **o: Any) -> None:
     store = store or get_tracking_uri()
+    if store.startswith(("http://", "https://")):
+        raise UnsupportedStoreError(f"a tracking server serves a store (a folder or bucket), and {store} is itself a "
+                                    "tracking server: pass the store's folder or bucket as --store")
+    protocol, path = split_uri(store)
+    if protocol == "file" and not os.path.exists(path):
+        click.echo(f"tracklog server: {path} does not exist: serving a new, empty store there")
     auth = None
     if o["auth"] == "basic":
         auth = Auth.open(o["auth_db"], store, default_permission=o["default_permission"])
@@ -99,17 +109,18 @@ def _run(store: str | None, host: str, open_browser: bool, **o: Any) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The interface to bind; without auth, keep the loopback default.")
 def server_command(store: str | None, host: str, **options: Any) -> None:
-    """Serve a store over MLflow's REST API: MLflow's client (and tracklog's) with an http:// URI works."""
+    """Serve a store over MLflow's REST API. MLflow's client (and tracklog's) works with its http:// URI."""
     _run(store, host, False, **options)
 
 
 @click.command("ui")
 @_options
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The interface to bind; without auth, keep the loopback default.")
 @click.option("--browser/--no-browser", default=None,
               help="Open the UI in a browser once the server is up (default: when there is a display).")
 def ui_command(store: str | None, host: str, browser: bool | None, **options: Any) -> None:
-    """The tracking server with local defaults, and the web UI in a browser."""
+    """Serve the web UI (and the tracking server). Local defaults; opens a browser when there is a display."""
     if browser is None:
         browser = sys.platform == "darwin" or os.name == "nt" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     _run(store, host, browser, **options)

@@ -34,12 +34,13 @@ class EventFeed:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self.subscribers: set[asyncio.Queue[list[dict[str, Any]]]] = set()
+        self.subscribers: set[asyncio.Queue[list[dict[str, Any]] | None]] = set()
+        self.closed = False
         self._task: asyncio.Task[None] | None = None
         self._after: tuple[int, int] | None = None  # the last control and metric rows sent
 
     def stream(self, call: Call) -> StreamingResponse:
-        queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(maxsize=100)
+        queue: asyncio.Queue[list[dict[str, Any]] | None] = asyncio.Queue(maxsize=100)
         self.subscribers.add(queue)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._poll())
@@ -52,8 +53,10 @@ class EventFeed:
                     try:
                         events = await asyncio.wait_for(queue.get(), self.PING_S)
                     except TimeoutError:
+                        events = []
                         yield b": ping\n\n"
-                        continue
+                    if events is None or self.closed:
+                        return
                     shown = [e for e in events if e.get("experiment_id") is None or allowed(e["experiment_id"])]
                     if shown:
                         yield b"data: " + _encode(shown) + b"\n\n"
@@ -62,6 +65,13 @@ class EventFeed:
 
         return StreamingResponse(body(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    def close(self) -> None:
+        """End every stream: the server is stopping, and an open stream would hold it up."""
+        self.closed = True
+        for queue in list(self.subscribers):
+            with contextlib.suppress(asyncio.QueueFull):  # a full queue's stream ends at its next ping
+                queue.put_nowait(None)
 
     async def _poll(self) -> None:
         last_refresh = 0.0

@@ -82,7 +82,7 @@ from eventlog.events import (
     RunTagDeleted,
     RunTagSet,
 )
-from eventlog.storage import split_uri
+from eventlog.storage import check_store_uri, split_uri
 from eventlog.writer import ACTOR, uuid7
 from projections.catalog import Catalog
 from projections.entities import (
@@ -144,6 +144,7 @@ _EXPERIMENT_TTL = 1.0  # seconds an experiment's lookup serves new runs
 
 
 def normalize_uri(uri: str) -> str:
+    check_store_uri(uri)  # before a mistyped scheme becomes a folder name
     protocol, rest = split_uri(uri)
     if protocol in ("http", "https"):
         raise UnsupportedStoreError(f"{uri!r} is a tracking server, not a store; use tracklog.Client({uri!r})")
@@ -179,6 +180,8 @@ class LocalStore(TrackingStore):
         self.ok_metric_keys: set[str] = set()
         self._experiments: dict[str, tuple[float, Experiment]] = {}
         self._catalog: Catalog | None = None
+        self._empty: Catalog | None = None  # what a store that does not exist reads as (created by nothing)
+        self._exists = False  # the store's folder was seen (it is never removed under us)
         self._lock = threading.Lock()
 
     # ---- reading --------------------------------------------------------------------------
@@ -193,10 +196,40 @@ class LocalStore(TrackingStore):
         return self._catalog
 
     def cursor(self, as_of: Any = None) -> duckdb.DuckDBPyConnection:
-        """A cursor on the catalog, current with this process's writes (and the store's, per `max_age`)."""
+        """A cursor on the catalog, current with this process's writes (and the store's, per `max_age`).
+
+        A local store that does not exist (and that this process has not logged to) reads as an
+        empty store, and reading it creates nothing: `require_store` says so where that is an error.
+        """
+        if not self._present():
+            if self._empty is None:
+                self._empty = Catalog(self.log, persistent=False)
+            return self._empty.connect(as_of, refresh=False)
         catalog = self.catalog
         catalog.sync(self.max_age)
         return catalog.connect(as_of, refresh=False)
+
+    def _present(self) -> bool:
+        if not self._exists:  # logged to from here: the flush before the read creates it
+            self._exists = self.log.exists() or self.log.writer.has_pending()
+        return self._exists
+
+    def require_store(self) -> None:
+        """Reads never create a store: raise `StoreNotFoundError` for a local folder that is not
+        there (unless this process has logged to it)."""
+        if not self._present():
+            self.log.require_exists()
+
+    def where(self) -> str:
+        """The store, for a not-found message; says so when there is no store at all."""
+        if self._present():
+            return self.uri
+        return f"{self.uri}, where there is no tracklog store (the folder does not exist)"
+
+    def create_store(self) -> None:
+        """Create a new local store's folder now (a server serves a store from its start)."""
+        if self.log.store.local_root is not None:
+            os.makedirs(self.log.store.local_root, exist_ok=True)
 
     @property
     def artifact_root(self) -> str:
@@ -254,7 +287,7 @@ class LocalStore(TrackingStore):
 
         found = experiment(self.cursor(), str(experiment_id))
         if found is None:
-            raise ExperimentNotFoundError(f"No Experiment with id={experiment_id!r} exists in {self.uri}")
+            raise ExperimentNotFoundError(f"No Experiment with id={experiment_id!r} exists in {self.where()}")
         self._experiments[found.experiment_id] = (time.monotonic(), found)
         return found
 
@@ -307,6 +340,7 @@ class LocalStore(TrackingStore):
                            order_by: Sequence[str] | None, page_token: str | None,
                            allowed: Sequence[str] | None = None) -> PagedList[Experiment]:
         """`allowed`: only these experiment ids (a server's caller may read no others)."""
+        self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         params = Params(EXPERIMENTS.columns, EXPERIMENTS.maps)
         where = [lifecycle(view_type, params)]
@@ -351,16 +385,17 @@ class LocalStore(TrackingStore):
 
     def get_run(self, run_id: str) -> Run:
 
-        found = runs_by_id(self.cursor(), [run_id], self.catalog.run_entities)
+        cur = self.cursor()
+        found = runs_by_id(cur, [run_id], self._catalog.run_entities if self._catalog is not None else None)
         if not found:
-            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.uri}")
+            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.where()}")
         return found[0]
 
     def _lifecycle(self, run_id: str) -> str:
 
         stage = run_lifecycle(self.cursor(), run_id)
         if stage is None:
-            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.uri}")
+            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.where()}")
         return stage
 
     def require_active_run(self, run_id: str) -> None:
@@ -472,23 +507,26 @@ class LocalStore(TrackingStore):
 
     def search_runs(self, experiment_ids: Sequence[str], filter_string: str | None, view_type: int,
                     max_results: int | None, order_by: Sequence[str] | None, page_token: str | None) -> PagedList[Run]:
+        self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         cur = self.cursor()
         ids, token = self._run_ids(experiment_ids, filter_string, view_type, max_results, order_by, page_token, cur)
-        return PagedList(runs_by_id(cur, ids, self.catalog.run_entities), token)
+        return PagedList(runs_by_id(cur, ids, self.catalog.run_entities), token)  # a search required the store
 
     def search_runs_table(self, experiment_ids: Sequence[str], filter_string: str | None, view_type: int,
                           max_results: int | None, order_by: Sequence[str] | None) -> pa.Table:
+        self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         cur = self.cursor()
         ids, _ = self._run_ids(experiment_ids, filter_string, view_type, max_results, order_by, None, cur)
         return flatten(cur, ids)
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         cur = self.cursor()
         if not cur.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]:
-            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.uri}")
+            raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.where()}")
         return metric_history(cur, run_id, key)
 
     def record_artifacts(self, run_id: str, files: Sequence[tuple[str, int, str]]) -> None:
@@ -553,6 +591,7 @@ class LocalStore(TrackingStore):
     def search_logged_models(self, experiment_ids: Sequence[str], filter_string: str | None,
                              max_results: int | None, order_by: Sequence[tuple[str, bool]] | None,
                              page_token: str | None) -> PagedList[LoggedModel]:
+        self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         params = Params(LOGGED_MODELS.columns, LOGGED_MODELS.maps)
         where = ["r.experiment_id IN (SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active')"]
@@ -645,6 +684,7 @@ class LocalStore(TrackingStore):
     def search_registered_models(self, filter_string: str | None, max_results: int | None,
                                  order_by: Sequence[str] | None, page_token: str | None,
                                  as_of: Any = None) -> PagedList[RegisteredModel]:
+        self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         cur = self._registry_cursor(as_of)
         page = search(cur, MODELS, MODEL_SELECT, without_prompts(filter_string, MODELS), order_by, max_results,
@@ -733,6 +773,7 @@ class LocalStore(TrackingStore):
     def search_model_versions(self, filter_string: str | None, max_results: int | None,
                               order_by: Sequence[str] | None, page_token: str | None,
                               as_of: Any = None) -> PagedList[ModelVersion]:
+        self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         cur = self._registry_cursor(as_of)
         page = search(cur, VERSIONS, VERSION_SELECT, without_prompts(filter_string, VERSIONS), order_by,
@@ -771,8 +812,10 @@ class LocalStore(TrackingStore):
     # ---- SQL ----------------------------------------------------------------------------------
 
     def sql(self, query: str, as_of: Any = None) -> Any:
+        self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         return run_sql(self.cursor(as_of), query, trusted=True)
 
     def connect(self, as_of: Any = None) -> duckdb.DuckDBPyConnection:
+        self.require_store()  # a read: a store that is not there is an error, not an empty answer
         return self.cursor(as_of)

@@ -49,6 +49,10 @@ class TrackingStore(abc.ABC):
     def flush(self) -> None:
         """Publish what this process logged (local) — a remote store writes synchronously."""
 
+    def require_store(self) -> None:  # noqa: B027 - a hook: most stores always exist
+        """Raise `StoreNotFoundError` if there is no store to read (a local folder that is not
+        there); reads never create one. A tracking server's store always exists."""
+
     # ---- experiments ----------------------------------------------------------------------
 
     @abc.abstractmethod

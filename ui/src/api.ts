@@ -244,6 +244,8 @@ export function sqlDownloadUrl(query: string, format: "csv" | "parquet"): string
 // ---- MLflow endpoints (writes, artifacts) ------------------------------------------------
 
 export const mlflow = {
+  loggedModel: (modelId: string) =>
+    request<{ model: { info: { model_id: string; name: string; experiment_id: string; source_run_id?: string } } }>("GET", `${MLFLOW}/logged-models/${encodeURIComponent(modelId)}`),
   createExperiment: (name: string) => request<{ experiment_id: string }>("POST", `${MLFLOW}/experiments/create`, { name }),
   renameExperiment: (experimentId: string, newName: string) =>
     request("POST", `${MLFLOW}/experiments/update`, { experiment_id: experimentId, new_name: newName }),

@@ -7,17 +7,18 @@ import { lazy } from "./components";
 import { useLiveStatus } from "./live";
 import { ComparePage } from "./pages/compare";
 import { ExperimentsPage } from "./pages/experiments";
-import { ModelPage, ModelsPage } from "./pages/models";
+import { LoggedModelPage, ModelPage, ModelsPage, ModelVersionPage } from "./pages/models";
 import { RunPage } from "./pages/run";
 import { RunsPage } from "./pages/runs";
 import { SqlPage } from "./pages/sql";
 import { fmtTime } from "./format";
-import { getAsOf, href, setQuery, useRoute, type Route } from "./state";
+import { fromMlflow } from "./routes";
+import { currentRoute, getAsOf, href, setQuery, useRoute, type Route } from "./state";
 
 const ChartsPage = lazy<object>(() => import("./pages/charts").then((m) => m.ChartsPage));
 
 function page(route: Route) {
-  const [first, second] = route.path;
+  const [first, second, third, fourth] = route.path;
   switch (first) {
     case undefined:
     case "experiments":
@@ -29,7 +30,10 @@ function page(route: Route) {
     case "compare":
       return <ComparePage />;
     case "models":
+      if (second && third === "versions" && fourth) return <ModelVersionPage name={second} version={Number(fourth)} />;
       return second ? <ModelPage name={second} /> : <ModelsPage />;
+    case "logged-models":
+      return <LoggedModelPage modelId={second} />;
     case "sql":
       return <SqlPage />;
     default:
@@ -87,7 +91,12 @@ function AsOfControl() {
 }
 
 function App() {
-  const route = useRoute();
+  let route = useRoute();
+  const moved = fromMlflow(route); // a link from MLflow's UI or client: the same page here, at tracklog's address
+  if (moved !== null) {
+    history.replaceState(null, "", moved);
+    route = currentRoute();
+  }
   const live = useLiveStatus();
   const asOf = getAsOf();
   const section = route.path[0] ?? "experiments";

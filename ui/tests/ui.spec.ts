@@ -315,3 +315,64 @@ test("live: a new run appears, logs points and finishes while the pages watch", 
   await page.request.post(api + "runs/update", { data: { run_id: runId, status: "FINISHED", end_time: Date.now() } });
   await expect(page.getByTestId("run-title")).toContainText("FINISHED", { timeout: 15_000 });
 });
+
+test("MLflow's links: the URLs its client prints and its UI's bookmarks open the matching page", async ({ page }) => {
+  const s = seed();
+  const vision = s.experiments["vision-resnet"];
+  const nlp = s.experiments["nlp-bert"];
+  const best = s.best_run;
+  const hash = () => decodeURIComponent(new URL(page.url()).hash);
+
+  // MLflow's client prints http://host:5000/#/experiments/<id>/runs/<run_id> at the end of a run
+  await page.goto(url(`/experiments/${vision}/runs/${best}`));
+  await expect(page.getByTestId("run-title")).toContainText("best-model");
+  expect(hash()).toBe(`#/runs/${best}`);
+  await page.goto(url(`/runs/${best}/overview`));
+  await expect(page.getByTestId("run-title")).toContainText("best-model");
+  await page.goto(url(`/experiments/${vision}/runs/${best}/artifacts/config.json`));
+  await expect(page.getByTestId("artifact-preview")).toContainText("batch_size");
+  await page.goto(url(`/experiments/${vision}/runs/${best}/artifactPath/logs/train.log`));
+  await expect(page.getByTestId("artifact-preview")).toContainText("epoch 2: loss 0.5");
+  await page.goto(url(`/experiments/${vision}/runs/${best}/model-metrics`));
+  await expect(page.getByRole("tab", { name: /Charts/ })).toHaveAttribute("aria-selected", "true");
+
+  // the experiment page: the experiment's name as the heading, MLflow's filter applied
+  await page.goto(url(`/experiments/${vision}`));
+  await expect(page.getByTestId("runs-title")).toHaveText("vision-resnet");
+  for (const tab of ["runs", "traces", "models"]) {
+    await page.goto(url(`/experiments/${nlp}/${tab}`));
+    await expect(page.getByTestId("runs-title")).toHaveText("nlp-bert");
+  }
+  const filter = "params.optimizer = 'sgd'";
+  await page.goto(url(`/experiments/${vision}?searchFilter=${encodeURIComponent(filter)}`));
+  await expect(page.getByTestId("filter-input")).toHaveValue(filter);
+  await expect(page.getByTestId("runs-grid")).toContainText("resnet-01");
+  await expect(page.getByTestId("runs-grid")).not.toContainText("resnet-00");
+  await page.goto(url(`/compare-experiments/s?experiments=${JSON.stringify([vision, nlp])}`));
+  await expect(page.getByTestId("runs-title")).toHaveText("vision-resnet, nlp-bert");
+
+  // comparing runs, and a metric's chart
+  await page.goto(url(`/compare-runs?runs=${JSON.stringify([s.runs[0], s.runs[1]])}&experiments=${JSON.stringify([vision])}`));
+  await expect(page.getByTestId("compare-table")).toContainText("resnet-01");
+  await expect(page.getByTestId("compare-table")).toContainText("resnet-00");
+  await page.goto(url(`/metric/loss?runs=${JSON.stringify([s.runs[0]])}&metric=${encodeURIComponent('"loss"')}&experiments=${JSON.stringify([vision])}&plot_metric_keys=${encodeURIComponent('["loss"]')}&x_axis=step`));
+  await expect(page.getByRole("heading", { name: "Charts · 1 run" })).toBeVisible();
+  expect(hash()).toContain("keys=loss");
+
+  // the registry: a model, one of its versions, versions compared
+  if (!s.model.name) return; // the seed had no sklearn
+  await page.goto(url(`/models/${encodeURIComponent(s.model.name)}/versions/1`));
+  await expect(page.getByTestId("version-title")).toHaveText(`${s.model.name} v1`);
+  await expect(page.getByTestId("version-details")).toContainText(best);
+  await page.goto(url(`/models/${encodeURIComponent(s.model.name)}/serving`));
+  await expect(page.getByTestId("model-title")).toHaveText(s.model.name);
+  await page.goto(url(`/compare-model-versions?name=${JSON.stringify(encodeURIComponent(s.model.name))}&runs=${JSON.stringify({ [best]: "1" })}`));
+  await expect(page.getByTestId("compare-table")).toContainText("best-model");
+
+  // a logged model opens in its run's artifacts
+  const found = await page.request.post(`${process.env.TRACKLOG_UI_URL}api/2.0/mlflow/logged-models/search`, { data: { experiment_ids: [vision] } });
+  const modelId: string = (await found.json()).models[0].info.model_id;
+  await page.goto(url(`/experiments/${vision}/models/${modelId}`));
+  await expect(page.getByTestId("mlmodel-preview")).toBeVisible();
+  expect(hash()).toBe(`#/runs/${best}?tab=artifacts&model=${modelId}&path=MLmodel`);
+});

@@ -1,13 +1,14 @@
 // The model registry: models; one model's versions, aliases (set and move), stages, tags,
-// descriptions, and the history of every change (the registry_history view).
+// descriptions, and the history of every change (the registry_history view); one version's page;
+// a logged model opens in its run.
 
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { mlflow, tl, type ModelDetail, type RegistryEvent } from "../api";
-import { EditableText, Empty, ErrorBox, Spinner, useLoad } from "../components";
+import { EditableText, Empty, ErrorBox, KeyValueTable, Spinner, useLoad } from "../components";
 import { fmtAgo, fmtTime } from "../format";
 import { useLive } from "../live";
 import { markdown } from "../markdown";
-import { getAsOf, href } from "../state";
+import { getAsOf, href, navigate } from "../state";
 
 export function ModelsPage() {
   const models = useLoad(() => tl.registeredModels(), []);
@@ -140,7 +141,9 @@ export function ModelPage({ name }: { name: string }) {
                 {m.versions.map((v) => (
                   <tr data-version={v.version}>
                     <td>
-                      <b>v{v.version}</b>
+                      <a href={href(`/models/${encodeURIComponent(name)}/versions/${v.version}`)}>
+                        <b>v{v.version}</b>
+                      </a>
                     </td>
                     <td>
                       {aliasesOf(v.version).map((a) => (
@@ -186,6 +189,73 @@ export function ModelPage({ name }: { name: string }) {
       </div>
     </div>
   );
+}
+
+/** One version (MLflow's #/models/<name>/versions/<v>): stage, aliases, source, tags, description. */
+export function ModelVersionPage({ name, version }: { name: string; version: number }) {
+  const model = useLoad(() => tl.registeredModel(name), [name]);
+  useLive(() => model.reload(), [name]);
+  const head = (
+    <div class="page-head">
+      <div>
+        <div class="crumbs">
+          <a href={href("/models")}>Registered models</a> › <a href={href(`/models/${encodeURIComponent(name)}`)}>{name}</a> ›
+        </div>
+        <h1 data-testid="version-title">
+          {name} v{version}
+        </h1>
+      </div>
+    </div>
+  );
+  if (!model.data) return <div class="page">{head}{model.error ? <ErrorBox error={model.error} /> : <Spinner />}</div>;
+  const v = model.data.versions.find((x) => x.version === version);
+  if (!v) return <div class="page">{head}<Empty>{name} has no version {version}{getAsOf() !== null ? " at this moment" : ""}.</Empty></div>;
+  const aliases = model.data.aliases.filter((a) => a.version === version);
+  const tags = Object.entries(v.tags);
+  return (
+    <div class="page">
+      {head}
+      <div class="run-overview">
+        <div class="col-main">
+          <section class="card" data-testid="version-details">
+            <h2>Details</h2>
+            <KeyValueTable
+              rows={[
+                ["Stage", v.current_stage],
+                ["Aliases", aliases.map((a) => <span class="chip alias">@{a.alias}</span>)],
+                ["Source run", v.run_id ? <a href={href(`/runs/${v.run_id}`)} class="mono">{v.run_id}</a> : ""],
+                ["Source", <span class="mono small">{v.source}</span>],
+                ["Registered", `${fmtTime(v.creation_time)} by ${v.user_id || "unknown"}`],
+                ["Status", v.status],
+              ]}
+            />
+          </section>
+          <section class="card">
+            <h2>Description</h2>
+            {v.description ? <div class="text md" dangerouslySetInnerHTML={{ __html: markdown(v.description) }} /> : <div class="muted">No description</div>}
+          </section>
+        </div>
+        <div class="col-side">
+          <section class="card">
+            <h2>Tags</h2>
+            {tags.length ? <KeyValueTable rows={tags.map(([k, val]) => [k, val])} /> : <div class="muted">No tags.</div>}
+          </section>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+/** A logged model (MLflow's #/experiments/<id>/models/<model id>): its MLmodel in its run's artifacts
+ * (where logged models are shown), or its experiment for a model logged without a run. */
+export function LoggedModelPage({ modelId }: { modelId: string }) {
+  const found = useLoad(() => mlflow.loggedModel(modelId), [modelId]);
+  useEffect(() => {
+    const info = found.data?.model.info;
+    if (info?.source_run_id) navigate(`/runs/${info.source_run_id}`, { tab: "artifacts", model: modelId, path: "MLmodel" }, true);
+    else if (info) navigate(`/experiments/${info.experiment_id}`, {}, true);
+  }, [found.data]);
+  return <div class="page">{found.error ? <ErrorBox error={found.error} /> : <Spinner />}</div>;
 }
 
 function AliasCard({ model, readOnly, act }: { model: ModelDetail; readOnly: boolean; act: (fn: () => Promise<unknown>) => Promise<void> }) {

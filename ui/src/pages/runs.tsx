@@ -144,7 +144,8 @@ export function RunsPage({ experimentIds }: { experimentIds: string[] }) {
     localStorage.setItem(`tracklog.columns.${experimentIds.join(",")}`, JSON.stringify(cols));
     setQuery({ cols: cols.join(",") });
   };
-  const title = experimentIds.map((id) => expNames.get(id) ?? id).join(", ");
+  // the experiments' names (an id only for one that does not exist), never the ids while they load
+  const title = exps.data || exps.error ? experimentIds.map((id) => expNames.get(id) ?? id).join(", ") : "\u00a0";
   const selectedIds = [...selected];
   return (
     <div class="page runs-page">

@@ -1,51 +1,40 @@
 """The ``tracklog`` command line.
 
-Every command takes ``--store URI`` (default: ``TRACKLOG_TRACKING_URI`` or ``./tracklog``).
-Errors print one line naming what was wrong and exit with status 1 — never a traceback.
+Every command takes ``--store URI`` (default: ``TRACKLOG_TRACKING_URI`` or ``./tracklog-runs``): a
+store (a folder or an fsspec URL) or a tracking server (``http(s)://…``); only ``compact`` and
+``doctor`` need the store itself. Commands that only read never create a store. Errors print one
+line naming what was wrong and exit with status 1 — never a traceback.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 import msgspec
 
-from eventlog import TracklogError
-from projections.entities import encode_hook
+from eventlog import CorruptFileError, TracklogError
+from eventlog.compaction import compact as run_compaction
+from eventlog.compaction import parse_duration, remove_expired
+from projections.entities import ViewType, encode_hook
+from tracklog.cli._common import VIEWS as _VIEWS
+from tracklog.cli._common import client as _client
+from tracklog.cli._common import ms as _ms
+from tracklog.cli._common import parse_when as _parse_when
+from tracklog.cli._common import store_itself as _store_itself
+from tracklog.cli._common import store_option as _store_option
+from tracklog.cli._common import table as _table
+from tracklog.models.cli import models as _models
+from tracklog.projects._cli import run_command
+from tracklog.server.cli import server_command as _server
+from tracklog.server.cli import ui_command as _ui
 
 __all__ = ["main"]
-
-_store_option = click.option(
-    "--store", "store", envvar="TRACKLOG_TRACKING_URI", default=None, metavar="URI",
-    help="Tracking store: a folder, file://…, s3://…, memory://… (default ./tracklog).",
-)
-
-
-def _client(store: str | None) -> Any:
-    from tracklog.tracking.client import Client
-
-    return Client(store)
-
-
-def _ms(value: int | None) -> str:
-    if not value:
-        return ""
-    return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    rows = [[str(c) for c in r] for r in rows]
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tracklog")
@@ -63,13 +52,11 @@ def experiments() -> None:
 
 @experiments.command("list")
 @_store_option
-@click.option("--view", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True)
+@click.option("--view", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True,
+              help="Which experiments: active ones, deleted ones, or all.")
 def experiments_list(store: str | None, view: str) -> None:
     """List experiments, newest first."""
-    from projections import ViewType
-
-    views = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
-    exps = _client(store).search_experiments(view_type=views[view], max_results=None)
+    exps = _client(store, reading=True).search_experiments(view_type=_VIEWS[view], max_results=None)
     click.echo(_table(["experiment_id", "name", "stage", "created"],
                       [(e.experiment_id, e.name, e.lifecycle_stage, _ms(e.creation_time)) for e in exps]))
 
@@ -87,13 +74,16 @@ def experiments_create(store: str | None, name: str) -> None:
 @click.argument("experiment_id")
 @click.argument("new_name")
 def experiments_rename(store: str | None, experiment_id: str, new_name: str) -> None:
+    """Rename an experiment. Its id and runs stay; the old name is free again."""
     _client(store).rename_experiment(experiment_id, new_name)
 
 
 def _lifecycle_command(group: click.Group, verb: str, method: str, argument: str) -> None:
     """``<group> delete|restore ID``: one event, published at once."""
+    noun = argument.removesuffix("_id").replace("_", " ")
+    what = "nothing is erased" if verb == "delete" else "undoes a delete"
 
-    @group.command(verb, help=f"{verb.capitalize()} by id (a {verb} event; nothing is erased).")
+    @group.command(verb, help=f"{verb.capitalize()} the {noun} with this id (an event: {what}).")
     @_store_option
     @click.argument(argument)
     def command(store: str | None, **ids: str) -> None:
@@ -111,26 +101,39 @@ for _verb in ("delete", "restore"):
 
 @cli.group()
 def runs() -> None:
-    """List and inspect runs."""
+    """List, inspect, delete and restore runs."""
 
 
 @runs.command("list")
 @_store_option
 @click.option("--experiment-id", "-x", default=None, help="Only this experiment.")
-@click.option("--view", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True)
+@click.option("--view", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True,
+              help="Which runs: active ones, deleted ones, or all.")
 def runs_list(store: str | None, experiment_id: str | None, view: str) -> None:
     """List runs, newest first, with their latest metrics."""
-    from projections import ViewType
-
-    views = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
-    client = _client(store)
-    ids = [experiment_id] if experiment_id else [e.experiment_id for e in client.search_experiments(ViewType.ALL, None)]
+    client = _client(store, reading=True)
+    if experiment_id:
+        ids = [client.get_experiment(experiment_id).experiment_id]  # an unknown id: a clear error
+    else:
+        ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL, max_results=None)]
     rows = []
-    for run in client.search_runs(ids, "", views[view], max_results=None) if ids else []:
+    for run in _every_run(client, ids, _VIEWS[view]):
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.data.metrics.items())[:4])
-        rows.append((run.info.run_id, run.info.run_name, run.info.experiment_id, run.info.status.value,
+        rows.append((run.info.run_id, run.info.run_name, run.info.experiment_id, str(run.info.status),
                      _ms(run.info.start_time), metrics))
     click.echo(_table(["run_id", "name", "experiment_id", "status", "started", "metrics"], rows))
+
+
+def _every_run(client: Any, experiment_ids: list[str], view: int) -> Iterable[Any]:
+    """Every run of the experiments, newest first, page by page (a store or a server alike)."""
+    token = None
+    while True:
+        page = client.search_runs(experiment_ids, run_view_type=view, max_results=1000,
+                                  order_by=["attributes.start_time DESC"], page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
 
 
 @runs.command("describe")
@@ -138,7 +141,7 @@ def runs_list(store: str | None, experiment_id: str | None, view: str) -> None:
 @click.argument("run_id")
 def runs_describe(store: str | None, run_id: str) -> None:
     """Print a run as JSON (MLflow's field names)."""
-    run = _client(store).get_run(run_id)
+    run = _client(store, reading=True).get_run(run_id)
     shown = {"info": run.info, "data": {"metrics": run.data.metrics, "params": run.data.params, "tags": run.data.tags},
              "inputs": run.inputs, "outputs": run.outputs}  # as `mlflow runs describe` prints a run
     click.echo(msgspec.json.format(msgspec.json.encode(shown, enc_hook=encode_hook).decode(), indent=2))
@@ -154,11 +157,12 @@ for _verb in ("delete", "restore"):
 @cli.command("sql")
 @_store_option
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True,
+              help="How to print the result.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to this file (required for parquet on a terminal).")
 @click.option("--as-of", "as_of", default=None, metavar="WHEN", help="Query the store as it was: ISO time (UTC unless it says) or epoch ms.")
 def sql_command(store: str | None, query: str, fmt: str, output: str | None, as_of: str | None) -> None:
-    """Run read-only SQL over the views (runs, metrics, params, tags, experiments, events…)."""
+    """Run read-only SQL over the views. Views: runs, metrics, params, tags, experiments, events…"""
     import tracklog
 
     result = tracklog.sql(query, as_of=_parse_when(as_of), uri=store)
@@ -171,17 +175,6 @@ def sql_command(store: str | None, query: str, fmt: str, output: str | None, as_
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-
-
-def _parse_when(text: str | None) -> Any:
-    if text is None:
-        return None
-    if text.strip().isdigit():
-        return int(text)
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"expected an ISO time like 2026-11-26T10:00 or epoch ms, got {text!r}", param_hint="--as-of") from None
 
 
 def _render(table: Any, fmt: str) -> bytes:
@@ -207,16 +200,12 @@ def _render(table: Any, fmt: str) -> bytes:
 @cli.command()
 @_store_option
 @click.option("--retention", default="1h", show_default=True, help="Delete consumed files this long after their commit (s, m, h, d).")
-@click.option("--stream", type=click.Choice(["metric", "control", "all"]), default="all", show_default=True)
+@click.option("--stream", type=click.Choice(["metric", "control", "all"]), default="all", show_default=True,
+              help="Which stream of the log: metric points, every other event, or both.")
 def compact(store: str | None, retention: str, stream: str) -> None:
-    """Merge small segments into large sorted files; delete what earlier compactions consumed."""
-    from eventlog import EventLog
-    from eventlog.compaction import compact as run_compaction
-    from eventlog.compaction import parse_duration, remove_expired
-    from tracklog._config import get_tracking_uri
-
+    """Merge small segments into large sorted files. Also deletes what earlier compactions consumed."""
     keep = parse_duration(retention)
-    log = EventLog.open(store or get_tracking_uri())
+    log = _store_itself(store, "compact")
 
     def progress(items: Any, label: str) -> Any:
         with click.progressbar(items, label=label, file=sys.stderr) as bar:
@@ -239,12 +228,8 @@ def compact(store: str | None, retention: str, stream: str) -> None:
 @cli.command()
 @_store_option
 def doctor(store: str | None) -> None:
-    """Check a store: open it (put-if-absent self-test), recover dead writers' WALs, read every segment."""
-    from eventlog import CorruptFileError, EventLog
-    from tracklog._config import get_tracking_uri
-
-    uri = store or get_tracking_uri()
-    log = EventLog.open(uri)
+    """Check a store and recover what it can. Opens it (put-if-absent self-test), recovers dead writers' WALs, reads every segment."""
+    log = _store_itself(store, "doctor")
     click.echo(f"store        {log.uri}")
     click.echo(f"WAL folder   {log.writer.wal_dir}")
     click.echo(f"recovered    {log.recover()} WAL segment(s) of dead writers")
@@ -270,33 +255,49 @@ def doctor(store: str | None) -> None:
 @click.option("--runs", "n_runs", default=5, show_default=True, help="How many runs to train.")
 @click.option("--steps", default=2000, show_default=True, help="Metric steps per run.")
 def demo(store: str | None, n_runs: int, steps: int) -> None:
-    """Train a few toy models with the MLflow-style API and show what was recorded."""
-    import math
-    import random
+    """Train a few toy models and list their runs. The MLflow-style API at work.
 
+    Idempotent: a run already in the store (same name, finished) is not trained again.
+    """
     import tracklog
 
     if store:
         tracklog.set_tracking_uri(store)
-    tracklog.set_experiment("demo")
+    experiment = tracklog.set_experiment("demo")
+    client = tracklog.MlflowClient()
+    done = {r.info.run_name for r in _every_run(client, [experiment.experiment_id], ViewType.ACTIVE_ONLY)
+            if r.info.status == "FINISHED"}
+    todo = [i for i in range(n_runs) if f"demo-{i}" not in done]
     started = time.perf_counter()
-    points = 0
-    for i in range(n_runs):
-        lr = round(10 ** random.uniform(-4, -1), 5)
-        with tracklog.start_run(run_name=f"demo-{i}", tags={"model": "toy"}):
-            tracklog.log_params({"lr": lr, "layers": random.choice([2, 4, 8])})
-            for step in range(steps):
-                loss = math.exp(-lr * step * 5) + random.gauss(0, 0.01)
-                tracklog.log_metric("loss", loss, step=step)
-                tracklog.log_metric("acc", 1 - loss / 2, step=step)
-                points += 2
+    for i in todo:
+        _train_toy_model(i, steps)
     elapsed = time.perf_counter() - started
-    click.echo(f"logged {points:,} metric points in {n_runs} runs in {elapsed:.2f}s into {tracklog.get_tracking_uri()}\n")
+    where = tracklog.get_tracking_uri()
+    if todo:
+        click.echo(f"logged {len(todo) * steps * 2:,} metric points in {len(todo)} run{'s' * (len(todo) != 1)} in {elapsed:.2f}s into {where}\n")
+    else:
+        click.echo(f"the {n_runs} demo runs are already in {where} (nothing logged twice)\n")
     ctx = click.get_current_context()
-    ctx.invoke(runs_list, store=tracklog.get_tracking_uri(), experiment_id=None, view="active")
+    ctx.invoke(runs_list, store=where, experiment_id=experiment.experiment_id, view="active")
 
 
-from tracklog.models.cli import models as _models  # noqa: E402 - registered after the built-in commands
+def _train_toy_model(i: int, steps: int) -> None:
+    """A made-up training curve: the loss falls from ln(10) (10 classes) towards a floor set by the
+    model's size, with multiplicative noise, so it stays positive; accuracy stays within [0, 1]."""
+    import tracklog
+
+    rng = random.Random(i)  # the same run every time
+    lr = round(10 ** rng.uniform(-3, -1), 5)
+    layers = rng.choice([2, 4, 8])
+    floor = 0.05 + 0.4 / layers
+    with tracklog.start_run(run_name=f"demo-{i}", tags={"model": "toy"}):
+        tracklog.log_params({"lr": lr, "layers": layers})
+        for step in range(steps):
+            loss = (floor + (math.log(10) - floor) * math.exp(-lr * step * 3)) * math.exp(rng.gauss(0, 0.02))
+            accuracy = min(1.0, max(0.0, 1 - loss / 2.5 + rng.gauss(0, 0.005)))
+            tracklog.log_metrics({"loss": loss, "acc": accuracy}, step=step)
+
+
 
 cli.add_command(_models)
 
@@ -314,19 +315,15 @@ cli.add_command(_models)
               help="Where to run: this interpreter, or a cached environment built from the project's file (default: follows the project).")
 @click.option("--experiment-name", default=None, help="Run in this experiment (created if missing).")
 @click.option("--experiment-id", default=None, help="Run in the experiment with this id.")
-@click.option("--run-name", default=None)
+@click.option("--run-name", default=None, help="Name of the new run (default: a random one, as MLflow's).")
 @click.option("--build-only", is_flag=True, help="Fetch the project, check it and build its environment; start no run.")
 def run_project(**options: Any) -> None:
-    """Run an MLflow project (a folder, or a git URI with #subdirectory) in a new run."""
-    from tracklog.projects._cli import run_command
-
+    """Run an MLflow project in a new run. URI: a folder, or a git URI with #subdirectory."""
     run_command(**options)
 
 
 # ---- the tracking server ---------------------------------------------------------------------
 
-from tracklog.server.cli import server_command as _server  # noqa: E402
-from tracklog.server.cli import ui_command as _ui  # noqa: E402
 
 cli.add_command(_server)
 cli.add_command(_ui)
