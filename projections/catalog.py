@@ -238,7 +238,7 @@ class Catalog:
                 skipped: list[_Read] = [(p, None, None) for stream in new.values() for p in stream if p in skip]
                 # files fold in batches of about FOLD_BATCH_ROWS events, each batch its own
                 # transaction: memory stays bounded, and a crash keeps the batches already folded
-                batches = itertools.zip_longest(
+                batches: Iterator[tuple[list[_Read], list[_Read]]] = itertools.zip_longest(
                     self._batches([p for p in new["control"] if p not in skip], "control", own),
                     self._batches([p for p in new["metric"] if p not in skip], "metric", own), fillvalue=[])
                 for i, (control, metrics) in enumerate(batches):
