@@ -148,17 +148,17 @@ def release_tracklog(uri: str) -> None:
     short-lived stores, so it closes each one when done (best effort: private API).
     """
     with contextlib.suppress(Exception):
-        from tracklog import _backend
+        from tracklog.tracking.local import LocalStore, normalize_uri
 
-        backend = _backend._backends.pop(_backend.normalize_uri(uri), None)
-        if backend is None:
+        store = LocalStore._open.pop(normalize_uri(uri), None)
+        if store is None:
             return
-        catalog = getattr(backend, "_catalog", None)
-        if catalog is not None:
-            with contextlib.suppress(Exception):
-                catalog.close()
+        for catalog in (store._catalog, store._empty):
+            if catalog is not None:
+                with contextlib.suppress(Exception):
+                    catalog.close()
         with contextlib.suppress(Exception):
-            backend.log.close()
+            store.log.close()
 
 
 def metric_bytes(uri: str) -> tuple[int, int]:

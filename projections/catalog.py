@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 __all__ = ["BoundedCache", "Catalog", "as_of_ns", "catalog_path", "fetch_arrow"]
 
 RUN_ENTITY_CACHE = 20_000  # Run entities kept between reads (dropped when a fold touches the run)
-FOLD_BATCH_ROWS = 4_000_000  # metric points folded per transaction: bounds the memory of a first fold
+FOLD_BATCH_ROWS = 1_000_000  # events (of a stream) folded per transaction: bounds the memory of a first fold
 IN_LIST_LIMIT = 512  # touched runs given as a constant list (DuckDB prunes row groups with it)
 RUNS_PER_STATEMENT = 100_000  # runs rebuilt per statement: bounds the memory of a first fold
 SCHEMA_VERSION = "8"

@@ -102,6 +102,24 @@ def test_values_break_mlflow_rules(server, run_id) -> None:
     assert "active" in message
 
 
+def test_a_filter_that_does_not_parse_says_where_in_the_json(server) -> None:
+    """The position of a filter error reaches the client: ``details`` holds the filter and the
+    0-based column, as the message's caret does."""
+    text = "metrics.acc > 'high'"
+    for endpoint in ("runs/search", "experiments/search", "registered-models/search"):
+        method = requests.get if endpoint == "registered-models/search" else None
+        if method is None:
+            resp = _post(server, f"{API}/{endpoint}", body={"experiment_ids": ["0"], "filter": text})
+        else:
+            resp = method(f"{server.url}{API}/{endpoint}", params={"filter": text}, timeout=30)
+        _error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp.json()["details"]["filter"] == text, endpoint
+        assert isinstance(resp.json()["details"]["position"], int)
+    resp = _post(server, f"{API}/runs/search", body={"experiment_ids": ["0"], "filter": text})
+    assert resp.json()["details"] == {"filter": text, "position": 14}
+    assert resp.json()["message"].startswith("col 15: metrics compare with numbers")
+
+
 def test_huge_bodies_are_refused_and_the_server_keeps_serving(server) -> None:
     huge = b'{"name": "' + b"x" * (17 << 20) + b'"}'
     _error(_post(server, f"{API}/experiments/create", data=huge), 413, "RESOURCE_LIMIT_EXCEEDED")

@@ -18,6 +18,7 @@ from typing import Any
 import click
 import msgspec
 
+import tracklog
 from eventlog import CorruptFileError, TracklogError
 from eventlog.compaction import compact as run_compaction
 from eventlog.compaction import parse_duration, remove_expired
@@ -163,8 +164,6 @@ for _verb in ("delete", "restore"):
 @click.option("--as-of", "as_of", default=None, metavar="WHEN", help="Query the store as it was: ISO time (UTC unless it says) or epoch ms.")
 def sql_command(store: str | None, query: str, fmt: str, output: str | None, as_of: str | None) -> None:
     """Run read-only SQL over the views. Views: runs, metrics, params, tags, experiments, events…"""
-    import tracklog
-
     result = tracklog.sql(query, as_of=_parse_when(as_of), uri=store)
     data = _render(result.arrow(), fmt)
     if output:
@@ -259,8 +258,6 @@ def demo(store: str | None, n_runs: int, steps: int) -> None:
 
     Idempotent: a run already in the store (same name, finished) is not trained again.
     """
-    import tracklog
-
     if store:
         tracklog.set_tracking_uri(store)
     experiment = tracklog.set_experiment("demo")
@@ -284,8 +281,6 @@ def demo(store: str | None, n_runs: int, steps: int) -> None:
 def _train_toy_model(i: int, steps: int) -> None:
     """A made-up training curve: the loss falls from ln(10) (10 classes) towards a floor set by the
     model's size, with multiplicative noise, so it stays positive; accuracy stays within [0, 1]."""
-    import tracklog
-
     rng = random.Random(i)  # the same run every time
     lr = round(10 ** rng.uniform(-3, -1), 5)
     layers = rng.choice([2, 4, 8])

@@ -7,10 +7,15 @@ from pathlib import Path
 
 import click
 
+import tracklog
+from eventlog.errors import InvalidInputError
 from tracklog.cli._common import client as client_of
 from tracklog.cli._common import ms as _ms
 from tracklog.cli._common import parse_when as _parse_when
 from tracklog.cli._common import table as _table
+from tracklog.models.pyfunc import load_model
+from tracklog.models.serve import parse_input, predictions_json, serve
+from tracklog.tracking.fluent import register_model
 
 __all__ = ["models"]
 
@@ -34,8 +39,6 @@ _store_option = click.option(
 
 def _use_store(store: str | None, model_uri: str) -> None:
     if store:
-        import tracklog
-
         tracklog.set_tracking_uri(store)
     if model_uri.startswith(("runs:/", "models:/")):
         _client(None, reading=True)  # the URI is resolved in the store, which must be there
@@ -49,8 +52,6 @@ def _use_store(store: str | None, model_uri: str) -> None:
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
 def serve_command(model_uri: str, store: str | None, host: str, port: int, workers: int) -> None:
     """Serve a model over HTTP. /invocations takes MLflow's JSON and CSV bodies; also /ping, /health, /version."""
-    from tracklog.models.serve import serve
-
     _use_store(store, model_uri)
     serve(model_uri, host=host, port=port, workers=workers)
 
@@ -67,10 +68,6 @@ def serve_command(model_uri: str, store: str | None, host: str, port: int, worke
 def predict_command(model_uri: str, store: str | None, input_path: Path, output_path: Path | None,
                     content_type: str | None) -> None:
     """Score a file with a model. Prints (or writes) {"predictions": …}."""
-    from eventlog.errors import InvalidInputError
-    from tracklog.models.pyfunc import load_model
-    from tracklog.models.serve import parse_input, predictions_json
-
     _use_store(store, model_uri)
     if not input_path.is_file():
         raise InvalidInputError(f"input file {input_path} does not exist")
@@ -141,9 +138,6 @@ def versions_command(store: str | None, name: str, as_of: str | None) -> None:
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Version tag (repeatable).")
 def register_command(store: str | None, model_uri: str, name: str, tags: tuple[str, ...]) -> None:
     """Register a model as a new version. The model: runs:/…, models:/<id>, or a folder."""
-    from eventlog.errors import InvalidInputError
-    from tracklog.tracking.fluent import register_model
-
     parsed = {}
     for item in tags:
         key, sep, value = item.partition("=")
@@ -162,8 +156,6 @@ def register_command(store: str | None, model_uri: str, name: str, tags: tuple[s
 @click.option("--delete", "delete", is_flag=True, help="Remove the alias instead of setting it.")
 def alias_command(store: str | None, name: str, alias: str, version: str | None, delete: bool) -> None:
     """Point ALIAS of model NAME at VERSION (or --delete it)."""
-    from eventlog.errors import InvalidInputError
-
     client = _client(store)
     if delete:
         client.delete_registered_model_alias(name, alias)
@@ -181,8 +173,6 @@ def alias_command(store: str | None, name: str, alias: str, version: str | None,
 @click.option("--limit", default=50, show_default=True, help="Most recent changes shown.")
 def history_command(store: str | None, name: str | None, limit: int) -> None:
     """Show every registry change, newest first. Who moved which alias when, and so on."""
-    import tracklog
-
     where = f"WHERE name = '{name.replace(chr(39), chr(39) * 2)}'" if name else ""  # a server takes no parameters
     query = (f"SELECT time, kind, actor, name, version, alias, stage, key, value FROM registry_history {where} "
              f"ORDER BY ts DESC, writer_id, writer_seq LIMIT {int(limit)}")
