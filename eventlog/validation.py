@@ -11,6 +11,7 @@ import math
 import numbers
 import posixpath
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventlog.errors import (
@@ -31,6 +32,7 @@ __all__ = [
     "check_batch_size",
     "check_experiment_name",
     "check_key",
+    "check_metric_points",
     "check_metric_value",
     "check_run_id",
     "check_step",
@@ -131,6 +133,35 @@ def check_timestamp(key: str, timestamp: Any) -> int:
             f"timestamp of metric {key!r} must be a nonnegative number of ms since the epoch, got {value}"
         )
     return value
+
+
+def check_metric_points(metrics: Sequence[Any], known_keys: set[str], remember: Callable[[str], None],
+                        now_ms: int) -> list[tuple[str, float, int, int]]:
+    """Check metric entities (``key, value, step, timestamp`` attributes) as `log_batch` gets
+    them; returns ``(key, value, step, timestamp)`` rows, a missing step as 0 and a missing
+    timestamp as `now_ms`.
+
+    The common case — a known key, a float, int step and timestamp — costs a few type checks a
+    point; anything else goes through the full checks, whose errors name the point's index.
+    `known_keys` are keys checked before; `remember` is told each newly checked key.
+    """
+    out: list[tuple[str, float, int, int]] = []
+    append = out.append
+    low, high = _INT64
+    for i, m in enumerate(metrics):
+        key, value, step, timestamp = m.key, m.value, m.step, m.timestamp
+        if key not in known_keys:
+            remember(check_key(f"metrics[{i}].key", key))
+        if value.__class__ is not float:
+            value = check_metric_value(key, value)
+        if step.__class__ is not int or not low <= step <= high:
+            step = 0 if step is None else check_step(key, step)
+        if timestamp is None:
+            timestamp = now_ms
+        elif timestamp.__class__ is not int or not 0 <= timestamp <= high:
+            timestamp = check_timestamp(key, timestamp)
+        append((key, value, step, timestamp))
+    return out
 
 
 def check_experiment_name(name: Any) -> str:

@@ -442,6 +442,8 @@ class TrackingView:
         self.problems: dict[str, str] = {}
         self._own: dict[str, Batch] = {}  # segments this process published: fold from memory
         self._own_lock = threading.Lock()
+        # this process's pending events are folded once each: (writer, next control seq, next metric seq)
+        self._cursor: tuple[str, int, int] = ("", 0, 0)
         log.writer.on_publish.append(self._published)
 
     def _published(self, stream: str, path: str, batch: Batch) -> None:
@@ -462,15 +464,16 @@ class TrackingView:
 
     def _refresh(self) -> TrackingState:
         with self._lock:
-            pending = self.log.pending()
+            writer, (writer_id, control_from, metrics_from) = self.log.writer, self._own_cursor()
+            control, control_next = writer.pending_control(control_from)
+            latest, metrics_next = writer.pending_latest_metrics(metrics_from)
             for stream in ("control", "metric"):
                 for path in self.log.files(stream):  # type: ignore[arg-type]
                     if path not in self._folded:
                         self._fold_file(stream, path)
-            self.state.apply_all(pending.control)
-            self.state.apply_metric_rows(
-                (r, k, v, st, tm, s, pending.writer_id) for s, _t, r, k, v, st, tm in pending.metrics
-            )
+            self.state.apply_all(control)
+            self.state.apply_metric_rows(latest)
+            self._cursor = (writer_id, control_next, metrics_next)
             return self.state
 
     def refresh_own(self) -> TrackingState:
@@ -479,20 +482,29 @@ class TrackingView:
         Cheap: no listing of the store; other processes' new events are not seen.
         """
         with self._lock:
-            pending = self.log.pending()
+            writer_id, control_from, metrics_from = self._own_cursor()
+            control, control_next = self.log.writer.pending_control(control_from)
             with self._own_lock:
                 own, self._own = self._own, {}
             for path, batch in own.items():
                 if path not in self._folded:
                     self._fold_batch(path, batch)
-            self.state.apply_all(pending.control)
+            self.state.apply_all(control)
+            self._cursor = (writer_id, control_next, metrics_from)
             return self.state
+
+    def _own_cursor(self) -> tuple[str, int, int]:
+        """How far this process's pending events are folded (each is folded once: the fold keeps it)."""
+        writer_id = self.log.writer.writer_id
+        if self._cursor[0] != writer_id:  # a new writer (after a fork) counts from 0
+            self._cursor = (writer_id, 0, 0)
+        return self._cursor
 
     def _fold_batch(self, path: str, batch: Batch) -> None:
         if path.startswith("events/stream=control"):
             self.state.apply_all(batch.control)
         else:
-            self.state.apply_metric_rows((r, k, v, st, tm, s, batch.writer_id) for s, _t, r, k, v, st, tm in batch.metrics)
+            self.state.apply_metric_rows(batch.latest_metric_rows())
         self._folded.add(path)
 
     def _fold_file(self, stream: str, path: str) -> None:

@@ -52,6 +52,7 @@ from eventlog.validation import (
     check_batch_size,
     check_experiment_name,
     check_key,
+    check_metric_points,
     check_metric_value,
     check_run_id,
     check_step,
@@ -387,8 +388,12 @@ class Client(RegistryClient):
                 check_key("metric key", key)
                 b.remember_metric_key(key)
             items.append((key, value if value.__class__ is float else check_metric_value(key, value)))
-        step = 0 if step is None else check_step("step", step)
-        timestamp = _now_ms() if timestamp is None else check_timestamp("timestamp", timestamp)
+        if step is None:
+            step = 0
+        elif step.__class__ is not int or not _I64_MIN <= step <= _I64_MAX:
+            step = check_step("step", step)
+        if timestamp is not None:  # None: the writer stamps the event's own time
+            timestamp = check_timestamp("timestamp", timestamp)
         if run_id not in b.active_runs:
             b.require_active_run(run_id)
         b.log.writer.log_metrics(run_id, items, step, timestamp)
@@ -424,7 +429,8 @@ class Client(RegistryClient):
         """
         metrics, params, tags = list(metrics), list(params), list(tags)
         check_batch_size(len(metrics), len(params), len(tags))
-        checked_metrics = [self._check_metric(i, m) for i, m in enumerate(metrics)]
+        b = self._b
+        checked_metrics = check_metric_points(metrics, b.ok_metric_keys, b.remember_metric_key, _now_ms())
         checked_params = self._check_params(run_id, params)
         checked_tags = self._check_tags({t.key: t.value for t in tags})
         if run_id not in self._b.active_runs:  # the fast path log_metric takes too
@@ -434,8 +440,7 @@ class Client(RegistryClient):
             log.append(ParamLogged(run_id=run_id, key=key, value=value))
         for key, value in checked_tags.items():
             log.append(RunTagSet(run_id=run_id, key=key, value=value))
-        for key, number, step, timestamp in checked_metrics:
-            log.writer.log_metric(run_id, key, number, step, timestamp)
+        log.writer.log_batch(run_id, checked_metrics)  # one append for all the points
 
     def log_inputs(self, run_id: str, datasets: Iterable[DatasetInput] | None = None, models: Any = None) -> None:
         """Record the datasets a run used (MLflow's ``log_inputs``)."""
@@ -563,17 +568,10 @@ class Client(RegistryClient):
 
     # ---- checks -----------------------------------------------------------------------------
 
-    def _check_metric(self, index: int, m: Metric) -> tuple[str, float, int, int]:
-        key = check_key(f"metrics[{index}].key", m.key)
-        value = check_metric_value(key, m.value)
-        step = check_step(key, 0 if m.step is None else m.step)
-        timestamp = check_timestamp(key, _now_ms() if m.timestamp is None else m.timestamp)
-        return key, value, step, timestamp
-
     def _check_params(self, run_id: str, params: list[Param]) -> list[tuple[str, str]]:
         out: dict[str, str] = {}
         for i, p in enumerate(params):
-            key = check_key(f"params[{i}].key", p.key)
+            key = self._checked_key(f"params[{i}].key", p.key)
             value = _param_text(key, p.value)
             if key in out and out[key] != value:
                 raise ParamChangedError(f"param {key!r} appears twice in one batch, as {out[key]!r} and {value!r}")
@@ -590,7 +588,15 @@ class Client(RegistryClient):
         return list(out.items())
 
     def _check_tags(self, tags: dict[str, Any]) -> dict[str, str]:
-        return {check_key("tag key", k): _tag_text(k, v) for k, v in tags.items()}
+        return {self._checked_key("tag key", k): _tag_text(k, v) for k, v in tags.items()}
+
+    def _checked_key(self, what: str, key: Any) -> str:
+        """`check_key`, skipped for keys that passed it before (metric, param and tag keys
+        follow one rule)."""
+        if key.__class__ is str and key in self._b.ok_metric_keys:
+            return key  # type: ignore[no-any-return]
+        self._b.remember_metric_key(check_key(what, key))
+        return key  # type: ignore[no-any-return]
 
 
 def _param_text(key: str, value: Any) -> str:

@@ -126,7 +126,6 @@ class ActiveRun:
                 end_run(status)
         else:
             self._client.set_terminated(self.run_id, status)
-            self._client.flush()
 
     def __repr__(self) -> str:
         return f"<ActiveRun: run_id={self.run_id!r}, experiment_id={self.info.experiment_id!r}>"
@@ -275,11 +274,9 @@ def start_run(
 
 def _system_tags(parent_run_id: str | None) -> dict[str, str]:
     from eventlog.log import default_actor
-    from tracklog._source import script_git_tags
+    from tracklog._source import script_git_tags, script_source
 
-    source = sys.argv[0] if sys.argv and sys.argv[0] else "<console>"
-    if os.path.isfile(source):
-        source = os.path.abspath(source)
+    source = script_source(sys.argv[0] if sys.argv else "")
     tags = {"mlflow.user": default_actor(), "mlflow.source.name": source, "mlflow.source.type": "LOCAL"}
     tags.update(script_git_tags(source))  # commit, branch, repoURL, dirty flag, as MLflow's git context
     if parent_run_id:
@@ -314,14 +311,17 @@ def _resume(client: Client, run_id: str, run_name: str | None, tags: dict[str, A
 
 
 def end_run(status: str = RunStatus.FINISHED) -> None:
-    """End the active run (FINISHED unless told otherwise) and publish its events."""
+    """End the active run (FINISHED unless told otherwise).
+
+    The end is an event like any other: this process sees it at once, other processes after
+    the next background flush (every few seconds, or `flush()`); the WAL keeps it meanwhile.
+    """
     stack = _run_stack.get()
     if not stack:
         return
     active = stack[-1]
     _run_stack.set(stack[:-1])
     active._client.set_terminated(active.run_id, status)
-    active._client.flush()
     _last_run_id.set(active.run_id)
 
 

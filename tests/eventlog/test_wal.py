@@ -129,7 +129,7 @@ def test_the_wal_grows_past_its_first_mapping(tmp_path) -> None:
     n = 120_000  # 50 bytes a record: beyond the first 4 MiB
     for i in range(n):
         log.log_metric("r", "k", float(i), i, 0)
-    wal_path = log.writer._batch.wal.path
+    wal_path = log.writer._batch.records.path
     _, records = read_records(wal_path)
     assert len(records) == n
     log.close()
