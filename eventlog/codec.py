@@ -93,8 +93,10 @@ def metric_table_from_columns(columns: dict[str, Any], names: list[str], writer_
     timestamp``, as `eventlog.wal.RecordBuffer.metric_columns` gives them; ``run``/``key``
     index `names`), sorted by (run_id, key, step, writer_seq).
 
-    Column by column, with no Python object per point.
+    Column by column, with no Python object per point; the string columns are dictionary arrays
+    over `names` (`write_parquet` stores them as plain Parquet strings, dictionary-encoded).
     """
+    import numpy as np
     import pyarrow as pa
 
     n = len(columns["seq"])
@@ -102,13 +104,18 @@ def metric_table_from_columns(columns: dict[str, Any], names: list[str], writer_
     if order is not None:
         columns = {name: column[order] for name, column in columns.items()}
     dictionary = pa.array(names, pa.string())
+    zeros = pa.array(np.zeros(n, dtype=np.int32))
+
+    def strings(indices: Any) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), dictionary)
+
     arrays = [
-        dictionary.take(columns["run"]), dictionary.take(columns["key"]), pa.array(columns["value"]),
-        pa.array(columns["step"]), pa.array(columns["timestamp"]), pa.array(columns["ts"]),
-        pa.repeat(pa.scalar(writer_id, pa.string()), n), pa.array(columns["seq"]),
-        pa.repeat(pa.scalar(actor, pa.string()), n),
+        strings(columns["run"]), strings(columns["key"]), pa.array(columns["value"]), pa.array(columns["step"]),
+        pa.array(columns["timestamp"]), pa.array(columns["ts"]),
+        pa.DictionaryArray.from_arrays(zeros, pa.array([writer_id], pa.string())), pa.array(columns["seq"]),
+        pa.DictionaryArray.from_arrays(zeros, pa.array([actor], pa.string())),
     ]
-    return pa.Table.from_arrays(arrays, schema=metric_schema())
+    return pa.Table.from_arrays(arrays, names=list(METRIC_COLUMNS))
 
 
 def _sort_order(columns: dict[str, Any], names: list[str]) -> Any:
@@ -118,11 +125,17 @@ def _sort_order(columns: dict[str, Any], names: list[str]) -> Any:
     rank = np.empty(len(names), dtype=np.int64)  # a name's place in string order (UTF-8 sorts as code points)
     rank[np.argsort(np.array(names, dtype=object))] = np.arange(len(names))
     group, step = (rank[columns["run"]] << 32) | rank[columns["key"]], columns["step"]
-    dgroup, dstep = np.diff(group), np.diff(step)
-    # appended in seq order, so a tie on (run, key, step) is already in seq order
-    if bool(((dgroup > 0) | ((dgroup == 0) & (dstep >= 0))).all()):
+    if _ordered(group, step):  # appended in seq order: a tie on (run, key, step) is in seq order
         return None
-    return np.lexsort((columns["seq"], step, group))
+    order = np.argsort(group, kind="stable")  # metrics logged step by step: each one's steps ascend
+    return order if _ordered(group[order], step[order]) else np.lexsort((columns["seq"], step, group))
+
+
+def _ordered(group: Any, step: Any) -> bool:
+    import numpy as np
+
+    dgroup, dstep = np.diff(group), np.diff(step)
+    return bool(((dgroup > 0) | ((dgroup == 0) & (dstep >= 0))).all())
 
 
 def control_table(events: list[Event]) -> pa.Table:
@@ -226,6 +239,7 @@ def write_parquet(table: pa.Table, *, compacted: bool = False) -> bytes:
     pq.write_table(
         table, sink, compression="zstd", compression_level=level,
         use_dictionary=["run_id", "key", "writer_id", "actor"], column_encoding=_METRIC_ENCODINGS,
+        store_schema=False,  # no Arrow types beyond Parquet's: dictionary columns read back as strings
     )
     return sink.getvalue()
 

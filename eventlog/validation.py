@@ -12,7 +12,7 @@ import numbers
 import posixpath
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventlog.errors import (
     BatchTooLargeError,
@@ -29,6 +29,7 @@ __all__ = [
     "MAX_PARAMS_TAGS_PER_BATCH",
     "MAX_PARAM_VAL_LENGTH",
     "MAX_TAG_VAL_LENGTH",
+    "MetricColumns",
     "check_batch_size",
     "check_experiment_name",
     "check_key",
@@ -135,33 +136,44 @@ def check_timestamp(key: str, timestamp: Any) -> int:
     return value
 
 
-def check_metric_points(metrics: Sequence[Any], known_keys: set[str], remember: Callable[[str], None],
-                        now_ms: int) -> list[tuple[str, float, int, int]]:
-    """Check metric entities (``key, value, step, timestamp`` attributes) as `log_batch` gets
-    them; returns ``(key, value, step, timestamp)`` rows, a missing step as 0 and a missing
-    timestamp as `now_ms`.
+class MetricColumns(NamedTuple):
+    """Checked metric points of one batch, column by column."""
 
-    The common case — a known key, a float, int step and timestamp — costs a few type checks a
-    point; anything else goes through the full checks, whose errors name the point's index.
-    `known_keys` are keys checked before; `remember` is told each newly checked key.
+    keys: list[str]
+    values: list[float]
+    steps: list[int]
+    timestamps: list[int]
+
+
+def check_metric_points(metrics: Sequence[Any], known_keys: set[str], remember: Callable[[str], None],
+                        now_ms: int) -> MetricColumns:
+    """Check metric entities (``key, value, step, timestamp`` attributes) as `log_batch` gets
+    them; returns them as columns, a missing step as 0 and a missing timestamp as `now_ms`.
+
+    Column at a time: the common batch — known keys, floats, int steps and timestamps in range —
+    costs a few C-level passes; a column with anything else goes through the full checks point
+    by point, whose errors name the point's index. `known_keys` are keys checked before;
+    `remember` is told each newly checked key.
     """
-    out: list[tuple[str, float, int, int]] = []
-    append = out.append
-    low, high = _INT64
-    for i, m in enumerate(metrics):
-        key, value, step, timestamp = m.key, m.value, m.step, m.timestamp
-        if key not in known_keys:
-            remember(check_key(f"metrics[{i}].key", key))
-        if value.__class__ is not float:
-            value = check_metric_value(key, value)
-        if step.__class__ is not int or not low <= step <= high:
-            step = 0 if step is None else check_step(key, step)
-        if timestamp is None:
-            timestamp = now_ms
-        elif timestamp.__class__ is not int or not 0 <= timestamp <= high:
-            timestamp = check_timestamp(key, timestamp)
-        append((key, value, step, timestamp))
-    return out
+    keys = [m.key for m in metrics]
+    values = [m.value for m in metrics]
+    steps = [m.step for m in metrics]
+    stamps = [m.timestamp for m in metrics]
+    try:
+        all_known = known_keys.issuperset(keys)
+    except TypeError:  # an unhashable key: the checks below name it
+        all_known = False
+    if not all_known:
+        for i, key in enumerate(keys):
+            if key.__class__ is not str or key not in known_keys:
+                remember(check_key(f"metrics[{i}].key", key))
+    if set(map(type, values)) - {float}:
+        values = [v if v.__class__ is float else check_metric_value(k, v) for k, v in zip(keys, values, strict=True)]
+    if set(map(type, steps)) - {int} or (steps and not _INT64[0] <= min(steps) <= max(steps) <= _INT64[1]):
+        steps = [0 if s is None else check_step(k, s) for k, s in zip(keys, steps, strict=True)]
+    if set(map(type, stamps)) - {int} or (stamps and not 0 <= min(stamps) <= max(stamps) <= _INT64[1]):
+        stamps = [now_ms if t is None else check_timestamp(k, t) for k, t in zip(keys, stamps, strict=True)]
+    return MetricColumns(keys, values, steps, stamps)
 
 
 def check_experiment_name(name: Any) -> str:

@@ -27,7 +27,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -137,25 +137,26 @@ class RecordBuffer:
         self._off = off = off + RECORD_SIZE
         return off
 
-    def log_step(self, run_id: str, items: Sequence[tuple[str, float]], step: int, timestamp: int | None) -> int:
-        """Stamp and write several points of one run at one step and one timestamp (None: the
-        first point's ts in ms); ts counts up by one per point."""
+    def log_step(self, run_id: str, metrics: Mapping[str, float], step: int, timestamp: int | None) -> int:
+        """Stamp and write several points (key: value) of one run at one step and one timestamp
+        (None: the first point's ts in ms); ts counts up by one per point."""
         strings = self._strings
         if run_id not in strings:
             self._define(run_id)
-        for key, _ in items:
-            if key not in strings:
-                self._define(key)
+        if not strings.keys() >= metrics.keys():
+            for key in metrics:
+                if key not in strings:
+                    self._define(key)
         ri = strings[run_id]
         seq, ts = self.seq, max(now_ms_ns(), self.last_ts + 1)
         stamp = ts // 1_000_000 if timestamp is None else timestamp
         start = off = self._off
-        end = off + len(items) * RECORD_SIZE
+        end = off + len(metrics) * RECORD_SIZE
         if end + _SLACK > self._size:
             self._grow(end + _SLACK)
         pack, mm = _METRIC_REC.pack_into, self._mm
         try:
-            for key, value in items:
+            for key, value in metrics.items():
                 pack(mm, off, _METRIC, seq, ts, ri, strings[key], value, step, stamp, COMMIT)
                 off += RECORD_SIZE
                 seq += 1
@@ -166,32 +167,40 @@ class RecordBuffer:
         self.seq, self.last_ts, self._off = seq, ts - 1, off
         return off
 
-    def log_points(self, run_id: str, points: Sequence[tuple[str, float, int, int]]) -> int:
-        """Stamp and write ``(key, value, step, timestamp)`` points of one run; ts counts up by one."""
+    def log_columns(self, run_id: str, keys: Sequence[str], values: Sequence[float], steps: Sequence[int],
+                    timestamps: Sequence[int]) -> int:
+        """Stamp and write a batch of points of one run given column by column, all or none:
+        the records are built in one NumPy array and copied in at once; seq and ts count up by one."""
+        import numpy as np
+
         strings = self._strings
         if run_id not in strings:
             self._define(run_id)
-        for point in points:
-            if point[0] not in strings:
-                self._define(point[0])
-        ri = strings[run_id]
+        if not strings.keys() >= set(keys):
+            for key in dict.fromkeys(keys):  # in order of first appearance
+                if key not in strings:
+                    self._define(key)
+        n = len(keys)
         seq, ts = self.seq, max(now_ms_ns(), self.last_ts + 1)
-        start = off = self._off
-        end = off + len(points) * RECORD_SIZE
+        records = np.zeros(n, dtype=record_dtype())  # commit bytes 0: they are set after the copy
+        records["type"] = _METRIC
+        records["seq"] = np.arange(seq, seq + n)
+        records["ts"] = np.arange(ts, ts + n)
+        records["run"] = strings[run_id]
+        records["key"] = np.fromiter(map(strings.__getitem__, keys), dtype=np.uint32, count=n)
+        records["value"] = np.asarray(values, dtype=np.float64)
+        records["step"] = np.asarray(steps, dtype=np.int64)
+        records["timestamp"] = np.asarray(timestamps, dtype=np.int64)
+        start = self._off
+        end = start + n * RECORD_SIZE
         if end + _SLACK > self._size:
             self._grow(end + _SLACK)
-        pack, mm = _METRIC_REC.pack_into, self._mm
-        try:
-            for key, value, step, timestamp in points:
-                pack(mm, off, _METRIC, seq, ts, ri, strings[key], value, step, timestamp, COMMIT)
-                off += RECORD_SIZE
-                seq += 1
-                ts += 1
-        except BaseException:
-            self._discard(start, end)
-            raise
-        self.seq, self.last_ts, self._off = seq, ts - 1, off
-        return off
+        self._mm[start:end] = records.tobytes()
+        # the commit bytes go last, in order, after every body: recovery never takes a record
+        # whose body a crash cut short
+        self._mm[start + RECORD_SIZE - 1 : end : RECORD_SIZE] = bytes([COMMIT]) * n
+        self.seq, self.last_ts, self._off = seq + n, ts + n - 1, end
+        return end
 
     def append_metric(self, seq: int, ts: int, run_id: str, key: str, value: float, step: int, timestamp: int) -> int:
         """Write one metric point stamped elsewhere (recovery); the counters move past it."""

@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -268,16 +268,16 @@ class Writer:
         if self._fsync:
             buffer.sync(end)
 
-    def log_metrics(self, run_id: str, items: list[tuple[str, float]], step: int, timestamp: int | None) -> None:
-        """Append several points of one run at one step and timestamp (None: now), all or none
-        (already validated)."""
-        if not items:
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int, timestamp: int | None) -> None:
+        """Append several points (key: float value) of one run at one step and timestamp (None:
+        now), all or none (already validated)."""
+        if not metrics:
             return
         with self._lock:
             if self._closed:
                 raise WriterClosedError("this event log is closed; open it again to append")
             buffer = self._buffer or self._open_buffer()
-            end = buffer.log_step(run_id, items, step, timestamp)
+            end = buffer.log_step(run_id, metrics, step, timestamp)
             if end >= buffer.full_at:
                 self._wake.set()
         if self._thread is None:
@@ -285,15 +285,16 @@ class Writer:
         if self._fsync:
             buffer.sync(end)
 
-    def log_batch(self, run_id: str, points: list[tuple[str, float, int, int]]) -> None:
-        """Append ``(key, value, step, timestamp)`` points of one run, all or none (already validated)."""
-        if not points:
+    def log_batch(self, run_id: str, keys: Sequence[str], values: Sequence[float], steps: Sequence[int],
+                  timestamps: Sequence[int]) -> None:
+        """Append points of one run given as columns, all or none (already validated)."""
+        if not keys:
             return
         with self._lock:
             if self._closed:
                 raise WriterClosedError("this event log is closed; open it again to append")
             buffer = self._buffer or self._open_buffer()
-            end = buffer.log_points(run_id, points)
+            end = buffer.log_columns(run_id, keys, values, steps, timestamps)
             if end >= buffer.full_at:
                 self._wake.set()
         if self._thread is None:

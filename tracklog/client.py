@@ -382,12 +382,14 @@ class Client(RegistryClient):
     def _log_metrics(self, run_id: str, metrics: dict[str, Any], step: int | None, timestamp: int | None) -> None:
         """Several metrics at one step: validated first, then appended under one writer lock."""
         b = self._b
-        items = []
+        known, floats = b.ok_metric_keys, True
         for key, value in metrics.items():
-            if key not in b.ok_metric_keys:
+            if key not in known:
                 check_key("metric key", key)
                 b.remember_metric_key(key)
-            items.append((key, value if value.__class__ is float else check_metric_value(key, value)))
+            floats = floats and value.__class__ is float
+        if not floats:  # ints, numpy scalars, tensors: converted (or refused) before anything is written
+            metrics = {key: value if value.__class__ is float else check_metric_value(key, value) for key, value in metrics.items()}
         if step is None:
             step = 0
         elif step.__class__ is not int or not _I64_MIN <= step <= _I64_MAX:
@@ -396,7 +398,7 @@ class Client(RegistryClient):
             timestamp = check_timestamp("timestamp", timestamp)
         if run_id not in b.active_runs:
             b.require_active_run(run_id)
-        b.log.writer.log_metrics(run_id, items, step, timestamp)
+        b.log.writer.log_metrics(run_id, metrics, step, timestamp)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         """Log a param; logging the same value again is fine, a different one raises `ParamChangedError`."""
@@ -440,7 +442,7 @@ class Client(RegistryClient):
             log.append(ParamLogged(run_id=run_id, key=key, value=value))
         for key, value in checked_tags.items():
             log.append(RunTagSet(run_id=run_id, key=key, value=value))
-        log.writer.log_batch(run_id, checked_metrics)  # one append for all the points
+        log.writer.log_batch(run_id, *checked_metrics)  # one append for all the points, column by column
 
     def log_inputs(self, run_id: str, datasets: Iterable[DatasetInput] | None = None, models: Any = None) -> None:
         """Record the datasets a run used (MLflow's ``log_inputs``)."""
