@@ -22,6 +22,7 @@ import bisect
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -566,4 +567,25 @@ def _after_fork_in_child() -> None:
         writer._after_fork_in_child()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+class _ForkedChildren:
+    """The object multiprocessing's after-fork registry holds (weakly) for this module."""
+
+
+_FORKED_CHILDREN = _ForkedChildren()
+_multiprocessing_hooked = threading.Event()
+
+
+def _before_fork() -> None:
+    # multiprocessing's fork children leave by os._exit, past atexit: have them flush when
+    # multiprocessing finalises them instead (its after-fork hooks run once the child is set up)
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None and not _multiprocessing_hooked.is_set():
+        _multiprocessing_hooked.set()
+        util.register_after_fork(_FORKED_CHILDREN, _flush_when_child_exits)
+
+
+def _flush_when_child_exits(_: object) -> None:
+    sys.modules["multiprocessing.util"].Finalize(None, flush_all, exitpriority=0)
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
