@@ -231,6 +231,8 @@ class Writer:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
+        self._full = False  # the size trigger fired: publish now
+        self._soon_at: float | None = None  # publish by then (monotonic), see publish_soon
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._inflight: list[Batch] = []
@@ -261,6 +263,7 @@ class Writer:
             buffer = self._buffer or self._open_buffer()
             end = buffer.log_metric(run_id, key, value, step, timestamp)
             if end >= buffer.full_at:
+                self._full = True
                 self._wake.set()
         finally:
             lock.release()
@@ -280,6 +283,7 @@ class Writer:
             buffer = self._buffer or self._open_buffer()
             end = buffer.log_step(run_id, metrics, step, timestamp)
             if end >= buffer.full_at:
+                self._full = True
                 self._wake.set()
         if self._thread is None:
             self._start()
@@ -297,6 +301,7 @@ class Writer:
             buffer = self._buffer or self._open_buffer()
             end = buffer.log_columns(run_id, keys, values, steps, timestamps)
             if end >= buffer.full_at:
+                self._full = True
                 self._wake.set()
         if self._thread is None:
             self._start()
@@ -391,13 +396,30 @@ class Writer:
         # if that first happens while the interpreter shuts down, the last flush would fail
         import concurrent.futures.thread  # noqa: F401
 
+    def publish_soon(self, within: float) -> None:
+        """Have the background flusher publish within `within` seconds (instead of at its next
+        interval); requests close together share one flush, and the caller does not wait."""
+        deadline = time.monotonic() + within
+        soon = self._soon_at
+        if soon is None or deadline < soon:
+            self._soon_at = deadline
+            self._wake.set()
+
     def _run(self) -> None:
         _warm_up()
         while not self._stopping:
-            self._wake.wait(self.flush_interval if not self._failures else min(30.0, 2.0**self._failures))
+            timeout = self.flush_interval if not self._failures else min(30.0, 2.0**self._failures)
+            soon = self._soon_at
+            if soon is not None and not self._failures:
+                timeout = min(timeout, max(0.0, soon - time.monotonic()))
+            self._wake.wait(timeout)
             self._wake.clear()
             if self._stopping:
                 break
+            soon = self._soon_at
+            if not self._full and soon is not None and time.monotonic() < soon:
+                continue  # woken to publish later than now: wait until then
+            self._full, self._soon_at = False, None
             try:
                 self.flush()
                 self._failures = 0

@@ -84,6 +84,7 @@ __all__ = ["Client"]
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _time_ns = time.time_ns
 _EXPERIMENT_NAMES = "experiment-names"
+_PUBLISH_ENDS_WITHIN = 0.25  # s: how soon other processes see a run end (flush_interval at most)
 
 
 def _now_ms() -> int:
@@ -319,7 +320,7 @@ class Client(RegistryClient):
             if status == RunStatus.RUNNING:
                 self._b.log.append(RunResumed(run_id=run_id))
             else:
-                self._b.log.append(RunEnded(run_id=run_id, status=status, end_time=_now_ms()))
+                self._end(run_id, status, _now_ms())
         if name is not None:
             self._b.log.append(RunRenamed(run_id=run_id, run_name=str(name)))
 
@@ -328,7 +329,13 @@ class Client(RegistryClient):
         self._run_state(run_id)
         status = _status(status or RunStatus.FINISHED)
         end = _now_ms() if end_time is None else check_timestamp("end_time", end_time)
-        self._b.log.append(RunEnded(run_id=run_id, status=status, end_time=end))
+        self._end(run_id, status, end)
+
+    def _end(self, run_id: str, status: RunStatus, end_time: int) -> None:
+        """Record a run's end; it goes out with a background flush due shortly (the WAL holds it
+        meanwhile), shared by the runs that end close together: the caller does not wait."""
+        self._b.log.append(RunEnded(run_id=run_id, status=status, end_time=end_time))
+        self._b.log.writer.publish_soon(_PUBLISH_ENDS_WITHIN)
 
     def resume_run(self, run_id: str) -> None:
         self._b.require_active_run(run_id)

@@ -4,6 +4,7 @@ and readers that fold this process's pending events once each."""
 from __future__ import annotations
 
 import struct
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -122,4 +123,17 @@ def test_pending_events_are_handed_out_once_from_a_cursor(tmp_path) -> None:
     latest, after = writer.pending_latest_metrics(13)
     assert [(row[1], row[5]) for row in latest] == [("a", 13)] and after == 14
     assert writer.pending_latest_metrics(after)[0] == []
+    log.close()
+
+
+def test_publish_soon_publishes_before_the_interval_without_waiting(tmp_path) -> None:
+    """publish_soon returns at once; the flusher publishes by the deadline, long before its interval."""
+    log = EventLog.open(str(tmp_path), flush_interval=3600)
+    log.append(RunTagSet(run_id="r", key="t", value="v"))
+    log.writer.publish_soon(0.05)
+    assert log.files("control") == []  # the caller does not wait for the flush
+    deadline = time.monotonic() + 30  # a liveness bound: the request is for 0.05 s
+    while not log.files("control") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(log.files("control")) == 1
     log.close()

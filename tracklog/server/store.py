@@ -161,13 +161,10 @@ class ServerStore:
         if self._metric_writes == self._metric_writes_seen:
             return state
         self._metric_writes_seen = self._metric_writes
-        pending = self.log.pending()  # metrics appended but not published: fold the new ones
-        rows = pending.metrics
-        start = bisect.bisect_right(rows, self._metric_seq, key=lambda r: r[0]) if rows and rows[0][0] <= self._metric_seq else 0
-        if start < len(rows):
-            wid = pending.writer_id
-            state.apply_metric_rows((r, k, v, st, tm, s, wid) for s, _t, r, k, v, st, tm in rows[start:])
-            self._metric_seq = rows[-1][0]
+        # metrics appended but not published: fold the latest of the new ones per (run, key)
+        latest, next_seq = self.log.writer.pending_latest_metrics(self._metric_seq + 1)
+        state.apply_metric_rows(latest)
+        self._metric_seq = next_seq - 1
         return state
 
     def run_state(self, run_id: str) -> Any:
