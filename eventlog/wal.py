@@ -103,6 +103,7 @@ class RecordBuffer:
         self._strings: dict[str, int] = {}
         self.names: list[str] = []  # run ids and keys, by index
         self._spans: list[tuple[int, int]] = []  # closed runs of consecutive metric records
+        self._span_bytes = 0  # their total size
         self._span_start = 0
         # the writer's size trigger: at this offset the buffer holds `flush_events` events
         self.full_at = flush_events * RECORD_SIZE
@@ -239,6 +240,7 @@ class RecordBuffer:
         off = self._off
         if off > self._span_start:
             self._spans.append((self._span_start, off))
+            self._span_bytes += off - self._span_start
         end = off + _HEAD.size + len(payload) + 1
         if end + _SLACK > self._size:
             self._grow(end + _SLACK)
@@ -261,35 +263,37 @@ class RecordBuffer:
 
     # ---- reading back ---------------------------------------------------------------------
 
-    @property
-    def end(self) -> int:
-        """The offset just past the last record."""
-        return self._off
-
-    def metric_count(self, end: int | None = None) -> int:
-        """How many metric records lie before `end` (default: all)."""
-        end = self._off if end is None else end
-        return sum(min(e, end) - s for s, e in self._all_spans() if s < end) // RECORD_SIZE
+    def metric_count(self) -> int:
+        """How many metric records the buffer holds."""
+        return (self._span_bytes + self._off - self._span_start) // RECORD_SIZE
 
     def _all_spans(self) -> list[tuple[int, int]]:
         return [*self._spans, (self._span_start, self._off)] if self._off > self._span_start else list(self._spans)
 
     def offset_of_seq(self, seq: int) -> int:
         """The offset of the first metric record whose seq is at least `seq` (or the end)."""
-        for start, stop in self._all_spans():
-            if stop - RECORD_SIZE < start:
-                continue
-            if _SEQ.unpack_from(self._mm, stop - RECORD_SIZE + 1)[0] < seq:
-                continue
-            lo, hi = 0, (stop - start) // RECORD_SIZE  # binary search within the span
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if _SEQ.unpack_from(self._mm, start + mid * RECORD_SIZE + 1)[0] < seq:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            return start + lo * RECORD_SIZE
-        return self._off
+        spans = self._all_spans()
+        lo, hi = 0, len(spans)
+        while lo < hi:  # the first span whose last record reaches seq
+            mid = (lo + hi) // 2
+            if self._seq_at(spans[mid][1] - RECORD_SIZE) < seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == len(spans):
+            return self._off
+        start, stop = spans[lo]
+        first, last = 0, (stop - start) // RECORD_SIZE
+        while first < last:  # then the first record in it that does
+            mid = (first + last) // 2
+            if self._seq_at(start + mid * RECORD_SIZE) < seq:
+                first = mid + 1
+            else:
+                last = mid
+        return start + first * RECORD_SIZE
+
+    def _seq_at(self, offset: int) -> int:
+        return int(_SEQ.unpack_from(self._mm, offset + 1)[0])
 
     def metric_columns(self, start: int = 0, end: int | None = None) -> dict[str, np.ndarray[Any, Any]]:
         """The metric records between offsets `start` and `end` as contiguous NumPy columns

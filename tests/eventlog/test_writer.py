@@ -137,3 +137,22 @@ def test_publish_soon_publishes_before_the_interval_without_waiting(tmp_path) ->
         time.sleep(0.01)
     assert len(log.files("control")) == 1
     log.close()
+
+
+def test_pending_metrics_from_any_seq_across_many_spans(tmp_path) -> None:
+    """Control events and new keys split the buffer into spans of records; every cursor finds its place."""
+    log = EventLog.open(str(tmp_path), flush_interval=3600)
+    points = []  # (seq, key, step)
+    for i in range(30):
+        log.append(RunTagSet(run_id="r", key="t", value=str(i)))
+        key = f"k{i % 4}" if i % 7 else f"new{i}"
+        log.log_metric("r", key, float(i), i, 1)
+        points.append((2 * i + 1, key, i))
+    for since in range(0, 62):
+        expected = {}
+        for seq, key, step in points:
+            if seq >= since:
+                expected[key] = (key, step, seq)
+        latest, next_seq = log.writer.pending_latest_metrics(since)
+        assert sorted((row[1], row[3], row[5]) for row in latest) == sorted(expected.values()) and next_seq == 60
+    log.close()
