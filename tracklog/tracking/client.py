@@ -44,6 +44,7 @@ from eventlog.validation import (
     check_batch_size,
     check_experiment_name,
     check_key,
+    check_metric_points,
     check_metric_value,
     check_run_id,
     check_step,
@@ -277,15 +278,21 @@ class Client:
     def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int | None = None,
                     timestamp: int | None = None) -> None:
         """Several metrics at one step and timestamp: validated first, then appended together."""
-        items = []
+        known, floats = self._ok_keys, True
         for key, value in metrics.items():
-            if key not in self._ok_keys:
+            if key not in known:
                 check_key("metric key", key)
                 self._remember(key)
-            items.append((key, value if value.__class__ is float else check_metric_value(key, value)))
-        step = 0 if step is None else check_step("step", step)
-        timestamp = _now_ms() if timestamp is None else check_timestamp("timestamp", timestamp)
-        self._store.log_metrics(run_id, items, step, timestamp)
+            floats = floats and value.__class__ is float
+        if not floats:  # ints, numpy scalars, tensors: converted (or refused) before anything is written
+            metrics = {k: v if v.__class__ is float else check_metric_value(k, v) for k, v in metrics.items()}
+        if step is None:
+            step = 0
+        elif step.__class__ is not int or not _I64_MIN <= step <= _I64_MAX:
+            step = check_step("step", step)
+        if timestamp is not None:  # None: the writer stamps the event's own time
+            timestamp = check_timestamp("timestamp", timestamp)
+        self._store.log_metrics(run_id, metrics, step, timestamp)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         """Log a param; logging the same value again is fine, a different one raises `ParamChangedError`."""
@@ -308,7 +315,7 @@ class Client:
         """
         metrics, params, tags = list(metrics), list(params), list(tags)
         check_batch_size(len(metrics), len(params), len(tags))
-        checked_metrics = [self._check_metric(i, m) for i, m in enumerate(metrics)]
+        checked_metrics = check_metric_points(metrics, self._ok_keys, self._remember, _now_ms())  # columns
         checked_params = self._check_params(params)
         checked_tags = self._check_tags({t.key: t.value for t in tags})
         self._store.log_batch(check_run_id(run_id), checked_metrics, checked_params, checked_tags)
@@ -461,13 +468,6 @@ class Client:
         return artifacts.run_download(self._artifact_root(run_id), path, dst_path, what=f"run {run_id}")
 
     # ---- checks -----------------------------------------------------------------------------
-
-    def _check_metric(self, index: int, m: Metric) -> Metric:
-        key = check_key(f"metrics[{index}].key", m.key)
-        value = check_metric_value(key, m.value)
-        step = check_step(key, 0 if m.step is None else m.step)
-        timestamp = check_timestamp(key, _now_ms() if m.timestamp is None else m.timestamp)
-        return Metric(key, value, timestamp, step)
 
     def _check_params(self, params: list[Param]) -> list[tuple[str, str]]:
         out: dict[str, str] = {}
