@@ -25,6 +25,8 @@ expected, what was found and where.
         ├── FileVanishedError (FileNotFoundError) a listed file removed before it was read
         ├── UnsupportedStoreError                 a filesystem without put-if-absent, or a bad URI
         └── WriterClosedError                     appending after close()
+
+    CorruptFileWarning (UserWarning)              a file skipped by a reader because it is not a segment
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "BatchTooLargeError",
     "CorruptFileError",
+    "CorruptFileWarning",
     "ExperimentAlreadyExistsError",
     "ExperimentNotActiveError",
     "FileVanishedError",
@@ -130,6 +133,10 @@ class StorageError(TracklogError, OSError):
 
 class CorruptFileError(StorageError):
     """A file inside the store that cannot be read as a segment; the message names its path."""
+
+
+class CorruptFileWarning(UserWarning):
+    """A file in the store was skipped because it is not a readable segment; the message names it."""
 
 
 class FileVanishedError(StorageError, FileNotFoundError):

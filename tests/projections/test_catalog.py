@@ -215,6 +215,32 @@ def test_a_corrupt_segment_is_skipped_with_a_warning(tmp_path) -> None:
     assert any("zz-bad.parquet" in p for p in catalog.problems)
 
 
+def test_a_foreign_parquet_file_is_skipped_by_both_folds(tmp_path) -> None:
+    """A valid Parquet file of other columns or types in a stream folder breaks neither the DuckDB
+    catalog nor the in-memory fold: both warn with its path and answer for the valid data."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from projections import TrackingView
+
+    log = EventLog.open(str(tmp_path))
+    _publish(log, _stamp([("w0", RunStarted(run_id="r", experiment_id="0", run_name="n"))]), 0)
+    _publish(log, _stamp([("w0", MetricLogged(run_id="r", key="m", value=3.0, step=1, timestamp=2))]), 1)
+    for stream, table in (("metric", pa.table({"a": [1]})),
+                          ("control", pa.table({"kind": ["RunStarted"], "ts": ["x"], "writer_id": ["w"], "writer_seq": [1]}))):
+        folder = tmp_path / f"events/stream={stream}/date=2026-01-01"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, folder / f"foreign-{stream}.parquet")
+    catalog = Catalog(log)
+    with pytest.warns(CorruptFileWarning, match="foreign-(metric|control).parquet"):
+        cur = catalog.connect()
+    assert cur.sql("SELECT run_name, metrics['m'] FROM runs").fetchall() == [("n", 3.0)]
+    assert sorted(p.rsplit("/", 1)[1] for p in catalog.problems) == ["foreign-control.parquet", "foreign-metric.parquet"]
+    with pytest.warns(CorruptFileWarning, match="foreign-(metric|control).parquet"):
+        state = TrackingView(log).refresh()
+    assert state.run("r").run_name.value == "n" and state.run("r").latest["m"][1] == 3.0
+
+
 def test_a_cache_held_by_another_process_falls_back_to_memory(tmp_path) -> None:
     log = EventLog.open(str(tmp_path))
     _publish(log, _stamp([("w0", RunStarted(run_id="r", experiment_id="0", run_name="n"))]), 0)
