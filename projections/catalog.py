@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from eventlog import CorruptFileError, CorruptFileWarning, EventLog
 from eventlog.codec import control_schema, metric_schema
 from eventlog.log import local_cache, relisting
+from projections.scope import Scope, narrow
 from projections.views import EXPERIMENTS, LATEST, RUNS, VIEWS
 
 if TYPE_CHECKING:
@@ -248,23 +249,16 @@ class Catalog:
 
     # ---- reading ------------------------------------------------------------------------
 
-    def connect(self, as_of: datetime | int | float | None = None, *, refresh: bool = True) -> duckdb.DuckDBPyConnection:
-        """A cursor with every view; with `as_of`, the views show the log as it was at that moment."""
+    def connect(self, as_of: datetime | int | float | None = None, *, refresh: bool = True,
+                scope: Scope | None = None) -> duckdb.DuckDBPyConnection:
+        """A cursor with every view; with `as_of`, the views show the log as it was at that moment;
+        with `scope`, only the rows of the experiments and models it names (`projections.scope`)."""
         if refresh:
             self.refresh()
         cur = self.con.cursor()
         moment = as_of_ns(as_of)
-        if moment is not None:
-            cur.execute("SET VARIABLE tracklog_as_of = ?", [moment])
-            cur.execute("CREATE OR REPLACE TEMP VIEW _control_as_of AS SELECT * FROM main.control WHERE ts <= getvariable('tracklog_as_of')")
-            cur.execute("CREATE OR REPLACE TEMP VIEW _metrics_as_of AS SELECT * FROM main.metric_points WHERE ts <= getvariable('tracklog_as_of')")
-            cur.execute("CREATE OR REPLACE TEMP VIEW _latest_as_of AS " + LATEST.format(metrics="_metrics_as_of"))
-            cur.execute("CREATE OR REPLACE TEMP VIEW runs AS " + RUNS.format(control="_control_as_of", latest="_latest_as_of", run_filter=""))
-            self._create_views(cur, temp=True, control="_control_as_of", metrics="_metrics_as_of", latest="_latest_as_of", runs="temp.runs")
-            cur.execute(
-                "CREATE OR REPLACE TEMP VIEW experiments AS "
-                + EXPERIMENTS.format(control="_control_as_of", default_location="(SELECT value FROM main._meta WHERE key = 'default_location')")
-            )
+        if moment is not None or (scope is not None and not scope.everything):
+            narrow(cur, moment=moment, scope=scope)
         return cur
 
     def close(self) -> None:

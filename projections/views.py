@@ -12,7 +12,7 @@ catalog runs them once over everything (``as_of`` views) or over the runs a fold
 
 from __future__ import annotations
 
-__all__ = ["EXPERIMENTS", "LATEST", "RUNS", "VIEWS"]
+__all__ = ["EXPERIMENTS", "LATEST", "RUNS", "VIEWS", "VIEW_NAMES"]
 
 # The runs of `{control}` restricted by `{run_filter}`, with latest metrics from `{latest}`.
 RUNS = """
@@ -222,3 +222,6 @@ VIEWS = {
                NULL AS experiment_id, run_id, key, value AS metric_value, step, timestamp
         FROM {metrics}""",
 }
+
+# every view a catalog cursor shows, by name
+VIEW_NAMES = ("experiments", "runs", *VIEWS)

@@ -237,8 +237,11 @@ def compact(store: str | None, retention: str, stream: str) -> None:
 
 @cli.command()
 @_store_option
-def doctor(store: str | None) -> None:
-    """Check a store: open it (put-if-absent self-test), recover dead writers' WALs, read every segment."""
+@click.option("--repair/--no-repair", default=True, show_default=True,
+              help="Rebuild the catalog (a cache of the log) when it disagrees with the log.")
+def doctor(store: str | None, repair: bool) -> None:
+    """Check a store: open it (put-if-absent self-test), recover dead writers' WALs, read every segment,
+    and compare the catalog with the log."""
     from eventlog import CorruptFileError, EventLog
     from tracklog._config import get_tracking_uri
 
@@ -259,9 +262,39 @@ def doctor(store: str | None) -> None:
                     problems += 1
                     click.echo(f"PROBLEM      {exc}")
         click.echo(f"{stream:12} {len(files)} segment(s), {rows} event(s)")
+    problems += _doctor_catalog(log, repair)
     click.echo("ok" if not problems else f"{problems} problem(s)")
     if problems:
         sys.exit(1)
+
+
+def _doctor_catalog(log: Any, repair: bool) -> int:
+    """Compare the catalog with the log; rebuild it on disagreement (with `repair`). The problems found."""
+    import warnings
+
+    from eventlog import CorruptFileWarning
+    from projections.catalog import Catalog
+    from projections.check import check_catalog, rebuild_catalog
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CorruptFileWarning)  # reported above, file by file
+        catalog = Catalog(log)
+        if catalog.path == ":memory:":
+            click.echo("catalog      in use by another process (a server?): not checked")
+            return 0
+        found = check_catalog(catalog)
+        for problem in found:
+            click.echo(f"PROBLEM      {problem}")
+        if found and repair:
+            catalog = rebuild_catalog(catalog)
+            again = check_catalog(catalog)
+            click.echo("catalog      rebuilt from the log" + ("" if not again else f", still: {'; '.join(again)}"))
+        elif found:
+            click.echo(f"catalog      disagrees with the log: `tracklog doctor --repair` rebuilds {catalog.path}")
+        else:
+            click.echo(f"catalog      agrees with the log ({catalog.path})")
+        catalog.close()
+    return len(found)
 
 
 @cli.command()

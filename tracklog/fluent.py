@@ -36,6 +36,8 @@ from projections import (
     RunTag,
     ViewType,
 )
+from query.connection import ReadOnlyConnection
+from query.sql import run_sql
 from tracklog._config import settings
 from tracklog.client import Client
 
@@ -513,12 +515,13 @@ def search_runs(
 
 
 def connect(uri: str | None = None, as_of: Any = None) -> Any:
-    """A DuckDB connection with every view of the store registered, for notebooks.
+    """A read-only DuckDB connection with every view of the store registered, for notebooks.
 
     Views: ``experiments``, ``runs`` (``params``/``tags``/``metrics`` as MAPs of latest values),
     ``metrics`` (full history), ``latest_metrics``, ``params``, ``tags``, ``inputs``,
     ``artifacts``, ``events`` (the raw log) and ``param_conflicts``. With `as_of` (a datetime or
-    epoch ms) every view shows the store as it was then.
+    epoch ms) every view shows the store as it was then. It runs SELECT queries only: statements
+    and relation methods that would write are refused (`query.connection.ReadOnlyConnection`).
 
     >>> import tempfile, tracklog
     >>> tracklog.set_tracking_uri(tempfile.mkdtemp())
@@ -527,7 +530,7 @@ def connect(uri: str | None = None, as_of: Any = None) -> Any:
     >>> tracklog.connect().sql("SELECT run_name, metrics['acc'] FROM runs").fetchall()
     [('a', 0.5)]
     """
-    return Client(uri)._b.cursor(as_of)
+    return ReadOnlyConnection(Client(uri)._b.cursor(as_of))
 
 
 def sql(query: str, as_of: Any = None, uri: str | None = None) -> Any:
@@ -535,12 +538,10 @@ def sql(query: str, as_of: Any = None, uri: str | None = None) -> Any:
 
     Writes, ``ATTACH``, ``COPY``, ``INSTALL`` and configuration changes are refused.
     """
-    from query.sql import run_sql
-
     client = Client(uri)
     if hasattr(client, "sql"):  # a tracking server (tracklog._rest): it runs the query, sandboxed
         return client.sql(query, as_of)
-    return run_sql(connect(uri, as_of), query, trusted=True)
+    return run_sql(client._b.cursor(as_of), query)
 
 
 def flush() -> None:

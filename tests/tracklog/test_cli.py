@@ -80,3 +80,30 @@ def test_a_foreign_parquet_file_breaks_no_reader(tmp_path) -> None:
     out = _tracklog("doctor", "--store", str(store))
     assert out.returncode == 1 and "PROBLEM" in out.stdout
     assert f"{folder}/export.parquet is not a tracklog metric segment" in out.stdout
+
+
+def test_doctor_notices_a_catalog_that_disagrees_with_the_log_and_rebuilds_it(tmp_path) -> None:
+    """The catalog is a cache: rows deleted from it, events added to it or a folded table edited
+    in place are reported, the catalog is rebuilt from the log, and the answers are right again."""
+    import duckdb
+
+    store = tmp_path / "s"
+    assert _tracklog("demo", "--store", str(store), "--runs", "3", "--steps", "5").returncode == 0
+    clean = _tracklog("doctor", "--store", str(store))
+    assert clean.returncode == 0 and "catalog      agrees with the log" in clean.stdout
+    damage = ["DELETE FROM metric_points WHERE step = 2",
+              "INSERT INTO control (kind, ts, writer_id, writer_seq, run_id, experiment_id) "
+              "VALUES ('RunStarted', 1, 'forged', 0, 'forged-run', '0')",
+              "UPDATE runs SET status = 'FAILED'"]
+    for statement in damage:
+        con = duckdb.connect(str(store / "_cache" / "catalog.duckdb"))
+        con.execute(statement)
+        con.close()
+        out = _tracklog("doctor", "--store", str(store))
+        assert out.returncode == 1, out.stdout
+        assert "PROBLEM      the catalog" in out.stdout and "catalog      rebuilt from the log" in out.stdout
+        assert _tracklog("doctor", "--store", str(store)).returncode == 0
+    listing = _tracklog("runs", "list", "--store", str(store)).stdout
+    assert listing.count("FINISHED") == 3 and "forged" not in listing
+    kept = _tracklog("doctor", "--store", str(store), "--no-repair")
+    assert kept.returncode == 0

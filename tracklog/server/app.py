@@ -25,11 +25,16 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
+import anyio
 import msgspec
 
 from eventlog.writer import ACTOR
+from projections.scope import Scope
+from query.sandbox import Sandbox
 from tracklog.server import artifacts, auth, logged_models, registry, tracking
 from tracklog.server import messages as m
+from tracklog.server._body import decode_json, read_body, validation_message
+from tracklog.server.artifacts import PROXY_SCHEME
 from tracklog.server.errors import ApiError, status_and_code
 
 __all__ = ["Call", "Route", "Server", "create_app", "serve"]
@@ -40,7 +45,10 @@ API_PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/3.0/mlflow/",
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts")
 TRACKLOG_PREFIXES = ("/api/2.0/tracklog/", "/ajax-api/2.0/tracklog/")
 DEFAULT_MAX_BODY = 16 << 20  # JSON bodies: MLflow's largest batch (1000 metrics, 100 params) is well under 2 MB
+DEFAULT_SQL_MAX_ROWS = 100_000
+DEFAULT_SQL_MEMORY = 256 << 20
 JSON = [(b"content-type", b"application/json")]
+INLINE_DECODE = 1 << 20  # bodies larger than this decode on a worker thread
 
 
 class Access(NamedTuple):
@@ -185,6 +193,13 @@ class Call:
             return _everything
         return self.server.auth.readable(self, "experiment")
 
+    def read_scope(self) -> Scope | None:
+        """The experiments and models the caller may read, for reads that span many (SQL, the UI's
+        tables, the event stream); None: everything (no auth, an admin, nothing hidden)."""
+        if self.server.auth is None:
+            return None
+        return self.server.auth.read_scope(self)  # type: ignore[no-any-return]
+
     def readable_models(self) -> Callable[[str], bool]:
         if self.server.auth is None:
             return _everything
@@ -218,8 +233,10 @@ class _Decoder:
         self.json = msgspec.json.Decoder(body, strict=False)
         self.lists = {f.name for f in msgspec.structs.fields(body) if _is_list(f.type)}
 
-    def from_json(self, data: bytes) -> Any:
-        return self.json.decode(data or b"{}")
+    async def from_json(self, data: bytes) -> Any:
+        if len(data) > INLINE_DECODE:  # a big body decodes on a worker thread: the loop keeps serving
+            return await anyio.to_thread.run_sync(decode_json, self.json, data)
+        return decode_json(self.json, data)
 
     def from_query(self, query: bytes) -> Any:
         values: dict[str, Any] = {}
@@ -234,15 +251,6 @@ class _Decoder:
 def _is_list(annotation: Any) -> bool:
     text = annotation if isinstance(annotation, str) else repr(annotation)
     return getattr(annotation, "__origin__", None) is list or text.startswith("list[")
-
-
-def _validation_message(exc: msgspec.ValidationError) -> str:
-    text = str(exc)
-    if text.startswith("Object missing required field `"):
-        name = text.split("`")[1]
-        return (f"Missing value for required parameter '{name}'. "
-                "See the API docs for more information about request parameters.")
-    return f"Invalid value for a request parameter: {text}"
 
 
 # ---- the server -------------------------------------------------------------------------------------
@@ -262,11 +270,18 @@ class Server:
         max_upload: the largest artifact upload accepted, in bytes (None: no limit).
         ui_dir: the built web UI (default ``ui/dist`` next to the package, if present).
         sql_timeout: seconds an SQL query may run.
+        sql_max_rows: the most rows one SQL request answers (JSON, CSV or Parquet).
+        sql_memory_limit: bytes of memory one SQL query may use (DuckDB's ``memory_limit``).
+        sql_temp_limit: bytes of temporary files one SQL query may spill (0: none).
+        sql_concurrency: SQL queries run at once (the others wait): memory is at most this many
+            times `sql_memory_limit`.
     """
 
     def __init__(self, store_uri: str, artifacts_destination: str | None = None, *, auth: Any = None,
                  max_body: int = DEFAULT_MAX_BODY, max_upload: int | None = None, ui_dir: str | None = None,
-                 sql_timeout: float = 30.0, refresh_interval: float = 1.0) -> None:
+                 sql_timeout: float = 30.0, sql_max_rows: int = DEFAULT_SQL_MAX_ROWS,
+                 sql_memory_limit: int = DEFAULT_SQL_MEMORY, sql_temp_limit: int = 0, sql_concurrency: int = 2,
+                 refresh_interval: float = 1.0) -> None:
         from tracklog._config import set_artifact_root
         from tracklog.client import Client
         from tracklog.server.artifacts import ArtifactDestination
@@ -281,9 +296,24 @@ class Server:
         self.max_upload = max_upload
         self.ui_dir = ui_dir if ui_dir is not None else _default_ui_dir()
         self.sql_timeout = sql_timeout
+        self.sql_max_rows = sql_max_rows
         self._scrub = [(s, "<store>") for s in {self.client._b.log.uri, self.client._b.uri} if len(s) > 1]
         if self.destination.local_root:
             self._scrub.append((self.destination.local_root, "<artifacts>"))
+        self.sandbox = Sandbox(memory_limit=sql_memory_limit, temp_limit=sql_temp_limit, timeout=sql_timeout,
+                               hide=self._hidden_paths())
+        self.sql_slots = anyio.CapacityLimiter(sql_concurrency)
+
+    def _hidden_paths(self) -> list[tuple[str, str]]:
+        """What SQL results show instead of the server's paths: the destination as the proxy's
+        ``mlflow-artifacts:/`` URIs, the store as ``<store>``."""
+        hide = [(self.destination.uri + "/", f"{PROXY_SCHEME}/")]
+        if self.destination.local_root:
+            hide.append((self.destination.local_root.rstrip("/") + "/", f"{PROXY_SCHEME}/"))
+        for path, name in self._scrub:
+            if name == "<store>":
+                hide += [(path.rstrip("/") + "/", "<store>/"), ("file://" + path.rstrip("/") + "/", "<store>/")]
+        return hide
 
     def experiment_location(self, exp: Any) -> str:
         """Where an experiment's artifacts are: the implicit experiment 0 follows the destination."""
@@ -412,7 +442,7 @@ class App:
             try:
                 return decoder.from_query(scope.get("query_string", b""))
             except msgspec.ValidationError as exc:
-                raise ApiError("INVALID_PARAMETER_VALUE", _validation_message(exc)) from exc
+                raise ApiError("INVALID_PARAMETER_VALUE", validation_message(exc)) from exc
         data = await read_body(scope, receive, self.server.max_body)
         if method in ("POST", "PUT") and data:
             content_type = _header(scope, b"content-type").split(";")[0].strip()
@@ -421,12 +451,7 @@ class App:
                                f"Bad Request. Content-Type must be one of ['application/json'], got {content_type!r}.")
         if not data and scope.get("query_string"):
             data = msgspec.json.encode(dict(urllib.parse.parse_qsl(scope["query_string"].decode("latin-1"))))
-        try:
-            return decoder.from_json(data)
-        except msgspec.ValidationError as exc:
-            raise ApiError("INVALID_PARAMETER_VALUE", _validation_message(exc)) from exc
-        except msgspec.DecodeError as exc:
-            raise ApiError("MALFORMED_REQUEST", f"The request body is not valid JSON: {exc}") from exc
+        return await decoder.from_json(data)
 
     async def _fail(self, send: Any, exc: Exception, what: str) -> None:
         status, body, extra = error_reply(self.server, exc, what)
@@ -448,36 +473,11 @@ def error_reply(server: Server, exc: Exception, what: str) -> tuple[int, bytes, 
     return status, _encode({"error_code": code, "message": message}), extra
 
 
-class BodyTooLarge(ApiError):
-    def __init__(self, limit: int) -> None:
-        super().__init__("RESOURCE_LIMIT_EXCEEDED", f"The request body is larger than this server's limit of {limit} bytes")
-
-
 def _header(scope: dict[str, Any], name: bytes) -> str:
     for key, value in scope.get("headers", ()):
         if key == name:
             return str(value.decode("latin-1"))
     return ""
-
-
-async def read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
-    """The whole request body, refusing one over `limit` bytes (checked before and while reading)."""
-    declared = _header(scope, b"content-length")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(limit)
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ApiError("BAD_REQUEST", "the client went away mid-request")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 async def _send(send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:

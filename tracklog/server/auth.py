@@ -11,8 +11,9 @@
   Whoever creates an experiment or a model may manage it. Admins may do everything; the first
   admin comes from ``TRACKLOG_ADMIN_USERNAME`` (default ``admin``) and
   ``TRACKLOG_ADMIN_PASSWORD``.
-- SQL, the event stream and the UI's reads span every experiment: admins, or everyone when the
-  default permission is at least READ.
+- SQL, the event stream and the UI's reads span experiments: every signed-in user may use them,
+  and they show only the rows of experiments and models the user may read (`Auth.read_scope`;
+  a NO_PERMISSIONS grant hides an experiment whatever the default permission).
 
 Users, tokens and grants live in a small SQLite database beside the store (``<store>/_auth/``)
 or under the local cache for a remote store (``--auth-db`` chooses); the event log never holds
@@ -42,6 +43,7 @@ import anyio
 import msgspec
 
 from eventlog.errors import InvalidInputError, NotFoundError
+from projections.scope import Scope
 from tracklog.server import messages as m
 from tracklog.server.errors import ApiError
 
@@ -213,8 +215,8 @@ class Auth:
         if user.is_admin:
             return
         if kind in ("sql", "events", "ui"):
-            held = self.default  # they read across every experiment
-        elif kind == "admin":
+            return  # they read across experiments: every row they show is narrowed to `read_scope`
+        if kind == "admin":
             held = Permission.NO_PERMISSIONS
         else:
             resolved = self._resolve(call, kind, ref)
@@ -264,6 +266,32 @@ class Auth:
             "SELECT ref, permission FROM grants WHERE kind = ? AND username = ?", (kind, user.username))}
         default = self.default
         return lambda ref: grants.get(ref, default) >= Permission.READ
+
+    def read_scope(self, call: Call) -> Scope | None:
+        """What the caller may read, for reads that span experiments and models (SQL, the UI's
+        tables, the event stream): None for everything, else a `Scope` of the experiment ids and
+        model names whose permission is at least READ. A NO_PERMISSIONS grant wins over the
+        default permission, as it does on every single-resource endpoint."""
+        user: User = call.user
+        if user.is_admin:
+            return None
+        grants: dict[str, dict[str, Permission]] = {"experiment": {}, "model": {}}
+        for kind, ref, permission in self.db.run("SELECT kind, ref, permission FROM grants WHERE username = ?",
+                                                 (user.username,)):
+            grants.setdefault(kind, {})[ref] = Permission[permission]
+        hides = {kind: self.default < Permission.READ or any(p < Permission.READ for p in held.values())
+                 for kind, held in grants.items()}
+        if not hides["experiment"] and not hides["model"]:
+            return None
+        state = call.store.state()
+
+        def readable(kind: str, refs: Any) -> frozenset[str] | None:
+            if not hides[kind]:
+                return None
+            return frozenset(r for r in refs if grants[kind].get(r, self.default) >= Permission.READ)
+
+        return Scope(experiments=readable("experiment", {"0", *state.experiments}),
+                     models=readable("model", state.registry().by_name))
 
     def grant_creator(self, call: Call, kind: str, ref: str) -> None:
         if not call.user.is_admin:

@@ -60,6 +60,12 @@ def _options(f: Any) -> Any:
         click.option("--max-body-size", default="16MiB", show_default=True, help="Largest JSON request body."),
         click.option("--max-upload-size", default="none", show_default=True, help="Largest artifact upload."),
         click.option("--sql-timeout", default=30.0, show_default=True, help="Seconds an SQL query may run."),
+        click.option("--sql-max-rows", default=100_000, show_default=True, type=click.IntRange(1),
+                     help="The most rows one SQL request answers (JSON, CSV or Parquet)."),
+        click.option("--sql-memory-limit", default="256MiB", show_default=True,
+                     help="Memory one SQL query may use (DuckDB's memory_limit)."),
+        click.option("--sql-temp-limit", default="0", show_default=True,
+                     help="Temporary disk one SQL query may spill to (0: none, queries stay in memory)."),
         click.option("--log-level", default="info", show_default=True,
                      type=click.Choice(["critical", "error", "warning", "info", "debug"])),
         click.option("--access-log/--no-access-log", default=True, show_default=True),
@@ -92,7 +98,8 @@ def _run(store: str | None, host: str, open_browser: bool, **o: Any) -> None:
         threading.Timer(1.5, webbrowser.open, [url]).start()
     serve(store, o["artifacts_destination"], host=host, port=o["port"], log_level=o["log_level"],
           access_log=o["access_log"], auth=auth, max_body=parse_size(o["max_body_size"]) or 16 << 20,
-          max_upload=parse_size(o["max_upload_size"]), sql_timeout=o["sql_timeout"])
+          max_upload=parse_size(o["max_upload_size"]), sql_timeout=o["sql_timeout"], sql_max_rows=o["sql_max_rows"],
+          sql_memory_limit=parse_size(o["sql_memory_limit"]) or 256 << 20, sql_temp_limit=parse_size(o["sql_temp_limit"]) or 0)
 
 
 @click.command("server")

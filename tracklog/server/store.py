@@ -28,6 +28,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from projections import TrackingState
+from projections.scope import Scope
 
 if TYPE_CHECKING:
     import duckdb
@@ -212,14 +213,15 @@ class ServerStore:
         held = self._histories.get((run_id, key))
         return held[1] if held is not None and held[0] == self._generation else None
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor on the catalog as of its last refresh (no fold happens here)."""
-        return self.backend.catalog().connect(refresh=False)
+    def cursor(self, scope: Scope | None = None) -> duckdb.DuckDBPyConnection:
+        """A cursor on the catalog as of its last refresh (no fold happens here); with `scope`, its
+        views show only what the scope allows."""
+        return self.backend.catalog().connect(refresh=False, scope=scope)
 
-    def fresh_cursor(self) -> duckdb.DuckDBPyConnection:
+    def fresh_cursor(self, scope: Scope | None = None) -> duckdb.DuckDBPyConnection:
         """A cursor on the catalog with every event appended so far folded in (slow: a fold)."""
         self.log.flush()
-        return self.backend.catalog().connect(refresh=True)
+        return self.backend.catalog().connect(refresh=True, scope=scope)
 
 
 def _same(point: Point) -> tuple[int, int, Any]:

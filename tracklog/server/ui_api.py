@@ -28,9 +28,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from eventlog.errors import InvalidValueError, RunNotFoundError
+from projections.scope import Scope
 from query.compile import Params, compile_filter, order_expression
 from query.filter import FilterSyntaxError, Key, parse, parse_order_by
 from tracklog.registry import RegisteredModelNotFoundError
+from tracklog.server._body import decode_json, read_request
 from tracklog.server.errors import ApiError, status_and_code
 
 if TYPE_CHECKING:
@@ -38,9 +40,11 @@ if TYPE_CHECKING:
 
     from tracklog.client import Client
 
-__all__ = ["ROUTES", "routes"]
+__all__ = ["ROUTES", "SCOPE_KEY", "routes"]
 
+SCOPE_KEY = "tracklog.scope"  # the ASGI scope entry holding what the caller may read (`Call.read_scope`)
 PREFIXES = ("/api/2.0/tracklog", "/ajax-api/2.0/tracklog")
+DEFAULT_MAX_BODY = 16 << 20  # bytes of a request body, when the owner sets no limit
 MAX_WINDOW = 5000
 MAX_BUCKETS = 20_000
 _VIEW_TYPES = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": None}
@@ -107,16 +111,18 @@ class Reads:
 
     def __init__(self, owner: Any) -> None:
         self.store = getattr(owner, "store", None)  # a tracklog.server `Server` has a ServerStore
+        self.max_body: int = getattr(owner, "max_body", DEFAULT_MAX_BODY)
         self.client: Client = getattr(owner, "client", owner)
 
-    def cursor(self, as_of: int | float | None, fresh: bool) -> duckdb.DuckDBPyConnection:
+    def cursor(self, as_of: int | float | None, fresh: bool, scope: Scope | None = None) -> duckdb.DuckDBPyConnection:
+        """A catalog cursor; with `scope` (the caller's, see `Call.read_scope`), its views show only that."""
         if self.store is None:
             return self.client._b.cursor(as_of)
         if as_of is None:
-            return self.store.fresh_cursor() if fresh else self.store.cursor()
+            return self.store.fresh_cursor(scope) if fresh else self.store.cursor(scope)
         if fresh:
             self.store.fresh_cursor().close()
-        return self.client._b.catalog().connect(as_of, refresh=False)
+        return self.client._b.catalog().connect(as_of, refresh=False, scope=scope)
 
 
 def _run_filter(body: RunsTableRequest | RunsGroupsRequest, params: Params) -> str:
@@ -529,11 +535,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def _post(reads: Reads, body_type: type[_Body], work: Callable[[Any, Any], Any]) -> Handler:
     decoder = msgspec.json.Decoder(body_type)
+    limit = reads.max_body
 
     async def endpoint(request: Request) -> Response:
         try:
-            body = decoder.decode(await request.body() or b"{}")
-            return _json(await run_in_threadpool(_with_cursor, reads, body.as_of, body.fresh, lambda cur: work(cur, body)))
+            body = decode_json(decoder, await read_request(request, limit))
+            return _json(await run_in_threadpool(_with_cursor, reads, body.as_of, body.fresh, lambda cur: work(cur, body),
+                                                 request.scope.get(SCOPE_KEY)))
         except Exception as exc:  # mapped to MLflow's error JSON; unknown errors re-raise
             return _error(exc)
 
@@ -544,15 +552,17 @@ def _get(reads: Reads, work: Callable[[Any, Request], Any]) -> Handler:
     async def endpoint(request: Request) -> Response:
         try:
             as_of, fresh = _as_of_param(request), request.query_params.get("fresh") in ("1", "true")
-            return _json(await run_in_threadpool(_with_cursor, reads, as_of, fresh, lambda cur: work(cur, request)))
+            return _json(await run_in_threadpool(_with_cursor, reads, as_of, fresh, lambda cur: work(cur, request),
+                                                 request.scope.get(SCOPE_KEY)))
         except Exception as exc:
             return _error(exc)
 
     return endpoint
 
 
-def _with_cursor(reads: Reads, as_of: int | None, fresh: bool, work: Callable[[Any], Any]) -> Any:
-    cur = reads.cursor(as_of, fresh)
+def _with_cursor(reads: Reads, as_of: int | None, fresh: bool, work: Callable[[Any], Any],
+                 scope: Scope | None = None) -> Any:
+    cur = reads.cursor(as_of, fresh, scope)
     try:
         return work(cur)
     finally:

@@ -27,10 +27,13 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Mount, Route
 
 from eventlog.writer import ACTOR
+from query.sql import SqlResult
 from tracklog.server import artifacts, auth
 from tracklog.server import messages as m
-from tracklog.server.app import Call, _validation_message, error_reply
+from tracklog.server._body import decode_json, read_request, validation_message
+from tracklog.server.app import INLINE_DECODE, Call, error_reply
 from tracklog.server.errors import ApiError
+from tracklog.server.ui_api import SCOPE_KEY
 
 if TYPE_CHECKING:
     from tracklog.server.app import Server
@@ -106,25 +109,30 @@ async def version(request: Request) -> Response:
 def _json(body_type: type[msgspec.Struct] | None, handler: Callable[[Call, Any], Any]) -> Endpoint:
     """A JSON endpoint: the body decoded into `body_type`, the handler's dict encoded."""
 
+    decoder = msgspec.json.Decoder(body_type, strict=False) if body_type is not None else None
+
     async def endpoint(call: Call, request: Request) -> Response:
         body = None
-        if body_type is not None:
-            try:
-                body = msgspec.json.decode(await request.body() or b"{}", type=body_type, strict=False)
-            except msgspec.ValidationError as exc:
-                raise ApiError("INVALID_PARAMETER_VALUE", _validation_message(exc)) from exc
-            except msgspec.DecodeError as exc:
-                raise ApiError("MALFORMED_REQUEST", f"The request body is not valid JSON: {exc}") from exc
+        if decoder is not None:
+            body = await json_body(call, request, decoder)
         return Response(_encode(handler(call, body)), media_type="application/json")
 
     return endpoint
+
+
+async def json_body(call: Call, request: Request, decoder: msgspec.json.Decoder[Any]) -> Any:
+    """The request's JSON body decoded by `decoder`, within the server's body and nesting limits."""
+    data = await read_request(request, call.server.max_body)
+    if len(data) > INLINE_DECODE:
+        return await anyio.to_thread.run_sync(decode_json, decoder, data)
+    return decode_json(decoder, data)
 
 
 def _query(request: Request, body: type[msgspec.Struct]) -> Any:
     try:
         return msgspec.convert(dict(request.query_params), body, strict=False)
     except msgspec.ValidationError as exc:
-        raise ApiError("INVALID_PARAMETER_VALUE", _validation_message(exc)) from exc
+        raise ApiError("INVALID_PARAMETER_VALUE", validation_message(exc)) from exc
 
 
 # ---- the artifact proxy -------------------------------------------------------------------------------
@@ -162,55 +170,65 @@ async def get_artifact(call: Call, request: Request) -> Response:
 # ---- SQL ------------------------------------------------------------------------------------------------
 
 
+_SQL_QUERY = msgspec.json.Decoder(m.SqlQuery, strict=False)
+_SQL_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+
+
 async def sql(call: Call, request: Request) -> Response:
-    """Read-only SQL over the store's views, as an untrusted caller: no file or setting functions,
-    a time limit, at most `limit` rows as JSON (or the whole result as CSV or Parquet)."""
-    if request.method == "GET":
-        body = _query(request, m.SqlQuery)
-    else:
-        try:
-            body = msgspec.json.decode(await request.body() or b"{}", type=m.SqlQuery, strict=False)
-        except msgspec.ValidationError as exc:
-            raise ApiError("INVALID_PARAMETER_VALUE", _validation_message(exc)) from exc
-        except msgspec.DecodeError as exc:
-            raise ApiError("MALFORMED_REQUEST", f"The request body is not valid JSON: {exc}") from exc
+    """Read-only SQL over the store's views, as an untrusted caller (`query.sandbox`): only the
+    views, only the rows the caller may read, at most `limit` rows (the server's
+    ``--sql-max-rows`` at most), within the server's time and memory limits. The query, and the
+    conversion of its rows to JSON, CSV or Parquet, run on a worker thread."""
+    body = _query(request, m.SqlQuery) if request.method == "GET" else await json_body(call, request, _SQL_QUERY)
     call.require("sql", "", "READ")
-    if body.format not in ("json", "csv", "parquet"):
-        raise ApiError("INVALID_PARAMETER_VALUE", f"format must be json, csv or parquet, got {body.format!r}")
-    if body.limit < 1:
-        raise ApiError("INVALID_PARAMETER_VALUE", f"limit must be a positive integer, got {body.limit}")
     server = call.server
+    if body.format not in _SQL_TYPES:
+        raise ApiError("INVALID_PARAMETER_VALUE", f"format must be json, csv or parquet, got {body.format!r}")
+    limit = body.limit if body.limit is not None else (10_000 if body.format == "json" else server.sql_max_rows)
+    if not 1 <= limit <= server.sql_max_rows:
+        raise ApiError("INVALID_PARAMETER_VALUE",
+                       f"limit must be a number of rows from 1 to {server.sql_max_rows} (this server's --sql-max-rows), "
+                       f"got {limit}")
+    scope = call.read_scope()
 
-    def run() -> Any:
-        from query.sql import run_sql
-
-        cur = server.store.fresh_cursor() if body.as_of is None else server.store.backend.catalog().connect(body.as_of)
+    def run() -> tuple[bytes, bool]:
+        if body.as_of is None:
+            cur = server.store.fresh_cursor(scope)
+        else:
+            cur = server.store.backend.catalog().connect(body.as_of, scope=scope)
         try:
-            return run_sql(cur, body.query, trusted=False, timeout=server.sql_timeout).table
+            result = server.sandbox.run(cur, body.query, limit)
         finally:
             cur.close()
+        return _sql_bytes(result, body.format), result.truncated
 
-    table = await anyio.to_thread.run_sync(run)
-    if body.format == "csv":
+    async with server.sql_slots:  # each query may hold its memory limit: a few at a time
+        content, truncated = await anyio.to_thread.run_sync(run)
+    headers = {"X-Tracklog-Truncated": "true" if truncated else "false"}
+    if body.format != "json":
+        headers["Content-Disposition"] = f'attachment; filename="query.{body.format}"'
+    return Response(content, media_type=_SQL_TYPES[body.format], headers=headers)
+
+
+def _sql_bytes(result: SqlResult, fmt: str) -> bytes:
+    """The rows as the response body: MLflow-style JSON, CSV or Parquet."""
+    table = result.table
+    out = io.BytesIO()
+    if fmt == "csv":
         import pyarrow.csv as pacsv
 
-        out = io.BytesIO()
         pacsv.write_csv(table, out)
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="query.csv"'})
-    if body.format == "parquet":
+        return out.getvalue()
+    if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        out = io.BytesIO()
         pq.write_table(table, out)
-        return Response(out.getvalue(), media_type="application/vnd.apache.parquet",
-                        headers={"Content-Disposition": 'attachment; filename="query.parquet"'})
-    shown = table.slice(0, body.limit)
-    columns = [shown.column(i).to_pylist() for i in range(shown.num_columns)]
-    reply = m.SqlReply(columns=shown.column_names, types=[str(t) for t in shown.schema.types],
+        return out.getvalue()
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    reply = m.SqlReply(columns=table.column_names, types=[str(t) for t in table.schema.types],
                        rows=[list(r) for r in zip(*columns, strict=True)] if columns else [],
-                       truncated=table.num_rows > body.limit)
-    return Response(_encode_sql(reply), media_type="application/json")
+                       truncated=result.truncated)
+    return _encode_sql(reply)
 
 
 def _encode_sql(reply: m.SqlReply) -> bytes:
@@ -246,15 +264,7 @@ class EventFeed:
         self.subscribers.add(queue)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._poll())
-        allowed = call.readable_experiments(None)
-        state = call.store.state
-
-        def visible(event: dict[str, Any]) -> bool:
-            exp = event.get("experiment_id")
-            if exp is None and event.get("run_id"):
-                run = state().run(event["run_id"])
-                exp = run.experiment_id if run is not None else None
-            return exp is None or allowed(exp)
+        visible = _visibility(call)
 
         async def body() -> AsyncIterator[bytes]:
             try:
@@ -327,6 +337,34 @@ class EventFeed:
         return out
 
 
+_REGISTRY_KINDS = ("RegisteredModel", "ModelVersion", "ModelAlias")
+
+
+def _visibility(call: Call) -> Callable[[dict[str, Any]], bool]:
+    """Whether the caller may see an event of the stream: registry events by their model's
+    permission, the others by their experiment's (a run's or logged model's experiment, looked
+    up; one not known yet is shown only to a caller who may read everything)."""
+    scope = call.read_scope()
+    if scope is None:
+        return lambda event: True
+    experiment_ok, model_ok = call.readable_experiments(None), call.readable_models()
+    state = call.store.state
+
+    def visible(event: dict[str, Any]) -> bool:
+        if str(event.get("kind", "")).startswith(_REGISTRY_KINDS):
+            return model_ok(str(event.get("name") or ""))
+        exp = event.get("experiment_id")
+        if exp is None and event.get("run_id"):
+            run = state().run(event["run_id"])
+            exp = run.experiment_id if run is not None else None
+        if exp is None and event.get("model_id"):
+            logged = state().models.get(event["model_id"])
+            exp = logged.experiment_id if logged is not None else None
+        return experiment_ok(exp) if exp is not None else scope.experiments is None
+
+    return visible
+
+
 # ---- the UI ---------------------------------------------------------------------------------------------
 
 
@@ -343,6 +381,7 @@ def _ui_api_routes(server: Server) -> list[Any]:
 def _guarded(server: Server, endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     async def inner(call: Call, request: Request) -> Response:
         call.require("ui", "", "READ")
+        request.scope[SCOPE_KEY] = call.read_scope()  # the UI's reads show only what the caller may read
         return await endpoint(request)
 
     return wrap(server, inner)
