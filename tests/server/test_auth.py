@@ -3,10 +3,14 @@ every endpoint; MLflow's client signs in with its usual environment variables.""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import threading
 
 import pytest
 import requests
+
+from projections.views import VIEW_NAMES
 
 API = "/api/2.0/mlflow"
 
@@ -159,3 +163,111 @@ def test_auth_needs_an_admin(start_server, tmp_path) -> None:
     with pytest.raises(RuntimeError, match="TRACKLOG_ADMIN_PASSWORD"):
         start_server(None, "", "--auth", "basic", "--auth-db", str(tmp_path / "empty.db"),
                      env={"TRACKLOG_ADMIN_PASSWORD": ""})
+
+
+@pytest.fixture
+def readers(start_server, tmp_path):
+    """Default READ; admin owns a "secret" experiment and model that bob is denied (NO_PERMISSIONS)."""
+    server = start_server(None, "", "--auth", "basic", "--default-permission", "READ",
+                          "--auth-db", str(tmp_path / "auth.db"), env={"TRACKLOG_ADMIN_PASSWORD": "s3cret"})
+    admin = As(server, "admin", "s3cret")
+    assert admin.post(f"{API}/users/create", {"username": "bob", "password": "bob-pw"}).status_code == 200
+    ids = {}
+    for name in ("public", "secret"):
+        exp = admin.post(f"{API}/experiments/create", {"name": name}).json()["experiment_id"]
+        run = admin.post(f"{API}/runs/create", {"experiment_id": exp, "run_name": f"{name}-run"}).json()["run"]["info"]
+        admin.post(f"{API}/runs/log-batch", {"run_id": run["run_id"], "params": [{"key": f"{name}-param", "value": name}],
+                                             "metrics": [{"key": f"{name}-metric", "value": 1, "timestamp": 1, "step": 0},
+                                                         {"key": "loss", "value": 0.5, "timestamp": 1, "step": 0}],
+                                             "tags": [{"key": "team", "value": name}]})
+        path = run["artifact_uri"].removeprefix("mlflow-artifacts:/") + "/notes.txt"
+        assert admin.post(f"/api/2.0/mlflow-artifacts/artifacts/{path}", {}, method="PUT").status_code == 200
+        assert admin.post(f"{API}/registered-models/create", {"name": f"{name}-model"}).status_code == 200
+        ids[name] = (exp, run["run_id"], path)
+    deny = {"experiment_id": ids["secret"][0], "username": "bob", "permission": "NO_PERMISSIONS"}
+    assert admin.post(f"{API}/experiments/permissions/create", deny).status_code == 200
+    deny = {"name": "secret-model", "username": "bob", "permission": "NO_PERMISSIONS"}
+    assert admin.post(f"{API}/registered-models/permissions/create", deny).status_code == 200
+    return server, admin, As(server, "bob", "bob-pw"), ids
+
+
+def _shows_secret(text: str, ids: dict) -> bool:
+    exp, run, _ = ids["secret"]
+    return any(s in text for s in (exp, run, "secret"))
+
+
+def test_a_no_permissions_grant_wins_over_the_default_everywhere(readers) -> None:
+    """REST, the UI's endpoints (both prefixes), SQL (every view), artifacts: bob sees the public
+    experiment and nothing of the secret one; the admin sees both."""
+    server, admin, bob, ids = readers
+    exp, run, path = ids["secret"]
+    public_exp, public_run, public_path = ids["public"]
+    # REST and artifacts
+    for resp in (bob.get(f"{API}/experiments/get", experiment_id=exp), bob.get(f"{API}/runs/get", run_id=run),
+                 bob.get(f"{API}/metrics/get-history", run_id=run, metric_key="secret-metric"),
+                 bob.get(f"{API}/artifacts/list", run_id=run), bob.get(f"{API}/registered-models/get", name="secret-model"),
+                 bob.get(f"/api/2.0/mlflow-artifacts/artifacts/{path}"), bob.get("/get-artifact", run_uuid=run, path="notes.txt")):
+        assert _code(resp) == (403, "PERMISSION_DENIED"), resp.text
+    assert not _shows_secret(bob.post(f"{API}/experiments/search", {}).text, ids)
+    assert not _shows_secret(bob.post(f"{API}/runs/search", {"experiment_ids": [exp, public_exp]}).text, ids)
+    assert bob.get(f"/api/2.0/mlflow-artifacts/artifacts/{public_path}").status_code == 200
+    # the UI's endpoints
+    for prefix in ("/api/2.0/tracklog", "/ajax-api/2.0/tracklog"):
+        fresh = {"fresh": True}  # fold what was just logged first
+        answers = [
+            bob.post(f"{prefix}/runs/table", {"experiment_ids": [exp, public_exp], **fresh}),
+            bob.post(f"{prefix}/runs/table", {"run_ids": [run, public_run], "columns": ["metrics.`public-metric`"], **fresh}),
+            bob.post(f"{prefix}/runs/groups", {"group_by": "tags.team", **fresh}),
+            bob.post(f"{prefix}/runs/keys", {"experiment_ids": [exp, public_exp], **fresh}),
+            bob.post(f"{prefix}/metrics/downsample", {"run_ids": [run, public_run], "keys": ["loss"],
+                                                      **fresh}),
+            bob.get(f"{prefix}/experiments/list", fresh="1"),
+            bob.get(f"{prefix}/registry/models", fresh="1"),
+        ]
+        for resp in answers:
+            assert resp.status_code == 200, resp.text
+            assert not _shows_secret(resp.text, ids), resp.text
+            assert "public" in resp.text or public_run in resp.text, resp.text
+        assert bob.get(f"{prefix}/runs/get", run_id=run, fresh="1").status_code == 404
+        assert bob.get(f"{prefix}/registry/model", name="secret-model", fresh="1").status_code == 404
+        assert admin.get(f"{prefix}/runs/get", run_id=run, fresh="1").status_code == 200
+    # SQL: every view, and time travel too
+    for view in VIEW_NAMES:
+        for extra in ({}, {"as_of": 10**13}):
+            resp = bob.post("/api/2.0/tracklog/sql", {"query": f"SELECT * FROM {view}", **extra})
+            assert resp.status_code == 200 and not _shows_secret(resp.text, ids), (view, resp.text)
+    counts = "SELECT (SELECT count(*) FROM runs), (SELECT count(DISTINCT run_id) FROM metrics), (SELECT count(*) FROM registered_models)"
+    assert bob.post("/api/2.0/tracklog/sql", {"query": counts}).json()["rows"] == [[1, 1, 1]]
+    assert admin.post("/api/2.0/tracklog/sql", {"query": counts}).json()["rows"] == [[2, 2, 2]]
+
+
+def test_the_event_stream_hides_what_a_grant_denies(readers) -> None:
+    server, admin, bob, ids = readers
+    got: list[dict] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        with requests.get(server.url + "/api/2.0/tracklog/events", stream=True, auth=bob.kw["auth"], timeout=30) as resp:
+            for line in resp.iter_lines(decode_unicode=True):
+                ready.set()
+                if line.startswith("data: "):
+                    got.extend(json.loads(line[6:]))
+                    if any(e.get("key") == "done" for e in got):
+                        return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    for name in ("secret", "public"):
+        _, run, _ = ids[name]
+        admin.post(f"{API}/runs/log-metric", {"run_id": run, "key": f"{name}-live", "value": 2, "timestamp": 2, "step": 1})
+        admin.post(f"{API}/runs/set-tag", {"run_id": run, "key": f"{name}-tag", "value": "x"})
+        admin.post(f"{API}/registered-models/set-tag", {"name": f"{name}-model", "key": "k", "value": "v"})
+    new = admin.post(f"{API}/runs/create", {"experiment_id": ids["secret"][0]}).json()["run"]["info"]["run_id"]
+    admin.post(f"{API}/runs/log-metric", {"run_id": new, "key": "secret-new", "value": 1, "timestamp": 1})
+    admin.post(f"{API}/runs/set-tag", {"run_id": ids["public"][1], "key": "done", "value": "1"})
+    thread.join(20)
+    assert not thread.is_alive(), got
+    shown = json.dumps(got)
+    assert "public-live" in shown and "public-tag" in shown and "public-model" in shown
+    assert not _shows_secret(shown, ids) and new not in shown, shown
