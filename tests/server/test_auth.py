@@ -271,3 +271,36 @@ def test_the_event_stream_hides_what_a_grant_denies(readers) -> None:
     shown = json.dumps(got)
     assert "public-live" in shown and "public-tag" in shown and "public-model" in shown
     assert not _shows_secret(shown, ids) and new not in shown, shown
+
+
+def test_deleted_models_take_their_grants_with_them(secured, tmp_path) -> None:
+    """A registered model's grants are keyed by its name: deleting it removes them, so a new model
+    of that name starts clean, and renaming onto a name an old model held works."""
+    server, admin, alice, bob = secured
+    assert alice.post(f"{API}/registered-models/create", {"name": "m"}).status_code == 200
+    grant = {"name": "m", "username": "bob", "permission": "READ"}
+    assert alice.post(f"{API}/registered-models/permissions/create", grant).status_code == 200
+    assert alice.post(f"{API}/registered-models/delete", {"name": "m"}, method="DELETE").status_code == 200
+    rows = sqlite3.connect(tmp_path / "auth.db").execute("SELECT username FROM grants WHERE ref = 'm'").fetchall()
+    assert rows == []
+    assert bob.post(f"{API}/registered-models/create", {"name": "m"}).status_code == 200
+    assert _code(alice.get(f"{API}/registered-models/get", name="m")) == (403, "PERMISSION_DENIED")
+    assert bob.get(f"{API}/registered-models/get", name="m").status_code == 200
+    # renaming onto the name of a deleted model (whose creator was the same user)
+    for name in ("a", "b"):
+        assert alice.post(f"{API}/registered-models/create", {"name": name}).status_code == 200
+    assert alice.post(f"{API}/registered-models/delete", {"name": "b"}, method="DELETE").status_code == 200
+    resp = alice.post(f"{API}/registered-models/rename", {"name": "a", "new_name": "b"})
+    assert resp.status_code == 200, resp.text
+    assert alice.get(f"{API}/registered-models/get", name="b").status_code == 200
+    assert _code(bob.get(f"{API}/registered-models/get", name="b")) == (403, "PERMISSION_DENIED")
+    # grants left behind by an older server on a name go when a model takes the name
+    sqlite3.connect(tmp_path / "auth.db", isolation_level=None).execute(
+        "INSERT INTO grants VALUES ('model', 'c', 'bob', 'MANAGE')")
+    assert alice.post(f"{API}/registered-models/create", {"name": "c"}).status_code == 200
+    assert _code(bob.get(f"{API}/registered-models/get", name="c")) == (403, "PERMISSION_DENIED")
+    # and nobody can grant on a name no model holds
+    ghost = {"name": "ghost", "username": "bob", "permission": "MANAGE"}
+    assert _code(admin.post(f"{API}/registered-models/permissions/create", ghost)) == (404, "RESOURCE_DOES_NOT_EXIST")
+    ghost = {"experiment_id": "424242", "username": "bob", "permission": "MANAGE"}
+    assert _code(admin.post(f"{API}/experiments/permissions/create", ghost)) == (404, "RESOURCE_DOES_NOT_EXIST")

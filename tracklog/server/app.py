@@ -214,6 +214,11 @@ class Call:
         if self.server.auth is not None:
             self.server.auth.renamed(kind, old, new)
 
+    def deleted(self, kind: str, ref: str) -> None:
+        """`ref` is gone for good (a registered model: its name is free again): so are its grants."""
+        if self.server.auth is not None:
+            self.server.auth.revoke_all(kind, ref)
+
     def act_as(self, user_id: str) -> None:
         """Without auth, a run's creator is the ``user_id`` its client sent (MLflow's rule)."""
         if self.server.auth is None and user_id:

@@ -119,6 +119,18 @@ class AuthDB:
         with self._lock:
             return self._con.execute(sql, args).fetchall()
 
+    def script(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Several statements in one transaction."""
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    self._con.execute(sql, args)
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
 
 class Auth:
     """Basic auth, tokens and permissions for one server; see the module docstring."""
@@ -294,15 +306,24 @@ class Auth:
                      models=readable("model", state.registry().by_name))
 
     def grant_creator(self, call: Call, kind: str, ref: str) -> None:
+        """A new resource starts clean (grants left on its name by an older one go), and its
+        creator may manage it."""
+        self.revoke_all(kind, ref)
         if not call.user.is_admin:
             self.grant(kind, ref, call.user.username, Permission.MANAGE)
+
+    def revoke_all(self, kind: str, ref: str) -> None:
+        """Every grant on `kind` `ref` goes (a registered model was deleted: its name is free)."""
+        self.db.run("DELETE FROM grants WHERE kind = ? AND ref = ?", (kind, ref))
 
     def grant(self, kind: str, ref: str, username: str, permission: Permission) -> None:
         self.db.run("INSERT INTO grants VALUES (?, ?, ?, ?) ON CONFLICT (kind, ref, username) DO UPDATE SET "
                     "permission = excluded.permission", (kind, ref, username, permission.name))
 
     def renamed(self, kind: str, old: str, new: str) -> None:
-        self.db.run("UPDATE grants SET ref = ? WHERE kind = ? AND ref = ?", (new, kind, old))
+        """The grants follow a renamed resource; any left on the new name (by a deleted one) go."""
+        self.db.script([("DELETE FROM grants WHERE kind = ? AND ref = ?", (kind, new)),
+                        ("UPDATE grants SET ref = ? WHERE kind = ? AND ref = ?", (new, kind, old))])
 
     # ---- users and tokens -------------------------------------------------------------------
 
@@ -425,8 +446,10 @@ def _grant_handlers(kind: str, body_type: type[Any], ref_field: str) -> dict[str
 
     def manage(call: Call, body: Any) -> Auth:
         auth = _auth(call)
-        auth.require(call, kind, getattr(body, ref_field), "MANAGE")
+        ref = getattr(body, ref_field)
+        auth.require(call, kind, ref, "MANAGE")
         auth.user_json(body.username)
+        _must_exist(call, kind, ref)  # a grant on a name nothing holds would pass to whatever takes it next
         return auth
 
     def create(call: Call, body: Any) -> dict[str, Any]:
@@ -451,6 +474,14 @@ def _grant_handlers(kind: str, body_type: type[Any], ref_field: str) -> dict[str
         return {}
 
     return {"create": create, "get": get, "update": create, "delete": delete}
+
+
+def _must_exist(call: Call, kind: str, ref: str) -> None:
+    state = call.store.state()
+    if kind == "experiment" and state.experiment(ref) is None:
+        raise NotFoundError(f"No experiment with id={ref}")
+    if kind == "model" and ref not in state.registry().by_name:
+        raise NotFoundError(f"Registered Model with name={ref} not found")
 
 
 def routes() -> list[Any]:
