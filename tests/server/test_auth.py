@@ -304,3 +304,90 @@ def test_deleted_models_take_their_grants_with_them(secured, tmp_path) -> None:
     assert _code(admin.post(f"{API}/registered-models/permissions/create", ghost)) == (404, "RESOURCE_DOES_NOT_EXIST")
     ghost = {"experiment_id": "424242", "username": "bob", "permission": "MANAGE"}
     assert _code(admin.post(f"{API}/experiments/permissions/create", ghost)) == (404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_an_unknown_user_costs_what_a_wrong_password_costs(tmp_path, monkeypatch) -> None:
+    """No username enumeration: either way the answer is the same and exactly one scrypt runs,
+    on a worker thread (never on the event loop)."""
+    import base64
+    import hashlib
+
+    import anyio
+
+    from tracklog.server.auth import Auth, AuthDB, hash_password
+    from tracklog.server.errors import ApiError
+
+    db = AuthDB(str(tmp_path / "auth.db"))
+    db.run("INSERT INTO users VALUES ('alice', ?, 0)", (hash_password("right"),))
+    calls: list[int] = []
+    real = hashlib.scrypt
+
+    def counted(*args, **kwargs):
+        calls.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    async def sign_in(auth, username: str) -> tuple[ApiError, int]:
+        header = b"Basic " + base64.b64encode(f"{username}:wrong".encode())
+        with pytest.raises(ApiError) as info:
+            await auth.authenticate({"headers": [(b"authorization", header)], "client": ("10.0.0.1", 5)})
+        return info.value, threading.get_ident()
+
+    async def main() -> list[tuple[ApiError, int, list[int]]]:
+        auth = Auth(db, max_failed_logins=0)
+        monkeypatch.setattr(hashlib, "scrypt", counted)
+        out = []
+        for username in ("nobody", "alice"):
+            calls.clear()
+            error, loop_thread = await sign_in(auth, username)
+            out.append((error, loop_thread, list(calls)))
+        return out
+
+    for error, loop_thread, hashed in anyio.run(main):
+        assert (error.status, error.code, error.message) == (401, "UNAUTHENTICATED", "Incorrect username or password")
+        assert len(hashed) == 1 and hashed[0] != loop_thread
+
+
+def test_failed_sign_ins_are_rate_limited(secured) -> None:
+    server, admin, alice, bob = secured
+    wrong = As(server, "alice", "guess")
+    for _ in range(10):
+        assert _code(wrong.get(f"{API}/experiments/get", experiment_id="0")) == (401, "UNAUTHENTICATED")
+    for attempt in (wrong, As(server, "alice", "alice-pw")):  # blocked, even with the right password
+        resp = attempt.get(f"{API}/experiments/get", experiment_id="0")
+        assert _code(resp) == (429, "REQUEST_LIMIT_EXCEEDED"), resp.text
+        assert int(resp.headers["Retry-After"]) > 0 and "Too many failed sign-ins" in resp.json()["message"]
+    assert _code(As(server, "alice", "guess").post("/api/2.0/tracklog/sql", {"query": "SELECT 1"})) \
+        == (429, "REQUEST_LIMIT_EXCEEDED")
+    assert bob.get(f"{API}/experiments/get", experiment_id="0").status_code in (200, 403)  # others still sign in
+
+
+def test_a_login_flood_does_not_stall_the_server(start_server, tmp_path) -> None:
+    """Forty sign-ins with unknown names and wrong passwords at once: /health answers within
+    100 ms all along (hashing runs on worker threads, a core at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = start_server(None, "", "--auth", "basic", "--max-failed-logins", "0", "--auth-db", str(tmp_path / "auth.db"),
+                          env={"TRACKLOG_ADMIN_PASSWORD": "s3cret"})
+    done = threading.Event()
+    latencies: list[float] = []
+
+    def watch() -> None:
+        import time
+
+        while not done.is_set():
+            started = time.monotonic()
+            assert requests.get(server.url + "/health", timeout=5).status_code == 200
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(40) as pool:
+            codes = list(pool.map(lambda i: As(server, f"user-{i}", "nope").get(f"{API}/experiments/get",
+                                                                            experiment_id="0").status_code, range(80)))
+    finally:
+        done.set()
+        watcher.join()
+    assert set(codes) == {401}
+    assert len(latencies) > 10 and max(latencies) < 0.1, max(latencies)

@@ -475,6 +475,8 @@ def error_reply(server: Server, exc: Exception, what: str) -> tuple[int, bytes, 
         if status >= 500:
             _log.warning("tracklog server: %s: %s %s", what, code, message)
     extra = [(b"www-authenticate", b'Basic realm="tracklog"')] if status == 401 else []
+    if isinstance(exc, ApiError):
+        extra += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
     return status, _encode({"error_code": code, "message": message}), extra
 
 

@@ -4,7 +4,9 @@
   send an API token as a bearer token (``MLFLOW_TRACKING_TOKEN``). Passwords are stored as
   scrypt hashes with a per-user salt; tokens as SHA-256 (they are random, 256 bits). A verified
   password is remembered for a minute (as a hash of the pair) so a client logging metrics does
-  not pay scrypt per request.
+  not pay scrypt per request. An unknown username costs the same check as a wrong password; checks
+  run off the event loop; repeated failures from one address are refused with 429
+  (``--max-failed-logins``).
 - Permissions, as MLflow's: READ, EDIT (READ and change), MANAGE (EDIT, delete and grant), per
   experiment (covering its runs, logged models and artifacts) and per registered model; where
   nobody granted anything, the server's default permission applies (READ unless configured).
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import enum
 import hashlib
 import hmac
@@ -50,7 +53,7 @@ from tracklog.server.errors import ApiError
 if TYPE_CHECKING:
     from tracklog.server.app import Access, Call
 
-__all__ = ["Auth", "Permission", "User", "hash_password", "verify_password"]
+__all__ = ["Auth", "FailedLogins", "Permission", "User", "hash_password", "verify_password"]
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _REMEMBER_S = 60.0
@@ -132,16 +135,73 @@ class AuthDB:
             self._con.execute("COMMIT")
 
 
-class Auth:
-    """Basic auth, tokens and permissions for one server; see the module docstring."""
+class FailedLogins:
+    """Failed sign-ins per client address and per (address, username), in a sliding window.
 
-    def __init__(self, db: AuthDB, default_permission: str = "READ") -> None:
+    Past `limit` failures for one username from one address (or 5 × `limit` from one address, for
+    any names) within `window` seconds, sign-ins from there are refused with 429 before any
+    password is hashed, until the oldest failure leaves the window. `limit` 0 turns this off.
+    """
+
+    def __init__(self, limit: int = 10, window: float = 300.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._seen: dict[tuple[str, ...], collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _keys(self, address: str, username: str) -> list[tuple[tuple[str, ...], int]]:
+        return [((address, username), self.limit), ((address,), 5 * self.limit)]
+
+    def check(self, address: str, username: str) -> None:
+        """Raise 429 (MLflow's REQUEST_LIMIT_EXCEEDED) if sign-ins from `address` are blocked."""
+        if not self.limit:
+            return
+        now = time.monotonic()
+        with self._lock:
+            for key, limit in self._keys(address, username):
+                times = self._seen.get(key)
+                while times and times[0] <= now - self.window:
+                    times.popleft()
+                if times is not None and len(times) >= limit:
+                    wait = max(1, int(times[0] + self.window - now) + 1)
+                    raise ApiError("REQUEST_LIMIT_EXCEEDED",
+                                   f"Too many failed sign-ins from {address}: {len(times)} in the last {self.window:.0f} s; "
+                                   f"try again in {wait} s", status=429, headers={"Retry-After": str(wait)})
+
+    def failed(self, address: str, username: str) -> None:
+        if not self.limit:
+            return
+        with self._lock:
+            if len(self._seen) > 100_000:  # a flood of addresses: forget, rather than grow without end
+                self._seen.clear()
+            for key, limit in self._keys(address, username):
+                self._seen.setdefault(key, collections.deque(maxlen=limit + 1)).append(time.monotonic())
+
+    def succeeded(self, address: str, username: str) -> None:
+        with self._lock:
+            self._seen.pop((address, username), None)
+
+
+class Auth:
+    """Basic auth, tokens and permissions for one server; see the module docstring.
+
+    Password checks cost the same whether or not the user exists (an unknown user's password is
+    checked against a dummy hash), run on worker threads (one or two at a time, so a flood of
+    sign-ins queues instead of taking every core), and `FailedLogins` refuses floods before any
+    hashing.
+    """
+
+    def __init__(self, db: AuthDB, default_permission: str = "READ", *, max_failed_logins: int = 10) -> None:
         self.db = db
         self.default = _permission(default_permission)
         self._remembered: dict[str, tuple[float, User]] = {}
+        self._dummy = hash_password(secrets.token_urlsafe(16))  # what an unknown user's password is checked against
+        self._hashing = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) // 2))
+        self.failures = FailedLogins(max_failed_logins)
 
     @classmethod
-    def open(cls, path: str | None, store_uri: str, default_permission: str = "READ") -> Auth:
+    def open(cls, path: str | None, store_uri: str, default_permission: str = "READ", *,
+             max_failed_logins: int = 10) -> Auth:
         """Open (creating) the auth database for `store_uri`; the admin from the environment is
         created or its password set. Raises `InvalidInputError` if there would be no admin."""
         if path is None:
@@ -149,7 +209,7 @@ class Auth:
             from eventlog.storage import open_store
 
             path = os.path.join(local_cache(open_store(store_uri), "auth", "_auth"), "auth.db")
-        auth = cls(AuthDB(path), default_permission)
+        auth = cls(AuthDB(path), default_permission, max_failed_logins=max_failed_logins)
         name = os.environ.get("TRACKLOG_ADMIN_USERNAME") or "admin"
         password = os.environ.get("TRACKLOG_ADMIN_PASSWORD")
         if password:
@@ -172,10 +232,16 @@ class Auth:
             if key == b"authorization":
                 header = value.decode("latin-1")
         kind, _, credentials = header.partition(" ")
+        address = str((scope.get("client") or ("unknown",))[0])
         if kind.lower() == "bearer" and credentials:
-            return self._token_user(credentials.strip())
+            self.failures.check(address, "")
+            try:
+                return self._token_user(credentials.strip())
+            except ApiError:
+                self.failures.failed(address, "")
+                raise
         if kind.lower() == "basic" and credentials:
-            return await self._password_user(credentials.strip())
+            return await self._password_user(credentials.strip(), address)
         raise ApiError("UNAUTHENTICATED", "You are not authenticated. Please see the documentation for details: "
                        "send a username and password (basic auth) or an API token (bearer)", status=401)
 
@@ -187,7 +253,7 @@ class Auth:
             raise ApiError("UNAUTHENTICATED", "Invalid API token", status=401)
         return User(rows[0][0], bool(rows[0][1]))
 
-    async def _password_user(self, credentials: str) -> User:
+    async def _password_user(self, credentials: str, address: str) -> User:
         try:
             username, _, password = base64.b64decode(credentials).decode().partition(":")
         except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -196,11 +262,14 @@ class Auth:
         held = self._remembered.get(key)
         if held is not None and held[0] > time.monotonic():
             return held[1]
+        self.failures.check(address, username)
         rows = self.db.run("SELECT password_hash, is_admin FROM users WHERE username = ?", (username,))
-        stored = rows[0][0] if rows else hash_password("")  # same cost whether or not the user exists
-        ok = await anyio.to_thread.run_sync(verify_password, password, stored)
+        stored = rows[0][0] if rows else self._dummy  # the same work whether or not the user exists
+        ok = await anyio.to_thread.run_sync(verify_password, password, stored, limiter=self._hashing)
         if not rows or not ok:
+            self.failures.failed(address, username)
             raise ApiError("UNAUTHENTICATED", "Incorrect username or password", status=401)
+        self.failures.succeeded(address, username)
         user = User(username, bool(rows[0][1]))
         if len(self._remembered) > 10_000:
             self._remembered.clear()

@@ -57,6 +57,8 @@ def _options(f: Any) -> Any:
                           "~/.cache/tracklog for a remote store)."),
         click.option("--default-permission", type=click.Choice(["NO_PERMISSIONS", "READ", "EDIT", "MANAGE"]),
                      default="READ", show_default=True, help="What a user may do where nobody granted more."),
+        click.option("--max-failed-logins", default=10, show_default=True, type=click.IntRange(0),
+                     help="Failed sign-ins per username and client address in 5 minutes before 429 (0: no limit)."),
         click.option("--max-body-size", default="16MiB", show_default=True, help="Largest JSON request body."),
         click.option("--max-upload-size", default="none", show_default=True, help="Largest artifact upload."),
         click.option("--sql-timeout", default=30.0, show_default=True, help="Seconds an SQL query may run."),
@@ -84,7 +86,8 @@ def _run(store: str | None, host: str, open_browser: bool, **o: Any) -> None:
     if o["auth"] == "basic":
         from tracklog.server.auth import Auth
 
-        auth = Auth.open(o["auth_db"], store, default_permission=o["default_permission"])
+        auth = Auth.open(o["auth_db"], store, default_permission=o["default_permission"],
+                         max_failed_logins=o["max_failed_logins"])
         click.echo(f"tracklog server: basic auth on ({auth.describe()})")
     elif not _loopback(host):
         click.echo(f"tracklog server: WARNING: serving {host} without auth: anyone who can reach port "

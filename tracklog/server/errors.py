@@ -61,11 +61,12 @@ ERROR_TABLE: list[tuple[type[Exception], str]] = [
 class ApiError(Exception):
     """A request the API refuses, with MLflow's error code (and its HTTP status)."""
 
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+    def __init__(self, code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status or STATUS_OF_CODE.get(code, 400)
+        self.headers = headers or {}  # sent with the error (Retry-After on a 429)
 
 
 def status_and_code(exc: BaseException) -> tuple[int, str] | None:
