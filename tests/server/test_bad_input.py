@@ -156,3 +156,56 @@ def test_a_bug_is_a_500_without_its_traceback(tmp_path, caplog, monkeypatch) -> 
     payload = json.loads(body)
     assert payload["error_code"] == "INTERNAL_ERROR" and "secret detail" not in payload["message"]
     assert "secret detail" in caplog.text
+
+
+def test_artifact_locations_are_only_where_the_operator_allows(start_server, tmp_path) -> None:
+    """An API caller may put an experiment's artifacts under the destination (or a root the
+    operator allowed), nowhere else: not a URL, not another folder or bucket, not a way out."""
+    extra = tmp_path / "extra"
+    server = start_server(None, str(tmp_path / "dest"), "--allowed-artifact-root", f"file://{extra}")
+    refused = ["file:///etc", "/etc", "http://169.254.169.254/latest/meta-data", "https://example.com/x",
+               "s3://someone-elses-bucket/x", f"file://{tmp_path}/dest/../elsewhere", f"file://{tmp_path}/dest-other",
+               f"file://{extra}/../dest-other", "mlflow-artifacts:/../../etc", "ftp://host/x"]
+    for i, location in enumerate(refused):
+        message = _error(_post(server, f"{API}/experiments/create", body={"name": f"bad-{i}", "artifact_location": location}),
+                         400, "INVALID_PARAMETER_VALUE")
+        assert "not a location this server keeps artifacts at" in message or "artifact path" in message, message
+    allowed = ["mlflow-artifacts:/team-a", f"file://{tmp_path}/dest/team-b", f"file://{extra}/team-c", f"{extra}/team-d"]
+    for i, location in enumerate(allowed):
+        resp = _post(server, f"{API}/experiments/create", body={"name": f"ok-{i}", "artifact_location": location})
+        assert resp.status_code == 200, resp.text
+        run = _post(server, f"{API}/runs/create", body={"experiment_id": resp.json()["experiment_id"]}).json()["run"]["info"]
+        assert requests.get(f"{server.url}{API}/artifacts/list", params={"run_id": run["run_id"]}, timeout=10).status_code == 200
+
+
+def test_the_proxy_never_reads_where_it_was_not_configured(start_server, tmp_path) -> None:
+    """Runs a local client logged straight into the store, with artifacts in /etc or behind a
+    URL: the server lists and serves none of it, and opens no connection (no SSRF)."""
+    import time
+
+    import tracklog
+    from tests.query.test_sandbox import Listener
+
+    store = str(tmp_path / "store")
+    server = start_server(store, str(tmp_path / "dest"))
+    listener = Listener()
+    local = tracklog.Client(store)
+    runs = []
+    for name, location in (("etc", "file:///etc"), ("url", f"http://127.0.0.1:{listener.port}/meta")):
+        exp = local.create_experiment(name, artifact_location=location)
+        runs.append(local.create_run(exp).info.run_id)
+    local._b.log.flush()
+    try:
+        for run_id in runs:
+            deadline = time.monotonic() + 20
+            while requests.get(f"{server.url}{API}/runs/get", params={"run_id": run_id}, timeout=10).status_code != 200:
+                assert time.monotonic() < deadline, "the server never saw the run"
+                time.sleep(0.2)
+            for resp in (requests.get(f"{server.url}{API}/artifacts/list", params={"run_id": run_id}, timeout=10),
+                         requests.get(f"{server.url}/get-artifact", params={"run_uuid": run_id, "path": "passwd"}, timeout=10),
+                         requests.get(f"{server.url}/get-artifact", params={"run_uuid": run_id, "path": "x.txt"}, timeout=10)):
+                message = _error(resp, 400, "INVALID_PARAMETER_VALUE")
+                assert "are not served by this server" in message and "root:" not in resp.text
+    finally:
+        listener.close()
+    assert listener.accepted == 0

@@ -22,7 +22,7 @@ import inspect
 import logging
 import os
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 import anyio
@@ -270,6 +270,8 @@ class Server:
     Args:
         store_uri: the tracking store (a folder, ``file://…``, ``s3://…``, ``memory://…``).
         artifacts_destination: where proxied artifacts live (default: the store's ``artifacts/``).
+        allowed_artifact_roots: more locations (URIs) callers may put experiments' artifacts in and
+            the proxy may read, besides the destination and the store's ``artifacts/``.
         auth: an `Auth`, or None for an open server.
         max_body: the largest JSON body accepted, in bytes (larger: 413).
         max_upload: the largest artifact upload accepted, in bytes (None: no limit).
@@ -286,14 +288,16 @@ class Server:
                  max_body: int = DEFAULT_MAX_BODY, max_upload: int | None = None, ui_dir: str | None = None,
                  sql_timeout: float = 30.0, sql_max_rows: int = DEFAULT_SQL_MAX_ROWS,
                  sql_memory_limit: int = DEFAULT_SQL_MEMORY, sql_temp_limit: int = 0, sql_concurrency: int = 2,
-                 refresh_interval: float = 1.0) -> None:
+                 allowed_artifact_roots: Sequence[str] = (), refresh_interval: float = 1.0) -> None:
         from tracklog._config import set_artifact_root
         from tracklog.client import Client
         from tracklog.server.artifacts import ArtifactDestination
         from tracklog.server.store import ServerStore
 
         self.client = Client(store_uri)
-        self.destination = ArtifactDestination(artifacts_destination or self.client._b.log.artifact_root)
+        store_artifacts = self.client._b.log.artifact_root  # where local clients of the store keep theirs
+        self.destination = ArtifactDestination(artifacts_destination or store_artifacts,
+                                               allowed=[store_artifacts, *allowed_artifact_roots])
         set_artifact_root(self.destination.uri)  # experiments created here keep artifacts there
         self.store = ServerStore(self.client, refresh_interval=refresh_interval)
         self.auth = auth

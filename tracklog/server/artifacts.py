@@ -16,12 +16,12 @@ import mimetypes
 import os
 import posixpath
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from eventlog.errors import ArtifactNotFoundError, InvalidArtifactPathError
+from eventlog.errors import ArtifactNotFoundError, InvalidArtifactPathError, InvalidInputError
 from eventlog.events import ArtifactLogged
 from eventlog.storage import split_uri
 from tracklog.artifacts import list_uri, upload, validate_artifact_path
@@ -47,14 +47,36 @@ def _as_uri(location: str) -> str:
 
 
 class ArtifactDestination:
-    """Where proxied artifacts live, and the mapping between real and ``mlflow-artifacts:`` URIs."""
+    """Where proxied artifacts live, the mapping between real and ``mlflow-artifacts:`` URIs, and
+    which locations the server reads and writes artifacts at: the destination, and the `allowed`
+    roots its operator named (the store's own ``artifacts/`` folder, ``--allowed-artifact-root``).
+    Nothing else — no other folder, bucket or URL — is ever opened for a caller."""
 
-    def __init__(self, destination: str) -> None:
+    def __init__(self, destination: str, allowed: Sequence[str] = ()) -> None:
         self.uri = _as_uri(destination)
         protocol, rest = split_uri(self.uri)
         self.local_root = rest if protocol == "file" else None
         if self.local_root is not None:
             os.makedirs(self.local_root, exist_ok=True)
+        self.roots = [self.uri, *(_as_uri(a) for a in allowed)]
+
+    def allows(self, location: str) -> bool:
+        """Whether `location` (a real URI or path) is one of the roots or inside one."""
+        if not location or location.startswith(PROXY_SCHEME):
+            return False
+        uri = _as_uri(location)
+        scheme, sep, path = uri.partition("://")
+        if not sep or any(part in (".", "..") for part in path.split("/")):
+            return False
+        return any(uri == root or uri.startswith(root.rstrip("/") + "/") for root in self.roots)
+
+    def check(self, location: str, what: str) -> str:
+        """`location` if the server may use it, else `InvalidInputError` naming what was asked for."""
+        if not self.allows(location):
+            raise InvalidInputError(
+                f"{what} {location!r} is not a location this server keeps artifacts at: use a path under "
+                f"{PROXY_SCHEME}/ (its --artifacts-destination), or ask its operator to allow it (--allowed-artifact-root)")
+        return location
 
     def present(self, location: str | None) -> str:
         """The URI a client is shown: ``mlflow-artifacts:/<rel>`` for what lies in the destination."""
@@ -91,6 +113,16 @@ def checked_path(path: str) -> str:
 # ---- handlers ----------------------------------------------------------------------------------
 
 
+def _served(call: Call, location: str) -> str:
+    """The real URI behind a run's or logged model's artifact location, if this server serves it
+    (an experiment a local client created elsewhere is not read through the proxy: no SSRF)."""
+    real = call.server.destination.real(location)
+    if not call.server.destination.allows(real):
+        raise InvalidInputError(f"artifacts at {call.server.destination.present(location)!r} are not served by this "
+                                "server: that location is outside its --artifacts-destination and allowed roots")
+    return real
+
+
 def list_files(call: Call, body: m.ProxyList) -> m.FilesReply:
     """``GET /mlflow-artifacts/artifacts?path=…``: the entries directly under `path` (names only)."""
     rel = checked_path(body.path)
@@ -108,8 +140,7 @@ async def logged_model_file(call: Call, body: m.LoggedModelFile) -> Any:
     from tracklog.server.logged_models import find
 
     model = find(call, call.params["model_id"])
-    return await serve_file(call.server.destination.real(model.logged.artifact_location),
-                            checked_path(body.artifact_file_path))
+    return await serve_file(_served(call, model.logged.artifact_location), checked_path(body.artifact_file_path))
 
 
 async def run_file(call: Call, body: m.RunFile) -> Any:
@@ -118,7 +149,7 @@ async def run_file(call: Call, body: m.RunFile) -> Any:
 
     run = _run(call, body.run_uuid or body.run_id)
     call.require("run", run.run_id, "READ")
-    return await serve_file(call.server.destination.real(run.artifact_uri), checked_path(body.path))
+    return await serve_file(_served(call, run.artifact_uri), checked_path(body.path))
 
 
 async def serve_file(root: str, rel: str) -> Any:
@@ -249,7 +280,7 @@ def delete(call: Call, path: str) -> m.Empty:
 def run_files(call: Call, artifact_uri: str, path: str) -> m.FilesReply:
     """``GET /mlflow/artifacts/list``: a run's artifacts under `path`, paths relative to the run."""
     rel = checked_path(path)
-    root = call.server.destination.real(artifact_uri)
+    root = _served(call, artifact_uri)
     base = f"{root.rstrip('/')}/{rel}" if rel else root
     files = list_uri(base)
     return m.FilesReply(

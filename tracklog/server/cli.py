@@ -49,6 +49,9 @@ def _options(f: Any) -> Any:
                      help="The tracking store: a folder, file://…, s3://…, memory://… (default ./tracklog)."),
         click.option("--artifacts-destination", default=None, metavar="URI",
                      help="Where proxied artifacts live (default: the store's artifacts/ folder)."),
+        click.option("--allowed-artifact-root", "allowed_artifact_roots", multiple=True, metavar="URI",
+                     help="Another location callers may keep experiments' artifacts at (repeatable); the "
+                          "destination and the store's artifacts/ folder always are."),
         click.option("--port", "-p", default=5000, show_default=True, type=int),
         click.option("--auth", type=click.Choice(["none", "basic"]), default="none", show_default=True,
                      help="basic: users, passwords, API tokens and per-experiment/model permissions."),
@@ -102,7 +105,8 @@ def _run(store: str | None, host: str, open_browser: bool, **o: Any) -> None:
     serve(store, o["artifacts_destination"], host=host, port=o["port"], log_level=o["log_level"],
           access_log=o["access_log"], auth=auth, max_body=parse_size(o["max_body_size"]) or 16 << 20,
           max_upload=parse_size(o["max_upload_size"]), sql_timeout=o["sql_timeout"], sql_max_rows=o["sql_max_rows"],
-          sql_memory_limit=parse_size(o["sql_memory_limit"]) or 256 << 20, sql_temp_limit=parse_size(o["sql_temp_limit"]) or 0)
+          sql_memory_limit=parse_size(o["sql_memory_limit"]) or 256 << 20, sql_temp_limit=parse_size(o["sql_temp_limit"]) or 0,
+          allowed_artifact_roots=o["allowed_artifact_roots"])
 
 
 @click.command("server")
