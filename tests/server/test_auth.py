@@ -65,7 +65,7 @@ def test_every_endpoint_needs_credentials(secured) -> None:
 def test_passwords_are_stored_hashed(secured, tmp_path) -> None:
     rows = sqlite3.connect(tmp_path / "auth.db").execute("SELECT username, password_hash FROM users").fetchall()
     assert {u for u, _ in rows} == {"admin", "alice", "bob"}
-    assert all(h.startswith("scrypt$") and "pw" not in h and "s3cret" not in h for _, h in rows)
+    assert all(h.startswith("scrypt$") and f"{u}-pw" not in h and "s3cret" not in h for u, h in rows)
 
 
 def test_experiment_permissions(secured) -> None:
