@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHUNK_SIZE",
     "RUNS_URI_RESOLVERS",
+    "check_no_links",
     "download",
     "download_artifacts",
     "list_artifacts",
@@ -157,6 +158,26 @@ def _join_rel(prefix: str, rel: str) -> str:
     return f"{prefix}/{rel}" if prefix and rel else prefix or rel
 
 
+def check_no_links(root_uri: str, rel: str, *, root_may_link: bool = False) -> None:
+    """Raise `InvalidArtifactPathError` if the path `rel` under the local folder `root_uri` passes
+    through a symbolic link (or `root_uri` is one, unless `root_may_link`: an operator may make
+    the artifact destination a link). A link in a run's artifact folder could lead anywhere — the
+    filesystem, another run's files — so artifacts are never read, listed or written through one.
+    Object stores have no links: nothing to check there."""
+    protocol, root = split_uri(root_uri)
+    if protocol != "file":
+        return
+    if not root_may_link and os.path.islink(root.rstrip("/")):
+        raise InvalidArtifactPathError(f"the artifact folder {root_uri} is a symbolic link; artifacts are never read "
+                                       "through links")
+    path = root
+    for part in rel.split("/") if rel else ():
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            raise InvalidArtifactPathError(
+                f"artifact path {rel!r} passes through a symbolic link ({part!r}); artifacts are never read through links")
+
+
 def resolve_artifact_uri(uri: str, tracking_uri: str | None = None) -> str:
     """The concrete URI behind `uri`.
 
@@ -192,7 +213,9 @@ def _resolve_runs_uri(uri: str, tracking_uri: str | None) -> str:
         found = resolver(run_id, path, client)
         if found is not None:
             return found
-    return _join(_run_root(client, run_id), path)
+    root = _run_root(client, run_id)
+    check_no_links(root, path)
+    return _join(root, path)
 
 
 # ---- filesystems ----------------------------------------------------------------------------
@@ -528,12 +551,16 @@ def _remote_files(src: _Location) -> list[tuple[_Location, str, int]] | None:
             info = fs.info(src.path)
         except FileNotFoundError:
             raise ArtifactNotFoundError(f"no artifact at {src.uri}") from None
+        if info.get("islink"):
+            raise InvalidArtifactPathError(f"{src.uri} is a symbolic link; artifacts are never read through links")
         if info.get("type") != "directory":
             return [(src, "", int(info.get("size") or 0))]
         found = fs.find(src.path, withdirs=False, detail=True)
     base = fs._strip_protocol(src.path).rstrip("/") + "/"
     out = []
     for name, entry in sorted(found.items()):
+        if entry.get("islink"):  # a link in the tree is left out, never followed
+            continue
         rel = name[len(base):] if name.startswith(base) else posixpath.basename(name)
         if _PARTIAL in rel.replace(os.sep, "/").rsplit("/", 1)[-1]:
             continue
@@ -557,7 +584,7 @@ def list_uri(uri: str) -> list[FileInfo]:
     for entry in entries:
         name = entry["name"].rstrip("/")
         base = posixpath.basename(name.replace(os.sep, "/"))
-        if name == own or _PARTIAL in base:
+        if name == own or _PARTIAL in base or entry.get("islink"):  # links are never listed (nor followed)
             continue
         is_dir = entry.get("type") == "directory"
         out.append(FileInfo(path=base, is_dir=is_dir, file_size=None if is_dir else int(entry.get("size") or 0)))
@@ -629,7 +656,9 @@ def _staged(client: Client, run_id: str, artifact_file: str) -> Iterator[Path]:
 
 def _list_run(client: Client, run_id: str, path: str | None) -> list[FileInfo]:
     rel = validate_artifact_path(path)
-    infos = list_uri(_join(_run_root(client, run_id), rel))
+    root = _run_root(client, run_id)
+    check_no_links(root, rel)
+    infos = list_uri(_join(root, rel))
     return [FileInfo(path=_join_rel(rel, f.path), is_dir=f.is_dir, file_size=f.file_size) for f in infos]
 
 
@@ -638,7 +667,9 @@ def _download_run(client: Client, run_id: str, path: str | None, dst_path: str |
     import tempfile
 
     rel = validate_artifact_path(path)
-    src = _locate(_join(_run_root(client, run_id), rel))
+    root = _run_root(client, run_id)
+    check_no_links(root, rel)
+    src = _locate(_join(root, rel))
     dst = Path(os.fspath(dst_path)).expanduser().absolute() if dst_path is not None else Path(tempfile.mkdtemp(prefix="tracklog-download-"))
     if dst.exists() and not dst.is_dir():
         raise InvalidInputError(f"the download destination {str(dst)!r} is a file; expected a folder")
@@ -665,7 +696,9 @@ def _source_uri(artifact_uri: str | None, run_id: str | None, artifact_path: str
         return resolve_artifact_uri(artifact_uri, tracking_uri)
     from tracklog.client import Client
 
-    return _join(_run_root(Client(tracking_uri), str(run_id)), validate_artifact_path(artifact_path))
+    root, rel = _run_root(Client(tracking_uri), str(run_id)), validate_artifact_path(artifact_path)
+    check_no_links(root, rel)
+    return _join(root, rel)
 
 
 def download_artifacts(artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None,

@@ -209,3 +209,41 @@ def test_the_proxy_never_reads_where_it_was_not_configured(start_server, tmp_pat
     finally:
         listener.close()
     assert listener.accepted == 0
+
+
+def test_artifacts_are_never_read_through_a_symlink(start_server, tmp_path) -> None:
+    """Links planted in a run's artifact folder — to /etc, to another run's folder or file — are
+    not listed, not served, not written through, by the proxy or by the run endpoints."""
+    import os
+
+    dest = tmp_path / "dest"
+    server = start_server(None, str(dest))
+    runs = []
+    for name in ("a", "b"):
+        info = _post(server, f"{API}/runs/create", body={"experiment_id": "0", "run_name": name}).json()["run"]["info"]
+        rel = info["artifact_uri"].removeprefix("mlflow-artifacts:/")
+        assert requests.put(f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{rel}/own.txt", data=f"{name}'s",
+                            timeout=10).status_code == 200
+        runs.append((info["run_id"], rel))
+    (a_id, a_rel), (b_id, b_rel) = runs
+    a_dir = dest / a_rel
+    os.symlink("/etc/passwd", a_dir / "passwd")
+    os.symlink(dest / b_rel, a_dir / "other")
+    os.symlink(dest / b_rel / "own.txt", a_dir / "theirs.txt")
+    proxy = f"{server.url}/api/2.0/mlflow-artifacts/artifacts"
+    for resp in (requests.get(f"{proxy}/{a_rel}/passwd", timeout=10),
+                 requests.get(f"{proxy}/{a_rel}/other/own.txt", timeout=10),
+                 requests.get(f"{proxy}/{a_rel}/theirs.txt", timeout=10),
+                 requests.get(proxy, params={"path": f"{a_rel}/other"}, timeout=10),
+                 requests.get(f"{server.url}/get-artifact", params={"run_uuid": a_id, "path": "other/own.txt"}, timeout=10),
+                 requests.get(f"{server.url}/get-artifact", params={"run_uuid": a_id, "path": "theirs.txt"}, timeout=10),
+                 requests.get(f"{server.url}{API}/artifacts/list", params={"run_id": a_id, "path": "other"}, timeout=10),
+                 requests.put(f"{proxy}/{a_rel}/other/planted.txt", data=b"x", timeout=10),
+                 requests.delete(f"{proxy}/{a_rel}/other/own.txt", timeout=10)):
+        message = _error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert "symbolic link" in message and "root:" not in resp.text
+    assert sorted(os.listdir(dest / b_rel)) == ["own.txt"]
+    listed = requests.get(f"{server.url}{API}/artifacts/list", params={"run_id": a_id}, timeout=10).json()["files"]
+    assert [f["path"] for f in listed] == ["own.txt"]
+    assert [f["path"] for f in requests.get(proxy, params={"path": a_rel}, timeout=10).json()["files"]] == ["own.txt"]
+    assert requests.get(f"{proxy}/{a_rel}/own.txt", timeout=10).text == "a's"

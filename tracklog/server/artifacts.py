@@ -24,7 +24,7 @@ import anyio
 from eventlog.errors import ArtifactNotFoundError, InvalidArtifactPathError, InvalidInputError
 from eventlog.events import ArtifactLogged
 from eventlog.storage import split_uri
-from tracklog.artifacts import list_uri, upload, validate_artifact_path
+from tracklog.artifacts import check_no_links, list_uri, upload, validate_artifact_path
 from tracklog.server import messages as m
 from tracklog.server.errors import ApiError
 
@@ -126,13 +126,14 @@ def _served(call: Call, location: str) -> str:
 def list_files(call: Call, body: m.ProxyList) -> m.FilesReply:
     """``GET /mlflow-artifacts/artifacts?path=…``: the entries directly under `path` (names only)."""
     rel = checked_path(body.path)
+    check_no_links(call.server.destination.uri, rel, root_may_link=True)
     files = list_uri(call.server.destination.join(rel))
     return m.FilesReply(files=[m.FileInfoOut(path=f.path, is_dir=f.is_dir, file_size=f.file_size) for f in files])
 
 
 async def download(call: Call, path: str) -> Any:
     """``GET /mlflow-artifacts/artifacts/<path>``: the file, streamed."""
-    return await serve_file(call.server.destination.uri, checked_path(path))
+    return await serve_file(call.server.destination.uri, checked_path(path), root_may_link=True)
 
 
 async def logged_model_file(call: Call, body: m.LoggedModelFile) -> Any:
@@ -152,8 +153,9 @@ async def run_file(call: Call, body: m.RunFile) -> Any:
     return await serve_file(_served(call, run.artifact_uri), checked_path(body.path))
 
 
-async def serve_file(root: str, rel: str) -> Any:
-    """The file `rel` under the folder URI `root` as a response: sent from disk, or streamed."""
+async def serve_file(root: str, rel: str, *, root_may_link: bool = False) -> Any:
+    """The file `rel` under the folder URI `root` as a response: sent from disk, or streamed;
+    never through a symbolic link (`check_no_links`)."""
     from starlette.responses import FileResponse, StreamingResponse
 
     if not rel:
@@ -166,6 +168,7 @@ async def serve_file(root: str, rel: str) -> Any:
     protocol, local_root = split_uri(root)
     if protocol == "file":
         local = os.path.join(local_root, *rel.split("/"))
+        check_no_links(root, rel, root_may_link=root_may_link)  # a link could lead to /etc, or another run's files
         if not os.path.isfile(local) or not _inside(local, local_root):
             raise ArtifactNotFoundError(f"no artifact file at {rel!r}")
         return FileResponse(local, media_type=media, headers=headers)
@@ -214,6 +217,7 @@ async def upload_stream(call: Call, path: str, chunks: AsyncIterator[bytes], lim
         raise ApiError("INVALID_PARAMETER_VALUE", "an upload needs a file path")
     dest = call.server.destination
     folder, name = posixpath.split(rel)
+    check_no_links(dest.uri, rel, root_may_link=True)
     if dest.local_root is not None:  # spool next to the target, then rename: whole or nothing
         target = os.path.join(dest.local_root, *folder.split("/")) if folder else dest.local_root
         if not _inside(_existing(target), dest.local_root):
@@ -269,6 +273,7 @@ def delete(call: Call, path: str) -> m.Empty:
     rel = checked_path(path)
     if not rel:
         raise ApiError("INVALID_PARAMETER_VALUE", "refusing to delete the whole artifact destination")
+    check_no_links(call.server.destination.uri, rel, root_may_link=True)
     fs, fs_path = _fs(call.server.destination.join(rel))
     try:
         fs.rm(fs_path, recursive=True)
@@ -281,6 +286,7 @@ def run_files(call: Call, artifact_uri: str, path: str) -> m.FilesReply:
     """``GET /mlflow/artifacts/list``: a run's artifacts under `path`, paths relative to the run."""
     rel = checked_path(path)
     root = _served(call, artifact_uri)
+    check_no_links(root, rel)
     base = f"{root.rstrip('/')}/{rel}" if rel else root
     files = list_uri(base)
     return m.FilesReply(
