@@ -247,3 +247,48 @@ def test_artifacts_are_never_read_through_a_symlink(start_server, tmp_path) -> N
     assert [f["path"] for f in listed] == ["own.txt"]
     assert [f["path"] for f in requests.get(proxy, params={"path": a_rel}, timeout=10).json()["files"]] == ["own.txt"]
     assert requests.get(f"{proxy}/{a_rel}/own.txt", timeout=10).text == "a's"
+
+
+JSON_ENDPOINTS = [
+    "/api/2.0/mlflow/experiments/create", "/api/2.0/mlflow/runs/log-batch", "/ajax-api/2.0/mlflow/runs/search",
+    "/api/2.0/mlflow/users/create", "/api/2.0/mlflow/registered-models/permissions/create",
+    "/api/2.0/tracklog/sql", "/api/2.0/tracklog/tokens/create", "/api/2.0/tracklog/runs/table",
+    "/ajax-api/2.0/tracklog/metrics/downsample", "/api/2.0/tracklog/runs/keys", "/api/2.0/tracklog/runs/groups",
+]
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+def test_deep_or_huge_json_is_refused_on_every_endpoint(server, path: str) -> None:
+    """Nested a hundred thousand levels, or larger than the body limit (declared or streamed):
+    400 or 413 with MLflow's error JSON, never a 500; the server keeps serving."""
+    depth = 100_000
+    deep_values = [
+        b'{"name": "x", "query": "SELECT 1", "extra": ' + b"[" * depth + b"]" * depth + b"}",
+        b'{"name": "x", "query": "SELECT 1", "run_ids": ["a"], "keys": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}",
+        b"[" * depth + b"]" * depth,
+    ]
+    for body in deep_values:
+        message = _error(_post(server, path, data=body), 400, "MALFORMED_REQUEST")
+        assert "more than 64 levels deep" in message
+    huge = b'{"name": "' + b"x" * (17 << 20) + b'"}'
+    _error(_post(server, path, data=huge), 413, "RESOURCE_LIMIT_EXCEEDED")
+
+    def chunks():
+        yield b'{"name": "'
+        for _ in range(20):
+            yield b"y" * (1 << 20)
+        yield b'"}'
+
+    _error(requests.post(server.url + path, data=chunks(), headers={"Content-Type": "application/json"}, timeout=30),
+           413, "RESOURCE_LIMIT_EXCEEDED")
+    assert requests.get(server.url + "/health", timeout=5).text == "OK"
+
+
+def test_json_nesting_is_measured_outside_strings() -> None:
+    """The nesting check counts brackets of the JSON, not inside its strings, and stops early."""
+    from tracklog.server._body import json_depth
+
+    assert json_depth(b'{"a": [1, {"b": "[[[[[[[[ \\" ]]]]"}], "c": {}}', limit=1) == 3
+    assert json_depth(b'"' + b"[" * 1000 + b'"', limit=10) == 0
+    assert json_depth(b"[1," * 65 + b"]" * 65) == 65
+    assert json_depth(b"[" * 10**7) > 64
