@@ -32,7 +32,7 @@ PINNED = {
         "RunStatus", "RunTag", "TrackingState", "TrackingView", "ViewType",
     },
     tracklog.artifacts: {
-        "CHUNK_SIZE", "RUNS_URI_RESOLVERS", "download", "download_artifacts", "list_artifacts", "list_uri",
+        "CHUNK_SIZE", "RUNS_URI_RESOLVERS", "check_no_links", "download", "download_artifacts", "list_artifacts", "list_uri",
         "load_dict", "load_image", "load_text", "log_artifacts_to_run", "resolve_artifact_uri", "upload",
         "validate_artifact_path",
     },

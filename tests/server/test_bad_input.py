@@ -286,7 +286,7 @@ def test_deep_or_huge_json_is_refused_on_every_endpoint(server, path: str) -> No
 
 def test_json_nesting_is_measured_outside_strings() -> None:
     """The nesting check counts brackets of the JSON, not inside its strings, and stops early."""
-    from tracklog.server._body import json_depth
+    from tracklog._json import json_depth
 
     assert json_depth(b'{"a": [1, {"b": "[[[[[[[[ \\" ]]]]"}], "c": {}}', limit=1) == 3
     assert json_depth(b'"' + b"[" * 1000 + b'"', limit=10) == 0
