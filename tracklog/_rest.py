@@ -21,6 +21,7 @@ import os
 import tempfile
 import threading
 import urllib.parse
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -631,7 +632,11 @@ class RestClient(Client):
         data = _read(resp)
         if resp.status != 200:
             self._http.reply(resp, data, "sql")
-        return SqlResult(pq.read_table(io.BytesIO(data)))
+        result = SqlResult(pq.read_table(io.BytesIO(data)), truncated=resp.getheader("X-Tracklog-Truncated") == "true")
+        if result.truncated:
+            warnings.warn(f"the server answered the first {len(result)} rows only (its --sql-max-rows); aggregate, "
+                          "or narrow the query", stacklevel=3)
+        return result
 
 
 def _runs_table(runs: list[Run]) -> Any:
