@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,6 +14,7 @@ from projections.scope import Scope
 from projections.views import VIEW_NAMES
 from query.sandbox import Sandbox, SqlResourceError
 from query.sql import QueryTimeoutError, SqlError
+from tests.conftest import Listener
 
 
 @pytest.fixture
@@ -41,35 +40,6 @@ def _source():
 
 def _cells(result) -> list[str]:
     return [str(v) for row in result.fetchall() for v in row]
-
-
-class Listener:
-    """A TCP port that counts the connections made to it (an outbound request would show here)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
-        self.sock.close()
 
 
 def test_no_file_or_network_access_in_any_form(seeded: str, tmp_path, monkeypatch) -> None:

@@ -10,7 +10,9 @@ import threading
 import pytest
 import requests
 
-from projections.views import VIEW_NAMES
+VIEW_NAMES = ["experiments", "runs", "metrics", "latest_metrics", "params", "param_conflicts", "tags", "inputs",
+              "artifacts", "logged_models", "registered_models", "model_versions", "model_aliases", "registry_history",
+              "events"]
 
 API = "/api/2.0/mlflow"
 

@@ -184,7 +184,7 @@ def test_the_proxy_never_reads_where_it_was_not_configured(start_server, tmp_pat
     import time
 
     import tracklog
-    from tests.query.test_sandbox import Listener
+    from tests.conftest import Listener
 
     store = str(tmp_path / "store")
     server = start_server(store, str(tmp_path / "dest"))

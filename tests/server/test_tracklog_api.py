@@ -67,7 +67,7 @@ def test_sql_is_sandboxed(shared_server, query: str) -> None:
 def test_sql_reaches_no_file_no_network_and_no_path(server, run_id, tmp_path) -> None:
     """Over HTTP too: the store's own files by path or glob, a URL (no connection is made) and
     settings are out of reach, and no answer — rows, settings, errors — names the store's folder."""
-    from tests.query.test_sandbox import Listener
+    from tests.conftest import Listener
 
     store = server.store
     listener = Listener()
