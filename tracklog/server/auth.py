@@ -140,7 +140,9 @@ class FailedLogins:
 
     Past `limit` failures for one username from one address (or 5 × `limit` from one address, for
     any names) within `window` seconds, sign-ins from there are refused with 429 before any
-    password is hashed, until the oldest failure leaves the window. `limit` 0 turns this off.
+    password is hashed, until the oldest failure leaves the window. A sign-in counts as failed
+    from the moment it starts until it succeeds, so a burst sent at once is limited too. `limit`
+    0 turns this off.
     """
 
     def __init__(self, limit: int = 10, window: float = 300.0) -> None:
@@ -152,8 +154,10 @@ class FailedLogins:
     def _keys(self, address: str, username: str) -> list[tuple[tuple[str, ...], int]]:
         return [((address, username), self.limit), ((address,), 5 * self.limit)]
 
-    def check(self, address: str, username: str) -> None:
-        """Raise 429 (MLflow's REQUEST_LIMIT_EXCEEDED) if sign-ins from `address` are blocked."""
+    def attempt(self, address: str, username: str) -> None:
+        """Count a sign-in as failed until it `succeeded` (so a burst sent at once is counted
+        before any of it is checked); raise 429 (MLflow's REQUEST_LIMIT_EXCEEDED) if sign-ins
+        from `address` are blocked."""
         if not self.limit:
             return
         now = time.monotonic()
@@ -167,19 +171,18 @@ class FailedLogins:
                     raise ApiError("REQUEST_LIMIT_EXCEEDED",
                                    f"Too many failed sign-ins from {address}: {len(times)} in the last {self.window:.0f} s; "
                                    f"try again in {wait} s", status=429, headers={"Retry-After": str(wait)})
-
-    def failed(self, address: str, username: str) -> None:
-        if not self.limit:
-            return
-        with self._lock:
             if len(self._seen) > 100_000:  # a flood of addresses: forget, rather than grow without end
                 self._seen.clear()
             for key, limit in self._keys(address, username):
-                self._seen.setdefault(key, collections.deque(maxlen=limit + 1)).append(time.monotonic())
+                self._seen.setdefault(key, collections.deque(maxlen=limit + 1)).append(now)
 
     def succeeded(self, address: str, username: str) -> None:
+        """The sign-in was right: it is not a failure, and the name's earlier failures are forgiven."""
         with self._lock:
             self._seen.pop((address, username), None)
+            times = self._seen.get((address,))
+            if times:
+                times.pop()
 
 
 class Auth:
@@ -234,12 +237,10 @@ class Auth:
         kind, _, credentials = header.partition(" ")
         address = str((scope.get("client") or ("unknown",))[0])
         if kind.lower() == "bearer" and credentials:
-            self.failures.check(address, "")
-            try:
-                return self._token_user(credentials.strip())
-            except ApiError:
-                self.failures.failed(address, "")
-                raise
+            self.failures.attempt(address, "")
+            user = self._token_user(credentials.strip())
+            self.failures.succeeded(address, "")
+            return user
         if kind.lower() == "basic" and credentials:
             return await self._password_user(credentials.strip(), address)
         raise ApiError("UNAUTHENTICATED", "You are not authenticated. Please see the documentation for details: "
@@ -262,12 +263,11 @@ class Auth:
         held = self._remembered.get(key)
         if held is not None and held[0] > time.monotonic():
             return held[1]
-        self.failures.check(address, username)
+        self.failures.attempt(address, username)
         rows = self.db.run("SELECT password_hash, is_admin FROM users WHERE username = ?", (username,))
         stored = rows[0][0] if rows else self._dummy  # the same work whether or not the user exists
         ok = await anyio.to_thread.run_sync(verify_password, password, stored, limiter=self._hashing)
         if not rows or not ok:
-            self.failures.failed(address, username)
             raise ApiError("UNAUTHENTICATED", "Incorrect username or password", status=401)
         self.failures.succeeded(address, username)
         user = User(username, bool(rows[0][1]))
