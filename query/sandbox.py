@@ -84,7 +84,7 @@ class Sandbox:
             try:
                 kind = one_statement(db, query)
                 if kind != "SELECT":
-                    raise SqlError(f"only SELECT queries are allowed here, got {kind}")
+                    raise SqlError(f"SQL here is read-only: a {kind} statement is not allowed (only SELECT queries)")
                 for view in sorted(_views_read(db, query)):
                     self._copy(source, db, view)
                 db.execute("SET enable_external_access = false")
