@@ -28,7 +28,10 @@ __all__ = [
     "metric_schema",
     "metric_table",
     "metric_table_from_columns",
+    "check_segment",
     "read_parquet",
+    "read_segment",
+    "stream_of",
     "write_parquet",
 ]
 
@@ -272,3 +275,52 @@ def read_parquet(data: bytes, *, where: str) -> pa.Table:
     except (pa.ArrowException, OSError) as exc:
         raise CorruptFileError(f"{where} is not a readable Parquet segment: {exc}") from exc
 
+
+
+_REQUIRED = {"metric": METRIC_COLUMNS,
+             "control": ("kind", "ts", "writer_id", "writer_seq")}
+
+
+def stream_of(relpath: str) -> str | None:
+    """The stream a data file belongs to, from its partition folder (``…/stream=metric/…``)."""
+    for stream in ("metric", "control"):
+        if f"stream={stream}/" in relpath:
+            return stream
+    return None
+
+
+def check_segment(table: pa.Table, stream: str, *, where: str) -> pa.Table:
+    """`table` if it is a segment of `stream`; else `CorruptFileError` naming the file and the problem.
+
+    A segment has the stream's envelope columns; every column the stream knows has the type it
+    always has (all-null columns of an unknown type are cast); control rows are of known event
+    kinds. Columns the stream does not know are left alone (a newer writer may add fields).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    schema = metric_schema() if stream == "metric" else control_schema()
+    missing = [name for name in _REQUIRED[stream] if name not in table.column_names]
+    if missing:
+        raise CorruptFileError(f"{where} is not a tracklog {stream} segment: it has no column(s) {', '.join(missing)} "
+                               f"(its columns: {', '.join(table.column_names[:12]) or 'none'})")
+    for i, name in enumerate(table.column_names):
+        if name not in schema.names:
+            continue
+        expected, found = schema.field(name).type, table.schema.field(i).type
+        if found == expected:
+            continue
+        if pa.types.is_null(found):
+            table = table.set_column(i, name, pa.nulls(table.num_rows, expected))
+            continue
+        raise CorruptFileError(f"{where} is not a tracklog {stream} segment: column {name!r} is {found}, expected {expected}")
+    if stream == "control" and table.num_rows:
+        unknown = pc.filter(table["kind"], pc.invert(pc.fill_null(pc.is_in(table["kind"], pa.array(list(_FIELDS_BY_KIND))), False)))
+        if len(unknown):
+            raise CorruptFileError(f"{where}: unknown event kind {unknown[0].as_py()!r}")
+    return table
+
+
+def read_segment(data: bytes, stream: str, *, where: str) -> pa.Table:
+    """`read_parquet` and `check_segment`: the rows of one segment of `stream`, or `CorruptFileError`."""
+    return check_segment(read_parquet(data, where=where), stream, where=where)

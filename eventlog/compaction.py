@@ -20,13 +20,14 @@ from __future__ import annotations
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
 
-from eventlog.codec import read_parquet, write_parquet
-from eventlog.errors import CorruptFileError, StorageError
+from eventlog.codec import read_segment, write_parquet
+from eventlog.errors import CorruptFileError, CorruptFileWarning, StorageError
 from eventlog.storage import Store
 
 __all__ = ["Commit", "CompactionReport", "compact", "live_files", "parse_duration", "read_commits", "remove_expired"]
@@ -125,25 +126,29 @@ def compact(
     for path in inputs:
         by_date.setdefault(_date(path), []).append(path)
     produced: list[str] = []
+    skipped: set[str] = set()  # corrupt files stay where they are, live and reported, never consumed
     walk = progress(list(by_date.items()), f"compacting {stream}") if progress else by_date.items()
     for day, paths in walk:
         index = 0  # output number within the day
-        tables: list[Any] = []
+        group: list[Any] = []
         rows = 0
         for path in paths:
-            data = store.read_bytes(path)
-            report.bytes_before += len(data)
-            table = read_parquet(data, where=f"{store.uri}/{path}")
-            del data
-            tables.append(table)
+            table = _load(store, stream, path, report)
+            if table is None:
+                skipped.add(path)
+                continue
+            group.append(table)
             rows += table.num_rows
             if rows >= GROUP_ROWS:  # sorted in groups: each output is sorted, memory stays bounded
                 index = _write_group(store, stream, f"compacted/stream={stream}/date={day}/c-{token}", index,
-                                     tables, report, produced)
-                tables, rows = [], 0
-        if tables:
-            _write_group(store, stream, f"compacted/stream={stream}/date={day}/c-{token}", index, tables, report,
+                                     group, report, produced)
+                group, rows = [], 0
+        if group:
+            _write_group(store, stream, f"compacted/stream={stream}/date={day}/c-{token}", index, group, report,
                          produced)
+    inputs = [p for p in inputs if p not in skipped]
+    if not inputs:
+        return report
     while True:
         commit = Commit(number=number, consumed=inputs, produced=produced, ts=time.time(), compactor=compactor)
         if store.publish(f"_commits/stream={stream}/{number:08d}.json", msgspec.json.encode(commit), durable=True):
@@ -157,6 +162,18 @@ def compact(
         number = max(c.number for c in rivals) + 1
     report.commit, report.consumed, report.produced = number, len(inputs), len(produced)
     return report
+
+
+def _load(store: Store, stream: str, path: str, report: CompactionReport) -> Any:
+    """One input's rows, or None (with a warning naming it) for a file that is not a segment."""
+    data = store.read_bytes(path)
+    try:
+        table = read_segment(data, stream, where=f"{store.uri}/{path}")
+    except CorruptFileError as exc:
+        warnings.warn(f"compaction skips {exc}", CorruptFileWarning, stacklevel=3)
+        return None
+    report.bytes_before += len(data)
+    return table
 
 
 def _write_group(store: Store, stream: str, prefix: str, index: int, tables: list[Any],

@@ -40,6 +40,8 @@ same class from the server's answer; the HTTP status of each code is one table i
         ├── UnsupportedStoreError                  a filesystem without put-if-absent, or a bad URI
         │   └── StoreURIError (InvalidInputError)  INVALID_PARAMETER_VALUE  a store URI that cannot be meant (a mistyped scheme)
         └── WriterClosedError                      appending after close()
+
+    CorruptFileWarning (UserWarning)               a file skipped by a reader because it is not a segment
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ __all__ = [
     "BatchTooLargeError",
     "CorruptFileError",
     "EndpointNotFoundError",
+    "CorruptFileWarning",
     "ExperimentAlreadyExistsError",
     "ExperimentNotActiveError",
     "ExperimentNotFoundError",
@@ -256,6 +259,10 @@ class StorageError(TracklogError, OSError):
 
 class CorruptFileError(StorageError):
     """A file inside the store that cannot be read as a segment; the message names its path."""
+
+
+class CorruptFileWarning(UserWarning):
+    """A file in the store was skipped because it is not a readable segment; the message names it."""
 
 
 class FileVanishedError(StorageError, FileNotFoundError):

@@ -17,9 +17,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from eventlog.codec import events_from_table, read_parquet
+from eventlog.codec import events_from_table, read_parquet, read_segment, stream_of
 from eventlog.errors import (
     CorruptFileError,
+    CorruptFileWarning,
     FileVanishedError,
     InvalidInputError,
     StoreNotFoundError,
@@ -53,10 +54,6 @@ def relisting(read: Callable[[], T], attempts: int = 5) -> T:
 
 Stream = Literal["metric", "control"]
 STREAMS: tuple[Stream, ...] = ("control", "metric")
-
-
-class CorruptFileWarning(UserWarning):
-    """A file in the store was skipped because it is not a readable segment."""
 
 
 def default_actor() -> str:
@@ -205,7 +202,8 @@ class EventLog:
         return live_files(self.store, stream)
 
     def read(self, relpath: str) -> pa.Table:
-        """One segment as an Arrow table; raises `CorruptFileError` naming a bad file."""
+        """One segment as an Arrow table; raises `CorruptFileError` naming a bad or foreign file
+        (not Parquet, or Parquet that is not a segment of its stream)."""
         if not relpath.endswith(".parquet"):
             raise CorruptFileError(f"{self.uri}/{relpath} is not a tracklog segment (not .parquet)")
         try:
@@ -214,7 +212,9 @@ class EventLog:
             raise FileVanishedError(f"{self.uri}/{relpath} was listed but is gone; list the files again") from exc
         except OSError as exc:
             raise CorruptFileError(f"{self.uri}/{relpath} cannot be read: {exc}") from exc
-        return read_parquet(data, where=f"{self.uri}/{relpath}")
+        stream = stream_of(relpath)
+        where = f"{self.uri}/{relpath}"
+        return read_segment(data, stream, where=where) if stream is not None else read_parquet(data, where=where)
 
     def read_events(self, relpath: str) -> list[Event]:
         return events_from_table(self.read(relpath), where=f"{self.uri}/{relpath}")

@@ -50,6 +50,7 @@ from eventlog import CorruptFileError, CorruptFileWarning, EventLog, InvalidValu
 from eventlog.codec import control_schema, control_table, metric_schema
 from eventlog.compaction import read_commits
 from eventlog.log import local_cache, relisting
+from projections.scope import Scope, narrow
 from projections.views import EXPERIMENTS, LATEST, LOGGED_MODELS, META_KINDS, RUNS, VIEWS
 
 if TYPE_CHECKING:
@@ -410,32 +411,17 @@ class Catalog:
 
     # ---- reading ------------------------------------------------------------------------
 
-    def connect(self, as_of: datetime | int | float | None = None, *, refresh: bool = True) -> duckdb.DuckDBPyConnection:
-        """A cursor with every view; with `as_of`, the views show the log as it was at that moment.
-
-        `refresh` first makes the catalog current (`sync`); without it the cursor reads what is
-        folded already.
-        """
+    def connect(self, as_of: datetime | int | float | None = None, *, refresh: bool = True,
+                scope: Scope | None = None) -> duckdb.DuckDBPyConnection:
+        """A cursor with every view; with `as_of`, the views show the log as it was at that moment;
+        with `scope`, only the rows of the experiments and models it names (`projections.scope`)."""
         if refresh:
             self.sync()
         cur = self.con.cursor()
         moment = as_of_ns(as_of)
-        if moment is not None:
-            self._as_of_views(cur, moment)
+        if moment is not None or (scope is not None and not scope.everything):
+            narrow(cur, self._create_views, moment=moment, scope=scope)
         return cur
-
-    def _as_of_views(self, cur: duckdb.DuckDBPyConnection, moment: int) -> None:
-        """Shadow every view with TEMP views of the log cut at `moment` (same SQL, other sources)."""
-        cur.execute("SET VARIABLE tracklog_as_of = ?", [moment])
-        for name, table in (("_control_as_of", "control"), ("_meta_as_of", "meta"), ("_metrics_as_of", "metric_points")):
-            cur.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM main.{table} "
-                        "WHERE ts <= getvariable('tracklog_as_of')")
-        cur.execute("CREATE OR REPLACE TEMP VIEW _latest_as_of AS " + LATEST.format(metrics="_metrics_as_of"))
-        cur.execute("CREATE OR REPLACE TEMP VIEW runs AS "
-                    + RUNS.format(control="_control_as_of", latest="_latest_as_of", run_filter=""))
-        self._create_views(cur, temp=True, control="_control_as_of", meta="_meta_as_of", metrics="_metrics_as_of",
-                           latest="_latest_as_of", runs="temp.runs",
-                           default_location="(SELECT value FROM main._meta WHERE key = 'default_location')")
 
     def close(self) -> None:
         with contextlib.suppress(ValueError):

@@ -20,7 +20,7 @@ Conflict rules (DESIGN.md), all ordered by ``o = (ts, writer_id, writer_seq)``:
 
 from __future__ import annotations
 
-__all__ = ["EXPERIMENTS", "LATEST", "LOGGED_MODELS", "META_KINDS", "RUNS", "VIEWS"]
+__all__ = ["EXPERIMENTS", "LATEST", "LOGGED_MODELS", "META_KINDS", "RUNS", "VIEWS", "VIEW_NAMES"]
 
 # the control events kept (also) in ``meta``: everything that is not an event of a run
 META_KINDS = (
@@ -296,3 +296,6 @@ VIEWS = {
                NULL AS experiment_id, run_id, key, value AS metric_value, step, timestamp
         FROM {metrics}""",
 }
+
+# every view a catalog cursor shows, by name
+VIEW_NAMES = ("experiments", "runs", *VIEWS)

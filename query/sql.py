@@ -1,14 +1,17 @@
-"""Read-only SQL over the views, with a sandbox for SQL from untrusted callers.
+"""Read-only SQL over the views, for every caller.
 
-Every caller gets read-only SQL: only ``SELECT`` (and ``WITH … SELECT``, ``EXPLAIN``,
-``DESCRIBE``, ``SHOW``) statements run. An untrusted caller (the server passes its users' SQL
-this way) is also refused file-reading and environment functions (``read_parquet``,
-``glob``, ``getenv``…), and its query is interrupted after a time limit.
+Only statements that read run: one ``SELECT`` (DuckDB's SELECT type also covers ``WITH``,
+``VALUES``, ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``), or an ``EXPLAIN [ANALYZE]`` of one. DuckDB's
+own parser says what a statement is; nothing here is a list of forbidden words. A query also
+runs inside a transaction that is rolled back, so even a statement DuckDB types as a read cannot
+leave a change behind in the catalog.
+
+A trusted caller (the local Python API, the CLI) may read its own files with DuckDB's functions.
+SQL from untrusted callers goes to `query.sandbox` instead, which holds nothing but the views.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +24,9 @@ if TYPE_CHECKING:
     import polars
     import pyarrow as pa
 
-__all__ = ["QueryTimeoutError", "SqlError", "SqlResult", "run_sql"]
+__all__ = ["QueryTimeoutError", "SqlError", "SqlResult", "check_read_only", "one_statement", "run_sql"]
 
-_READ_ONLY = {"SELECT", "EXPLAIN", "PRAGMA_SHOW", "SHOW", "DESCRIBE"}
-_SAFE_TABLE_FUNCTIONS = {"unnest", "range", "generate_series", "json_each", "json_tree", "duckdb_functions"}
-_UNSAFE_PREFIXES = ("read_", "parquet_", "sniff_", "glob", "getenv", "query", "sqlite", "postgres", "mysql",
-                    "iceberg", "delta", "httpfs", "from_", "load_", "install_", "current_setting", "duckdb_secrets",
-                    "duckdb_settings", "which_secret", "pragma")
+_READING = {"SELECT"}
 
 
 class SqlError(InvalidInputError):
@@ -39,10 +38,12 @@ class QueryTimeoutError(TracklogError, TimeoutError):
 
 
 class SqlResult:
-    """The rows of a query, converting to Arrow, pandas or Polars."""
+    """The rows of a query, converting to Arrow, pandas or Polars; ``truncated`` when a row
+    limit cut it short."""
 
-    def __init__(self, table: pa.Table) -> None:
+    def __init__(self, table: pa.Table, truncated: bool = False) -> None:
         self.table = table
+        self.truncated = truncated
 
     def arrow(self) -> pa.Table:
         return self.table
@@ -74,54 +75,65 @@ class SqlResult:
         return f"<SqlResult {self.table.num_rows} rows × {self.table.num_columns} columns: {', '.join(self.columns)}>"
 
 
-def _functions(tree: Any, out: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    if isinstance(tree, dict):
-        if tree.get("type") == "TABLE_FUNCTION":
-            out.add(("table", str(tree.get("function", {}).get("function_name", "")).lower()))
-        if tree.get("class") == "FUNCTION":
-            out.add(("scalar", str(tree.get("function_name", "")).lower()))
-        for value in tree.values():
-            _functions(value, out)
-    elif isinstance(tree, list):
-        for value in tree:
-            _functions(value, out)
-    return out
-
-
-def check_sql(cur: duckdb.DuckDBPyConnection, query: str, *, trusted: bool) -> None:
-    """Raise `SqlError` unless `query` is read-only (and, untrusted, touches no files)."""
+def one_statement(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """The type of the one statement in `query` (``SELECT``, ``EXPLAIN``, ``DROP``…), by DuckDB's parser."""
     import duckdb
 
+    if not isinstance(query, str):
+        raise SqlError(f"SQL must be a string, got {type(query).__name__}")
     try:
-        statements = cur.extract_statements(query)
+        statements = con.extract_statements(query)
     except duckdb.Error as exc:
         raise SqlError(f"SQL does not parse: {exc}") from exc
     if not statements:
         raise SqlError("no SQL statement given")
     if len(statements) > 1:
         raise SqlError(f"one statement at a time, got {len(statements)}")
-    kind = statements[0].type.name
-    if kind not in _READ_ONLY:
+    return str(statements[0].type.name)
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """Raise `SqlError` unless `query` is one statement that only reads (an EXPLAIN, of one)."""
+    kind = one_statement(con, query)
+    if kind == "EXPLAIN":
+        kind = one_statement(con, _explained(query))
+        if kind not in _READING:
+            raise SqlError(f"SQL here is read-only: EXPLAIN of a {kind} statement is not allowed (EXPLAIN ANALYZE "
+                           "runs it); explain a SELECT")
+    if kind not in _READING:
         raise SqlError(f"SQL here is read-only: a {kind} statement is not allowed (only SELECT queries)")
-    if trusted:
-        return
-    if kind != "SELECT":
-        raise SqlError(f"only SELECT queries are allowed here, got {kind}")
-    tree = json.loads(cur.execute("SELECT json_serialize_sql(?)", [query]).fetchall()[0][0])
-    if tree.get("error"):
-        raise SqlError(f"SQL does not parse: {tree.get('error_message', tree)}")
-    for where, name in sorted(_functions(tree, set())):
-        if (where == "table" and name not in _SAFE_TABLE_FUNCTIONS) or name.startswith(_UNSAFE_PREFIXES):
-            raise SqlError(f"the function {name}() is not allowed in SQL from this caller: it reads files or settings")
 
 
-def run_sql(cur: duckdb.DuckDBPyConnection, query: str, *, trusted: bool = True, timeout: float | None = None) -> SqlResult:
-    """Run read-only `query` on `cur` (a catalog cursor); `timeout` seconds interrupts it."""
+def _explained(query: str) -> str:
+    """The statement an ``EXPLAIN [(options)] [ANALYZE]`` statement explains, found with DuckDB's
+    tokenizer (comments and spacing anywhere)."""
     import duckdb
 
-    check_sql(cur, query, trusted=trusted)
-    timer = None
+    tokens = [(pos, kind) for pos, kind in duckdb.tokenize(query) if kind != duckdb.token_type.comment]
+    ends = [pos for pos, _ in tokens[1:]] + [len(query)]
+    words = [query[pos:end].strip().lower() for (pos, _), end in zip(tokens, ends, strict=True)]
+    i, depth = 1, 0  # words[0] is EXPLAIN; options in parentheses and ANALYZE follow, in either order
+    while i < len(words) and (depth or words[i] in ("(", "analyze", "analyse")):
+        depth += {"(": 1, ")": -1}.get(words[i], 0)
+        i += 1
+    if i >= len(words):
+        raise SqlError("EXPLAIN needs a statement to explain")
+    return query[tokens[i][0]:]
+
+
+def run_sql(cur: duckdb.DuckDBPyConnection, query: str, *, timeout: float | None = None) -> SqlResult:
+    """Run read-only `query` on `cur` (a catalog cursor) inside a transaction that is rolled back;
+    `timeout` seconds interrupts it.
+
+    Raises:
+        SqlError: the statement writes, does not parse, or fails (DuckDB's message).
+        QueryTimeoutError: it ran longer than `timeout`.
+    """
+    import duckdb
+
+    check_read_only(cur, query)
     fired = threading.Event()
+    timer = None
     if timeout is not None:
         def interrupt() -> None:
             fired.set()
@@ -129,6 +141,7 @@ def run_sql(cur: duckdb.DuckDBPyConnection, query: str, *, trusted: bool = True,
 
         timer = threading.Timer(timeout, interrupt)
         timer.start()
+    cur.execute("BEGIN TRANSACTION")
     try:
         return SqlResult(fetch_arrow(cur, query))
     except duckdb.InterruptException as exc:
@@ -140,3 +153,4 @@ def run_sql(cur: duckdb.DuckDBPyConnection, query: str, *, trusted: bool = True,
     finally:
         if timer is not None:
             timer.cancel()
+        cur.execute("ROLLBACK")

@@ -35,9 +35,9 @@ PINNED = {
     },
     tracklog.tracking: {"Client", "LocalStore", "RestStore", "TrackingStore", "store_for"},
     tracklog.artifacts: {
-        "CHUNK_SIZE", "RUNS_URI_RESOLVERS", "download", "download_artifacts", "list_artifacts", "list_uri",
-        "load_dict", "load_image", "load_text", "resolve_artifact_uri", "upload", "validate_artifact_path",
-        "join_path", "join_uri", "run_artifact_path", "run_download",
+        "CHUNK_SIZE", "RUNS_URI_RESOLVERS", "check_no_links", "download", "download_artifacts", "list_artifacts",
+        "list_uri", "load_dict", "load_image", "load_text", "resolve_artifact_uri", "upload",
+        "validate_artifact_path", "join_path", "join_uri", "run_artifact_path", "run_download",
     },
 }
 

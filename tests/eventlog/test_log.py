@@ -111,6 +111,48 @@ def test_corrupt_and_foreign_files_are_reported_with_their_path(tmp_path) -> Non
     log.close()
 
 
+def _foreign(tmp_path, stream: str, name: str, table) -> str:
+    """A valid Parquet file that is not a segment of `stream`, dropped into the store."""
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / f"events/stream={stream}/date=2026-01-01"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / name)
+    return str(folder / name)
+
+
+def test_foreign_parquet_files_are_skipped_by_scan_and_compaction(tmp_path) -> None:
+    """Parquet that is not a segment (other columns, a wrong column type, an unknown kind) is
+    skipped with a warning naming it; the valid events still read, and compaction leaves it live."""
+    import pyarrow as pa
+
+    from eventlog.compaction import compact, live_files
+
+    log = EventLog.open(str(tmp_path))
+    log.append(ExperimentCreated(experiment_id="1", name="a"))
+    log.log_metric("r", "k", 1.0, 0, 0)
+    log.flush()
+    log.log_metric("r", "k", 2.0, 1, 0)
+    log.flush()
+    _foreign(tmp_path, "metric", "pandas-export.parquet", pa.table({"a": [1, 2], "b": ["x", "y"]}))
+    _foreign(tmp_path, "control", "wrong-type.parquet", pa.table({"kind": ["RunStarted"], "ts": ["soon"],
+                                                                  "writer_id": ["w"], "writer_seq": [0]}))
+    _foreign(tmp_path, "control", "unknown-kind.parquet", pa.table({"kind": ["Nonsense"], "ts": [1],
+                                                                    "writer_id": ["w"], "writer_seq": [0]}))
+    with pytest.warns(CorruptFileWarning) as caught:
+        events = list(log.scan())
+    messages = " ".join(str(w.message) for w in caught)
+    assert "pandas-export.parquet is not a tracklog metric segment: it has no column(s) run_id" in messages
+    assert "wrong-type.parquet is not a tracklog control segment: column 'ts' is string, expected int64" in messages
+    assert "unknown-kind.parquet: unknown event kind 'Nonsense'" in messages
+    assert [type(e).__name__ for e in events] == ["ExperimentCreated", "MetricLogged", "MetricLogged"]
+    with pytest.warns(CorruptFileWarning, match="compaction skips .*pandas-export.parquet"):
+        report = compact(log.store, "metric")
+    assert report.consumed == 2 and report.rows == 2
+    assert any(p.endswith("pandas-export.parquet") for p in live_files(log.store, "metric"))
+    log.close()
+
+
 def test_append_after_close_is_refused(tmp_path) -> None:
     log = EventLog.open(str(tmp_path))
     log.close()

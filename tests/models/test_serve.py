@@ -86,6 +86,14 @@ def test_every_json_input_form_and_csv_give_the_same_predictions(server, classif
     ({"dataframe_split": {"columns": ["a", "b"], "data": [["x", "y"]]}}, "application/json", 400, "input column 'a': expected double"),
     ({"dataframe_split": {"columns": ["a"], "data": [[1.0]]}}, "application/json", 400, "missing required column"),
     ("a,b\n1,2", "application/xml", 415, "application/json or text/csv"),
+    ({"instances": [[1, 2], [1]]}, "application/json", 400, "the lists at depth 2 have different lengths (1, 2)"),
+    ({"inputs": [[1, 2], [1, [2, 3]]]}, "application/json", 400, "at depth 3 some items are lists and some are not"),
+    ({"instances": [[[1, 2], [3, 4]], [[5, 6], [7]]]}, "application/json", 400, "the lists at depth 3 have different lengths"),
+    ({"inputs": [[None, 2.0]]}, "application/json", 400, "holds null inside a tensor"),
+    ({"instances": [[{"a": 1}, 2.0]]}, "application/json", 400, "holds an object inside a tensor"),
+    ({"instances": [{"a": 1.0, "b": 2.0}, [1.0, 2.0]]}, "application/json", 400, "some items are lists and some are not"),
+    ('{"instances": ' + "[" * 100_000 + "]" * 100_000 + "}", "application/json", 400, "more than 64 levels deep"),
+    ('{"inputs": [[1, 2]], "params": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}", "application/json", 400, "levels deep"),
 ])
 def test_malformed_bodies_get_mlflows_error_json(server, body, content_type, status, message) -> None:
     response = _post(server, body, content_type)
@@ -122,3 +130,103 @@ def test_predict_cli_errors_are_one_line(tmp_path, model_dir) -> None:
                              capture_output=True, text=True, timeout=60, env={**os.environ})
         assert out.returncode == 1
         assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr
+
+
+SLOW_MODEL = """
+import time
+
+from tracklog.models.pyfunc import PythonModel, set_model
+
+
+class Slow(PythonModel):
+    def predict(self, context, model_input, params=None):
+        time.sleep(3)
+        return [0] * len(model_input)
+
+
+set_model(Slow())
+"""
+
+
+def _serve(model_path, *extra: str, env: dict | None = None):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tracklog.cli", "models", "serve", "-m", str(model_path), "--port",
+                             str(port), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/ping", timeout=1).status_code == 200:
+                return proc, url
+        except requests.ConnectionError:
+            assert proc.poll() is None, "the scoring server exited"
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the scoring server did not start")
+
+
+def test_ping_answers_while_a_request_is_scored(tmp_path) -> None:
+    """predict runs on a worker thread: /ping answers within a second while it works."""
+    import threading
+
+    from tracklog.models import pyfunc
+
+    source = tmp_path / "slow.py"
+    source.write_text(SLOW_MODEL)
+    pyfunc.save_model(tmp_path / "slow", python_model=str(source))
+    proc, url = _serve(tmp_path / "slow")
+    try:
+        scored: list[requests.Response] = []
+        worker = threading.Thread(target=lambda: scored.append(_post(url, {"inputs": [[1.0, 2.0]] * 1000})))
+        worker.start()
+        time.sleep(0.5)  # the request is being scored now
+        pings = []
+        while worker.is_alive():
+            started = time.monotonic()
+            assert requests.get(f"{url}/ping", timeout=5).status_code == 200
+            pings.append(time.monotonic() - started)
+            time.sleep(0.1)
+        worker.join()
+        assert scored[0].status_code == 200 and scored[0].json() == {"predictions": [0] * 1000}
+        assert len(pings) >= 5 and max(pings) < 1.0, pings
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_request_bodies_have_a_size_limit(model_dir) -> None:
+    """Over the limit: 413 with MLflow's error JSON, by the declared length before the body is
+    read (a client announcing 10 GB gets its answer at once), or while a chunked body streams."""
+    import socket
+
+    proc, url = _serve(model_dir, "--max-body-size", "1MiB")
+    try:
+        resp = _post(url, '{"inputs": [' + ", ".join(["[1.0, 2.0]"] * 200_000) + "]}")
+        assert resp.status_code == 413 and resp.json()["error_code"] == "RESOURCE_LIMIT_EXCEEDED", resp.text
+
+        def chunks():
+            yield b'{"inputs": ['
+            for _ in range(300):
+                yield b"[1.0, 2.0], " * 1000
+            yield b"[1.0, 2.0]]}"
+
+        resp = requests.post(f"{url}/invocations", data=chunks(), headers={"Content-Type": "application/json"}, timeout=30)
+        assert resp.status_code == 413 and "limit of 1048576 bytes" in resp.json()["message"]
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as sock:
+            sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 10737418240\r\n\r\n{\"inputs\": [")
+            head = b""
+            while b"}" not in head and (chunk := sock.recv(4096)):
+                head += chunk
+        assert head.startswith(b"HTTP/1.1 413") and b"RESOURCE_LIMIT_EXCEEDED" in head
+        assert _post(url, {"inputs": [[0.1, 0.2]]}).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    proc, url = _serve(model_dir, env={"TRACKLOG_SERVE_MAX_BODY": "1000"})
+    try:
+        assert _post(url, {"inputs": [[0.1, 0.2]] * 100}).status_code == 413
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

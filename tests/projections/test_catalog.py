@@ -250,6 +250,27 @@ def test_a_corrupt_segment_is_skipped_with_a_warning(tmp_path) -> None:
     assert any("zz-bad.parquet" in p for p in catalog.problems)
 
 
+def test_a_foreign_parquet_file_is_skipped_by_both_folds(tmp_path) -> None:
+    """A valid Parquet file of other columns or types in a stream folder does not break the
+    catalog's fold: it warns with its path and answers for the valid data."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    log = EventLog.open(str(tmp_path))
+    _publish(log, _stamp([("w0", RunStarted(run_id="r", experiment_id="0", run_name="n"))]), 0)
+    _publish(log, _stamp([("w0", MetricLogged(run_id="r", key="m", value=3.0, step=1, timestamp=2))]), 1)
+    for stream, table in (("metric", pa.table({"a": [1]})),
+                          ("control", pa.table({"kind": ["RunStarted"], "ts": ["x"], "writer_id": ["w"], "writer_seq": [1]}))):
+        folder = tmp_path / f"events/stream={stream}/date=2026-01-01"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, folder / f"foreign-{stream}.parquet")
+    catalog = Catalog(log)
+    with pytest.warns(CorruptFileWarning, match="foreign-(metric|control).parquet"):
+        cur = catalog.connect()
+    assert cur.sql("SELECT run_name, metrics['m'] FROM runs").fetchall() == [("n", 3.0)]
+    assert sorted(p.rsplit("/", 1)[1] for p in catalog.problems) == ["foreign-control.parquet", "foreign-metric.parquet"]
+
+
 def test_a_cache_held_by_another_process_means_the_next_slot_then_memory(tmp_path, monkeypatch) -> None:
     """A second reader of a store gets a slot of its own (kept incrementally); past the last slot
     it folds in memory, with a warning."""

@@ -28,6 +28,7 @@ class ServerProcess:
                  env: dict[str, str] | None = None, wait: bool = True, command: str = "server") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.store = store
         self.log_path = log_path
         args = [sys.executable, "-m", "tracklog.cli", command, "--store", store, "--port", str(self.port),
                 "--log-level", "warning", *extra]

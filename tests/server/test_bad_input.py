@@ -170,3 +170,139 @@ def test_a_bug_is_a_500_without_its_traceback(tmp_path, caplog, monkeypatch) -> 
     payload = json.loads(body)
     assert payload["error_code"] == "INTERNAL_ERROR" and "secret detail" not in payload["message"]
     assert "secret detail" in caplog.text
+
+
+def test_artifact_locations_are_only_where_the_operator_allows(start_server, tmp_path) -> None:
+    """An API caller may put an experiment's artifacts under the destination (or a root the
+    operator allowed), nowhere else: not a URL, not another folder or bucket, not a way out."""
+    extra = tmp_path / "extra"
+    server = start_server(None, str(tmp_path / "dest"), "--allowed-artifact-root", f"file://{extra}")
+    refused = ["file:///etc", "/etc", "http://169.254.169.254/latest/meta-data", "https://example.com/x",
+               "s3://someone-elses-bucket/x", f"file://{tmp_path}/dest/../elsewhere", f"file://{tmp_path}/dest-other",
+               f"file://{extra}/../dest-other", "mlflow-artifacts:/../../etc", "ftp://host/x"]
+    for i, location in enumerate(refused):
+        message = _error(_post(server, f"{API}/experiments/create", body={"name": f"bad-{i}", "artifact_location": location}),
+                         400, "INVALID_PARAMETER_VALUE")
+        assert "not a location this server keeps artifacts at" in message or "artifact path" in message, message
+    allowed = ["mlflow-artifacts:/team-a", f"file://{tmp_path}/dest/team-b", f"file://{extra}/team-c", f"{extra}/team-d"]
+    for i, location in enumerate(allowed):
+        resp = _post(server, f"{API}/experiments/create", body={"name": f"ok-{i}", "artifact_location": location})
+        assert resp.status_code == 200, resp.text
+        run = _post(server, f"{API}/runs/create", body={"experiment_id": resp.json()["experiment_id"]}).json()["run"]["info"]
+        assert requests.get(f"{server.url}{API}/artifacts/list", params={"run_id": run["run_id"]}, timeout=10).status_code == 200
+
+
+def test_the_proxy_never_reads_where_it_was_not_configured(start_server, tmp_path) -> None:
+    """Runs a local client logged straight into the store, with artifacts in /etc or behind a
+    URL: the server lists and serves none of it, and opens no connection (no SSRF)."""
+    import time
+
+    import tracklog
+    from tests.conftest import Listener
+
+    store = str(tmp_path / "store")
+    server = start_server(store, str(tmp_path / "dest"))
+    listener = Listener()
+    local = tracklog.Client(store)
+    runs = []
+    for name, location in (("etc", "file:///etc"), ("url", f"http://127.0.0.1:{listener.port}/meta")):
+        exp = local.create_experiment(name, artifact_location=location)
+        runs.append(local.create_run(exp).info.run_id)
+    local.flush()
+    try:
+        for run_id in runs:
+            deadline = time.monotonic() + 20
+            while requests.get(f"{server.url}{API}/runs/get", params={"run_id": run_id}, timeout=10).status_code != 200:
+                assert time.monotonic() < deadline, "the server never saw the run"
+                time.sleep(0.2)
+            for resp in (requests.get(f"{server.url}{API}/artifacts/list", params={"run_id": run_id}, timeout=10),
+                         requests.get(f"{server.url}/get-artifact", params={"run_uuid": run_id, "path": "passwd"}, timeout=10),
+                         requests.get(f"{server.url}/get-artifact", params={"run_uuid": run_id, "path": "x.txt"}, timeout=10)):
+                message = _error(resp, 400, "INVALID_PARAMETER_VALUE")
+                assert "are not served by this server" in message and "root:" not in resp.text
+    finally:
+        listener.close()
+    assert listener.accepted == 0
+
+
+def test_artifacts_are_never_read_through_a_symlink(start_server, tmp_path) -> None:
+    """Links planted in a run's artifact folder — to /etc, to another run's folder or file — are
+    not listed, not served, not written through, by the proxy or by the run endpoints."""
+    import os
+
+    dest = tmp_path / "dest"
+    server = start_server(None, str(dest))
+    runs = []
+    for name in ("a", "b"):
+        info = _post(server, f"{API}/runs/create", body={"experiment_id": "0", "run_name": name}).json()["run"]["info"]
+        rel = info["artifact_uri"].removeprefix("mlflow-artifacts:/")
+        assert requests.put(f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{rel}/own.txt", data=f"{name}'s",
+                            timeout=10).status_code == 200
+        runs.append((info["run_id"], rel))
+    (a_id, a_rel), (b_id, b_rel) = runs
+    a_dir = dest / a_rel
+    os.symlink("/etc/passwd", a_dir / "passwd")
+    os.symlink(dest / b_rel, a_dir / "other")
+    os.symlink(dest / b_rel / "own.txt", a_dir / "theirs.txt")
+    proxy = f"{server.url}/api/2.0/mlflow-artifacts/artifacts"
+    for resp in (requests.get(f"{proxy}/{a_rel}/passwd", timeout=10),
+                 requests.get(f"{proxy}/{a_rel}/other/own.txt", timeout=10),
+                 requests.get(f"{proxy}/{a_rel}/theirs.txt", timeout=10),
+                 requests.get(proxy, params={"path": f"{a_rel}/other"}, timeout=10),
+                 requests.get(f"{server.url}/get-artifact", params={"run_uuid": a_id, "path": "other/own.txt"}, timeout=10),
+                 requests.get(f"{server.url}/get-artifact", params={"run_uuid": a_id, "path": "theirs.txt"}, timeout=10),
+                 requests.get(f"{server.url}{API}/artifacts/list", params={"run_id": a_id, "path": "other"}, timeout=10),
+                 requests.put(f"{proxy}/{a_rel}/other/planted.txt", data=b"x", timeout=10),
+                 requests.delete(f"{proxy}/{a_rel}/other/own.txt", timeout=10)):
+        message = _error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert "symbolic link" in message and "root:" not in resp.text
+    assert sorted(os.listdir(dest / b_rel)) == ["own.txt"]
+    listed = requests.get(f"{server.url}{API}/artifacts/list", params={"run_id": a_id}, timeout=10).json()["files"]
+    assert [f["path"] for f in listed] == ["own.txt"]
+    assert [f["path"] for f in requests.get(proxy, params={"path": a_rel}, timeout=10).json()["files"]] == ["own.txt"]
+    assert requests.get(f"{proxy}/{a_rel}/own.txt", timeout=10).text == "a's"
+
+
+JSON_ENDPOINTS = [
+    "/api/2.0/mlflow/experiments/create", "/api/2.0/mlflow/runs/log-batch", "/ajax-api/2.0/mlflow/runs/search",
+    "/api/2.0/mlflow/users/create", "/api/2.0/mlflow/registered-models/permissions/create",
+    "/api/2.0/tracklog/sql", "/api/2.0/tracklog/tokens/create", "/api/2.0/tracklog/runs/table",
+    "/ajax-api/2.0/tracklog/metrics/downsample", "/api/2.0/tracklog/runs/keys", "/api/2.0/tracklog/runs/groups",
+]
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+def test_deep_or_huge_json_is_refused_on_every_endpoint(server, path: str) -> None:
+    """Nested a hundred thousand levels, or larger than the body limit (declared or streamed):
+    400 or 413 with MLflow's error JSON, never a 500; the server keeps serving."""
+    depth = 100_000
+    deep_values = [
+        b'{"name": "x", "query": "SELECT 1", "extra": ' + b"[" * depth + b"]" * depth + b"}",
+        b'{"name": "x", "query": "SELECT 1", "run_ids": ["a"], "keys": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}",
+        b"[" * depth + b"]" * depth,
+    ]
+    for body in deep_values:
+        message = _error(_post(server, path, data=body), 400, "MALFORMED_REQUEST")
+        assert "more than 64 levels deep" in message
+    huge = b'{"name": "' + b"x" * (17 << 20) + b'"}'
+    _error(_post(server, path, data=huge), 413, "RESOURCE_LIMIT_EXCEEDED")
+
+    def chunks():
+        yield b'{"name": "'
+        for _ in range(20):
+            yield b"y" * (1 << 20)
+        yield b'"}'
+
+    _error(requests.post(server.url + path, data=chunks(), headers={"Content-Type": "application/json"}, timeout=30),
+           413, "RESOURCE_LIMIT_EXCEEDED")
+    assert requests.get(server.url + "/health", timeout=5).text == "OK"
+
+
+def test_json_nesting_is_measured_outside_strings() -> None:
+    """The nesting check counts brackets of the JSON, not inside its strings, and stops early."""
+    from tracklog._json import json_depth
+
+    assert json_depth(b'{"a": [1, {"b": "[[[[[[[[ \\" ]]]]"}], "c": {}}', limit=1) == 3
+    assert json_depth(b'"' + b"[" * 1000 + b'"', limit=10) == 0
+    assert json_depth(b"[1," * 65 + b"]" * 65) == 65
+    assert json_depth(b"[" * 10**7) > 64

@@ -117,3 +117,15 @@ def test_tracklog_log_model_and_load_over_rest(remote, tmp_path) -> None:
     client.set_registered_model_alias("remote-reg", "champion", 1)
     for uri in (info.model_uri, f"runs:/{run.info.run_id}/reg", "models:/remote-reg@champion", "models:/remote-reg/1"):
         assert np.allclose(pyfunc.load_model(uri).predict(x), x.sum(axis=1)), uri
+
+
+def test_sql_over_rest_says_when_the_server_cut_the_answer(start_server, monkeypatch) -> None:
+    from tracklog._config import settings
+
+    server = start_server(None, "", "--sql-max-rows", "5")
+    monkeypatch.setattr(settings, "tracking_uri", None)
+    tracklog.set_tracking_uri(server.url)
+    with pytest.warns(UserWarning, match="the first 5 rows only"):
+        result = tracklog.sql("SELECT * FROM range(10)")
+    assert result.fetchall() == [(i,) for i in range(5)] and result.truncated
+    assert not tracklog.sql("SELECT * FROM range(5)").truncated

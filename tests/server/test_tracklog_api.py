@@ -64,6 +64,75 @@ def test_sql_is_sandboxed(shared_server, query: str) -> None:
     assert resp.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
+def test_sql_reaches_no_file_no_network_and_no_path(server, run_id, tmp_path) -> None:
+    """Over HTTP too: the store's own files by path or glob, a URL (no connection is made) and
+    settings are out of reach, and no answer — rows, settings, errors — names the store's folder."""
+    from tests.conftest import Listener
+
+    store = server.store
+    listener = Listener()
+    try:
+        for query in [f"SELECT * FROM '{store}/events/**/*.parquet'", f"SELECT * FROM read_parquet('{store}/**/*.parquet')",
+                      "SELECT * FROM 'events/**/*.parquet'", f"SELECT * FROM 'http://127.0.0.1:{listener.port}/x.csv'",
+                      f"SELECT * FROM read_json_auto('http://127.0.0.1:{listener.port}/x.json')", "INSTALL httpfs",
+                      "SELECT * FROM _files", "SELECT * FROM control"]:
+            resp = _sql(server, query)
+            assert resp.status_code == 400 and resp.json()["error_code"] == "INVALID_PARAMETER_VALUE", (query, resp.text)
+    finally:
+        listener.close()
+    assert listener.accepted == 0
+    answers = [_sql(server, q).text for q in [
+        "SELECT * FROM runs", "SELECT * FROM experiments", "SELECT * FROM events", "SELECT * FROM duckdb_databases()",
+        "SELECT * FROM duckdb_settings()", "SELECT * FROM no_such_view", "SELECT current_setting('temp_directory')"]]
+    assert all(store not in a and str(tmp_path) not in a for a in answers), answers
+    uri = _sql(server, "SELECT artifact_uri FROM runs").json()["rows"][0][0]
+    assert uri == requests.get(f"{server.url}{API}/runs/get", params={"run_id": run_id}, timeout=10).json()["run"]["info"]["artifact_uri"]
+
+
+def _peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+
+
+def test_sql_cost_is_bounded(server) -> None:
+    """A hundred million rows asked for, in every format: the answer is cut at the row limit, the
+    server's memory stays under 500 MB and /health answers within a second all along."""
+    busy = threading.Event()
+    slow: list[float] = []
+
+    def watch() -> None:
+        while not busy.is_set():
+            started = time.monotonic()
+            assert requests.get(server.url + "/health", timeout=5).text == "OK"
+            slow.append(time.monotonic() - started)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        body = _sql(server, "SELECT * FROM range(100000000)").json()
+        assert len(body["rows"]) == 10_000 and body["truncated"] is True
+        for fmt in ("csv", "parquet"):
+            resp = _sql(server, "SELECT range AS i, 'some text' AS s FROM range(100000000)", format=fmt)
+            assert resp.status_code == 200 and resp.headers["X-Tracklog-Truncated"] == "true"
+        assert len(_sql(server, "SELECT * FROM range(100000000)", format="csv").text.splitlines()) == 100_001
+        resp = _sql(server, "SELECT max(hash(range)) FROM range(300000000)")  # seconds of work on a worker thread
+        assert resp.status_code in (200, 504)
+    finally:
+        busy.set()
+        watcher.join()
+    assert slow and max(slow) < 1.0, max(slow)
+    assert _peak_rss_mb(server.proc.pid) < 500
+
+
+@pytest.mark.parametrize("limit", [10**19, 10**30, 0, -1, 100_001, "many"])
+def test_absurd_sql_limits_are_bad_requests(shared_server, limit) -> None:
+    resp = _sql(shared_server, "SELECT 1", limit=limit)
+    assert resp.status_code == 400 and resp.json()["error_code"] == "INVALID_PARAMETER_VALUE", resp.text
+    resp = requests.get(shared_server.url + SQL, params={"query": "SELECT 1", "limit": str(limit)}, timeout=30)
+    assert resp.status_code == 400 and resp.json()["error_code"] == "INVALID_PARAMETER_VALUE", resp.text
+
+
 def test_sql_has_a_time_limit(start_server) -> None:
     server = start_server(None, "", "--sql-timeout", "0.5")
     started = time.monotonic()

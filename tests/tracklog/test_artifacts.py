@@ -107,6 +107,36 @@ def test_every_entry_point_refuses_escaping_paths(client: tracklog.Client, run_i
     assert client.list_artifacts(run_id) == []
 
 
+def test_the_local_api_never_follows_a_symlink_out_of_a_run(client: tracklog.Client, tmp_path: pathlib.Path) -> None:
+    """Links in a run's artifact folder (to the filesystem, to another run's folder or file) are
+    not listed, not downloaded, not read: the run's own files are."""
+    runs = [client.create_run("0").info.run_id for _ in range(2)]
+    for run_id in runs:
+        client.log_text(run_id, f"{run_id}'s", "own.txt")
+    a, b = runs
+    a_dir, b_dir = (_local(client.get_run(r).info.artifact_uri) for r in runs)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    os.symlink(outside, a_dir / "leak.txt")
+    os.symlink(b_dir, a_dir / "other")
+    os.symlink(b_dir / "own.txt", a_dir / "theirs.txt")
+    assert [f.path for f in client.list_artifacts(a)] == ["own.txt"]
+    assert [f.path for f in tracklog.artifacts.list_artifacts(run_id=a)] == ["own.txt"]
+    got = pathlib.Path(client.download_artifacts(a, "", str(tmp_path / "dl")))
+    assert _tree(got) == {"own.txt"}
+    for attempt in (lambda: client.list_artifacts(a, "other"),
+                    lambda: client.download_artifacts(a, "other", str(tmp_path / "dl2")),
+                    lambda: client.download_artifacts(a, "theirs.txt", str(tmp_path / "dl3")),
+                    lambda: tracklog.artifacts.download_artifacts(run_id=a, artifact_path="leak.txt", dst_path=str(tmp_path)),
+                    lambda: tracklog.artifacts.load_text(f"runs:/{a}/leak.txt"),
+                    lambda: tracklog.artifacts.load_text(f"runs:/{a}/other/own.txt"),
+                    lambda: tracklog.artifacts.download_artifacts(f"runs:/{a}/theirs.txt", dst_path=str(tmp_path / "dl4"))):
+        with pytest.raises(InvalidArtifactPathError, match="symbolic link"):
+            attempt()
+    assert tracklog.artifacts.load_text(f"runs:/{a}/own.txt") == f"{a}'s"
+    assert not any(p.name in ("leak.txt", "theirs.txt") for p in tmp_path.rglob("*") if p.parent != a_dir)
+
+
 def test_download_refuses_remote_names_that_would_escape(tmp_path: pathlib.Path) -> None:
     """An object store key such as ``a/../../evil`` cannot place a file outside the download folder."""
     import fsspec

@@ -58,6 +58,7 @@ from projections.entities import FileInfo
 __all__ = [
     "CHUNK_SIZE",
     "RUNS_URI_RESOLVERS",
+    "check_no_links",
     "download",
     "download_artifacts",
     "join_path",
@@ -160,6 +161,26 @@ def join_uri(uri: str, rel: str) -> str:
 def join_path(prefix: str, rel: str) -> str:
     """Two relative artifact paths joined (either may be empty)."""
     return f"{prefix}/{rel}" if prefix and rel else prefix or rel
+
+
+def check_no_links(root_uri: str, rel: str, *, root_may_link: bool = False) -> None:
+    """Raise `InvalidArtifactPathError` if the path `rel` under the local folder `root_uri` passes
+    through a symbolic link (or `root_uri` is one, unless `root_may_link`: an operator may make
+    the artifact destination a link). A link in a run's artifact folder could lead anywhere — the
+    filesystem, another run's files — so artifacts are never read, listed or written through one.
+    Object stores have no links: nothing to check there."""
+    protocol, root = split_uri(root_uri)
+    if protocol != "file":
+        return
+    if not root_may_link and os.path.islink(root.rstrip("/")):
+        raise InvalidArtifactPathError(f"the artifact folder {root_uri} is a symbolic link; artifacts are never read "
+                                       "through links")
+    path = root
+    for part in rel.split("/") if rel else ():
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            raise InvalidArtifactPathError(
+                f"artifact path {rel!r} passes through a symbolic link ({part!r}); artifacts are never read through links")
 
 
 def resolve_artifact_uri(uri: str, tracking_uri: str | None = None) -> str:
@@ -531,12 +552,16 @@ def _remote_files(src: _Location) -> list[tuple[_Location, str, int]] | None:
             info = fs.info(src.path)
         except FileNotFoundError:
             raise ArtifactNotFoundError(f"no artifact at {src.uri}") from None
+        if info.get("islink"):
+            raise InvalidArtifactPathError(f"{src.uri} is a symbolic link; artifacts are never read through links")
         if info.get("type") != "directory":
             return [(src, "", int(info.get("size") or 0))]
         found = fs.find(src.path, withdirs=False, detail=True)
     base = fs._strip_protocol(src.path).rstrip("/") + "/"
     out = []
     for name, entry in sorted(found.items()):
+        if entry.get("islink"):  # a link in the tree is left out, never followed
+            continue
         rel = name[len(base):] if name.startswith(base) else posixpath.basename(name)
         if _PARTIAL in rel.replace(os.sep, "/").rsplit("/", 1)[-1]:
             continue
@@ -560,7 +585,7 @@ def list_uri(uri: str) -> list[FileInfo]:
     for entry in entries:
         name = entry["name"].rstrip("/")
         base = posixpath.basename(name.replace(os.sep, "/"))
-        if name == own or _PARTIAL in base:
+        if name == own or _PARTIAL in base or entry.get("islink"):  # links are never listed (nor followed)
             continue
         is_dir = entry.get("type") == "directory"
         out.append(FileInfo(path=base, is_dir=is_dir, file_size=None if is_dir else int(entry.get("size") or 0)))
@@ -574,6 +599,7 @@ def run_artifact_path(root: str, path: str | None) -> list[FileInfo]:
     """The files and folders directly under `path` of the artifact root `root`, with paths
     relative to the root (as MLflow lists a run's artifacts)."""
     rel = validate_artifact_path(path)
+    check_no_links(root, rel)
     infos = list_uri(join_uri(root, rel))
     return [FileInfo(path=join_path(rel, f.path), is_dir=f.is_dir, file_size=f.file_size) for f in infos]
 
@@ -584,6 +610,7 @@ def run_download(root: str, path: str | None, dst_path: str | os.PathLike[str] |
     import tempfile
 
     rel = validate_artifact_path(path)
+    check_no_links(root, rel)
     src = _locate(join_uri(root, rel))
     dst = Path(os.fspath(dst_path)).expanduser().absolute() if dst_path is not None else Path(tempfile.mkdtemp(prefix="tracklog-download-"))
     if dst.exists() and not dst.is_dir():
@@ -613,7 +640,9 @@ def _source_uri(artifact_uri: str | None, run_id: str | None, artifact_path: str
         if artifact_path is not None:
             raise InvalidInputError("artifact_path goes with run_id; with artifact_uri, put the path in the URI")
         return resolve_artifact_uri(artifact_uri, tracking_uri)
-    return join_uri(_run_root(str(run_id), tracking_uri), validate_artifact_path(artifact_path))
+    root, rel = _run_root(str(run_id), tracking_uri), validate_artifact_path(artifact_path)
+    check_no_links(root, rel)
+    return join_uri(root, rel)
 
 
 def download_artifacts(artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None,

@@ -12,6 +12,7 @@ import math
 import random
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -19,9 +20,11 @@ import click
 import msgspec
 
 import tracklog
-from eventlog import CorruptFileError, TracklogError
+from eventlog import CorruptFileError, CorruptFileWarning, TracklogError
 from eventlog.compaction import compact as run_compaction
 from eventlog.compaction import parse_duration, remove_expired
+from projections.catalog import Catalog
+from projections.check import check_catalog, rebuild_catalog
 from projections.entities import ViewType, encode_hook
 from tracklog.cli._common import VIEWS as _VIEWS
 from tracklog.cli._common import client as _client
@@ -226,8 +229,10 @@ def compact(store: str | None, retention: str, stream: str) -> None:
 
 @cli.command()
 @_store_option
-def doctor(store: str | None) -> None:
-    """Check a store and recover what it can. Opens it (put-if-absent self-test), recovers dead writers' WALs, reads every segment."""
+@click.option("--repair/--no-repair", default=True, show_default=True,
+              help="Rebuild the catalog (a cache of the log) when it disagrees with the log.")
+def doctor(store: str | None, repair: bool) -> None:
+    """Check a store and recover what it can. Opens it (put-if-absent self-test), recovers dead writers' WALs, reads every segment, and compares the catalog with the log."""
     log = _store_itself(store, "doctor")
     click.echo(f"store        {log.uri}")
     click.echo(f"WAL folder   {log.writer.wal_dir}")
@@ -244,9 +249,33 @@ def doctor(store: str | None) -> None:
                     problems += 1
                     click.echo(f"PROBLEM      {exc}")
         click.echo(f"{stream:12} {len(files)} segment(s), {rows} event(s)")
+    problems += _doctor_catalog(log, repair)
     click.echo("ok" if not problems else f"{problems} problem(s)")
     if problems:
         sys.exit(1)
+
+
+def _doctor_catalog(log: Any, repair: bool) -> int:
+    """Compare the catalog with the log; rebuild it on disagreement (with `repair`). The problems found."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CorruptFileWarning)  # reported above, file by file
+        catalog = Catalog(log)
+        if catalog.path == ":memory:":
+            click.echo("catalog      in use by another process (a server?): not checked")
+            return 0
+        found = check_catalog(catalog)
+        for problem in found:
+            click.echo(f"PROBLEM      {problem}")
+        if found and repair:
+            catalog = rebuild_catalog(catalog)
+            again = check_catalog(catalog)
+            click.echo("catalog      rebuilt from the log" + ("" if not again else f", still: {'; '.join(again)}"))
+        elif found:
+            click.echo(f"catalog      disagrees with the log: `tracklog doctor --repair` rebuilds {catalog.path}")
+        else:
+            click.echo(f"catalog      agrees with the log ({catalog.path})")
+        catalog.close()
+    return len(found)
 
 
 @cli.command()

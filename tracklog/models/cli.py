@@ -15,6 +15,7 @@ from tracklog.cli._common import parse_when as _parse_when
 from tracklog.cli._common import table as _table
 from tracklog.models.pyfunc import load_model
 from tracklog.models.serve import parse_input, predictions_json, serve
+from tracklog.server.cli import parse_size
 from tracklog.tracking.fluent import register_model
 
 __all__ = ["models"]
@@ -50,10 +51,13 @@ def _use_store(store: str | None, model_uri: str) -> None:
 @click.option("--host", "-h", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", "-p", default=5000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
-def serve_command(model_uri: str, store: str | None, host: str, port: int, workers: int) -> None:
+@click.option("--max-body-size", default=None, metavar="SIZE",
+              help="Largest request body, e.g. 100MB (default: TRACKLOG_SERVE_MAX_BODY, else 100 MB); larger gets 413.")
+def serve_command(model_uri: str, store: str | None, host: str, port: int, workers: int, max_body_size: str | None) -> None:
     """Serve a model over HTTP. /invocations takes MLflow's JSON and CSV bodies; also /ping, /health, /version."""
     _use_store(store, model_uri)
-    serve(model_uri, host=host, port=port, workers=workers)
+    serve(model_uri, host=host, port=port, workers=workers,
+          max_body=parse_size(max_body_size) if max_body_size is not None else None)
 
 
 @models.command("predict")

@@ -21,24 +21,21 @@ import inspect
 import logging
 import os
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
 import msgspec
 from starlette.requests import Request
 
-from eventlog.errors import (
-    EndpointNotFoundError,
-    MalformedRequestError,
-    RequestLimitError,
-    RunNotFoundError,
-)
+from eventlog.errors import EndpointNotFoundError, RunNotFoundError
 from eventlog.writer import ACTOR
 from projections.entities import encode_hook
+from query.sandbox import Sandbox
 from tracklog._config import set_artifact_root
 from tracklog.server import ui
-from tracklog.server.artifacts import ArtifactDestination
+from tracklog.server._body import decode_json, read_body, validation_message
+from tracklog.server.artifacts import PROXY_SCHEME, ArtifactDestination
 from tracklog.server.errors import ApiError, error_body
 from tracklog.server.events import EventFeed
 from tracklog.server.routes import ROUTES
@@ -52,6 +49,9 @@ __all__ = ["App", "Server", "create_app", "serve"]
 _log = logging.getLogger("tracklog.server")
 _encode = msgspec.json.Encoder(enc_hook=encode_hook).encode
 DEFAULT_MAX_BODY = 16 << 20  # JSON bodies: MLflow's largest batch (1000 metrics, 100 params) is well under 2 MB
+DEFAULT_SQL_MAX_ROWS = 100_000
+DEFAULT_SQL_MEMORY = 256 << 20
+INLINE_DECODE = 1 << 20  # bodies larger than this decode on a worker thread
 JSON = [(b"content-type", b"application/json")]
 
 
@@ -69,19 +69,30 @@ class Server:
         max_upload: the largest artifact upload accepted, in bytes (None: no limit).
         ui_dir: the built web UI (default ``ui/dist`` next to the package, if present).
         sql_timeout: seconds an SQL query may run.
+        sql_max_rows: the most rows one SQL request answers (JSON, CSV or Parquet).
+        sql_memory_limit: bytes of memory one SQL query may use (DuckDB's ``memory_limit``).
+        sql_temp_limit: bytes of temporary files one SQL query may spill (0: none).
+        sql_concurrency: SQL queries run at once (the others wait): memory is at most this many
+            times `sql_memory_limit`.
+        allowed_artifact_roots: other locations API callers may put experiments' artifacts at
+            (the destination and the store's ``artifacts/`` always are).
         refresh_interval: seconds between folds of other processes' events.
     """
 
     def __init__(self, store_uri: str, artifacts_destination: str | None = None, *, auth: Any = None,
                  max_body: int = DEFAULT_MAX_BODY, max_upload: int | None = None, ui_dir: str | None = None,
-                 sql_timeout: float = 30.0, refresh_interval: float = 1.0) -> None:
+                 sql_timeout: float = 30.0, sql_max_rows: int = DEFAULT_SQL_MAX_ROWS,
+                 sql_memory_limit: int = DEFAULT_SQL_MEMORY, sql_temp_limit: int = 0, sql_concurrency: int = 2,
+                 allowed_artifact_roots: Sequence[str] = (), refresh_interval: float = 1.0) -> None:
         self.client = Client(store_uri)
         if not isinstance(self.client.store, LocalStore):
             raise ApiError("INVALID_PARAMETER_VALUE", f"a tracking server serves a store, not another server: {store_uri!r}")
         local: LocalStore = self.client.store
         local.create_store()  # a server takes writes: it serves a new store from the start
         self.on_stop: list[Callable[[], None]] = []  # asked to stop: end what would hold the stop up (live streams)
-        self.destination = ArtifactDestination(artifacts_destination or local.log.artifact_root)
+        store_artifacts = local.log.artifact_root  # where local clients of the store keep theirs
+        self.destination = ArtifactDestination(artifacts_destination or store_artifacts,
+                                               allowed=[store_artifacts, *allowed_artifact_roots])
         set_artifact_root(self.destination.uri)  # experiments created here keep artifacts there
         self.store = ServerStore(self.client, refresh_interval=refresh_interval)
         self.feed = EventFeed(self.store)
@@ -91,9 +102,24 @@ class Server:
         self.max_upload = max_upload
         self.ui_dir = ui_dir if ui_dir is not None else _default_ui_dir()
         self.sql_timeout = sql_timeout
+        self.sql_max_rows = sql_max_rows
         self._scrub = [(s, "<store>") for s in {local.log.uri, local.uri} if len(s) > 1]
         if self.destination.local_root:
             self._scrub.append((self.destination.local_root, "<artifacts>"))
+        self.sandbox = Sandbox(memory_limit=sql_memory_limit, temp_limit=sql_temp_limit, timeout=sql_timeout,
+                               hide=self._hidden_paths())
+        self.sql_slots = anyio.CapacityLimiter(sql_concurrency)
+
+    def _hidden_paths(self) -> list[tuple[str, str]]:
+        """What SQL results show instead of the server's paths: the destination as the proxy's
+        ``mlflow-artifacts:/`` URIs, the store as ``<store>``."""
+        hide = [(self.destination.uri + "/", f"{PROXY_SCHEME}/")]
+        if self.destination.local_root:
+            hide.append((self.destination.local_root.rstrip("/") + "/", f"{PROXY_SCHEME}/"))
+        for path, name in self._scrub:
+            if name == "<store>":
+                hide += [(path.rstrip("/") + "/", "<store>/"), ("file://" + path.rstrip("/") + "/", "<store>/")]
+        return hide
 
     def experiment_location(self, experiment_id: str, location: str) -> str:
         """Where an experiment's artifacts are: the implicit experiment 0 follows the destination."""
@@ -132,13 +158,12 @@ class _Decoder:
         self.json = msgspec.json.Decoder(body, strict=False)
         self.lists = {f.name for f in msgspec.structs.fields(body) if _is_list(f.type)}
 
-    def from_json(self, data: bytes) -> Any:
-        try:
-            return self.json.decode(data or b"{}")
-        except msgspec.ValidationError as exc:
-            raise ApiError("INVALID_PARAMETER_VALUE", validation_message(exc)) from exc
-        except msgspec.DecodeError as exc:
-            raise MalformedRequestError(f"The request body is not valid JSON: {exc}") from exc
+    async def from_json(self, data: bytes) -> Any:
+        """Within the nesting limit (`tracklog.server._body`); a big body decodes on a worker
+        thread, so the loop keeps serving."""
+        if len(data) > INLINE_DECODE:
+            return await anyio.to_thread.run_sync(decode_json, self.json, data)
+        return decode_json(self.json, data)
 
     def from_query(self, query: bytes) -> Any:
         values: dict[str, Any] = {}
@@ -156,15 +181,6 @@ class _Decoder:
 def _is_list(annotation: Any) -> bool:
     text = annotation if isinstance(annotation, str) else repr(annotation)
     return getattr(annotation, "__origin__", None) is list or text.startswith("list[")
-
-
-def validation_message(exc: msgspec.ValidationError) -> str:
-    text = str(exc)
-    if text.startswith("Object missing required field `"):
-        name = text.split("`")[1]
-        return (f"Missing value for required parameter '{name}'. "
-                "See the API docs for more information about request parameters.")
-    return f"Invalid value for a request parameter: {text}"
 
 
 class _Table:
@@ -251,7 +267,7 @@ class App:
             await self._call(scope, receive, send, *found)
         except Exception as exc:  # every failure is MLflow's error JSON; nothing escapes to uvicorn
             status, body = error_body(exc, f"{method} {path}", self.server.scrub)
-            await _send(send, status, body)
+            await _send(send, status, body, getattr(exc, "headers", None))
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -315,7 +331,7 @@ class App:
                                f"Bad Request. Content-Type must be one of ['application/json'], got {content_type!r}.")
         if not data and scope.get("query_string"):
             data = msgspec.json.encode(dict(urllib.parse.parse_qsl(scope["query_string"].decode("latin-1"))))
-        return decoder.from_json(data)
+        return await decoder.from_json(data)
 
 
 def _in_context(handler: Any) -> Any:
@@ -339,30 +355,9 @@ def _header(scope: dict[str, Any], name: bytes) -> str:
     return ""
 
 
-async def read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
-    """The whole request body, refusing one over `limit` bytes (checked before and while reading)."""
-    declared = _header(scope, b"content-length")
-    too_large = RequestLimitError(f"The request body is larger than this server's limit of {limit} bytes "
-                                  "(tracklog server --max-body)")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ApiError("BAD_REQUEST", "the client went away mid-request")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-async def _send(send: Any, status: int, body: bytes) -> None:
+async def _send(send: Any, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
     headers = [*JSON, (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]  # Retry-After on a 429
     if status == 401:
         headers.append((b"www-authenticate", b'Basic realm="tracklog"'))
     if status == 413:

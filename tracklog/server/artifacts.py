@@ -16,7 +16,7 @@ import mimetypes
 import os
 import posixpath
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -24,12 +24,13 @@ import anyio
 from eventlog.errors import (
     ArtifactNotFoundError,
     InvalidArtifactPathError,
+    InvalidInputError,
     RequestLimitError,
     RunNotFoundError,
 )
 from eventlog.storage import split_uri
 from projections.entities import FileInfo
-from tracklog.artifacts import list_uri, upload, validate_artifact_path
+from tracklog.artifacts import check_no_links, list_uri, upload, validate_artifact_path
 from tracklog.server.errors import ApiError
 from tracklog.server.routing import Call
 from tracklog.tracking import messages as m
@@ -50,14 +51,36 @@ def _as_uri(location: str) -> str:
 
 
 class ArtifactDestination:
-    """Where proxied artifacts live, and the mapping between real and ``mlflow-artifacts:`` URIs."""
+    """Where proxied artifacts live, the mapping between real and ``mlflow-artifacts:`` URIs, and
+    which locations the server reads and writes artifacts at: the destination, and the `allowed`
+    roots its operator named (the store's own ``artifacts/`` folder, ``--allowed-artifact-root``).
+    Nothing else — no other folder, bucket or URL — is ever opened for a caller."""
 
-    def __init__(self, destination: str) -> None:
+    def __init__(self, destination: str, allowed: Sequence[str] = ()) -> None:
         self.uri = _as_uri(destination)
         protocol, rest = split_uri(self.uri)
         self.local_root = rest if protocol == "file" else None
         if self.local_root is not None:
             os.makedirs(self.local_root, exist_ok=True)
+        self.roots = [self.uri, *(_as_uri(a) for a in allowed)]
+
+    def allows(self, location: str) -> bool:
+        """Whether `location` (a real URI or path) is one of the roots or inside one."""
+        if not location or location.startswith(PROXY_SCHEME):
+            return False
+        uri = _as_uri(location)
+        scheme, sep, path = uri.partition("://")
+        if not sep or any(part in (".", "..") for part in path.split("/")):
+            return False
+        return any(uri == root or uri.startswith(root.rstrip("/") + "/") for root in self.roots)
+
+    def check(self, location: str, what: str) -> str:
+        """`location` if the server may use it, else `InvalidInputError` naming what was asked for."""
+        if not self.allows(location):
+            raise InvalidInputError(
+                f"{what} {location!r} is not a location this server keeps artifacts at: use a path under "
+                f"{PROXY_SCHEME}/ (its --artifacts-destination), or ask its operator to allow it (--allowed-artifact-root)")
+        return location
 
     def present(self, location: str | None) -> str:
         """The URI a client is shown: ``mlflow-artifacts:/<rel>`` for what lies in the destination."""
@@ -98,10 +121,21 @@ def _experiment_of(path: str) -> str:
     return path.split("/", 1)[0]
 
 
+def _served(call: Call, location: str) -> str:
+    """The real URI behind a run's or logged model's artifact location, if this server serves it
+    (an experiment a local client created elsewhere is not read through the proxy: no SSRF)."""
+    real = call.server.destination.real(location)
+    if not call.server.destination.allows(real):
+        raise InvalidInputError(f"artifacts at {call.server.destination.present(location)!r} are not served by this "
+                                "server: that location is outside its --artifacts-destination and allowed roots")
+    return real
+
+
 def list_files(call: Call, body: m.ProxyList) -> m.FilesReply:
     """``GET /mlflow-artifacts/artifacts?path=…``: the entries directly under `path` (names only)."""
     call.require("artifact", _experiment_of(body.path), "READ")
     rel = checked_path(body.path)
+    check_no_links(call.server.destination.uri, rel, root_may_link=True)
     files = list_uri(call.server.destination.join(rel))
     return m.FilesReply(files=files)
 
@@ -110,24 +144,25 @@ async def download(call: Call, body: Any) -> Any:
     """``GET /mlflow-artifacts/artifacts/<path>``: the file, streamed."""
     path = call.params["path"]
     await anyio.to_thread.run_sync(call.require, "artifact", _experiment_of(path), "READ")
-    return await serve_file(call.server.destination.uri, checked_path(path))
+    return await serve_file(call.server.destination.uri, checked_path(path), root_may_link=True)
 
 
 async def logged_model_file(call: Call, body: m.LoggedModelFile) -> Any:
     """``GET /mlflow/logged-models/<id>/artifacts/files?artifact_file_path=…`` (MLflow's UI reads it)."""
     model = await anyio.to_thread.run_sync(call.client.get_logged_model, call.params["model_id"])
-    return await serve_file(call.server.destination.real(model.artifact_location), checked_path(body.artifact_file_path))
+    return await serve_file(_served(call, model.artifact_location), checked_path(body.artifact_file_path))
 
 
 async def run_file(call: Call, body: m.RunFile) -> Any:
     """``GET /get-artifact?path=…&run_uuid=…``: one file of a run (MLflow's UI endpoint)."""
     run = await anyio.to_thread.run_sync(call.client.get_run, body.run_uuid or body.run_id)
     call.require("run", run.info.run_id, "READ")
-    return await serve_file(call.server.destination.real(run.info.artifact_uri), checked_path(body.path))
+    return await serve_file(_served(call, run.info.artifact_uri), checked_path(body.path))
 
 
-async def serve_file(root: str, rel: str) -> Any:
-    """The file `rel` under the folder URI `root` as a response: sent from disk, or streamed."""
+async def serve_file(root: str, rel: str, *, root_may_link: bool = False) -> Any:
+    """The file `rel` under the folder URI `root` as a response: sent from disk, or streamed;
+    never through a symbolic link (`check_no_links`)."""
     from starlette.responses import FileResponse, StreamingResponse
 
     if not rel:
@@ -140,6 +175,7 @@ async def serve_file(root: str, rel: str) -> Any:
     protocol, local_root = split_uri(root)
     if protocol == "file":
         local = os.path.join(local_root, *rel.split("/"))
+        check_no_links(root, rel, root_may_link=root_may_link)  # a link could lead to /etc, or another run's files
         if not os.path.isfile(local) or not _inside(local, local_root):
             raise ArtifactNotFoundError(f"no artifact file at {rel!r}")
         return FileResponse(local, media_type=media, headers=headers)
@@ -192,6 +228,7 @@ async def upload_stream(call: Call, body: Any) -> m.Empty:
         raise ApiError("INVALID_PARAMETER_VALUE", "an upload needs a file path")
     dest = call.server.destination
     folder, name = posixpath.split(rel)
+    check_no_links(dest.uri, rel, root_may_link=True)
     if dest.local_root is not None:  # spool next to the target, then rename: whole or nothing
         target = os.path.join(dest.local_root, *folder.split("/")) if folder else dest.local_root
         if not _inside(_existing(target), dest.local_root):
@@ -254,6 +291,7 @@ def delete(call: Call, body: Any) -> m.Empty:
     rel = checked_path(path)
     if not rel:
         raise ApiError("INVALID_PARAMETER_VALUE", "refusing to delete the whole artifact destination")
+    check_no_links(call.server.destination.uri, rel, root_may_link=True)
     fs, fs_path = _fs(call.server.destination.join(rel))
     try:
         fs.rm(fs_path, recursive=True)
@@ -265,7 +303,8 @@ def delete(call: Call, body: Any) -> m.Empty:
 def run_files(call: Call, artifact_uri: str, path: str) -> m.FilesReply:
     """``GET /mlflow/artifacts/list``: a run's artifacts under `path`, paths relative to the run."""
     rel = checked_path(path)
-    root = call.server.destination.real(artifact_uri)
+    root = _served(call, artifact_uri)
+    check_no_links(root, rel)
     base = f"{root.rstrip('/')}/{rel}" if rel else root
     files = list_uri(base)
     return m.FilesReply(

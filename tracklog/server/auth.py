@@ -4,15 +4,18 @@
   send an API token as a bearer token (``MLFLOW_TRACKING_TOKEN``). Passwords are stored as
   scrypt hashes with a per-user salt; tokens as SHA-256 (they are random, 256 bits). A verified
   password is remembered for a minute (as a hash of the pair) so a client logging metrics does
-  not pay scrypt per request.
+  not pay scrypt per request. An unknown username costs the same check as a wrong password; checks
+  run off the event loop; repeated failures from one address are refused with 429
+  (``--max-failed-logins``).
 - Permissions, as MLflow's: READ, EDIT (READ and change), MANAGE (EDIT, delete and grant), per
   experiment (covering its runs, logged models and artifacts) and per registered model; where
   nobody granted anything, the server's default permission applies (READ unless configured).
   Whoever creates an experiment or a model may manage it. Admins may do everything; the first
   admin comes from ``TRACKLOG_ADMIN_USERNAME`` (default ``admin``) and
   ``TRACKLOG_ADMIN_PASSWORD``.
-- SQL, the event stream and the UI's reads span every experiment: admins, or everyone when the
-  default permission is at least READ.
+- SQL, the event stream and the UI's reads span experiments: every signed-in user may use them,
+  and they show only the rows of experiments and models the user may read (`Auth.read_scope`;
+  a NO_PERMISSIONS grant hides an experiment whatever the default permission).
 
 Users, tokens and grants live in a small SQLite database beside the store (``<store>/_auth/``)
 or under the local cache for a remote store (``--auth-db`` chooses); the event log never holds
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import enum
 import hashlib
 import hmac
@@ -42,11 +46,12 @@ import anyio
 import msgspec
 
 from eventlog.errors import ExperimentNotFoundError, InvalidInputError, NotFoundError
+from projections.scope import Scope
 from tracklog.server.errors import ApiError
 from tracklog.server.routing import Access, Call, Route
 from tracklog.tracking import messages as m
 
-__all__ = ["Auth", "Permission", "User", "hash_password", "verify_password"]
+__all__ = ["Auth", "FailedLogins", "Permission", "User", "hash_password", "verify_password"]
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _REMEMBER_S = 60.0
@@ -115,17 +120,89 @@ class AuthDB:
         with self._lock:
             return self._con.execute(sql, args).fetchall()
 
+    def script(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Several statements in one transaction."""
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    self._con.execute(sql, args)
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+
+class FailedLogins:
+    """Failed sign-ins per client address and per (address, username), in a sliding window.
+
+    Past `limit` failures for one username from one address (or 5 × `limit` from one address, for
+    any names) within `window` seconds, sign-ins from there are refused with 429 before any
+    password is hashed, until the oldest failure leaves the window. A sign-in counts as failed
+    from the moment it starts until it succeeds, so a burst sent at once is limited too. `limit`
+    0 turns this off.
+    """
+
+    def __init__(self, limit: int = 10, window: float = 300.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._seen: dict[tuple[str, ...], collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _keys(self, address: str, username: str) -> list[tuple[tuple[str, ...], int]]:
+        return [((address, username), self.limit), ((address,), 5 * self.limit)]
+
+    def attempt(self, address: str, username: str) -> None:
+        """Count a sign-in as failed until it `succeeded` (so a burst sent at once is counted
+        before any of it is checked); raise 429 (MLflow's REQUEST_LIMIT_EXCEEDED) if sign-ins
+        from `address` are blocked."""
+        if not self.limit:
+            return
+        now = time.monotonic()
+        with self._lock:
+            for key, limit in self._keys(address, username):
+                times = self._seen.get(key)
+                while times and times[0] <= now - self.window:
+                    times.popleft()
+                if times is not None and len(times) >= limit:
+                    wait = max(1, int(times[0] + self.window - now) + 1)
+                    raise ApiError("REQUEST_LIMIT_EXCEEDED",
+                                   f"Too many failed sign-ins from {address}: {len(times)} in the last {self.window:.0f} s; "
+                                   f"try again in {wait} s", status=429, headers={"Retry-After": str(wait)})
+            if len(self._seen) > 100_000:  # a flood of addresses: forget, rather than grow without end
+                self._seen.clear()
+            for key, limit in self._keys(address, username):
+                self._seen.setdefault(key, collections.deque(maxlen=limit + 1)).append(now)
+
+    def succeeded(self, address: str, username: str) -> None:
+        """The sign-in was right: it is not a failure, and the name's earlier failures are forgiven."""
+        with self._lock:
+            self._seen.pop((address, username), None)
+            times = self._seen.get((address,))
+            if times:
+                times.pop()
+
 
 class Auth:
-    """Basic auth, tokens and permissions for one server; see the module docstring."""
+    """Basic auth, tokens and permissions for one server; see the module docstring.
 
-    def __init__(self, db: AuthDB, default_permission: str = "READ") -> None:
+    Password checks cost the same whether or not the user exists (an unknown user's password is
+    checked against a dummy hash), run on worker threads (one or two at a time, so a flood of
+    sign-ins queues instead of taking every core), and `FailedLogins` refuses floods before any
+    hashing.
+    """
+
+    def __init__(self, db: AuthDB, default_permission: str = "READ", *, max_failed_logins: int = 10) -> None:
         self.db = db
         self.default = _permission(default_permission)
         self._remembered: dict[str, tuple[float, User]] = {}
+        self._dummy = hash_password(secrets.token_urlsafe(16))  # what an unknown user's password is checked against
+        self._hashing = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) // 2))
+        self.failures = FailedLogins(max_failed_logins)
 
     @classmethod
-    def open(cls, path: str | None, store_uri: str, default_permission: str = "READ") -> Auth:
+    def open(cls, path: str | None, store_uri: str, default_permission: str = "READ", *,
+             max_failed_logins: int = 10) -> Auth:
         """Open (creating) the auth database for `store_uri`; the admin from the environment is
         created or its password set. Raises `InvalidInputError` if there would be no admin."""
         if path is None:
@@ -133,7 +210,7 @@ class Auth:
             from eventlog.storage import open_store
 
             path = os.path.join(local_cache(open_store(store_uri), "auth", "_auth"), "auth.db")
-        auth = cls(AuthDB(path), default_permission)
+        auth = cls(AuthDB(path), default_permission, max_failed_logins=max_failed_logins)
         name = os.environ.get("TRACKLOG_ADMIN_USERNAME") or "admin"
         password = os.environ.get("TRACKLOG_ADMIN_PASSWORD")
         if password:
@@ -156,10 +233,14 @@ class Auth:
             if key == b"authorization":
                 header = value.decode("latin-1")
         kind, _, credentials = header.partition(" ")
+        address = str((scope.get("client") or ("unknown",))[0])
         if kind.lower() == "bearer" and credentials:
-            return self._token_user(credentials.strip())
+            self.failures.attempt(address, "")
+            user = self._token_user(credentials.strip())
+            self.failures.succeeded(address, "")
+            return user
         if kind.lower() == "basic" and credentials:
-            return await self._password_user(credentials.strip())
+            return await self._password_user(credentials.strip(), address)
         raise ApiError("UNAUTHENTICATED", "You are not authenticated. Please see the documentation for details: "
                        "send a username and password (basic auth) or an API token (bearer)", status=401)
 
@@ -171,7 +252,7 @@ class Auth:
             raise ApiError("UNAUTHENTICATED", "Invalid API token", status=401)
         return User(rows[0][0], bool(rows[0][1]))
 
-    async def _password_user(self, credentials: str) -> User:
+    async def _password_user(self, credentials: str, address: str) -> User:
         try:
             username, _, password = base64.b64decode(credentials).decode().partition(":")
         except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -180,11 +261,13 @@ class Auth:
         held = self._remembered.get(key)
         if held is not None and held[0] > time.monotonic():
             return held[1]
+        self.failures.attempt(address, username)
         rows = self.db.run("SELECT password_hash, is_admin FROM users WHERE username = ?", (username,))
-        stored = rows[0][0] if rows else hash_password("")  # same cost whether or not the user exists
-        ok = await anyio.to_thread.run_sync(verify_password, password, stored)
+        stored = rows[0][0] if rows else self._dummy  # the same work whether or not the user exists
+        ok = await anyio.to_thread.run_sync(verify_password, password, stored, limiter=self._hashing)
         if not rows or not ok:
             raise ApiError("UNAUTHENTICATED", "Incorrect username or password", status=401)
+        self.failures.succeeded(address, username)
         user = User(username, bool(rows[0][1]))
         if len(self._remembered) > 10_000:
             self._remembered.clear()
@@ -211,8 +294,8 @@ class Auth:
         if user.is_admin:
             return
         if kind in ("sql", "events", "ui"):
-            held = self.default  # they read across every experiment
-        elif kind == "admin":
+            return  # they read across experiments: every row they show is narrowed to `read_scope`
+        if kind == "admin":
             held = Permission.NO_PERMISSIONS
         else:
             resolved = self._resolve(call, kind, ref)
@@ -261,16 +344,54 @@ class Auth:
         default = self.default
         return lambda ref: grants.get(ref, default) >= Permission.READ
 
+    def read_scope(self, call: Call) -> Scope | None:
+        """What the caller may read, for reads that span experiments and models (SQL, the UI's
+        tables, the event stream): None for everything, else a `Scope` of the experiment ids and
+        model names whose permission is at least READ. A NO_PERMISSIONS grant wins over the
+        default permission, as it does on every single-resource endpoint."""
+        user: User = call.user
+        if user.is_admin:
+            return None
+        grants: dict[str, dict[str, Permission]] = {"experiment": {}, "model": {}}
+        for kind, ref, permission in self.db.run("SELECT kind, ref, permission FROM grants WHERE username = ?",
+                                                 (user.username,)):
+            grants.setdefault(kind, {})[ref] = Permission[permission]
+        hides = {kind: self.default < Permission.READ or any(p < Permission.READ for p in held.values())
+                 for kind, held in grants.items()}
+        if not hides["experiment"] and not hides["model"]:
+            return None
+        def readable(kind: str, query: str) -> frozenset[str] | None:
+            if not hides[kind]:
+                return None
+            cur = call.store.cursor()
+            try:
+                refs = {row[0] for row in cur.execute(query).fetchall()}
+            finally:
+                cur.close()
+            return frozenset(r for r in refs if grants[kind].get(r, self.default) >= Permission.READ)
+
+        return Scope(experiments=readable("experiment", "SELECT experiment_id FROM experiments UNION SELECT '0'"),
+                     models=readable("model", "SELECT name FROM registered_models"))
+
     def grant_creator(self, call: Call, kind: str, ref: str) -> None:
+        """A new resource starts clean (grants left on its name by an older one go), and its
+        creator may manage it."""
+        self.revoke_all(kind, ref)
         if not call.user.is_admin:
             self.grant(kind, ref, call.user.username, Permission.MANAGE)
+
+    def revoke_all(self, kind: str, ref: str) -> None:
+        """Every grant on `kind` `ref` goes (a registered model was deleted: its name is free)."""
+        self.db.run("DELETE FROM grants WHERE kind = ? AND ref = ?", (kind, ref))
 
     def grant(self, kind: str, ref: str, username: str, permission: Permission) -> None:
         self.db.run("INSERT INTO grants VALUES (?, ?, ?, ?) ON CONFLICT (kind, ref, username) DO UPDATE SET "
                     "permission = excluded.permission", (kind, ref, username, permission.name))
 
     def renamed(self, kind: str, old: str, new: str) -> None:
-        self.db.run("UPDATE grants SET ref = ? WHERE kind = ? AND ref = ?", (new, kind, old))
+        """The grants follow a renamed resource; any left on the new name (by a deleted one) go."""
+        self.db.script([("DELETE FROM grants WHERE kind = ? AND ref = ?", (kind, new)),
+                        ("UPDATE grants SET ref = ? WHERE kind = ? AND ref = ?", (new, kind, old))])
 
     # ---- users and tokens -------------------------------------------------------------------
 
@@ -393,8 +514,10 @@ def _grant_handlers(kind: str, body_type: type[Any], ref_field: str) -> dict[str
 
     def manage(call: Call, body: Any) -> Auth:
         auth = _auth(call)
-        auth.require(call, kind, getattr(body, ref_field), "MANAGE")
+        ref = getattr(body, ref_field)
+        auth.require(call, kind, ref, "MANAGE")
         auth.user_json(body.username)
+        _must_exist(call, kind, ref)  # a grant on a name nothing holds would pass to whatever takes it next
         return auth
 
     def create(call: Call, body: Any) -> dict[str, Any]:
@@ -419,6 +542,15 @@ def _grant_handlers(kind: str, body_type: type[Any], ref_field: str) -> dict[str
         return {}
 
     return {"create": create, "get": get, "update": create, "delete": delete}
+
+
+def _must_exist(call: Call, kind: str, ref: str) -> None:
+    """Raise the resource's not-found error unless it exists (a grant on a name nothing holds
+    would pass to whatever takes the name next)."""
+    if kind == "experiment":
+        call.client.get_experiment(ref)
+    elif kind == "model":
+        call.client.get_registered_model(ref)
 
 
 def _routes() -> list[Route]:

@@ -56,6 +56,9 @@ def _options(f: Any) -> Any:
                           "else ./tracklog-runs); created if it does not exist."),
         click.option("--artifacts-destination", default=None, metavar="URI",
                      help="Where proxied artifacts live (default: the store's artifacts/ folder)."),
+        click.option("--allowed-artifact-root", "allowed_artifact_roots", multiple=True, metavar="URI",
+                     help="Another location callers may keep experiments' artifacts at (repeatable); the "
+                          "destination and the store's artifacts/ folder always are."),
         click.option("--port", "-p", default=5000, show_default=True, type=int, help="Port to listen on."),
         click.option("--auth", type=click.Choice(["none", "basic"]), default="none", show_default=True,
                      help="basic: users, passwords, API tokens and per-experiment/model permissions."),
@@ -64,9 +67,17 @@ def _options(f: Any) -> Any:
                           "~/.cache/tracklog for a remote store)."),
         click.option("--default-permission", type=click.Choice(["NO_PERMISSIONS", "READ", "EDIT", "MANAGE"]),
                      default="READ", show_default=True, help="What a user may do where nobody granted more."),
+        click.option("--max-failed-logins", default=10, show_default=True, type=click.IntRange(0),
+                     help="Failed sign-ins per username and client address in 5 minutes before 429 (0: no limit)."),
         click.option("--max-body-size", default="16MiB", show_default=True, help="Largest JSON request body."),
         click.option("--max-upload-size", default="none", show_default=True, help="Largest artifact upload."),
         click.option("--sql-timeout", default=30.0, show_default=True, help="Seconds an SQL query may run."),
+        click.option("--sql-max-rows", default=100_000, show_default=True, type=click.IntRange(1),
+                     help="The most rows one SQL request answers (JSON, CSV or Parquet)."),
+        click.option("--sql-memory-limit", default="256MiB", show_default=True,
+                     help="Memory one SQL query may use (DuckDB's memory_limit)."),
+        click.option("--sql-temp-limit", default="0", show_default=True,
+                     help="Temporary disk one SQL query may spill to (0: none, queries stay in memory)."),
         click.option("--log-level", default="info", show_default=True,
                      type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level."),
         click.option("--access-log/--no-access-log", default=True, show_default=True,
@@ -87,7 +98,8 @@ def _run(store: str | None, host: str, open_browser: bool, **o: Any) -> None:
         click.echo(f"tracklog server: {path} does not exist: serving a new, empty store there")
     auth = None
     if o["auth"] == "basic":
-        auth = Auth.open(o["auth_db"], store, default_permission=o["default_permission"])
+        auth = Auth.open(o["auth_db"], store, default_permission=o["default_permission"],
+                         max_failed_logins=o["max_failed_logins"])
         click.echo(f"tracklog server: basic auth on ({auth.describe()})")
     elif not _loopback(host):
         click.echo(f"tracklog server: WARNING: serving {host} without auth: anyone who can reach port "
@@ -101,7 +113,9 @@ def _run(store: str | None, host: str, open_browser: bool, **o: Any) -> None:
         threading.Timer(1.5, webbrowser.open, [url]).start()
     serve(store, o["artifacts_destination"], host=host, port=o["port"], log_level=o["log_level"],
           access_log=o["access_log"], auth=auth, max_body=parse_size(o["max_body_size"]) or 16 << 20,
-          max_upload=parse_size(o["max_upload_size"]), sql_timeout=o["sql_timeout"])
+          max_upload=parse_size(o["max_upload_size"]), sql_timeout=o["sql_timeout"], sql_max_rows=o["sql_max_rows"],
+          sql_memory_limit=parse_size(o["sql_memory_limit"]) or 256 << 20, sql_temp_limit=parse_size(o["sql_temp_limit"]) or 0,
+          allowed_artifact_roots=o["allowed_artifact_roots"])
 
 
 @click.command("server")

@@ -47,9 +47,10 @@ class ApiError(_ApiError):
     """An error with an explicit MLflow code, and (rarely) a status other than the code's own
     (405 for a method an endpoint does not take)."""
 
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+    def __init__(self, code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(code, message)
         self.status = status
+        self.headers = headers or {}  # sent with the error (Retry-After on a 429)
 
 
 def status_and_code(exc: BaseException) -> tuple[int, str] | None:

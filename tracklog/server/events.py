@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -39,12 +39,12 @@ class EventFeed:
         self._task: asyncio.Task[None] | None = None
         self._after: tuple[int, int] | None = None  # the last control and metric rows sent
 
-    def stream(self, call: Call) -> StreamingResponse:
+    def stream(self, call: Call, visible: Callable[[dict[str, Any]], bool]) -> StreamingResponse:
+        """A stream of the feed's batches, each narrowed to the events `visible` keeps."""
         queue: asyncio.Queue[list[dict[str, Any]] | None] = asyncio.Queue(maxsize=100)
         self.subscribers.add(queue)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._poll())
-        allowed = call.readable_experiments()
 
         async def body() -> AsyncIterator[bytes]:
             try:
@@ -57,7 +57,7 @@ class EventFeed:
                         yield b": ping\n\n"
                     if events is None or self.closed:
                         return
-                    shown = [e for e in events if e.get("experiment_id") is None or allowed(e["experiment_id"])]
+                    shown = [e for e in events if visible(e)]
                     if shown:
                         yield b"data: " + _encode(shown) + b"\n\n"
             finally:
@@ -105,8 +105,9 @@ class EventFeed:
         cur = self.store.cursor()
         try:
             control = cur.execute(
-                "SELECT c.rowid, c.kind, coalesce(c.experiment_id, r.experiment_id), c.run_id, c.model_id, c.model_name, "
-                "c.key, c.ts, c.actor FROM control c LEFT JOIN runs r USING (run_id) WHERE c.rowid > ? ORDER BY c.rowid",
+                "SELECT c.rowid, c.kind, coalesce(c.experiment_id, r.experiment_id, lm.experiment_id), c.run_id, c.model_id, "
+                "c.model_name, c.key, c.ts, c.actor FROM control c LEFT JOIN runs r USING (run_id) "
+                "LEFT JOIN logged_models lm ON lm.model_id = c.model_id WHERE c.rowid > ? ORDER BY c.rowid",
                 [after_control]).fetchall()
             metrics = cur.execute(
                 "SELECT max(p.rowid), p.run_id, any_value(r.experiment_id), p.key, count(*), max(p.step), max(p.ts) "
@@ -130,6 +131,29 @@ class EventFeed:
 
 
 async def events(call: Call, body: Any) -> StreamingResponse:
-    """The route's handler: this caller's stream of the server's feed."""
+    """The route's handler: this caller's stream of the server's feed, showing only what the
+    caller may read."""
     call.require("events", "", "READ")
-    return call.server.feed.stream(call)
+    visible = await anyio.to_thread.run_sync(_visibility, call)
+    return call.server.feed.stream(call, visible)
+
+
+_REGISTRY_KINDS = ("RegisteredModel", "ModelVersion", "ModelAlias")
+
+
+def _visibility(call: Call) -> Callable[[dict[str, Any]], bool]:
+    """Whether the caller may see an event of the stream: registry events by their model's
+    permission, the others by their experiment's (a run's or logged model's, looked up when the
+    feed reads them); an event of no experiment is shown only to a caller who may read every one."""
+    scope = call.read_scope()
+    if scope is None:
+        return lambda event: True
+    experiment_ok, model_ok = call.readable_experiments(), call.readable_models()
+
+    def visible(event: dict[str, Any]) -> bool:
+        if str(event.get("kind", "")).startswith(_REGISTRY_KINDS):
+            return model_ok(str(event.get("name") or ""))
+        exp = event.get("experiment_id")
+        return experiment_ok(exp) if exp is not None else scope.experiments is None
+
+    return visible

@@ -50,6 +50,7 @@ def update_registered_model(call: Call, body: m.UpdateRegisteredModel) -> m.Regi
 
 def delete_registered_model(call: Call, body: m.NameRef) -> m.Empty:
     call.client.delete_registered_model(body.name)
+    call.deleted("model", body.name)  # a new model of this name starts with no grants
     return m.Empty()
 
 

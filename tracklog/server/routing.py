@@ -20,6 +20,8 @@ from eventlog.writer import ACTOR
 if TYPE_CHECKING:
     from starlette.requests import Request
 
+    from projections.scope import Scope
+
 __all__ = ["ARTIFACTS", "MLFLOW", "ROOT", "TRACKLOG", "Access", "Call", "Route"]
 
 MLFLOW = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/")
@@ -86,6 +88,13 @@ class Call:
             return _everything
         return self.server.auth.readable(self, "model")  # type: ignore[no-any-return]
 
+    def read_scope(self) -> Scope | None:
+        """The experiments and models the caller may read, for reads that span many (SQL, the UI's
+        tables, the event stream); None: everything (no auth, an admin, nothing hidden)."""
+        if self.server.auth is None:
+            return None
+        return self.server.auth.read_scope(self)  # type: ignore[no-any-return]
+
     def granted(self, kind: str, ref: str) -> None:
         """The caller created `ref`: it may manage it."""
         if self.server.auth is not None:
@@ -94,6 +103,11 @@ class Call:
     def renamed(self, kind: str, old: str, new: str) -> None:
         if self.server.auth is not None:
             self.server.auth.renamed(kind, old, new)
+
+    def deleted(self, kind: str, ref: str) -> None:
+        """`ref` is gone for good (a registered model: its name is free again): so are its grants."""
+        if self.server.auth is not None:
+            self.server.auth.revoke_all(kind, ref)
 
     def act_as(self, user_id: str) -> None:
         """Without auth, a run's creator is the ``user_id`` its client sent (MLflow's rule)."""

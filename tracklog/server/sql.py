@@ -3,9 +3,11 @@
     POST /api/2.0/tracklog/sql     {"query", "as_of"?, "limit"?, "format"?: json|csv|parquet}
     GET  /api/2.0/tracklog/sql?query=…&format=csv
 
-The query runs sandboxed (`query.sql`: no file or setting functions) under a time limit; JSON
-answers at most `limit` rows (``truncated`` says if there were more), CSV and Parquet the whole
-result.
+The query runs in `query.sandbox`: a throwaway DuckDB holding only the views it reads, with no
+file, network, extension or setting access, under the server's time and memory limits, and
+only the rows of experiments and models the caller may read. Every format answers at most
+`limit` rows (the server's ``--sql-max-rows`` at most); ``truncated`` in the JSON (and the
+``X-Tracklog-Truncated`` header) says when there were more.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import anyio
 import msgspec
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from starlette.responses import Response
 
 from projections.entities import encode_hook, wire_float
-from query.sql import run_sql
+from query.sql import SqlResult
 from tracklog.server.errors import ApiError
 from tracklog.server.routing import Call
 from tracklog.tracking import messages as m
@@ -25,38 +30,55 @@ from tracklog.tracking import messages as m
 __all__ = ["sql"]
 
 
-def sql(call: Call, body: m.SqlQuery) -> Any:
-    call.require("sql", "", "READ")
-    if body.format not in ("json", "csv", "parquet"):
-        raise ApiError("INVALID_PARAMETER_VALUE", f"format must be json, csv or parquet, got {body.format!r}")
-    if body.limit < 1:
-        raise ApiError("INVALID_PARAMETER_VALUE", f"limit must be a positive integer, got {body.limit}")
+_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+
+
+async def sql(call: Call, body: m.SqlQuery) -> Any:
+    """Read-only SQL over the store's views, as an untrusted caller (`query.sandbox`): only the
+    views, only the rows the caller may read, at most `limit` rows (the server's
+    ``--sql-max-rows`` at most), within the server's time and memory limits. The query, and the
+    conversion of its rows to JSON, CSV or Parquet, run on a worker thread, a few at a time."""
     server = call.server
-    cur = server.store.cursor(body.as_of, fresh=body.as_of is None)
-    try:
-        table = run_sql(cur, body.query, trusted=False, timeout=server.sql_timeout).table
-    finally:
-        cur.close()
-    if body.format == "csv":
-        import pyarrow.csv as pacsv
+    if body.format not in _TYPES:
+        raise ApiError("INVALID_PARAMETER_VALUE", f"format must be json, csv or parquet, got {body.format!r}")
+    limit = body.limit if body.limit is not None else (10_000 if body.format == "json" else server.sql_max_rows)
+    if not 1 <= limit <= server.sql_max_rows:
+        raise ApiError("INVALID_PARAMETER_VALUE",
+                       f"limit must be a number of rows from 1 to {server.sql_max_rows} (this server's --sql-max-rows), "
+                       f"got {limit}")
 
-        out = io.BytesIO()
+    def run() -> tuple[bytes, bool]:
+        call.require("sql", "", "READ")
+        cur = server.store.cursor(body.as_of, fresh=body.as_of is None, scope=call.read_scope())
+        try:
+            result = server.sandbox.run(cur, body.query, limit)
+        finally:
+            cur.close()
+        return _sql_bytes(result, body.format), result.truncated
+
+    async with server.sql_slots:  # each query may hold its memory limit: a few at a time
+        content, truncated = await anyio.to_thread.run_sync(run)
+    headers = {"X-Tracklog-Truncated": "true" if truncated else "false"}
+    if body.format != "json":
+        headers["Content-Disposition"] = f'attachment; filename="query.{body.format}"'
+    return Response(content, media_type=_TYPES[body.format], headers=headers)
+
+
+def _sql_bytes(result: SqlResult, fmt: str) -> bytes:
+    """The rows as the response body: JSON (non-finite doubles as MLflow writes them), CSV or Parquet."""
+    table = result.table
+    out = io.BytesIO()
+    if fmt == "csv":
         pacsv.write_csv(table, out)
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="query.csv"'})
-    if body.format == "parquet":
-        import pyarrow.parquet as pq
-
-        out = io.BytesIO()
+        return out.getvalue()
+    if fmt == "parquet":
         pq.write_table(table, out)
-        return Response(out.getvalue(), media_type="application/vnd.apache.parquet",
-                        headers={"Content-Disposition": 'attachment; filename="query.parquet"'})
-    shown = table.slice(0, body.limit)
-    columns = [_json_values(shown.column(i).to_pylist()) for i in range(shown.num_columns)]
-    reply = m.SqlReply(columns=shown.column_names, types=[str(t) for t in shown.schema.types],
+        return out.getvalue()
+    columns = [_json_values(table.column(i).to_pylist()) for i in range(table.num_columns)]
+    reply = m.SqlReply(columns=table.column_names, types=[str(t) for t in table.schema.types],
                        rows=[list(r) for r in zip(*columns, strict=True)] if columns else [],
-                       truncated=table.num_rows > body.limit)
-    return Response(_encode_sql(reply), media_type="application/json")
+                       truncated=result.truncated)
+    return _encode_sql(reply)
 
 
 def _text(value: Any) -> Any:  # dates, decimals, bytes: as text

@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from eventlog.compaction import compact, remove_expired
+from projections.scope import Scope
 
 if TYPE_CHECKING:
     import duckdb
@@ -87,9 +88,11 @@ class ServerStore:
             remove_expired(self.log.store, stream, 3600.0)
         self._compacted = time.monotonic()
 
-    def cursor(self, as_of: int | float | None = None, *, fresh: bool = False) -> duckdb.DuckDBPyConnection:
+    def cursor(self, as_of: int | float | None = None, *, fresh: bool = False,
+               scope: Scope | None = None) -> duckdb.DuckDBPyConnection:
         """A catalog cursor with this server's own writes folded (and, `fresh`, every new segment
-        of the store); with `as_of` (epoch ms), the store as it was then."""
+        of the store); with `as_of` (epoch ms), the store as it was then; with `scope`, its views
+        show only what the scope allows (`projections.scope`)."""
         if fresh:
             self.refresh()
-        return self.local.cursor(as_of)
+        return self.local.cursor(as_of, scope=scope)

@@ -71,7 +71,9 @@ def run_out(call: Call, run: Run) -> Run:
 
 def create_experiment(call: Call, body: m.CreateExperiment) -> m.CreateExperimentReply:
     _required(body.name, "name")
-    location = call.server.destination.real(body.artifact_location) if body.artifact_location else None
+    location = None
+    if body.artifact_location:  # only where the operator lets artifacts live: never a URL, another bucket, /etc
+        location = call.server.destination.check(call.server.destination.real(body.artifact_location), "artifact_location")
     experiment_id = call.client.create_experiment(body.name, location, {t.key: t.value for t in body.tags})
     call.granted("experiment", experiment_id)
     return m.CreateExperimentReply(experiment_id=experiment_id)

@@ -492,7 +492,8 @@ def _reads(work: Callable[[duckdb.DuckDBPyConnection, Any], Any]) -> Callable[[C
 
     def handler(call: Call, body: Any) -> Any:
         call.require("ui", "", "READ")
-        cur = call.store.cursor(body.as_of, fresh=body.fresh)
+        # the caller's scope: a hidden experiment's runs, metrics and models are not in the views
+        cur = call.store.cursor(body.as_of, fresh=body.fresh, scope=call.read_scope())
         try:
             return work(cur, body)
         finally:

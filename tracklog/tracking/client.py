@@ -383,7 +383,9 @@ class Client:
         def record(rel: str, size: int, digest: str) -> None:
             self._store.record_artifacts(run_id, [(artifacts.join_path(prefix, rel), size, digest)])
 
-        artifacts.upload(local_path, artifacts.join_uri(self._artifact_root(run_id), prefix), on_file=record)
+        root = self._artifact_root(run_id)
+        artifacts.check_no_links(root, prefix)
+        artifacts.upload(local_path, artifacts.join_uri(root, prefix), on_file=record)
 
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Upload a file (into `artifact_path`) or a folder (as ``<artifact_path>/<its name>``) to
@@ -683,7 +685,9 @@ class Client:
 
 def _run_artifacts(run_id: str, path: str, tracking_uri: str | None) -> str:
     """``runs:/<run_id>/<path>``: the run's artifact root + path (the last resolver tried)."""
-    return artifacts.join_uri(Client(tracking_uri)._artifact_root(run_id), path)
+    root = Client(tracking_uri)._artifact_root(run_id)
+    artifacts.check_no_links(root, path)  # never read, listed or written through a symbolic link
+    return artifacts.join_uri(root, path)
 
 
 artifacts.RUNS_URI_RESOLVERS.append(_run_artifacts)

@@ -507,12 +507,13 @@ def search_runs(
 
 
 def connect(uri: str | None = None, as_of: Any = None) -> Any:
-    """A DuckDB connection with every view of the store registered, for notebooks.
+    """A read-only DuckDB connection with every view of the store registered, for notebooks.
 
     Views: ``experiments``, ``runs`` (``params``/``tags``/``metrics`` as MAPs of latest values),
     ``metrics`` (full history), ``latest_metrics``, ``params``, ``tags``, ``inputs``,
     ``artifacts``, ``events`` (the raw log) and ``param_conflicts``. With `as_of` (a datetime or
-    epoch ms) every view shows the store as it was then.
+    epoch ms) every view shows the store as it was then. It runs SELECT queries only: statements
+    and relation methods that would write are refused (`query.connection.ReadOnlyConnection`).
 
     >>> import tempfile, tracklog
     >>> tracklog.set_tracking_uri(tempfile.mkdtemp())

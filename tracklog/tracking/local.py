@@ -100,7 +100,9 @@ from projections.entities import (
     RunStatus,
 )
 from projections.rows import experiment_entity, logged_model_entity, new_run_entity
+from projections.scope import Scope
 from query.compile import Params
+from query.connection import ReadOnlyConnection
 from query.read import (
     EXPERIMENT_SELECT,
     LOGGED_MODEL_SELECT,
@@ -196,8 +198,9 @@ class LocalStore(TrackingStore):
                     self._catalog = Catalog(self.log)
         return self._catalog
 
-    def cursor(self, as_of: Any = None) -> duckdb.DuckDBPyConnection:
-        """A cursor on the catalog, current with this process's writes (and the store's, per `max_age`).
+    def cursor(self, as_of: Any = None, *, scope: Scope | None = None) -> duckdb.DuckDBPyConnection:
+        """A cursor on the catalog, current with this process's writes (and the store's, per `max_age`);
+        with `scope`, its views show only the experiments and models the scope names.
 
         A local store that does not exist (and that this process has not logged to) reads as an
         empty store, and reading it creates nothing: `require_store` says so where that is an error.
@@ -205,10 +208,10 @@ class LocalStore(TrackingStore):
         if not self._present():
             if self._empty is None:
                 self._empty = Catalog(self.log, persistent=False)
-            return self._empty.connect(as_of, refresh=False)
+            return self._empty.connect(as_of, refresh=False, scope=scope)
         catalog = self.catalog
         catalog.sync(self.max_age)
-        return catalog.connect(as_of, refresh=False)
+        return catalog.connect(as_of, refresh=False, scope=scope)
 
     def _present(self) -> bool:
         if not self._exists:  # logged to from here: the flush before the read creates it
@@ -815,9 +818,10 @@ class LocalStore(TrackingStore):
 
     def sql(self, query: str, as_of: Any = None) -> Any:
         self.require_store()  # a read: a store that is not there is an error, not an empty answer
+        return run_sql(self.cursor(as_of), query)
 
-        return run_sql(self.cursor(as_of), query, trusted=True)
-
-    def connect(self, as_of: Any = None) -> duckdb.DuckDBPyConnection:
+    def connect(self, as_of: Any = None) -> ReadOnlyConnection:
+        """A read-only connection over the views: statements and relation methods that would
+        write are refused (`query.connection.ReadOnlyConnection`)."""
         self.require_store()  # a read: a store that is not there is an error, not an empty answer
-        return self.cursor(as_of)
+        return ReadOnlyConnection(self.cursor(as_of))

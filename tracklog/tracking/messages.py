@@ -520,7 +520,7 @@ class ProxyList(Body, kw_only=True):
 class SqlQuery(Body, kw_only=True):
     query: str
     as_of: int | None = None  # epoch ms
-    limit: int = 10_000
+    limit: int | None = None  # rows; None: 10,000 as JSON, the server's --sql-max-rows as CSV or Parquet
     format: str = "json"  # json | csv | parquet
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -436,7 +437,11 @@ class RestStore(TrackingStore):
         data = getattr(resp, "_tracklog_body", b"")
         if resp.status != 200:
             raise self.http.error(resp, data, "sql")
-        return SqlResult(pq.read_table(io.BytesIO(data)))
+        result = SqlResult(pq.read_table(io.BytesIO(data)), truncated=resp.getheader("X-Tracklog-Truncated") == "true")
+        if result.truncated:
+            warnings.warn(f"the server answered the first {len(result)} rows only (its --sql-max-rows); aggregate, "
+                          "or narrow the query", stacklevel=3)
+        return result
 
     def connect(self, as_of: Any = None) -> Any:
         raise UnsupportedStoreError(f"connect() needs the store itself (its DuckDB catalog); {self.uri} is a tracking "
