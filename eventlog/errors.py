@@ -15,6 +15,10 @@ same class from the server's answer; the HTTP status of each code is one table i
     │   ├── ParamChangedError                      a logged param given a different value
     │   ├── InvalidArtifactPathError               an artifact path that would leave its run's folder
     │   ├── FilterSyntaxError                      a search filter or order_by that does not parse (.pos)
+    │   ├── SqlError, SqlResourceError             SQL refused or failed; a query over the sandbox's memory
+    │   ├── InvalidModelError, SchemaEnforcementError  not a model folder; input that breaks its signature
+    │   ├── ScoringError                           BAD_REQUEST  a scoring request body not readable (UnsupportedContentType: 415)
+    │   ├── InvalidProjectError, InvalidParameterError  (also ProjectError) an MLproject file or parameter
     │   └── MalformedRequestError                  MALFORMED_REQUEST  a request body that is not the JSON asked for
     ├── NotFoundError (LookupError)                RESOURCE_DOES_NOT_EXIST
     │   ├── ExperimentNotFoundError
@@ -34,6 +38,9 @@ same class from the server's answer; the HTTP status of each code is one table i
     ├── PermissionDeniedError                      PERMISSION_DENIED
     ├── RequestLimitError                          RESOURCE_LIMIT_EXCEEDED  a request over a server's limits
     ├── ApiError                                   a server's answer with its own code (.error_code)
+    ├── QueryTimeoutError (TimeoutError)           DEADLINE_EXCEEDED  a query over its time limit
+    ├── ModelLoadError                             a model's files do not make a working model
+    ├── ProjectError                               a project that cannot run (fetch, environment, entry point, exit)
     └── StorageError (OSError)                     TEMPORARILY_UNAVAILABLE
         ├── CorruptFileError                       a file in the store that is not a valid segment
         ├── FileVanishedError (FileNotFoundError)  a listed file removed before it was read
@@ -89,6 +96,22 @@ __all__ = [
     "ValueTooLongError",
     "WriterClosedError",
     "error_from_code",
+    "SqlError",
+    "QueryTimeoutError",
+    "SqlResourceError",
+    "InvalidModelError",
+    "SchemaEnforcementError",
+    "ModelLoadError",
+    "ScoringError",
+    "UnsupportedContentType",
+    "ProjectError",
+    "InvalidProjectError",
+    "InvalidParameterError",
+    "EntryPointNotFoundError",
+    "ProjectFetchError",
+    "EnvironmentUnavailableError",
+    "EnvironmentBuildError",
+    "ProjectRunFailedError",
 ]
 
 
@@ -285,6 +308,92 @@ class WriterClosedError(StorageError):
 
 # The class a server's answer becomes, by its MLflow code (the most general class of that code;
 # a caller that knows more — a run was asked for — narrows it, e.g. to `RunNotFoundError`).
+# ---- errors of the upper layers (SQL, models, projects): here, so the tree is one ----------
+
+
+class SqlError(InvalidInputError):
+    """SQL that was refused or failed; the message says which and why."""
+
+
+class QueryTimeoutError(TracklogError, TimeoutError):
+    error_code = "DEADLINE_EXCEEDED"
+
+
+class SqlResourceError(InvalidInputError):
+    """A query that needs more memory (or temporary disk) than the sandbox allows."""
+
+
+class InvalidModelError(InvalidInputError):
+    """A folder that is not a readable model (no or a malformed ``MLmodel``)."""
+
+
+class SchemaEnforcementError(InvalidInputError):
+    """Model input that does not match the model's signature (names the column and the type)."""
+
+
+class ModelLoadError(TracklogError):
+    """A model whose files cannot be turned into a working model (names the file and why)."""
+
+
+class ScoringError(InvalidInputError):
+    """A request body the scoring protocol cannot read (HTTP 400, ``BAD_REQUEST``)."""
+
+    error_code = "BAD_REQUEST"
+
+
+class UnsupportedContentType(ScoringError):
+    """HTTP 415."""
+
+
+class ProjectError(TracklogError):
+    """Root of the errors that stop a project from running."""
+
+
+class InvalidProjectError(ProjectError, InvalidInputError):
+    """A project file that breaks the MLproject format.
+
+    The message reads ``<path>:<line>: <field>: <what was expected, what was found>``; the
+    parts are also attributes, for tools.
+    """
+
+    def __init__(self, message: str, *, path: str, line: int | None = None, field: str | None = None) -> None:
+        where = path if line is None else f"{path}:{line}"
+        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+        self.path = path
+        self.line = line
+        self.field = field
+
+
+class InvalidParameterError(ProjectError, InvalidInputError):
+    """A parameter value that does not fit its declared type, or a required one left out."""
+
+
+class EntryPointNotFoundError(ProjectError, NotFoundError):
+    pass
+
+
+class ProjectFetchError(ProjectError):
+    pass
+
+
+class EnvironmentUnavailableError(ProjectError):
+    """The environment needs a tool that is not installed (conda, docker, uv, a Python version)."""
+
+
+class EnvironmentBuildError(ProjectError):
+    """Creating an environment or installing into it failed; the message ends with the log's tail."""
+
+
+class ProjectRunFailedError(ProjectError):
+    """The entry point exited non-zero (run FAILED) or was killed by a signal (run KILLED)."""
+
+    def __init__(self, message: str, *, run_id: str, status: str, returncode: int | None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.status = status
+        self.returncode = returncode
+
+
 CODE_CLASSES: dict[str, type[TracklogError]] = {
     "INVALID_PARAMETER_VALUE": InvalidInputError,
     "BAD_REQUEST": InvalidInputError,

@@ -31,7 +31,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eventlog.errors import InvalidInputError
+from eventlog.errors import (
+    InvalidInputError,
+    SqlResourceError,  # the one error tree
+)
 from projections.views import VIEW_NAMES
 from query.sql import QueryTimeoutError, SqlError, SqlResult, one_statement
 
@@ -42,10 +45,6 @@ __all__ = ["PATH_COLUMNS", "Sandbox", "SqlResourceError"]
 
 PATH_COLUMNS = ("artifact_uri", "artifact_location", "source")  # where the views hold store paths
 _BATCH_ROWS = 8192
-
-
-class SqlResourceError(InvalidInputError):
-    """A query that needs more memory (or temporary disk) than the sandbox allows."""
 
 
 @dataclass(frozen=True)
@@ -221,4 +220,3 @@ def _deadline(timeout: float | None, *connections: duckdb.DuckDBPyConnection) ->
 def _first_line(exc: BaseException) -> str:
     """DuckDB's message without its trailing hints (they suggest settings this caller cannot use)."""
     return str(exc).strip().split("\n\n", 1)[0]
-

@@ -15,7 +15,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from eventlog.errors import InvalidInputError, TracklogError
+from eventlog.errors import (  # the one error tree
+    QueryTimeoutError,
+    SqlError,
+)
 from projections.catalog import fetch_arrow
 
 if TYPE_CHECKING:
@@ -27,14 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["QueryTimeoutError", "SqlError", "SqlResult", "check_read_only", "one_statement", "run_sql"]
 
 _READING = {"SELECT"}
-
-
-class SqlError(InvalidInputError):
-    """SQL that was refused or failed; the message says which and why."""
-
-
-class QueryTimeoutError(TracklogError, TimeoutError):
-    error_code = "DEADLINE_EXCEEDED"
 
 
 class SqlResult:

@@ -19,7 +19,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from eventlog.errors import InvalidInputError, NotFoundError
+from eventlog.errors import (
+    InvalidInputError,
+    InvalidModelError,  # the one error tree
+    NotFoundError,
+)
 from tracklog._version import __version__
 from tracklog.models.signature import ModelSignature, infer_signature
 
@@ -28,10 +32,6 @@ __all__ = ["MLMODEL_FILE", "Model", "ModelInfo", "save_input_example", "write_en
 MLMODEL_FILE = "MLmodel"
 _KNOWN = ("artifact_path", "flavors", "model_uuid", "model_id", "run_id", "utc_time_created", "signature",
           "saved_input_example_info", "metadata", "model_size_bytes")
-
-
-class InvalidModelError(InvalidInputError):
-    """A folder that is not a readable model (no or a malformed ``MLmodel``)."""
 
 
 def _yaml() -> Any:

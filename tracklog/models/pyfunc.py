@@ -30,7 +30,10 @@ from collections import namedtuple
 from pathlib import Path
 from typing import Any
 
-from eventlog.errors import InvalidInputError, TracklogError
+from eventlog.errors import (
+    InvalidInputError,
+    ModelLoadError,  # the one error tree
+    )
 from tracklog.artifacts import download, resolve_artifact_uri
 from tracklog.models import _store
 from tracklog.models.model import (
@@ -66,10 +69,6 @@ _LOADERS = {
 }
 
 _TypeHints = namedtuple("_TypeHints", ["input", "output"])
-
-
-class ModelLoadError(TracklogError):
-    """A model whose files cannot be turned into a working model (names the file and why)."""
 
 
 class PythonModelContext:

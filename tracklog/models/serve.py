@@ -23,7 +23,12 @@ from typing import Any
 import anyio
 import msgspec
 
-from eventlog.errors import InvalidInputError, TracklogError
+from eventlog.errors import (  # the one error tree
+    InvalidInputError,
+    ScoringError,
+    TracklogError,
+    UnsupportedContentType,
+)
 from tracklog._json import MAX_DEPTH, json_depth
 
 __all__ = ["DEFAULT_MAX_BODY", "INPUT_KEYS", "ScoringError", "create_app", "default_max_body", "parse_input",
@@ -32,10 +37,6 @@ __all__ = ["DEFAULT_MAX_BODY", "INPUT_KEYS", "ScoringError", "create_app", "defa
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 DEFAULT_MAX_BODY = 100 << 20  # bytes of one request body
 CONTENT_TYPES = ("application/json", "text/csv")
-
-
-class ScoringError(InvalidInputError):
-    """A request body the scoring protocol cannot read (HTTP 400, ``BAD_REQUEST``)."""
 
 
 def _frame_from_split(value: Any) -> Any:
@@ -138,10 +139,6 @@ def parse_input(body: bytes, content_type: str, schema: Any = None) -> tuple[Any
             raise ScoringError("dataframe_records must be a list of objects (one per row)")
         return pd.DataFrame(value), params
     return _tensor_input(value, schema), params
-
-
-class UnsupportedContentType(ScoringError):
-    """HTTP 415."""
 
 
 def _jsonable(value: Any) -> Any:

@@ -31,7 +31,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventlog.errors import InvalidInputError
+from eventlog.errors import (
+    InvalidInputError,
+    SchemaEnforcementError,  # the one error tree
+)
 
 __all__ = [
     "ColSpec",
@@ -52,10 +55,6 @@ DATA_TYPES: dict[str, str] = {
     "boolean": "bool", "integer": "int32", "long": "int64", "float": "float32",
     "double": "float64", "string": "object", "binary": "object", "datetime": "datetime64[ns]",
 }
-
-
-class SchemaEnforcementError(InvalidInputError):
-    """Model input that does not match the model's signature (names the column and the type)."""
 
 
 _NESTED_TYPES = ("array", "object", "map")  # MLflow's composite types: kept as given, not enforced
