@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from eventlog.codec import read_segment, write_parquet
-from eventlog.errors import CorruptFileError, CorruptFileWarning, StorageError
+from eventlog.errors import CorruptFileError, CorruptFileWarning, InvalidValueError, StorageError
 from eventlog.storage import Store
 
 __all__ = ["Commit", "CompactionReport", "compact", "live_files", "parse_duration", "read_commits", "remove_expired"]
@@ -220,8 +220,6 @@ def parse_duration(text: str) -> float:
     """``90s``, ``15m``, ``1h``, ``7d`` or plain seconds → seconds."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
     if not match:
-        from eventlog.errors import InvalidValueError
-
         raise InvalidValueError(f"a duration is a number with an optional unit s, m, h or d (like 1h), got {text!r}")
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from eventlog.codec import events_from_table, read_parquet, read_segment, stream_of
+from eventlog.compaction import live_files
 from eventlog.errors import (
     CorruptFileError,
     CorruptFileWarning,
@@ -197,8 +198,6 @@ class EventLog:
 
     def files(self, stream: Stream) -> list[str]:
         """The live data files of `stream`: segments no compaction consumed, and committed outputs."""
-        from eventlog.compaction import live_files
-
         return live_files(self.store, stream)
 
     def read(self, relpath: str) -> pa.Table:

@@ -30,6 +30,8 @@ from eventlog.errors import (  # the one error tree
     UnsupportedContentType,
 )
 from tracklog._json import MAX_DEPTH, json_depth
+from tracklog._version import __version__
+from tracklog.models.pyfunc import load_model
 
 __all__ = ["DEFAULT_MAX_BODY", "INPUT_KEYS", "ScoringError", "create_app", "default_max_body", "parse_input",
            "predictions_json", "serve"]
@@ -222,8 +224,6 @@ def create_app(model: Any, max_body: int | None = None) -> Any:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from tracklog import __version__
-
     signature = model.metadata.signature
     schema = signature.inputs if signature is not None else None
     limit = max_body if max_body is not None else default_max_body()
@@ -266,8 +266,6 @@ def default_max_body() -> int:
 
 
 def _app_from_env() -> Any:  # uvicorn factory for --workers > 1
-    from tracklog.models.pyfunc import load_model
-
     return create_app(load_model(os.environ["TRACKLOG_SERVE_MODEL_URI"]))
 
 
@@ -275,8 +273,6 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, workers: in
           max_body: int | None = None) -> None:
     """Load the model and serve it until interrupted; `max_body` bytes at most per request."""
     import uvicorn
-
-    from tracklog.models.pyfunc import load_model
 
     model = load_model(model_uri)  # load before binding: a broken model fails here, clearly
     if max_body is not None:

@@ -46,6 +46,8 @@ import anyio
 import msgspec
 
 from eventlog.errors import ExperimentNotFoundError, InvalidInputError, NotFoundError
+from eventlog.log import local_cache
+from eventlog.storage import open_store
 from projections.scope import Scope
 from tracklog.server.errors import ApiError
 from tracklog.server.routing import Access, Call, Route
@@ -206,9 +208,6 @@ class Auth:
         """Open (creating) the auth database for `store_uri`; the admin from the environment is
         created or its password set. Raises `InvalidInputError` if there would be no admin."""
         if path is None:
-            from eventlog.log import local_cache
-            from eventlog.storage import open_store
-
             path = os.path.join(local_cache(open_store(store_uri), "auth", "_auth"), "auth.db")
         auth = cls(AuthDB(path), default_permission, max_failed_logins=max_failed_logins)
         name = os.environ.get("TRACKLOG_ADMIN_USERNAME") or "admin"
