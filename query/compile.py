@@ -1,7 +1,8 @@
 """Filter nodes and order_by keys to parameterised DuckDB SQL over one view (alias ``r``).
 
 Values never enter the SQL text: each becomes a named parameter (``$p0``, ``$p1``…). The
-semantics are MLflow's (its sqlalchemy store), which `query.evaluate` repeats in Python:
+semantics are MLflow's (its sqlalchemy store), which the tests' Python oracle
+(`tests/query/evaluate_oracle.py`) repeats:
 
 - a missing value satisfies only ``IS NULL`` (``!=`` and ``NOT IN`` never match it);
 - a NaN metric satisfies ``!=`` and no other comparison (MLflow stores NaN apart from values);

@@ -16,7 +16,7 @@ names to this one connection.
 >>> con.execute("DROP TABLE runs")
 Traceback (most recent call last):
 ...
-query.sql.SqlError: SQL here is read-only: a DROP statement is not allowed (only SELECT queries)
+eventlog.errors.SqlError: SQL here is read-only: a DROP statement is not allowed (only SELECT queries)
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["eventlog.log", "eventlog.storage", "tracklog", "tracklog.tracking.client", "tracklog.tracking.fluent", "tracklog.artifacts", "query.filter",
-           "query.evaluate", "tracklog.models.signature", "tracklog.models.pyfunc", "tracklog.models.sklearn"]
+           "tracklog.models.signature", "tracklog.models.pyfunc", "tracklog.models.sklearn"]
 
 
 @pytest.mark.parametrize("name", MODULES)

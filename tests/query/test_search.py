@@ -1,5 +1,5 @@
 """search_runs: the compiled SQL selects exactly what a plain-Python reading of the filter selects
-— and what the production evaluator (`query.evaluate`) selects — in MLflow's order, page after
+— and what the Python oracle (`tests/query/evaluate_oracle.py`) selects — in MLflow's order, page after
 page. MLflow's semantics (its sqlalchemy store): a NaN metric satisfies ``!=`` and no other
 comparison, and sorts after every value and before missing ones; a backslash escapes ``%``,
 ``_`` and itself in LIKE patterns."""
@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tracklog
-from query.evaluate import predicate
 from query.filter import And, Comparison, Key, Or, to_string
+from tests.query.evaluate_oracle import predicate
 from tracklog import Metric, Param, RunTag, ViewType
 from tracklog.entities import DatasetInput, InputTag
 
@@ -138,7 +138,7 @@ def test_compiled_sql_selects_what_python_selects(store, node) -> None:
 
 
 def _evaluator_match(match, node, run) -> bool:
-    """`query.evaluate.predicate` on a run; dataset keys are multi-valued (one match is enough)."""
+    """`evaluate_oracle.predicate` on a run; dataset keys are multi-valued (one match is enough)."""
     leaves = []
 
     def walk(n):

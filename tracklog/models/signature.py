@@ -20,7 +20,7 @@ the column and the type it expected.
 >>> enforce_schema(pd.DataFrame({"a": ["oops"], "b": ["x"]}), sig.inputs)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-tracklog.models.signature.SchemaEnforcementError: input column 'a': expected double, got string values (dtype ...)
+eventlog.errors.SchemaEnforcementError: input column 'a': expected double, got string values (dtype ...)
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Evaluating a parsed filter in Python, with the semantics the SQL compiler gives it.
+"""The tests' oracle: a parsed filter evaluated in Python, with the semantics the SQL compiler gives it.
+
+No production code evaluates filters in Python any more (every search is SQL on the catalog);
+this independent statement of MLflow's semantics is held equal to `query.compile` by
+`tests/query/test_search.py` on random filters and runs.
 
 `predicate` turns the nodes `query.filter.parse` builds into a predicate over a
 ``lookup(key) -> value`` function. Its semantics are `query.compile`'s, rule for rule (a
