@@ -15,6 +15,7 @@ from projections.entities import (
     ModelVersion,
     RegisteredModel,
     Run,
+    RunStatus,
 )
 from projections.rows import (
     EXPERIMENT_COLUMNS,
@@ -58,15 +59,20 @@ _RUN_SELECT = ", ".join(RUN_COLUMNS)
 
 def runs_by_id(cur: duckdb.DuckDBPyConnection, run_ids: Iterable[str], cache: dict[str, Run] | None = None) -> list[Run]:
     """The runs with these ids that exist, in this order; entities found in `cache` (the
-    catalog's, which a fold clears for the runs it touches) are reused, others added."""
+    catalog's, which a fold clears for the runs it touches) are reused, others added — except
+    RUNNING and crashed runs, whose status depends on the time (`projections.views.RUNS_LIVE`)."""
     ids = list(run_ids)
     cache = {} if cache is None else cache
-    missing = [r for r in ids if r not in cache]
+    found = {r: cache[r] for r in ids if r in cache}
+    missing = [r for r in ids if r not in found]
     if missing:
-        table = fetch_arrow(cur, f"SELECT {_RUN_SELECT} FROM runs WHERE run_id IN (SELECT unnest($ids))", {"ids": missing})
-        for run in run_entities(table):
-            cache[run.info.run_id] = run
-    return [cache[r] for r in ids if r in cache]
+        table = fetch_arrow(cur, f"SELECT {_RUN_SELECT}, crashed FROM runs WHERE run_id IN (SELECT unnest($ids))",
+                            {"ids": missing})
+        for run, crashed in zip(run_entities(table), table.column("crashed").to_pylist(), strict=True):
+            found[run.info.run_id] = run
+            if not crashed and run.info.status != RunStatus.RUNNING:
+                cache[run.info.run_id] = run
+    return [found[r] for r in ids if r in found]
 
 
 def run_lifecycle(cur: duckdb.DuckDBPyConnection, run_id: str) -> str | None:

@@ -9,6 +9,11 @@ in the background and sets None).
 One `LocalStore` per tracking URI per process (`LocalStore.open`): every `Client` on the URI
 shares its writer, so a process has one writer per store.
 
+Runs this process starts or resumes send heartbeats (`tracklog.tracking.heartbeat`) until it
+ends them; a store that writes on behalf of others (the tracking server) sets `heartbeats` off.
+A process that writes to the store also records, when its reads find a run whose heartbeats
+stopped, that the run was declared dead (`RunHeartbeatLost`: who and when).
+
 The write path checks state cheaply: runs this process knows to be active skip the lookup
 (`active_runs`), experiment lookups for new runs may be a second old, and a param's held value
 is checked against the catalog plus this process's unpublished params (first writer wins, the
@@ -75,6 +80,7 @@ from eventlog.events import (
     RegisteredModelTagSet,
     RunDeleted,
     RunEnded,
+    RunHeartbeatLost,
     RunRenamed,
     RunRestored,
     RunResumed,
@@ -129,6 +135,7 @@ from query.search import (
 )
 from query.sql import run_sql
 from tracklog._config import get_artifact_root
+from tracklog.tracking.heartbeat import HEARTBEATS, heartbeat_interval
 from tracklog.tracking.store import KeyValues, TrackingStore
 
 if TYPE_CHECKING:
@@ -176,6 +183,9 @@ class LocalStore(TrackingStore):
         self.uri = uri
         self.log = EventLog.open(uri)
         self.max_age: float | None = 0.0  # how stale a read may be before the store is listed again
+        self.heartbeats = True  # runs started or resumed here send heartbeats (off in a server)
+        self.declares: bool | None = None  # record crashed runs' RunHeartbeatLost (None: if this process wrote)
+        self._declared_at = 0.0  # time.monotonic() of the last look for crashed runs
         self.active_runs: set[str] = set()  # runs known to exist and not be deleted: the fast path
         self.ok_metric_keys: set[str] = set()
         self._experiments: dict[str, tuple[float, Experiment]] = {}
@@ -207,7 +217,21 @@ class LocalStore(TrackingStore):
             return self._empty.connect(as_of, refresh=False)
         catalog = self.catalog
         catalog.sync(self.max_age)
-        return catalog.connect(as_of, refresh=False)
+        cur = catalog.connect(as_of, refresh=False)
+        if as_of is None and time.monotonic() - self._declared_at >= heartbeat_interval():
+            self._declare_lost(cur)
+        return cur
+
+    def _declare_lost(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Record `RunHeartbeatLost` for the runs that read as crashed and were not declared yet
+        (at most once per heartbeat interval; only a process that writes to the store does)."""
+        self._declared_at = time.monotonic()
+        if not (self.declares if self.declares is not None else self.log.writer.appended):
+            return
+        found = cur.execute("SELECT r.run_id, l.seen_ts FROM runs r JOIN liveness l USING (run_id) "
+                            "WHERE r.crashed AND r.declared_dead_by IS NULL").fetchall()
+        for run_id, seen in found:
+            self.log.append(RunHeartbeatLost(run_id=run_id, last_seen=seen))
 
     def _present(self) -> bool:
         if not self._exists:  # logged to from here: the flush before the read creates it
@@ -372,6 +396,8 @@ class LocalStore(TrackingStore):
             if token is not None:
                 ACTOR.reset(token)
         self.active_runs.add(run_id)
+        if self.heartbeats:
+            HEARTBEATS.watch(self.log, run_id)
         return new_run_entity(run_id, exp.experiment_id, run_name, started.actor, start, artifact_uri,
                               {k: v for k, v in tags if k != "mlflow.runName"})
 
@@ -414,7 +440,10 @@ class LocalStore(TrackingStore):
         if status is not None:
             if status == RunStatus.RUNNING:
                 self.log.append(RunResumed(run_id=run_id))
+                if self.heartbeats:
+                    HEARTBEATS.watch(self.log, run_id)
             else:
+                HEARTBEATS.unwatch(run_id)
                 self.log.append(RunEnded(run_id=run_id, status=status, end_time=_now_ms() if end_time is None else end_time))
         if name is not None:
             self.log.append(RunRenamed(run_id=run_id, run_name=name))
@@ -423,6 +452,7 @@ class LocalStore(TrackingStore):
         self._lifecycle(run_id)
         self.log.append(RunDeleted(run_id=run_id))
         self.active_runs.discard(run_id)
+        HEARTBEATS.unwatch(run_id)
 
     def restore_run(self, run_id: str) -> None:
         self._lifecycle(run_id)
