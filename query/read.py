@@ -11,6 +11,7 @@ from projections.catalog import fetch_arrow
 from projections.entities import (
     Experiment,
     LoggedModel,
+    Metric,
     MetricHistory,
     ModelVersion,
     RegisteredModel,
@@ -26,6 +27,7 @@ from projections.rows import (
     experiment_entity,
     logged_model_entity,
     model_entity,
+    model_metric_entity,
     run_entities,
     version_entity,
 )
@@ -42,6 +44,7 @@ __all__ = [
     "experiment",
     "experiment_by_name",
     "logged_model",
+    "logged_models",
     "metric_history",
     "model_versions",
     "registered_model",
@@ -102,7 +105,20 @@ def metric_history(cur: duckdb.DuckDBPyConnection, run_id: str, key: str) -> Met
 
 def logged_model(cur: duckdb.DuckDBPyConnection, model_id: str) -> LoggedModel | None:
     rows = cur.execute(f"SELECT {LOGGED_MODEL_SELECT} FROM logged_models r WHERE model_id = ?", [model_id]).fetchall()
-    return logged_model_entity(rows[0]) if rows else None
+    return logged_models(cur, rows)[0] if rows else None
+
+
+def logged_models(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> list[LoggedModel]:
+    """Logged model entities from rows of `LOGGED_MODEL_SELECT`, with their metric points."""
+    points: dict[str, list[Metric]] = {row[0]: [] for row in rows}
+    if rows:
+        for found in cur.execute(
+                "SELECT model_id, run_id, key, value, step, timestamp, dataset_name, dataset_digest "
+                "FROM logged_model_metrics WHERE model_id IN (SELECT unnest($ids)) "
+                "ORDER BY model_id, key, step, timestamp, run_id, dataset_name, dataset_digest, value",
+                {"ids": list(points)}).fetchall():
+            points[found[0]].append(model_metric_entity(found))
+    return [logged_model_entity(row, points[row[0]]) for row in rows]
 
 
 # ---- the registry ------------------------------------------------------------------------

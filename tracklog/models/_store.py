@@ -24,7 +24,7 @@ from eventlog.errors import (
     ModelNotFoundError,
     RunNotFoundError,
 )
-from projections.entities import LoggedModel
+from projections.entities import LoggedModel, ModelOutput
 from tracklog import artifacts
 from tracklog.artifacts import download, upload, validate_artifact_path
 from tracklog.models.model import Model, ModelInfo
@@ -129,6 +129,7 @@ def log_model(save: Callable[..., None], *, name: str | None, artifact_path: str
     experiment_id = active.info.experiment_id if active is not None else fluent._experiment_id()
     logged = client.create_logged_model(experiment_id, name, source_run_id=run_id)
     model_id, location = logged.model_id, logged.artifact_location
+    fluent._last_model_id.set(model_id)
     model = Model(artifact_path=location, run_id=run_id, model_id=model_id, model_uuid=model_id)
     try:
         with tempfile.TemporaryDirectory(prefix="tracklog-log-model-") as tmp:
@@ -141,6 +142,8 @@ def log_model(save: Callable[..., None], *, name: str | None, artifact_path: str
     if model.flavors:
         client.set_logged_model_tags(model_id, {"tracklog.flavors": ",".join(model.flavors)})
     client.finalize_logged_model(model_id, "READY")
+    if run_id is not None:  # the run's outputs name the model, as MLflow 3 records them
+        client.log_outputs(run_id, [ModelOutput(model_id=model_id, step=0)])
     info = ModelInfo(
         artifact_path=location, flavors=model.flavors, model_uri=f"models:/{model_id}", model_uuid=model_id,
         run_id=run_id, saved_input_example_info=model.saved_input_example_info, signature=model.signature,

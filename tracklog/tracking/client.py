@@ -133,6 +133,12 @@ def _opt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _opt_str(what: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    raise InvalidValueError(f"{what} must be a string, got {type(value).__name__} {value!r}")
+
+
 class Client:
     """Tracking, logged-model and registry operations on one store, with ``MlflowClient``'s names.
 
@@ -255,7 +261,16 @@ class Client:
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None,
                    synchronous: bool | None = None, dataset_name: str | None = None,
                    dataset_digest: str | None = None, model_id: str | None = None) -> None:
-        """Log one metric point; returns as soon as it is buffered (and in the WAL)."""
+        """Log one metric point; returns as soon as it is buffered (and in the WAL).
+
+        With `model_id` the point is also one of that logged model's metrics (computed on the
+        dataset `dataset_name`/`dataset_digest`, if given), as MLflow 3 links them.
+        """
+        if model_id is not None or dataset_name is not None or dataset_digest is not None:
+            point = Metric(key, value, _now_ms() if timestamp is None else timestamp, 0 if step is None else step,
+                           model_id=model_id, dataset_name=dataset_name, dataset_digest=dataset_digest)
+            self.log_batch(run_id, metrics=[point])
+            return
         if key not in self._ok_keys:
             check_key("metric key", key)
             self._remember(key)
@@ -275,8 +290,17 @@ class Client:
         self._ok_keys.add(key)
 
     def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int | None = None,
-                    timestamp: int | None = None) -> None:
-        """Several metrics at one step and timestamp: validated first, then appended together."""
+                    timestamp: int | None = None, model_id: str | None = None, dataset_name: str | None = None,
+                    dataset_digest: str | None = None) -> None:
+        """Several metrics at one step and timestamp: validated first, then appended together
+        (with `model_id`, also as that logged model's metrics, on the dataset if given)."""
+        if model_id is not None or dataset_name is not None or dataset_digest is not None:
+            stamp = _now_ms() if timestamp is None else timestamp
+            points = [Metric(k, v, stamp, 0 if step is None else step, model_id=model_id, dataset_name=dataset_name,
+                             dataset_digest=dataset_digest) for k, v in metrics.items()]
+            for start in range(0, len(points), 1000):
+                self.log_batch(run_id, metrics=points[start:start + 1000])
+            return
         items = []
         for key, value in metrics.items():
             if key not in self._ok_keys:
@@ -467,7 +491,11 @@ class Client:
         value = check_metric_value(key, m.value)
         step = check_step(key, 0 if m.step is None else m.step)
         timestamp = check_timestamp(key, _now_ms() if m.timestamp is None else m.timestamp)
-        return Metric(key, value, timestamp, step)
+        if m.model_id is None and m.dataset_name is None and m.dataset_digest is None:
+            return Metric(key, value, timestamp, step)
+        return Metric(key, value, timestamp, step, model_id=_opt_str("model_id", m.model_id),
+                      dataset_name=_opt_str("dataset_name", m.dataset_name),
+                      dataset_digest=_opt_str("dataset_digest", m.dataset_digest))
 
     def _check_params(self, params: list[Param]) -> list[tuple[str, str]]:
         out: dict[str, str] = {}
@@ -525,13 +553,25 @@ class Client:
 
     def search_logged_models(self, experiment_ids: list[str] | None = None, filter_string: str | None = None,
                              max_results: int | None = None, order_by: list[dict[str, Any]] | None = None,
-                             page_token: str | None = None) -> PagedList[LoggedModel]:
+                             page_token: str | None = None,
+                             datasets: list[dict[str, Any]] | None = None) -> PagedList[LoggedModel]:
         """Logged models of these experiments (all, if none given) matching a filter over
-        attributes (``name``, ``status``, ``source_run_id``…), ``params.<k>`` and ``tags.<k>``;
-        `order_by` as MLflow's ``[{"field_name": …, "ascending": …}]``."""
+        attributes (``name``, ``status``, ``source_run_id``…), ``metrics.<k>``, ``params.<k>``
+        and ``tags.<k>``; `order_by` as MLflow's ``[{"field_name": …, "ascending": …}]``;
+        `datasets` as MLflow's ``[{"dataset_name": …, "dataset_digest": …}]`` (metrics on those only)."""
         orders = [(str(o["field_name"]), bool(o.get("ascending", True))) for o in order_by or ()]
+        checked = []
+        for i, d in enumerate(datasets or ()):
+            name = d.get("dataset_name") if isinstance(d, dict) else None
+            if not isinstance(name, str) or not name:
+                raise InvalidInputError(f"datasets[{i}] must be a dict with a 'dataset_name' string, got {d!r}")
+            digest = d.get("dataset_digest")
+            checked.append((name, None if digest is None else str(digest)))
+        if not checked:  # stores that predate `datasets` take the five arguments
+            return self._store.search_logged_models([str(e) for e in experiment_ids or ()], filter_string,
+                                                    max_results, orders, page_token)
         return self._store.search_logged_models([str(e) for e in experiment_ids or ()], filter_string, max_results,
-                                                orders, page_token)
+                                                orders, page_token, datasets=checked)
 
     # ---- the model registry -------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from eventlog.events import (
     ExperimentTagDeleted,
     ExperimentTagSet,
     LoggedModelDeleted,
+    LoggedModelMetricLogged,
     LoggedModelParamLogged,
     LoggedModelStatusSet,
     LoggedModelTagDeleted,
@@ -105,7 +106,7 @@ from projections.entities import (
     Run,
     RunStatus,
 )
-from projections.rows import experiment_entity, logged_model_entity, new_run_entity
+from projections.rows import experiment_entity, new_run_entity
 from query.compile import Params
 from query.read import (
     EXPERIMENT_SELECT,
@@ -115,6 +116,7 @@ from query.read import (
     experiment,
     experiment_by_name,
     logged_model,
+    logged_models,
     metric_history,
     model_versions,
     registered_model,
@@ -490,6 +492,9 @@ class LocalStore(TrackingStore):
                     raise ParamChangedError(
                         f"param {key!r} of run {run_id} was logged as {held[key]!r} and cannot become {value!r}: "
                         "params are immutable (log a new key, or start a new run)")
+        linked = [m for m in metrics if m.model_id]
+        for model_id in sorted({m.model_id for m in linked if m.model_id}):  # all or nothing: check first
+            self.get_logged_model(model_id)
         log = self.log
         for key, value in params:
             log.append(ParamLogged(run_id=run_id, key=key, value=value))
@@ -498,6 +503,10 @@ class LocalStore(TrackingStore):
         writer = log.writer
         for m in metrics:
             writer.log_metric(run_id, m.key, m.value, m.step, m.timestamp)
+        for m in linked:  # also points of the logged models (MLflow 3's logged_model_metrics)
+            self.log.append(LoggedModelMetricLogged(
+                model_id=m.model_id or "", run_id=run_id, key=m.key, metric_value=m.value, step=m.step,
+                timestamp=m.timestamp, dataset_name=m.dataset_name or "", dataset_digest=m.dataset_digest or ""))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.require_active_run(run_id)
@@ -620,17 +629,29 @@ class LocalStore(TrackingStore):
 
     def search_logged_models(self, experiment_ids: Sequence[str], filter_string: str | None,
                              max_results: int | None, order_by: Sequence[tuple[str, bool]] | None,
-                             page_token: str | None) -> PagedList[LoggedModel]:
+                             page_token: str | None,
+                             datasets: Sequence[tuple[str, str | None]] = ()) -> PagedList[LoggedModel]:
         self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         params = Params(LOGGED_MODELS.columns, LOGGED_MODELS.maps)
+        spec = LOGGED_MODELS
+        if datasets:  # metrics.<k> then means the latest point of k on one of these datasets
+            matches = " OR ".join(
+                f"(x.dataset_name = {params.add(name)}"
+                + (f" AND x.dataset_digest = {params.add(digest)})" if digest else ")") for name, digest in datasets)
+            spec = spec._replace(view=(
+                "(SELECT m.* REPLACE ((SELECT coalesce(map_from_entries(list({'k': key, 'v': value} ORDER BY key)), "
+                "MAP {}::MAP(VARCHAR, DOUBLE)) FROM (SELECT key, arg_max(value, (timestamp, step)) AS value "
+                f"FROM logged_model_metrics x WHERE x.model_id = m.model_id AND ({matches}) GROUP BY key)) AS metrics) "
+                "FROM logged_models m)"))
         where = ["r.experiment_id IN (SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active')"]
         if experiment_ids:
             where.append(f"r.experiment_id IN (SELECT unnest({params.add([str(e) for e in experiment_ids])}::VARCHAR[]))")
         clauses = [f"{name} {'ASC' if ascending else 'DESC'}" for name, ascending in order_by or ()]
-        page = search(self.cursor(), LOGGED_MODELS, LOGGED_MODEL_SELECT, filter_string, clauses, max_results,
-                      page_token, where=where, params=params, scope=sorted(map(str, experiment_ids)))
-        return PagedList([logged_model_entity(row) for row in page.rows], page.token)
+        cur = self.cursor()
+        page = search(cur, spec, LOGGED_MODEL_SELECT, filter_string, clauses, max_results,
+                      page_token, where=where, params=params, scope=[sorted(map(str, experiment_ids)), list(datasets)])
+        return PagedList(logged_models(cur, page.rows), page.token)
 
     # ---- the model registry -------------------------------------------------------------------
 

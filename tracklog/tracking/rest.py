@@ -294,10 +294,13 @@ class RestStore(TrackingStore):
 
     def search_logged_models(self, experiment_ids: Sequence[str], filter_string: str | None,
                              max_results: int | None, order_by: Sequence[tuple[str, bool]] | None,
-                             page_token: str | None) -> PagedList[LoggedModel]:
+                             page_token: str | None,
+                             datasets: Sequence[tuple[str, str | None]] = ()) -> PagedList[LoggedModel]:
         def page(size: int, token: str | None) -> tuple[list[LoggedModel], str | None]:
             body = m.SearchLoggedModels(experiment_ids=list(experiment_ids), filter=filter_string or "",
                                         max_results=size, page_token=token or "",
+                                        datasets=[m.DatasetFilter(dataset_name=n, dataset_digest=d or "")
+                                                  for n, d in datasets],
                                         order_by=[m.OrderBy(field_name=f, ascending=a) for f, a in order_by or ()])
             reply = self._call("POST", "logged-models/search", body, m.LoggedModelsReply)
             return [self._logged(x) for x in reply.models], reply.next_page_token or None

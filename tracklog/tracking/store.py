@@ -174,8 +174,10 @@ class TrackingStore(abc.ABC):
     @abc.abstractmethod
     def search_logged_models(self, experiment_ids: Sequence[str], filter_string: str | None,
                              max_results: int | None, order_by: Sequence[tuple[str, bool]] | None,
-                             page_token: str | None) -> PagedList[LoggedModel]:
-        """`order_by` as (field, ascending) pairs, as MLflow's API takes them."""
+                             page_token: str | None,
+                             datasets: Sequence[tuple[str, str | None]] = ()) -> PagedList[LoggedModel]:
+        """`order_by` as (field, ascending) pairs, as MLflow's API takes them; `datasets` as
+        (name, digest or None): ``metrics.<k>`` then compares only points on those datasets."""
 
     # ---- the model registry -------------------------------------------------------------------
 
