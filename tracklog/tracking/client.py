@@ -218,12 +218,13 @@ class Client:
     # ---- runs -----------------------------------------------------------------------------
 
     def create_run(self, experiment_id: str, start_time: int | None = None, tags: dict[str, Any] | None = None,
-                   run_name: str | None = None) -> Run:
-        """Start a run in an active experiment; returns it (status RUNNING)."""
+                   run_name: str | None = None, *, user_id: str | None = None) -> Run:
+        """Start a run in an active experiment; returns it (status RUNNING). `user_id`: who it
+        is recorded for (default: this process's user)."""
         checked = self._check_tags(tags or {})
         name = run_name or dict(checked).get("mlflow.runName") or random_run_name()
         start = None if start_time is None else check_timestamp("start_time", start_time)
-        return self._store.create_run(str(experiment_id), start, checked, str(name))
+        return self._store.create_run(str(experiment_id), start, checked, str(name), user_id)
 
     def get_run(self, run_id: str) -> Run:
         """The run with its latest metrics, params, tags, inputs and outputs; raises `RunNotFoundError`."""
