@@ -34,6 +34,7 @@ same class from the server's answer; the HTTP status of each code is one table i
     ├── PermissionDeniedError                      PERMISSION_DENIED
     ├── RequestLimitError                          RESOURCE_LIMIT_EXCEEDED  a request over a server's limits
     ├── ApiError                                   a server's answer with its own code (.error_code)
+    ├── MissingDependencyError (ImportError)       an optional package a feature needs is not installed
     └── StorageError (OSError)                     TEMPORARILY_UNAVAILABLE
         ├── CorruptFileError                       a file in the store that is not a valid segment
         ├── FileVanishedError (FileNotFoundError)  a listed file removed before it was read
@@ -66,6 +67,7 @@ __all__ = [
     "InvalidValueError",
     "LoggedModelNotFoundError",
     "MalformedRequestError",
+    "MissingDependencyError",
     "ModelAliasNotFoundError",
     "ModelNotFoundError",
     "ModelVersionNotFoundError",
@@ -248,6 +250,10 @@ def _rebuild(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any])
     error.args = args
     error.__dict__.update(state)
     return error
+
+
+class MissingDependencyError(TracklogError, ImportError):
+    """An optional package a feature needs is not installed; the message names the extra to install."""
 
 
 class StorageError(TracklogError, OSError):

@@ -38,6 +38,13 @@ from tracklog._config import (
     set_tracking_uri,
 )
 from tracklog._version import __version__
+from tracklog.integrations.autolog import autolog
+from tracklog.integrations.system_metrics import (
+    disable_system_metrics_logging,
+    enable_system_metrics_logging,
+    set_system_metrics_samples_before_logging,
+    set_system_metrics_sampling_interval,
+)
 from tracklog.tracking.client import Client
 from tracklog.tracking.fluent import (
     ActiveRun,
@@ -115,6 +122,7 @@ __all__ = [
     "ViewType",
     "__version__",
     "active_run",
+    "autolog",
     "connect",
     "create_experiment",
     "create_external_model",
@@ -122,6 +130,8 @@ __all__ = [
     "delete_experiment",
     "delete_run",
     "delete_tag",
+    "disable_system_metrics_logging",
+    "enable_system_metrics_logging",
     "end_run",
     "finalize_logged_model",
     "flush",
@@ -160,6 +170,8 @@ __all__ = [
     "set_experiment",
     "set_experiment_tag",
     "set_experiment_tags",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_sampling_interval",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
@@ -168,7 +180,8 @@ __all__ = [
 ]
 
 
-_SUBMODULES = ("artifacts", "models", "projects", "pyfunc", "registry", "server", "sklearn", "tracking")
+_SUBMODULES = ("artifacts", "integrations", "lightgbm", "models", "projects", "pyfunc", "registry", "server", "sklearn",
+               "tracking", "xgboost")
 
 
 def __getattr__(name: str) -> object:

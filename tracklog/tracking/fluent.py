@@ -41,6 +41,7 @@ from projections import (
     ViewType,
 )
 from tracklog._config import settings
+from tracklog.integrations import system_metrics
 from tracklog.artifacts import validate_artifact_path
 from tracklog.registry import check_model_name, parse_models_uri
 from tracklog.tracking._source import script_git_tags
@@ -258,6 +259,10 @@ def start_run(
 ) -> ActiveRun:
     """Start a run (or resume `run_id`) and make it active; use it as a context manager.
 
+    `log_system_metrics`: log CPU, memory, disk, network (and GPU) use to the run in the
+    background, as MLflow's ``system/…`` metrics (None: if `enable_system_metrics_logging`
+    or ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` says so; `tracklog.integrations.system_metrics`).
+
     >>> import tempfile, tracklog
     >>> tracklog.set_tracking_uri(tempfile.mkdtemp())
     >>> with tracklog.start_run(run_name="demo") as run:
@@ -282,7 +287,16 @@ def start_run(
     active = ActiveRun(run, client)
     _run_stack.set((*_run_stack.get(), active))
     _ensure_exit_hook()
+    if log_system_metrics or (log_system_metrics is None and system_metrics.system_metrics_enabled()):
+        _watch_system(client, run)
     return active
+
+
+def _watch_system(client: Client, run: Run) -> None:
+    """System metrics for the run, from the step after its last system metric (0 for a new run)."""
+    steps = [m.step for m in run.data.metric_list if m.key.startswith(system_metrics.PREFIX)]
+    system_metrics.MONITOR.watch(run.info.run_id, lambda run_id, values, step: client.log_metrics(run_id, values, step),
+                                 max(steps) + 1 if steps else 0)
 
 
 def _system_tags(parent_run_id: str | None) -> dict[str, str]:
@@ -329,6 +343,7 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
         return
     active = stack[-1]
     _run_stack.set(stack[:-1])
+    system_metrics.MONITOR.unwatch(active.run_id)
     active._client.set_terminated(active.run_id, status)
     active._client.flush()
     _last_run_id.set(active.run_id)
