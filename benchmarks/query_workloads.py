@@ -44,7 +44,7 @@ from benchmarks.stores import (
 from benchmarks.targets import Target
 from benchmarks.workloads import BATCH_LIMIT, REPO_ROOT, Figures, Sizes, Workload, smooth
 
-__all__ = ["PATTERNS", "QUERIES", "READ_WORKLOADS", "configure_store_cache"]
+__all__ = ["QUERIES", "READ_WORKLOADS", "configure_store_cache", "pattern_values"]
 
 # name -> (label, filter_string, order_by): the three queries of the issue
 QUERIES: dict[str, tuple[str, str, list[str] | None]] = {
@@ -52,7 +52,6 @@ QUERIES: dict[str, tuple[str, str, list[str] | None]] = {
     "filter": ("metrics.m0 > 0.5 and params.p1 = 'x'", "metrics.m0 > 0.5 and params.p1 = 'x'", None),
     "order": ("order by metrics.m1 DESC", "", ["metrics.m1 DESC"]),
 }
-PATTERNS = ("smooth", "float32", "noisy")  # value patterns of the compacted bytes/point figure
 CLIENT_MAX_RESULTS = 1000
 PANDAS_MAX_RESULTS = 100_000
 HISTORY_RUN_ID = "5eed" * 8
@@ -253,10 +252,15 @@ def _runs_store(specs: list[RunSpec], n: int, sizes: Sizes) -> tuple[str, Callab
 
 
 def pattern_values(pattern: str, n: int, seed: int = 42) -> list[float]:
-    """smooth: 1/(1+0.01 i); noisy: that plus N(0, 0.01); float32: the noisy curve rounded to float32
-    (what ``tensor.item()`` of a float32 loss gives)."""
+    """smooth: 1/(1+0.01 i); smooth32: that rounded to float32; noisy: the smooth curve plus
+    N(0, 0.01); float32: the noisy curve rounded to float32 (what ``tensor.item()`` of a float32
+    loss gives)."""
     if pattern == "smooth":
         return [smooth(i) for i in range(n)]
+    if pattern == "smooth32":
+        import numpy as np
+
+        return np.asarray([smooth(i) for i in range(n)], dtype=np.float32).astype(np.float64).tolist()  # type: ignore[no-any-return]
     rng = random.Random(seed)
     noisy = [smooth(i) + rng.gauss(0.0, 0.01) for i in range(n)]
     if pattern == "noisy":
@@ -670,20 +674,6 @@ def _compact_history(target: Target, sizes: Sizes) -> Figures:
     return figures
 
 
-def _compact_pattern(target: Target, sizes: Sizes, pattern: str) -> Figures:
-    n = sizes.pattern_points
-    name, build = _history_store(pattern, n, sizes)
-    with _stores.working_store(name, build) as (work, info):
-        _note_clock(target, name, info)
-        uri = str(work)
-        figures = {f"{pattern}_points": n, **_bytes_figures(uri, n, f"{pattern}_", "before")}
-        figures.update(_compact_both(uri, f"{pattern}_"))
-        figures.update(_bytes_figures(uri, n, f"{pattern}_", "after"))
-        history_ = target.api.Client(uri).get_metric_history(HISTORY_RUN_ID, HISTORY_KEY)
-        _check([m.value for m in history_] == pattern_values(pattern, n), f"{pattern} values changed with compaction")
-    return figures
-
-
 def _compact_fold(target: Target, sizes: Sizes) -> Figures:
     points = sizes.fold_runs * sizes.fold_keys * sizes.fold_steps
     name, build = _fold_store(sizes)
@@ -700,11 +690,11 @@ def _compact_fold(target: Target, sizes: Sizes) -> Figures:
 
 
 def compact(target: Target, sizes: Sizes) -> Figures:
-    """Compaction (both streams, retention 0) of the stores above: time, bytes/point, queries before/after."""
+    """Compaction (both streams, retention 0) of the stores above: time, bytes/point, queries
+    before/after. Bytes per point by value pattern: `benchmarks.storage_workloads`."""
     return _parts({}, [
         ("runs store", functools.partial(_compact_runs, target, sizes)),
         ("history store", functools.partial(_compact_history, target, sizes)),
-        *((f"{p} store", functools.partial(_compact_pattern, target, sizes, p)) for p in PATTERNS),
         ("fold store", functools.partial(_compact_fold, target, sizes)),
     ])
 

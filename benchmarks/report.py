@@ -11,10 +11,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from benchmarks.query_workloads import PATTERNS, QUERIES
+from benchmarks.query_workloads import QUERIES
+from benchmarks.storage_workloads import STORAGE_PATTERNS
 
-__all__ = ["ARTIFACT_ROWS", "BASELINES", "ROWS", "SERVER_ROWS", "Row", "Verdict", "all_rows", "compute_ratios", "consistency_notes",
-           "evaluate_targets", "format_table", "format_verdicts"]
+__all__ = ["ARTIFACT_ROWS", "BASELINES", "ROWS", "SERVER_ROWS", "STORAGE_ROWS", "Row", "Verdict", "all_rows", "compute_ratios",
+           "consistency_notes", "evaluate_targets", "format_issue_table", "format_table", "format_verdicts"]
 
 Results = dict[str, dict[str, dict[str, Any]]]  # workload -> target -> figures
 Better = Literal["lower", "higher", "info"]
@@ -41,28 +42,28 @@ class Row:
 
 
 ROWS: tuple[Row, ...] = (
-    Row("warmup", "first_run_s", "first run in process (start, 1 point, end)", "s", "info"),
+    Row("warmup", "first_run_s", "first run in process (start, 1 point, end; tracklog: flush)", "s", "info"),
     Row("log_metric", "calls", "calls timed (N)", "calls", "info"),
     Row("log_metric", "median_us", "median latency", "µs", "lower"),
     Row("log_metric", "median_us_min", "median latency, best repeat", "µs", "info"),
     Row("log_metric", "median_us_max", "median latency, worst repeat", "µs", "info"),
     Row("log_metric", "p99_us", "p99 latency", "µs", "lower"),
     Row("log_metric", "calls_per_s", "throughput, loop only", "calls/s", "higher"),
-    Row("log_metric", "end_run_s", "final end_run (flush)", "s", "info"),
-    Row("log_metric", "calls_per_s_incl_end_run", "throughput incl. end_run", "calls/s", "higher"),
+    Row("log_metric", "end_run_s", "final end_run + publish (tracklog: flush)", "s", "info"),
+    Row("log_metric", "calls_per_s_incl_end_run", "throughput incl. end_run + publish", "calls/s", "higher"),
     Row("log_metric", "bytes_per_point", "bytes on disk per point", "B", "lower"),
     Row("log_metric", "median_us", "median latency, durability=none", "µs", "lower", "tracklog[durability=none]"),
     Row("log_metric", "median_us_max", "median latency, durability=none, worst repeat", "µs", "info",
         "tracklog[durability=none]"),
     Row("log_metric", "p99_us", "p99 latency, durability=none", "µs", "lower", "tracklog[durability=none]"),
-    Row("log_metric", "calls_per_s_incl_end_run", "throughput incl. end_run, durability=none", "calls/s", "higher",
-        "tracklog[durability=none]"),
+    Row("log_metric", "calls_per_s_incl_end_run", "throughput incl. end_run + publish, durability=none", "calls/s",
+        "higher", "tracklog[durability=none]"),
     Row("log_metrics", "calls", "calls timed (N steps x 10 keys)", "calls", "info"),
     Row("log_metrics", "median_us", "median latency per call", "µs", "lower"),
     Row("log_metrics", "p99_us", "p99 latency per call", "µs", "lower"),
     Row("log_metrics", "points_per_s", "points/s, loop only", "points/s", "higher"),
-    Row("log_metrics", "end_run_s", "final end_run (flush)", "s", "info"),
-    Row("log_metrics", "points_per_s_incl_end_run", "points/s incl. end_run", "points/s", "higher"),
+    Row("log_metrics", "end_run_s", "final end_run + publish (tracklog: flush)", "s", "info"),
+    Row("log_metrics", "points_per_s_incl_end_run", "points/s incl. end_run + publish", "points/s", "higher"),
     Row("runs", "runs", "runs timed (N)", "runs", "info"),
     Row("runs", "failed_runs", "runs that raised (skipped)", "runs", "info"),
     Row("runs", "per_run_median_ms", "per-run time, median", "ms", "lower"),
@@ -71,11 +72,34 @@ ROWS: tuple[Row, ...] = (
     Row("runs", "first_decile_mean_ms", "per-run mean, first 10% of runs", "ms", "info"),
     Row("runs", "last_decile_mean_ms", "per-run mean, last 10% of runs", "ms", "info"),
     Row("runs", "est_total_s_for_requested_runs", "total for all requested runs (scaled)", "s", "lower"),
+    Row("runs", "publish_s", "final publish after the last run (tracklog: flush)", "s", "info"),
+    Row("runs", "runs_per_s_incl_publish", "runs/s incl. the final publish", "runs/s", "higher"),
     Row("storage", "smooth_points", "points stored (N)", "points", "info"),
-    Row("storage", "smooth_bytes_per_point", "bytes per point, smooth curve", "B", "lower"),
-    Row("storage", "noisy_bytes_per_point", "bytes per point, noisy curve", "B", "lower"),
+    Row("storage", "smooth_points_per_s_loop", "log_batch 1,000 a call: points/s, loop only", "points/s", "higher"),
+    Row("storage", "smooth_points_per_s", "log_batch 1,000 a call: points/s incl. end_run + publish", "points/s",
+        "higher"),
+    Row("storage", "smooth_bytes_per_point", "bytes per point, smooth curve (not compacted)", "B", "lower"),
+    Row("storage", "noisy_bytes_per_point", "bytes per point, noisy curve (not compacted)", "B", "lower"),
     Row("storage", "smooth_metric_files", "metric files (smooth)", "files", "info"),
     Row("import", "median_ms", "import time, median", "ms", "lower"),
+)
+
+_PATTERN_LABELS = {"smooth": "smooth float64", "smooth32": "smooth float32", "float32": "noisy float32",
+                   "noisy": "noisy float64"}
+STORAGE_ROWS: tuple[Row, ...] = tuple(
+    r for p in STORAGE_PATTERNS for label in (_PATTERN_LABELS[p],) for r in (
+        Row("compacted_storage", f"{p}_bytes_per_point_before", f"{label}: bytes/point before compaction", "B", "info"),
+        Row("compacted_storage", f"{p}_bytes_per_point_after", f"{label}: bytes/point after compaction", "B", "info"),
+        Row("compacted_storage", f"{p}_value_bytes_per_point_after", f"{label}: of which the value column", "B", "info"),
+        Row("compacted_storage", f"{p}_timestamp_bytes_per_point_after", f"{label}: of which timestamp", "B", "info"),
+        Row("compacted_storage", f"{p}_ts_bytes_per_point_after", f"{label}: of which ts", "B", "info"),
+        Row("compacted_storage", f"{p}_value_entropy_bytes_per_point", f"{label}: entropy of the values", "B", "info"),
+        Row("compacted_storage", f"{p}_entropy_bytes_per_point", f"{label}: entropy of the rows (values + timestamps)",
+            "B", "info"),
+        Row("compacted_storage", f"{p}_value_over_entropy", f"{label}: value column / its entropy", "x", "info"),
+        Row("compacted_storage", f"{p}_over_entropy", f"{label}: bytes/point / row entropy", "x", "info"),
+        Row("compacted_storage", f"{p}_compact_metric_s", f"{label}: compaction time", "s", "info"),
+    )
 )
 
 # The read side; the `search` rows depend on the store sizes that ran (see `all_rows`).
@@ -141,10 +165,6 @@ READ_ROWS: tuple[Row, ...] = (
     Row("compact", "history_cold_after_ms", "history store: get_metric_history cold, after", "ms", "info"),
     Row("compact", "history_warm_before_ms", "history store: get_metric_history warm, before", "ms", "info"),
     Row("compact", "history_warm_after_ms", "history store: get_metric_history warm, after", "ms", "info"),
-    *(r for p in PATTERNS for r in (
-        Row("compact", f"{p}_bytes_per_point_before", f"{p} values: bytes/point before", "B", "info"),
-        Row("compact", f"{p}_bytes_per_point_after", f"{p} values: bytes/point after compaction", "B", "info"),
-    )),
     Row("compact", "fold_points", "fold store: points", "points", "info"),
     Row("compact", "fold_compact_metric_s", "fold store: compact metric stream", "s", "info"),
     Row("compact", "fold_compact_metric_rows_per_s", "fold store: compaction throughput", "points/s", "info"),
@@ -197,7 +217,7 @@ def search_rows(sizes: list[int]) -> list[Row]:
 
 def all_rows(results: Results) -> list[Row]:
     """Every row of the table: the static ones, then the read side (search rows per store size)."""
-    return [*ROWS, *search_rows(_search_sizes(results)), *READ_ROWS, *ARTIFACT_ROWS, *SERVER_ROWS]
+    return [*ROWS, *STORAGE_ROWS, *search_rows(_search_sizes(results)), *READ_ROWS, *ARTIFACT_ROWS, *SERVER_ROWS]
 
 
 def _figure(results: Results, workload: str, target: str, key: str) -> float | None:
@@ -233,14 +253,15 @@ class Verdict:
     row_id: str
     figure: float | None
     threshold: float
-    op: Literal["<", ">="]
+    op: Literal["<", "<=", ">", ">="]
     unit: str
 
     @property
     def status(self) -> str:
         if self.figure is None:
             return "N/A"
-        met = self.figure < self.threshold if self.op == "<" else self.figure >= self.threshold
+        met = {"<": self.figure < self.threshold, "<=": self.figure <= self.threshold,
+               ">": self.figure > self.threshold, ">=": self.figure >= self.threshold}[self.op]
         return "PASS" if met else "MISS"
 
     @property
@@ -277,9 +298,6 @@ def _read_verdicts(results: Results, ratios: dict[str, dict[str, float | None]])
         caveat = "" if points >= 1_000_000 else " (the target is for 1,000,000)"
         out.append(Verdict(f"get_metric_history warm, {points:,.0f} points{caveat}", "history.warm_ms",
                            _figure(results, "history", TRACKLOG, "warm_ms"), 100.0, "<", " ms"))
-    for pattern in PATTERNS:
-        out.append(Verdict(f"compacted bytes per point, {pattern} values", f"compact.{pattern}_bytes_per_point_after",
-                           _figure(results, "compact", TRACKLOG, f"{pattern}_bytes_per_point_after"), 5.0, "<", " B"))
     return out
 
 
@@ -319,20 +337,64 @@ def consistency_notes(results: Results) -> list[str]:
     return notes
 
 
+# the write side's rows of issue 16, and the MLflow store its ratios are taken against
+LOG_METRIC = "log_metric.calls_per_s_incl_end_run"
+LOG_METRICS = "log_metrics.points_per_s_incl_end_run"
+LOG_BATCH = "storage.smooth_points_per_s"
+RUNS = "runs.runs_per_s_incl_publish"
+FILE = "mlflow-file"
+
+
+def _ratio(ratios: dict[str, dict[str, float | None]], row_id: str, baseline: str = FILE) -> float | None:
+    return ratios.get(row_id, {}).get(baseline)
+
+
 def _write_verdicts(results: Results, ratios: dict[str, dict[str, float | None]]) -> list[Verdict]:
-    tput = "log_metric.calls_per_s_incl_end_run"
+    """Issue 16's write-side targets (ratios against MLflow's file store), then the older ones."""
+    batch, per_step = _figure(results, "storage", TRACKLOG, "smooth_points_per_s"), _figure(
+        results, "log_metrics", TRACKLOG, "points_per_s_incl_end_run")
     return [
         Verdict("log_metric median latency", "log_metric.median_us",
-                _figure(results, "log_metric", TRACKLOG, "median_us"), 2.0, "<", " µs"),
-        Verdict("log_metric throughput incl. end_run vs MLflow sqlite", tput,
-                ratios.get(tput, {}).get("mlflow-sqlite"), 100.0, ">=", "x"),
-        Verdict("import tracklog", "import.median_ms",
-                _figure(results, "import", TRACKLOG, "median_ms"), 150.0, "<", " ms"),
-        Verdict("bytes per point, smooth curve", "storage.smooth_bytes_per_point",
+                _figure(results, "log_metric", TRACKLOG, "median_us"), 1.5, "<", " µs"),
+        Verdict("log_metric calls/s incl. end_run + publish vs MLflow file store", LOG_METRIC,
+                _ratio(ratios, LOG_METRIC), 150.0, ">=", "x"),
+        Verdict("log_metric calls/s incl. end_run + publish vs MLflow sqlite", LOG_METRIC,
+                _ratio(ratios, LOG_METRIC, "mlflow-sqlite"), 100.0, ">=", "x"),
+        Verdict("log_metrics (10 keys) values/s incl. end_run + publish vs MLflow file store", LOG_METRICS,
+                _ratio(ratios, LOG_METRICS), 100.0, ">=", "x"),
+        Verdict("log_metrics (10 keys) values/s incl. end_run + publish", LOG_METRICS, per_step, 1_000_000.0, ">=",
+                " values/s"),
+        Verdict("log_batch (1,000 a call) values/s incl. end_run + publish vs MLflow file store", LOG_BATCH,
+                _ratio(ratios, LOG_BATCH), 50.0, ">=", "x"),
+        Verdict("log_batch values/s over log_metrics values/s", LOG_BATCH,
+                batch / per_step if batch is not None and per_step else None, 1.0, ">", "x"),
+        Verdict("create runs (10 params, 5 tags, 10 metrics x 20 steps) vs MLflow file store, incl. publish", RUNS,
+                _ratio(ratios, RUNS), 50.0, ">=", "x"),
+        Verdict("create runs, runs/s incl. publish", RUNS, _figure(results, "runs", TRACKLOG, "runs_per_s_incl_publish"),
+                1200.0, ">=", " runs/s"),
+        Verdict("import tracklog", "import.median_ms", _figure(results, "import", TRACKLOG, "median_ms"), 100.0, "<", " ms"),
+        Verdict("bytes per point, smooth curve, not compacted", "storage.smooth_bytes_per_point",
                 _figure(results, "storage", TRACKLOG, "smooth_bytes_per_point"), 8.0, "<", " B"),
-        Verdict("bytes per point, noisy curve", "storage.noisy_bytes_per_point",
+        Verdict("bytes per point, noisy curve, not compacted", "storage.noisy_bytes_per_point",
                 _figure(results, "storage", TRACKLOG, "noisy_bytes_per_point"), 8.0, "<", " B"),
+        *_storage_verdicts(results),
     ]
+
+
+def _storage_verdicts(results: Results) -> list[Verdict]:
+    """Compacted: smooth curves under 5 B a point; noisy values within 10% of their entropy."""
+    def figure(key: str) -> float | None:
+        return _figure(results, "compacted_storage", TRACKLOG, key)
+
+    out = [Verdict(f"compacted bytes per point, {_PATTERN_LABELS[p]} curve", f"compacted_storage.{p}_bytes_per_point_after",
+                   figure(f"{p}_bytes_per_point_after"), 5.0, "<", " B") for p in ("smooth", "smooth32")]
+    for p in ("noisy", "float32"):
+        label = _PATTERN_LABELS[p]
+        out.append(Verdict(f"compacted {label} values: value column / the values' entropy",
+                           f"compacted_storage.{p}_value_over_entropy", figure(f"{p}_value_over_entropy"), 1.1, "<=", "x"))
+        out.append(Verdict(f"compacted {label} values: bytes per point / the rows' entropy (values + timestamps)",
+                           f"compacted_storage.{p}_over_entropy", figure(f"{p}_over_entropy"), 1.1, "<=", "x"))
+    return out
 
 
 # ---- printing ---------------------------------------------------------------------------------
@@ -394,6 +456,54 @@ def format_table(results: Results, ratios: dict[str, dict[str, float | None]], v
         previous = workload
         out.append(render(cells))
     return "\n".join(out)
+
+
+_ISSUE_ROWS = (  # (label, workload, figure key, unit, ratio row or None)
+    ("log_metric per call, sync, incl. end_run + publish", "log_metric", "calls_per_s_incl_end_run", "calls/s", LOG_METRIC),
+    ("log_metric median latency", "log_metric", "median_us", "µs", "log_metric.median_us"),
+    ("log_metrics 10 keys a step, incl. end_run + publish", "log_metrics", "points_per_s_incl_end_run", "values/s",
+     LOG_METRICS),
+    ("log_batch 1,000 a call, incl. end_run + publish", "storage", "smooth_points_per_s", "values/s", LOG_BATCH),
+    ("create runs (10 params, 5 tags, 10 metrics x 20), incl. publish", "runs", "runs_per_s_incl_publish", "runs/s", RUNS),
+    ("compacted storage, smooth float64 curve", "compacted_storage", "smooth_bytes_per_point_after", "B/point", None),
+    ("compacted storage, smooth float32 curve", "compacted_storage", "smooth32_bytes_per_point_after", "B/point", None),
+    ("compacted storage, noisy float64: bytes/point", "compacted_storage", "noisy_bytes_per_point_after", "B/point", None),
+    ("compacted storage, noisy float64: value column / entropy", "compacted_storage", "noisy_value_over_entropy", "x",
+     None),
+    ("compacted storage, noisy float64: bytes/point / row entropy", "compacted_storage", "noisy_over_entropy", "x", None),
+    ("import tracklog", "import", "median_ms", "ms", "import.median_ms"),
+)
+
+
+def format_issue_table(results: Results, ratios: dict[str, dict[str, float | None]], verdicts: list[Verdict]) -> str:
+    """Issue 16's write-side table: MLflow's file store beside tracklog, same run, with the targets."""
+    by_row: dict[str, list[Verdict]] = {}
+    for v in verdicts:
+        by_row.setdefault(v.row_id, []).append(v)
+    header = ["workload", "unit", FILE, "tracklog", "ratio", "target"]
+    lines = []
+    for label, workload, key, unit, ratio_row in _ISSUE_ROWS:
+        mine = _figure(results, workload, TRACKLOG, key)
+        if mine is None:
+            continue
+        theirs = _figure(results, workload, FILE, key)
+        targets = by_row.get(f"{workload}.{key}", []) + (by_row.get(ratio_row, []) if ratio_row else [])
+        seen: list[Verdict] = []
+        for v in targets:
+            if v not in seen and (v.unit != "x" or "sqlite" not in v.name):
+                seen.append(v)
+        lines.append([label, unit, fmt_value(theirs), fmt_value(mine),
+                      fmt_ratio(_ratio(ratios, ratio_row)) if ratio_row else "",
+                      "; ".join(f"{v.op} {v.threshold:g}{v.unit} {v.status}" for v in seen)])
+    if not lines:
+        return ""
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
+
+    def render(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i in (0, 1, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join(["Issue 16, write side (ratios against MLflow's file store, same run):", render(header),
+                      render(["-" * w for w in widths]), *(render(line) for line in lines)])
 
 
 def format_verdicts(verdicts: list[Verdict]) -> str:

@@ -32,17 +32,19 @@ from benchmarks.report import (
     compute_ratios,
     consistency_notes,
     evaluate_targets,
+    format_issue_table,
     format_table,
     format_verdicts,
 )
 from benchmarks.server_workloads import SERVER_WORKLOADS
 from benchmarks.stats import quiesce, timer_overhead_ns
+from benchmarks.storage_workloads import STORAGE_WORKLOADS
 from benchmarks.stores import DEFAULT_CACHE_DIR
 from benchmarks.targets import MlflowTarget, Target, default_targets
 from benchmarks.workloads import REPO_ROOT, Sizes, Workload, warmup
 from benchmarks.workloads import WORKLOADS as WRITE_WORKLOADS
 
-WORKLOADS: dict[str, Workload] = {**WRITE_WORKLOADS, **READ_WORKLOADS, **ARTIFACT_WORKLOADS, **MODEL_WORKLOADS, **REGISTRY_WORKLOADS,
+WORKLOADS: dict[str, Workload] = {**WRITE_WORKLOADS, **STORAGE_WORKLOADS, **READ_WORKLOADS, **ARTIFACT_WORKLOADS, **MODEL_WORKLOADS, **REGISTRY_WORKLOADS,
                                    **SERVER_WORKLOADS}
 SUBPROCESS_WORKLOADS = ("import",)  # run after every in-process workload
 Results = dict[str, dict[str, dict[str, Any]]]
@@ -211,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results, ratios, verdicts))
     print()
     print(format_verdicts([v for v in verdicts if v.figure is not None]))
+    issue = format_issue_table(results, ratios, verdicts)
+    if issue:
+        print()
+        print(issue)
     print("ratio = how many times better tracklog is (MLflow/tracklog for time and bytes, "
           "tracklog/MLflow for throughput); MLflow ran fewer calls/runs where noted (N rows).")
     for note in notes:

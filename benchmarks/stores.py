@@ -235,18 +235,18 @@ class SimulatedClock:
 
 @contextlib.contextmanager
 def simulated_clock() -> Iterator[SimulatedClock]:
-    """Stand in for ``eventlog.writer._time_ns`` (private; if it is gone, ts stays real)."""
-    from eventlog import writer
+    """Stand in for ``eventlog.wal._time_ns``, the writers' clock (private; if it is gone, ts stays real)."""
+    from eventlog import wal
 
     clock = SimulatedClock()
-    real = getattr(writer, "_time_ns", None)
+    real = getattr(wal, "_time_ns", None)
     if real is not None:
-        writer._time_ns = clock  # type: ignore[attr-defined]
+        wal._time_ns = clock  # type: ignore[attr-defined]
     try:
         yield clock
     finally:
         if real is not None:
-            writer._time_ns = real  # type: ignore[attr-defined]
+            wal._time_ns = real  # type: ignore[attr-defined]
 
 
 def _ts_simulated(path: Path) -> bool:

@@ -107,6 +107,10 @@ class Target:
     def client(self) -> Any:
         raise NotImplementedError
 
+    def publish(self) -> None:
+        """Make everything logged so far durable and visible to other processes (timed by the
+        workloads after the last ``end_run``): MLflow has written it already."""
+
     def metric(self, key: str, value: float, timestamp: int, step: int) -> Any:
         raise NotImplementedError
 
@@ -147,6 +151,11 @@ class TracklogTarget(Target):
 
     def client(self) -> Any:
         return self.api.Client()
+
+    def publish(self) -> None:
+        """tracklog publishes in the background (the WAL has each event at once); `flush` waits
+        for the segments, so nothing is left out of a timing or a byte count."""
+        self.api.flush()
 
     def metric(self, key: str, value: float, timestamp: int, step: int) -> Any:
         return self.api.Metric(key=key, value=value, timestamp=timestamp, step=step)

@@ -167,7 +167,7 @@ def _write_group(store: Store, stream: str, prefix: str, index: int, tables: lis
     merged = pa.concat_tables(tables, promote_options="default").sort_by(_sort_keys(stream))
     for start in range(0, max(merged.num_rows, 1), TARGET_ROWS):
         out = f"{prefix}-{index:04d}.parquet"
-        data = write_parquet(merged.slice(start, TARGET_ROWS), level=9)
+        data = write_parquet(merged.slice(start, TARGET_ROWS), compacted=True)
         store.publish(out, data, durable=True)
         report.bytes_after += len(data)
         produced.append(out)

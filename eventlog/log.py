@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
@@ -62,6 +63,12 @@ def default_actor() -> str:
     for var in ("TRACKLOG_USER", "MLFLOW_TRACKING_USERNAME"):
         if os.environ.get(var):
             return os.environ[var]
+    return _login_name()
+
+
+@functools.cache
+def _login_name() -> str:
+    """The login name, looked up once per process (`start_run` asks for every run)."""
     import getpass
 
     try:

@@ -11,7 +11,8 @@ import math
 import numbers
 import posixpath
 import re
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from eventlog.errors import (
     BatchTooLargeError,
@@ -28,9 +29,12 @@ __all__ = [
     "MAX_PARAMS_TAGS_PER_BATCH",
     "MAX_PARAM_VAL_LENGTH",
     "MAX_TAG_VAL_LENGTH",
+    "MetricColumns",
+    "MetricLink",
     "check_batch_size",
     "check_experiment_name",
     "check_key",
+    "check_metric_points",
     "check_metric_value",
     "check_run_id",
     "check_step",
@@ -131,6 +135,54 @@ def check_timestamp(key: str, timestamp: Any) -> int:
             f"timestamp of metric {key!r} must be a nonnegative number of ms since the epoch, got {value}"
         )
     return value
+
+
+class MetricColumns(NamedTuple):
+    """Checked metric points of one batch, column by column."""
+
+    keys: list[str]
+    values: list[float]
+    steps: list[int]
+    timestamps: list[int]
+
+
+class MetricLink(NamedTuple):
+    """A batch's point that is also a logged model's metric (MLflow 3), on a dataset if named."""
+
+    model_id: str
+    dataset_name: str
+    dataset_digest: str
+
+
+def check_metric_points(metrics: Sequence[Any], known_keys: set[str], remember: Callable[[str], None],
+                        now_ms: int) -> MetricColumns:
+    """Check metric entities (``key, value, step, timestamp`` attributes) as `log_batch` gets
+    them; returns them as columns, a missing step as 0 and a missing timestamp as `now_ms`.
+
+    Column at a time: the common batch — known keys, floats, int steps and timestamps in range —
+    costs a few C-level passes; a column with anything else goes through the full checks point
+    by point, whose errors name the point's index. `known_keys` are keys checked before;
+    `remember` is told each newly checked key.
+    """
+    keys = [m.key for m in metrics]
+    values = [m.value for m in metrics]
+    steps = [m.step for m in metrics]
+    stamps = [m.timestamp for m in metrics]
+    try:
+        all_known = known_keys.issuperset(keys)
+    except TypeError:  # an unhashable key: the checks below name it
+        all_known = False
+    if not all_known:
+        for i, key in enumerate(keys):
+            if key.__class__ is not str or key not in known_keys:
+                remember(check_key(f"metrics[{i}].key", key))
+    if set(map(type, values)) - {float}:
+        values = [v if v.__class__ is float else check_metric_value(k, v) for k, v in zip(keys, values, strict=True)]
+    if set(map(type, steps)) - {int} or (steps and not _INT64[0] <= min(steps) <= max(steps) <= _INT64[1]):
+        steps = [0 if s is None else check_step(k, s) for k, s in zip(keys, steps, strict=True)]
+    if set(map(type, stamps)) - {int} or (stamps and not 0 <= min(stamps) <= max(stamps) <= _INT64[1]):
+        stamps = [now_ms if t is None else check_timestamp(k, t) for k, t in zip(keys, stamps, strict=True)]
+    return MetricColumns(keys, values, steps, stamps)
 
 
 def check_experiment_name(name: Any) -> str:

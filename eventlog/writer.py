@@ -1,10 +1,14 @@
 """The buffered writer: append in memory (and the WAL), publish segments in the background.
 
 A `Writer` stamps each event with the envelope — ``writer_id`` (uuid7 per writer), a gapless
-``writer_seq`` and a strictly increasing ``ts`` — appends it to the WAL (per durability) and to
-an in-memory batch, and returns. A daemon thread publishes the batch as one Parquet segment per
-stream when it reaches `flush_events`, every `flush_interval` seconds, and on `flush()`,
-interpreter exit and SIGTERM. After ``fork`` the child re-mints a fresh writer.
+``writer_seq`` and a strictly increasing ``ts`` — and returns. A metric point becomes one
+fixed-size binary record in the open batch's `RecordBuffer` (the WAL segment, or memory with
+durability ``none``): no Python object is kept per point, and a call with many points
+(`log_metrics`, `log_batch`) takes the lock once. Control events are kept as structs (and
+written to the WAL). A daemon thread publishes the batch as one Parquet segment per stream,
+turning the records into Arrow columns through NumPy, when it reaches `flush_events`, every
+`flush_interval` seconds, and on `flush()`, interpreter exit and SIGTERM. After ``fork`` the
+child re-mints a fresh writer.
 
 A batch and its WAL segment hold exactly the same events, and segment names depend only on
 those events (``<writer_id>-<first_seq>``), so a batch republished from a dead writer's WAL
@@ -14,23 +18,32 @@ lands under the names the writer would have used: exactly once, whoever gets the
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from eventlog.codec import control_table, metric_table, write_parquet
+from eventlog.codec import control_table, metric_table_from_columns, write_parquet
 from eventlog.errors import InvalidInputError, StorageError, WriterClosedError
 from eventlog.events import AnyEvent, Event, MetricLogged
 from eventlog.storage import Store
-from eventlog.wal import WalSegment, claim_orphans, read_records
+from eventlog.wal import (
+    RecordBuffer,
+    WalSegment,
+    claim_orphans,
+    now_ms_ns,
+    read_records,
+    record_dtype,
+)
 
 __all__ = ["ACTOR", "Batch", "Durability", "Writer", "segment_path", "uuid7"]
 
@@ -39,18 +52,10 @@ Durability = Literal["wal", "fsync", "none"]
 # the tracking server sets it per request to the authenticated user.
 ACTOR: ContextVar[str] = ContextVar("tracklog_actor", default="")
 _encode = msgspec.msgpack.Encoder().encode
-_time_ns = time.time_ns
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-
-def _now_ms_ns() -> int:
-    """Now, in ns, truncated to the millisecond.
-
-    A writer's ts is this clock plus a counter: within one ms its events get ts+1, ts+2, …
-    (a hybrid logical clock). Strictly increasing and ordered like real time to the ms, it
-    costs ~0.2 B a point in Parquet's delta encoding, where raw ns jitter costs ~1.7 B.
-    """
-    now = _time_ns()
-    return now - now % 1_000_000
+Columns = dict[str, Any]  # metric points as NumPy columns: see RecordBuffer.metric_columns
 _live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
 
 
@@ -73,28 +78,64 @@ def segment_path(stream: str, writer_id: str, first_seq: int, ts: int) -> str:
 
 
 class Batch:
-    """Events taken from the buffer for one flush; metric rows as compact tuples."""
+    """Events taken from the buffer for one flush: metric points as binary records in a
+    `RecordBuffer` (the WAL segment, or memory), control events as stamped structs.
 
-    __slots__ = ("actor", "control", "first_seq", "metrics", "wal", "writer_id")
+    Once a batch takes no more appends it is sealed: its metric records are copied out as NumPy
+    columns, which outlive the buffer (readers fold a published batch from memory).
+    """
 
-    def __init__(self, writer_id: str, actor: str, first_seq: int) -> None:
+    __slots__ = ("_rows", "_sealed", "actor", "control", "first_seq", "records", "writer_id")
+
+    def __init__(self, writer_id: str, actor: str, first_seq: int, records: RecordBuffer | None = None) -> None:
         self.writer_id = writer_id
         self.actor = actor
         self.first_seq = first_seq
-        self.metrics: list[tuple[Any, ...]] = []  # (seq, ts, run_id, key, value, step, timestamp)
+        self.records = records
         self.control: list[Event] = []
-        self.wal: WalSegment | None = None
+        self._rows: list[tuple[Any, ...]] | None = None  # given rows, or the sealed columns decoded
+        self._sealed: tuple[Columns, list[str]] | None = None  # (columns, names)
 
     def __len__(self) -> int:
-        return len(self.metrics) + len(self.control)
+        return self.metric_count() + len(self.control)
 
-    def metric_columns(self) -> dict[str, list[Any]]:
-        seq, ts, run_id, key, value, step, timestamp = (list(c) for c in zip(*self.metrics, strict=True))
-        n = len(seq)
-        return {
-            "run_id": run_id, "key": key, "value": value, "step": step, "timestamp": timestamp,
-            "ts": ts, "writer_id": [self.writer_id] * n, "writer_seq": seq, "actor": [self.actor] * n,
-        }
+    def metric_count(self) -> int:
+        if self._rows is not None:
+            return len(self._rows)
+        if self._sealed is not None:
+            return len(self._sealed[0]["seq"])
+        return 0 if self.records is None else self.records.metric_count()
+
+    def seal(self) -> None:
+        """No more appends: copy the metric records out of the buffer, which may then go."""
+        if self._sealed is None and self.records is not None:
+            self._sealed = (self.records.metric_columns(), list(self.records.names))
+
+    def metric_columns(self) -> tuple[Columns, list[str]]:
+        """The metric points as NumPy columns (see `RecordBuffer.metric_columns`) and the names
+        their ``run``/``key`` fields index."""
+        if self._sealed is not None:
+            return self._sealed
+        if self.records is not None:
+            return self.records.metric_columns(), list(self.records.names)
+        buffer = RecordBuffer()  # rows given as tuples (EventLog.pending)
+        for row in self._rows or ():
+            buffer.append_metric(*row)
+        return buffer.metric_columns(), buffer.names
+
+    @property
+    def metrics(self) -> list[tuple[Any, ...]]:
+        """``(seq, ts, run_id, key, value, step, timestamp)`` of each point, in append order."""
+        if self._rows is not None:
+            return self._rows
+        rows = metric_rows(*self.metric_columns())
+        if self._sealed is not None:
+            self._rows = rows
+        return rows
+
+    @metrics.setter
+    def metrics(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = list(rows)
 
     def metric_events(self) -> list[MetricLogged]:
         return [
@@ -102,6 +143,17 @@ class Batch:
                          run_id=r, key=k, value=v, step=st, timestamp=tm)
             for s, t, r, k, v, st, tm in self.metrics
         ]
+
+    def latest_metric_rows(self) -> list[tuple[Any, ...]]:
+        """The latest point of each (run, key) — highest (step, timestamp, seq) — as
+        ``(run_id, key, value, step, timestamp, writer_seq, writer_id)``: what a fold of the
+        latest values needs from this batch, without a Python object per point."""
+        return latest_rows(*self.metric_columns(), self.writer_id)
+
+    def metric_table(self) -> pa.Table:
+        """The metric points as the Arrow table of their segment (sorted as a segment is)."""
+        columns, names = self.metric_columns()
+        return metric_table_from_columns(columns, names, self.writer_id, self.actor)
 
     def publish(self, store: Store, *, durable: bool) -> list[tuple[str, str]]:
         """Write this batch's segments; a segment already there (a retry) counts as done.
@@ -113,12 +165,39 @@ class Batch:
             path = segment_path("control", self.writer_id, self.control[0].writer_seq, self.control[0].ts)
             store.publish(path, write_parquet(control_table(self.control)), durable=durable)
             out.append(("control", path))
-        if self.metrics:
-            first = self.metrics[0]
-            path = segment_path("metric", self.writer_id, first[0], first[1])
-            store.publish(path, write_parquet(metric_table(self.metric_columns())), durable=durable)
+        if self.metric_count():
+            columns, _ = self.metric_columns()
+            path = segment_path("metric", self.writer_id, int(columns["seq"][0]), int(columns["ts"][0]))
+            store.publish(path, write_parquet(self.metric_table()), durable=durable)
             out.append(("metric", path))
         return out
+
+
+def metric_rows(columns: Columns, names: list[str]) -> list[tuple[Any, ...]]:
+    """Metric columns as ``(seq, ts, run_id, key, value, step, timestamp)`` tuples."""
+    name = names.__getitem__
+    return list(zip(columns["seq"].tolist(), columns["ts"].tolist(), map(name, columns["run"].tolist()),
+                    map(name, columns["key"].tolist()), columns["value"].tolist(), columns["step"].tolist(),
+                    columns["timestamp"].tolist(), strict=True))
+
+
+def latest_rows(columns: Columns, names: list[str], writer_id: str) -> list[tuple[Any, ...]]:
+    """The point with the highest (step, timestamp, seq) per (run, key), as fold rows."""
+    import numpy as np
+
+    if not len(columns["seq"]):
+        return []
+    group = (columns["run"].astype(np.int64) << 32) | columns["key"]
+    order = np.lexsort((columns["seq"], columns["timestamp"], columns["step"], group))
+    group = group[order]
+    last = np.ones(len(order), dtype=bool)  # the last row of each (run, key) group
+    last[:-1] = group[1:] != group[:-1]
+    heads = order[last]
+    name = names.__getitem__
+    return list(zip(map(name, columns["run"][heads].tolist()), map(name, columns["key"][heads].tolist()),
+                    columns["value"][heads].tolist(), columns["step"][heads].tolist(),
+                    columns["timestamp"][heads].tolist(), columns["seq"][heads].tolist(),
+                    [writer_id] * len(heads), strict=True))
 
 
 class Writer:
@@ -159,18 +238,21 @@ class Writer:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
+        self._full = False  # the size trigger fired: publish now
+        self._soon_at: float | None = None  # publish by then (monotonic), see publish_soon
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._inflight: list[Batch] = []
         self._closed = False
         self._batch = Batch(self.writer_id, self.actor, 0)
+        self._buffer: RecordBuffer | None = None  # the current batch's records, opened at its first event
         self._failures = 0
 
     def _after_fork_in_child(self) -> None:
         """The parent keeps its own buffer and WAL; the child starts clean."""
         for batch in [*self._inflight, self._batch]:
-            if batch.wal is not None:
-                batch.wal.close()
+            if batch.records is not None:
+                batch.records.close()
         self._mint()
 
     # ---- the hot path -----------------------------------------------------------------
@@ -180,57 +262,58 @@ class Writer:
 
         A `timestamp` of None means the event's own time, in ms.
         """
-        end = 0
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed:
+                raise WriterClosedError("this event log is closed; open it again to append")
+            buffer = self._buffer or self._open_buffer()
+            end = buffer.log_metric(run_id, key, value, step, timestamp)
+            if end >= buffer.full_at:
+                self._full = True
+                self._wake.set()
+        finally:
+            lock.release()
+        if self._thread is None:
+            self._start()
+        if self._fsync:
+            buffer.sync(end)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int, timestamp: int | None) -> None:
+        """Append several points (key: float value) of one run at one step and timestamp (None:
+        now), all or none (already validated)."""
+        if not metrics:
+            return
         with self._lock:
             if self._closed:
                 raise WriterClosedError("this event log is closed; open it again to append")
-            seq = self._seq
-            self._seq = seq + 1
-            ts = _time_ns()
-            ts -= ts % 1_000_000  # inlined _now_ms_ns(): this is the hot path
-            if ts <= self._last_ts:
-                ts = self._last_ts + 1
-            self._last_ts = ts
-            if timestamp is None:
-                timestamp = ts // 1_000_000
-            rec = (seq, ts, run_id, key, value, step, timestamp)
-            batch = self._batch
-            if self._use_wal:
-                wal = batch.wal or self._open_wal(batch)
-                end = wal.append_metric(seq, ts, run_id, key, value, step, timestamp)
-            batch.metrics.append(rec)
-            if len(batch.metrics) >= self.flush_events:
+            buffer = self._buffer or self._open_buffer()
+            end = buffer.log_step(run_id, metrics, step, timestamp)
+            if end >= buffer.full_at:
+                self._full = True
                 self._wake.set()
         if self._thread is None:
             self._start()
         if self._fsync:
-            wal.sync(end)
+            buffer.sync(end)
 
-    def log_metrics(self, run_id: str, items: list[tuple[str, float]], step: int, timestamp: int | None) -> None:
-        """Append several points of one run at one step under one lock (already validated)."""
-        end = 0
+    def log_batch(self, run_id: str, keys: Sequence[str], values: Sequence[float], steps: Sequence[int],
+                  timestamps: Sequence[int]) -> None:
+        """Append points of one run given as columns, all or none (already validated)."""
+        if not keys:
+            return
         with self._lock:
             if self._closed:
                 raise WriterClosedError("this event log is closed; open it again to append")
-            batch = self._batch
-            wal = (batch.wal or self._open_wal(batch)) if self._use_wal else None
-            last = self._last_ts
-            for key, value in items:
-                seq = self._seq
-                self._seq = seq + 1
-                ts = _now_ms_ns()
-                last = ts = ts if ts > last else last + 1
-                stamp = ts // 1_000_000 if timestamp is None else timestamp
-                if wal is not None:
-                    end = wal.append_metric(seq, ts, run_id, key, value, step, stamp)
-                batch.metrics.append((seq, ts, run_id, key, value, step, stamp))
-            self._last_ts = last
-            if len(batch.metrics) >= self.flush_events:
+            buffer = self._buffer or self._open_buffer()
+            end = buffer.log_columns(run_id, keys, values, steps, timestamps)
+            if end >= buffer.full_at:
+                self._full = True
                 self._wake.set()
         if self._thread is None:
             self._start()
-        if self._fsync and wal is not None:
-            wal.sync(end)
+        if self._fsync:
+            buffer.sync(end)
 
     def append(self, event: Event) -> Event:
         """Stamp `event` with the envelope, record it and return the stamped event."""
@@ -241,27 +324,34 @@ class Writer:
         with self._lock:
             if self._closed:
                 raise WriterClosedError("this event log is closed; open it again to append")
-            seq = self._seq
-            self._seq = seq + 1
-            ts = max(_now_ms_ns(), self._last_ts + 1)
-            self._last_ts = ts
+            buffer = self._buffer or self._open_buffer()
+            seq, ts = buffer.seq, max(now_ms_ns(), buffer.last_ts + 1)
             stamped = msgspec.structs.replace(event, writer_id=self.writer_id, writer_seq=seq, ts=ts,
                                               actor=ACTOR.get() or self.actor)
-            batch = self._batch
-            if self._use_wal:
-                wal = batch.wal or self._open_wal(batch)
-                end = wal.append_event(_encode(stamped))
-            batch.control.append(stamped)
+            if self._use_wal:  # without a WAL, the batch's list is the only copy
+                end = buffer.append_event(_encode(stamped))
+            self._batch.control.append(stamped)
+            buffer.seq, buffer.last_ts = seq + 1, ts
         if self._thread is None:
             self._start()
         if self._fsync:
-            wal.sync(end)
+            buffer.sync(end)
         return stamped
 
-    def _open_wal(self, batch: Batch) -> WalSegment:
-        header = {"writer_id": self.writer_id, "actor": self.actor, "first_seq": batch.first_seq}
-        batch.wal = WalSegment(self.wal_dir, self.writer_id, batch.first_seq, header, fsync=self._fsync)
-        return batch.wal
+    def _open_buffer(self) -> RecordBuffer:
+        """The current batch's buffer, at its first event: it takes over the envelope counters."""
+        batch = self._batch
+        if self._use_wal:
+            header = {"writer_id": self.writer_id, "actor": self.actor, "first_seq": batch.first_seq}
+            buffer: RecordBuffer = WalSegment(self.wal_dir, self.writer_id, batch.first_seq, header, fsync=self._fsync,
+                                              last_ts=self._last_ts, flush_events=self.flush_events)
+        else:
+            buffer = RecordBuffer(batch.first_seq, self._last_ts, self.flush_events)
+        batch.records = self._buffer = buffer
+        return buffer
+
+    def _next_seq(self) -> int:
+        return self._buffer.seq if self._buffer is not None else self._seq
 
     # ---- flushing ---------------------------------------------------------------------
 
@@ -270,7 +360,11 @@ class Writer:
             batch = self._batch
             if not len(batch):
                 return None
+            buffer = self._buffer
+            if buffer is not None:  # the counters go back to the writer until the next batch opens
+                self._seq, self._last_ts = buffer.seq, buffer.last_ts
             self._batch = Batch(self.writer_id, self.actor, self._seq)
+            self._buffer = None
             self._inflight.append(batch)
             return batch
 
@@ -282,6 +376,7 @@ class Writer:
                 self._publish(batch)
 
     def _publish(self, batch: Batch) -> None:
+        batch.seal()
         try:
             published = batch.publish(self.store, durable=self._fsync)
         except StorageError:
@@ -290,8 +385,9 @@ class Writer:
             raise StorageError(f"could not publish a segment to {self.store.uri}: {exc}") from exc
         with self._lock:
             self._inflight.remove(batch)
-        if batch.wal is not None:
-            batch.wal.remove()
+        if batch.records is not None:
+            batch.records.remove()
+            batch.records = None
         for stream, path in published:
             for hook in self.on_publish:
                 hook(stream, path, batch)
@@ -307,13 +403,30 @@ class Writer:
         # if that first happens while the interpreter shuts down, the last flush would fail
         import concurrent.futures.thread  # noqa: F401
 
+    def publish_soon(self, within: float) -> None:
+        """Have the background flusher publish within `within` seconds (instead of at its next
+        interval); requests close together share one flush, and the caller does not wait."""
+        deadline = time.monotonic() + within
+        soon = self._soon_at
+        if soon is None or deadline < soon:
+            self._soon_at = deadline
+            self._wake.set()
+
     def _run(self) -> None:
         _warm_up()
         while not self._stopping:
-            self._wake.wait(self.flush_interval if not self._failures else min(30.0, 2.0**self._failures))
+            timeout = self.flush_interval if not self._failures else min(30.0, 2.0**self._failures)
+            soon = self._soon_at
+            if soon is not None and not self._failures:
+                timeout = min(timeout, max(0.0, soon - time.monotonic()))
+            self._wake.wait(timeout)
             self._wake.clear()
             if self._stopping:
                 break
+            soon = self._soon_at
+            if not self._full and soon is not None and time.monotonic() < soon:
+                continue  # woken to publish later than now: wait until then
+            self._full, self._soon_at = False, None
             try:
                 self.flush()
                 self._failures = 0
@@ -326,22 +439,52 @@ class Writer:
         """Whether this writer has appended anything: this process writes to the store."""
         return self._seq > 0
 
-    def publish_soon(self) -> None:
-        """Wake the background flusher: publish what is pending now, not at the next interval."""
-        self._wake.set()
-
     def has_pending(self) -> bool:
         """Whether anything appended is not yet published (without copying it)."""
         with self._lock:
             return bool(self._inflight) or bool(len(self._batch))
 
     def pending(self) -> tuple[list[tuple[Any, ...]], list[Event]]:
-        """Metric rows and control events appended but not yet published (read-your-writes)."""
+        """Metric rows ``(seq, ts, run_id, key, value, step, timestamp)`` and control events
+        appended but not yet published (read-your-writes)."""
         with self._lock:
             batches = [*self._inflight, self._batch]
-            metrics = [m for b in batches for m in b.metrics]
+            parts = [_records_since(b, 0) for b in batches if b.metric_count()]
             control = [c for b in batches for c in b.control]
-        return metrics, control
+        return [row for columns, names in parts for row in metric_rows(columns, names)], control
+
+    def pending_control(self, since: int) -> tuple[list[Event], int]:
+        """The unpublished control events whose writer_seq is at least `since`, and the seq the
+        next event will get: asking again from there gives each pending event once.
+
+        A reader folding this writer's events this way folds published batches through
+        `on_publish` (an event may leave the buffer between two calls).
+        """
+        control: list[Event] = []
+        with self._lock:
+            batches, ends, next_seq = self._batches()
+            for batch, end in zip(batches, ends, strict=True):
+                if end > since and batch.control:
+                    control += batch.control[bisect.bisect_left(batch.control, since, key=_writer_seq):]
+        return control, next_seq
+
+    def pending_latest_metrics(self, since: int) -> tuple[list[tuple[Any, ...]], int]:
+        """Like `pending_control`, for metric points: the latest unpublished point per (run, key)
+        among those whose writer_seq is at least `since`, as fold rows
+        ``(run_id, key, value, step, timestamp, writer_seq, writer_id)``."""
+        parts = []
+        with self._lock:
+            batches, ends, next_seq = self._batches()
+            for batch, end in zip(batches, ends, strict=True):
+                if end > since and batch.metric_count():
+                    parts.append(_records_since(batch, since))
+        return [row for columns, names in parts for row in latest_rows(columns, names, self.writer_id)], next_seq
+
+    def _batches(self) -> tuple[list[Batch], list[int], int]:
+        """The unpublished batches, the seq each ends before, and the next seq (under the lock)."""
+        batches = [*self._inflight, self._batch]
+        next_seq = self._next_seq()
+        return batches, [*(b.first_seq for b in batches[1:]), next_seq], next_seq
 
     def _stop_thread(self, timeout: float = 60.0) -> None:
         self._stopping = True
@@ -357,15 +500,39 @@ class Writer:
         self.flush()
         with self._lock:
             self._closed = True
+            if self._buffer is not None and not len(self._batch):  # opened, then an append failed
+                self._buffer.remove()
+                self._batch.records = self._buffer = None
         _live_writers.discard(self)
 
 
+def _writer_seq(event: Event) -> int:
+    return event.writer_seq
+
+
+def _records_since(batch: Batch, seq: int) -> tuple[Columns, list[str]]:
+    """A copy of the batch's metric columns from `seq` on (under the writer's lock: an open
+    batch's buffer may be growing)."""
+    if batch._sealed is not None or batch.records is None:
+        columns, names = batch.metric_columns()
+        if seq > 0:
+            import numpy as np
+
+            first = int(np.searchsorted(columns["seq"], seq))
+            columns = {name: column[first:] for name, column in columns.items()}
+        return columns, names
+    start = batch.records.offset_of_seq(seq) if seq > 0 else 0
+    return batch.records.metric_columns(start), list(batch.records.names)
+
+
 def _warm_up() -> None:
-    """Import and initialise pyarrow off the caller's path; imports fail during interpreter shutdown,
-    where the last flush happens."""
+    """Import and initialise NumPy and pyarrow off the caller's path; imports fail during
+    interpreter shutdown, where the last flush happens."""
+    import numpy  # noqa: F401
     import pyarrow as pa
     import pyarrow.parquet  # noqa: F401
 
+    record_dtype()
     pa.array(["warm"])
 
 
@@ -378,10 +545,10 @@ def recover_wal(store: Store, wal_dir: str) -> int:
         except (ValueError, OSError) as exc:
             _warn("tracklog: skipping unreadable WAL file %s: %s", path, exc)
             continue
-        batch = Batch(header["writer_id"], header.get("actor", ""), header["first_seq"])
+        batch = Batch(header["writer_id"], header.get("actor", ""), header["first_seq"], RecordBuffer())
         for rec in records:
             if isinstance(rec, tuple):
-                batch.metrics.append(rec)
+                batch.records.append_metric(*rec)  # type: ignore[union-attr]
             else:
                 batch.control.append(msgspec.convert(rec, AnyEvent))  # type: ignore[arg-type]
         if len(batch):
@@ -434,4 +601,25 @@ def _after_fork_in_child() -> None:
         writer._after_fork_in_child()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+class _ForkedChildren:
+    """The object multiprocessing's after-fork registry holds (weakly) for this module."""
+
+
+_FORKED_CHILDREN = _ForkedChildren()
+_multiprocessing_hooked = threading.Event()
+
+
+def _before_fork() -> None:
+    # multiprocessing's fork children leave by os._exit, past atexit: have them flush when
+    # multiprocessing finalises them instead (its after-fork hooks run once the child is set up)
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None and not _multiprocessing_hooked.is_set():
+        _multiprocessing_hooked.set()
+        util.register_after_fork(_FORKED_CHILDREN, _flush_when_child_exits)
+
+
+def _flush_when_child_exits(_: object) -> None:
+    sys.modules["multiprocessing.util"].Finalize(None, flush_all, exitpriority=0)
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from eventlog import CorruptFileError, CorruptFileWarning, EventLog, InvalidValueError
-from eventlog.codec import control_schema, control_table, metric_schema, metric_table
+from eventlog.codec import control_schema, control_table, metric_schema
 from eventlog.compaction import read_commits
 from eventlog.log import local_cache, relisting
 from projections.views import (
@@ -245,7 +245,7 @@ class Catalog:
             folded = self._folded(list(own))
             control: list[_Read] = [(p, control_table(b.control), None) for p, (s, b) in own.items()
                                     if s == "control" and p not in folded]
-            metrics: list[_Read] = [(p, metric_table(b.metric_columns()), None) for p, (s, b) in own.items()
+            metrics: list[_Read] = [(p, b.metric_table(), None) for p, (s, b) in own.items()
                                     if s == "metric" and p not in folded]
             if control or metrics:
                 self._transaction(control, metrics)
@@ -293,7 +293,7 @@ class Catalog:
         if held is None:
             return None
         stream, batch = held
-        table = control_table(batch.control) if stream == "control" else metric_table(batch.metric_columns())
+        table = control_table(batch.control) if stream == "control" else batch.metric_table()
         return (path, table, None)
 
     def _batches(self, paths: list[str], stream: str, own: dict[str, tuple[str, Batch]]) -> Iterator[list[_Read]]:

@@ -4,10 +4,11 @@ model, a model version, a logged model — each one query, each entity built by
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from projections.catalog import fetch_arrow
+from projections.catalog import fetch_arrow, heartbeat_timeout
 from projections.entities import (
     Experiment,
     LoggedModel,
@@ -60,20 +61,42 @@ VERSION_SELECT = ", ".join(f"r.{c}" for c in VERSION_COLUMNS)
 _RUN_SELECT = ", ".join(RUN_COLUMNS)
 
 
-def runs_by_id(cur: duckdb.DuckDBPyConnection, run_ids: Iterable[str], cache: dict[str, Run] | None = None) -> list[Run]:
+class _Live(NamedTuple):
+    """A cached RUNNING run, good until `until_ns`: no sooner can it read KILLED (`RUNS_LIVE`)."""
+
+    run: Run
+    until_ns: int
+
+
+def runs_by_id(cur: duckdb.DuckDBPyConnection, run_ids: Iterable[str], cache: dict[str, Any] | None = None) -> list[Run]:
     """The runs with these ids that exist, in this order; entities found in `cache` (the
-    catalog's, which a fold clears for the runs it touches) are reused, others added — except
-    RUNNING and crashed runs, whose status depends on the time (`projections.views.RUNS_LIVE`)."""
+    catalog's, which a fold clears for the runs it touches) are reused, others added. A RUNNING
+    run's status depends on the time (`projections.views.RUNS_LIVE`): it is reused only until
+    its last sign of life (or now, if it has none) is a heartbeat timeout old."""
     ids = list(run_ids)
     cache = {} if cache is None else cache
-    found = {r: cache[r] for r in ids if r in cache}
+    now = time.time_ns()
+    found: dict[str, Run] = {}
+    for r in ids:
+        hit = cache.get(r)
+        if hit.__class__ is _Live:
+            if hit.until_ns > now:
+                found[r] = hit.run
+        elif hit is not None:
+            found[r] = hit
     missing = [r for r in ids if r not in found]
     if missing:
-        table = fetch_arrow(cur, f"SELECT {_RUN_SELECT}, crashed FROM runs WHERE run_id IN (SELECT unnest($ids))",
+        table = fetch_arrow(cur, f"SELECT {_RUN_SELECT}, crashed, last_seen_ms FROM runs WHERE run_id IN (SELECT unnest($ids))",
                             {"ids": missing})
-        for run, crashed in zip(run_entities(table), table.column("crashed").to_pylist(), strict=True):
+        timeout_ns = int(heartbeat_timeout() * 1e9)
+        columns = table.column("crashed").to_pylist(), table.column("last_seen_ms").to_pylist()
+        for run, crashed, seen_ms in zip(run_entities(table), *columns, strict=True):
             found[run.info.run_id] = run
-            if not crashed and run.info.status != RunStatus.RUNNING:
+            if crashed:
+                continue
+            if run.info.status == RunStatus.RUNNING:
+                cache[run.info.run_id] = _Live(run, (now if seen_ms is None else seen_ms * 1_000_000) + timeout_ns)
+            else:
                 cache[run.info.run_id] = run
     return [found[r] for r in ids if r in found]
 

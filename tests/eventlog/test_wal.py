@@ -19,18 +19,23 @@ _TRAINER = textwrap.dedent("""
     from eventlog import EventLog, RunTagSet
     log = EventLog.open(sys.argv[1], flush_events=int(sys.argv[2]), flush_interval=0.05)
     out = int(sys.argv[3])
-    for i in range(10_000_000):
-        log.log_metric("run", "loss", float(i), i, 0)
+    per_call = 1 if sys.argv[4] == "log_metric" else 10
+    for i in range(0, 10_000_000, per_call):
+        if per_call == 1:
+            log.log_metric("run", "loss", float(i), i, 0)
+        else:  # one call appends ten points
+            steps = list(range(i, i + per_call))
+            log.writer.log_batch("run", ["loss"] * per_call, [float(s) for s in steps], steps, [0] * per_call)
         if i % 500 == 0:
             log.append(RunTagSet(run_id="run", key="step", value=str(i)))
-        if i % 100 == 99:
-            os.write(out, b"%d\\n" % (i + 1))  # acknowledged: these calls returned
+        if i % 100 == 100 - per_call:
+            os.write(out, b"%d\\n" % (i + per_call))  # acknowledged: these calls returned
 """)
 
 
-def _train_and_kill(uri: str, flush_events: int, kill_after: int) -> int:
+def _train_and_kill(uri: str, flush_events: int, kill_after: int, call: str = "log_metric") -> int:
     read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([sys.executable, "-c", _TRAINER, uri, str(flush_events), str(write_fd)], pass_fds=(write_fd,))
+    proc = subprocess.Popen([sys.executable, "-c", _TRAINER, uri, str(flush_events), str(write_fd), call], pass_fds=(write_fd,))
     os.close(write_fd)
     acked = 0
     buf = b""
@@ -69,10 +74,11 @@ def _check_exactly_once(uri: str, acked: int) -> None:
     log.close()
 
 
+@pytest.mark.parametrize("call", ["log_metric", "log_batch"])
 @pytest.mark.parametrize("flush_events", [1_000, 100_000])
-def test_sigkill_mid_training_loses_nothing_that_returned(tmp_path, flush_events: int) -> None:
+def test_sigkill_mid_training_loses_nothing_that_returned(tmp_path, flush_events: int, call: str) -> None:
     uri = str(tmp_path / "store")
-    acked = _train_and_kill(uri, flush_events, kill_after=random.randint(5_000, 40_000))
+    acked = _train_and_kill(uri, flush_events, kill_after=random.randint(5_000, 40_000), call=call)
     _check_exactly_once(uri, acked)
 
 
@@ -129,7 +135,7 @@ def test_the_wal_grows_past_its_first_mapping(tmp_path) -> None:
     n = 120_000  # 50 bytes a record: beyond the first 4 MiB
     for i in range(n):
         log.log_metric("r", "k", float(i), i, 0)
-    wal_path = log.writer._batch.wal.path
+    wal_path = log.writer._batch.records.path
     _, records = read_records(wal_path)
     assert len(records) == n
     log.close()

@@ -20,6 +20,7 @@ def seeded(tracking_uri: str) -> str:
             tracklog.log_param("lr", "0.01" if i else "0.1")
             for step in range(5):
                 tracklog.log_metric("acc", i / 10 + step / 100, step=step)
+    tracklog.flush()  # the CLI tests read the store from another process
     return tracking_uri
 
 

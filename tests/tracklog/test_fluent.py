@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -200,3 +201,71 @@ def test_import_tracklog_as_mlflow_reads_like_mlflow(tracking_uri: str) -> None:
             mlflow.log_metric("rmse", 1.0 / (epoch + 1), step=epoch)
     client = mlflow.MlflowClient()
     assert [m.value for m in client.get_metric_history(run.info.run_id, "rmse")] == [1.0, 0.5, 1.0 / 3]
+
+
+_END_AND_LIVE_ON = """
+import sys, time, tracklog
+tracklog.set_tracking_uri(sys.argv[1])
+with tracklog.start_run() as run:
+    tracklog.log_metric("m", 1.0)
+assert tracklog.get_run(run.info.run_id).info.status == "FINISHED"  # this process: at once
+print(run.info.run_id, flush=True)
+time.sleep(120)
+"""
+
+
+def test_another_process_sees_a_run_end_within_the_flush_interval(tmp_path) -> None:
+    """end_run does not publish on the caller's path: a background flush due within 0.25 s does,
+    while the process lives on; its own reads see the end at once."""
+    uri = str(tmp_path / "s")
+    proc = subprocess.Popen([sys.executable, "-c", _END_AND_LIVE_ON, uri], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        run_id = proc.stdout.readline().strip()
+        client = tracklog.Client(uri)
+        deadline = time.monotonic() + 30  # a liveness bound, generous around the documented 0.25 s
+        status = None
+        while status != RunStatus.FINISHED and time.monotonic() < deadline:
+            time.sleep(0.1)
+            found = client.search_runs(["0"], f"attributes.run_id = '{run_id}'")
+            status = found[0].info.status if found else None
+        assert status == RunStatus.FINISHED, f"the run's end never reached another process (last seen: {status})"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+_POOL_OF_FORKS = """
+import multiprocessing, sys
+import tracklog
+
+def train(uri):
+    tracklog.set_tracking_uri(uri)
+    with tracklog.start_run() as run:
+        tracklog.log_metric("m", 1.0)
+    return run.info.run_id
+
+if __name__ == "__main__":
+    pool = multiprocessing.get_context("fork").Pool(2)
+    print(" ".join(pool.map(train, [sys.argv[1]] * 4)))
+    pool.close()
+    pool.join()
+"""
+
+
+def test_runs_ended_in_forked_multiprocessing_workers_are_published(tmp_path) -> None:
+    """multiprocessing's fork children leave by os._exit, past atexit: they flush as they finish,
+    so their runs are in the store's segments, not left in a WAL for the next opener to recover."""
+    from eventlog import RunEnded, open_store
+    from eventlog.codec import events_from_table, read_parquet
+    from eventlog.compaction import live_files
+
+    uri = str(tmp_path / "s")
+    script = tmp_path / "pool.py"
+    script.write_text(_POOL_OF_FORKS)
+    done = subprocess.run([sys.executable, str(script), uri], capture_output=True, text=True, check=True, timeout=120)
+    run_ids = set(done.stdout.split())
+    store = open_store(uri)  # a bare listing: nothing is recovered
+    ended = {e.run_id for path in live_files(store, "control")
+             for e in events_from_table(read_parquet(store.read_bytes(path), where=path)) if isinstance(e, RunEnded)}
+    assert len(run_ids) == 4 and run_ids <= ended

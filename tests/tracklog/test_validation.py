@@ -116,3 +116,38 @@ def test_unknown_runs_and_experiments_raise_not_found(tracking_uri: str) -> None
         client.get_experiment("42")
     assert isinstance(errors.RunNotFoundError("x"), LookupError)
     assert isinstance(errors.InvalidKeyError("x"), ValueError)
+
+
+@pytest.mark.parametrize(("bad", "error", "message"), [
+    ({"value": "1.5"}, errors.InvalidValueError, "metric 'm' must have a numeric value"),
+    ({"value": True}, errors.InvalidValueError, "got bool True"),
+    ({"step": 2**63}, errors.InvalidValueError, "step of metric 'm' is 9223372036854775808, outside the 64-bit range"),
+    ({"timestamp": -1}, errors.InvalidValueError, "must be a nonnegative number of ms since the epoch, got -1"),
+    ({"key": ["m"]}, errors.InvalidKeyError, r"metrics\[599\].key must be a string, got list"),
+])
+def test_a_bad_point_anywhere_in_a_batch_refuses_the_whole_batch(tracking_uri: str, bad: dict, error: type,
+                                                                  message: str) -> None:
+    """log_batch checks its points column by column: the last of 600 still stops all of them."""
+    client = tracklog.Client()
+    run_id = client.create_run("0").info.run_id
+    points = [tracklog.Metric(key="m", value=float(i), timestamp=i, step=i) for i in range(599)]
+    points.append(tracklog.Metric(**{"key": "m", "value": 1.0, "timestamp": 1, "step": 1, **bad}))
+    with pytest.raises(error, match=message):
+        client.log_batch(run_id, metrics=points)
+    assert client.get_run(run_id).data.metrics == {}
+    assert len(client.get_metric_history(run_id, "m")) == 0
+
+
+def test_batches_and_steps_convert_numbers_as_log_metric_does(tracking_uri: str) -> None:
+    """ints and NumPy scalars become floats, a missing step 0 and a missing timestamp now, in
+    log_batch and log_metrics as in log_metric."""
+    np = pytest.importorskip("numpy")
+    client = tracklog.Client()
+    run_id = client.create_run("0").info.run_id
+    client.log_batch(run_id, metrics=[tracklog.Metric(key="a", value=3, timestamp=5, step=np.int64(2)),
+                                      tracklog.Metric(key="b", value=np.float32(0.5), timestamp=None, step=None)])
+    tracklog.log_metrics({"c": 2, "d": np.float64(0.25)}, step=np.int32(4), run_id=run_id)
+    history = {key: client.get_metric_history(run_id, key)[0] for key in "abcd"}
+    assert [(h.value, h.step) for h in history.values()] == [(3.0, 2), (0.5, 0), (2.0, 4), (0.25, 4)]
+    assert all(type(h.value) is float for h in history.values())
+    assert history["a"].timestamp == 5 and history["b"].timestamp > 1_600_000_000_000

@@ -73,9 +73,7 @@ def tracklog_store(uri: str) -> str:
     if not isinstance(uri, str) or not uri.startswith(f"{SCHEME}:"):
         raise InvalidInputError(f"a tracklog tracking URI is 'tracklog:<store>' (a folder or a URL), got {uri!r}")
     rest = uri[len(SCHEME) + 1:]
-    if rest.startswith("///"):
-        rest = rest[2:]
-    elif rest.startswith("//") and "://" not in rest:
+    if rest.startswith("///") or rest.startswith("//") and "://" not in rest:
         rest = rest[2:]
     if not rest:
         raise InvalidInputError(f"{uri!r} names no store: write tracklog:/path, tracklog:./folder or tracklog:s3://bucket/prefix")
@@ -132,7 +130,7 @@ def _mlflow_errors(cls: type[T]) -> type[T]:
     """Every public method of `cls` raises ``MlflowException`` (with the MLflow error code of
     tracklog's error) where tracklog raises a `TracklogError`."""
     for name, fn in list(vars(cls).items()):
-        if callable(fn) and not name.startswith("__"):
+        if callable(fn) and (not name.startswith("__") or name == "__init__"):
             setattr(cls, name, _translated(fn))
     return cls
 

@@ -131,6 +131,7 @@ class _Gpus:
 
     def __init__(self) -> None:
         self.handles: list[Any] = []
+        self.nvml: Any = None
         try:
             import pynvml
 
@@ -142,25 +143,25 @@ class _Gpus:
 
     def sample(self) -> dict[str, float]:
         out: dict[str, float] = {}
-        nvml = getattr(self, "nvml", None)
         for i, handle in enumerate(self.handles):
-            for name, read in ((f"gpu_{i}_memory", lambda h: nvml.nvmlDeviceGetMemoryInfo(h)),
-                               (f"gpu_{i}_utilization", lambda h: nvml.nvmlDeviceGetUtilizationRates(h)),
-                               (f"gpu_{i}_power", lambda h: (nvml.nvmlDeviceGetPowerUsage(h),
-                                                             nvml.nvmlDeviceGetEnforcedPowerLimit(h)))):
+            for read in (self._memory, self._utilization, self._power):
                 try:
-                    value = read(handle)
+                    out.update(read(f"gpu_{i}", handle))
                 except Exception:  # noqa: BLE001 - a reading this GPU does not offer
                     continue
-                if name.endswith("memory"):
-                    out[f"{name}_usage_percentage"] = value.used / value.total * 100
-                    out[f"{name}_usage_megabytes"] = value.used / 1e6
-                elif name.endswith("utilization"):
-                    out[f"{name}_percentage"] = float(value.gpu)
-                else:
-                    out[f"{name}_usage_watts"] = value[0] / 1000
-                    out[f"{name}_usage_percentage"] = value[0] / value[1] * 100 if value[1] else 0.0
         return out
+
+    def _memory(self, gpu: str, handle: Any) -> dict[str, float]:
+        info = self.nvml.nvmlDeviceGetMemoryInfo(handle)
+        return {f"{gpu}_memory_usage_percentage": info.used / info.total * 100,
+                f"{gpu}_memory_usage_megabytes": info.used / 1e6}
+
+    def _utilization(self, gpu: str, handle: Any) -> dict[str, float]:
+        return {f"{gpu}_utilization_percentage": float(self.nvml.nvmlDeviceGetUtilizationRates(handle).gpu)}
+
+    def _power(self, gpu: str, handle: Any) -> dict[str, float]:
+        used, limit = self.nvml.nvmlDeviceGetPowerUsage(handle), self.nvml.nvmlDeviceGetEnforcedPowerLimit(handle)
+        return {f"{gpu}_power_usage_watts": used / 1000, f"{gpu}_power_usage_percentage": used / limit * 100 if limit else 0.0}
 
 
 def sample(gpus: _Gpus | None = None) -> dict[str, float]:

@@ -25,7 +25,13 @@ from eventlog.errors import InvalidInputError
 from tracklog.models import _store
 from tracklog.models.model import Model, ModelInfo, python_function_env
 from tracklog.models.pyfunc import FLAVOR_NAME as PYFUNC
-from tracklog.models.pyfunc import ModelLoadError, _copy_code, _prepare, finish_save, require_pickle_allowed
+from tracklog.models.pyfunc import (
+    ModelLoadError,
+    _copy_code,
+    _prepare,
+    finish_save,
+    require_pickle_allowed,
+)
 from tracklog.models.signature import ModelSignature
 
 __all__ = ["FLAVOR_NAME", "load_model", "log_model", "save_model"]

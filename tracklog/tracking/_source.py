@@ -30,6 +30,7 @@ __all__ = [
     "GitInfo",
     "git_info",
     "script_git_tags",
+    "script_source",
     "strip_credentials",
 ]
 
@@ -89,12 +90,26 @@ def script_git_tags(source: str) -> dict[str, str]:
 
     Cached per process: `start_run` calls this for every new run.
     """
+    return dict(_script_tags_of(source))
+
+
+@functools.lru_cache(maxsize=8)
+def _script_tags_of(source: str) -> tuple[tuple[str, str], ...]:
     try:
         if not source or not os.path.isfile(source):
-            return {}
-        return dict(_script_tags(os.path.realpath(source)))
+            return ()
+        return _script_tags(os.path.realpath(source))
     except Exception:
-        return {}
+        return ()
+
+
+@functools.lru_cache(maxsize=8)
+def script_source(argv0: str) -> str:
+    """``mlflow.source.name`` for a process started as `argv0`: the script's absolute path, or
+    `argv0` itself (a console, ``-c``); cached like `script_git_tags`."""
+    if not argv0:
+        return "<console>"
+    return os.path.abspath(argv0) if os.path.isfile(argv0) else argv0
 
 
 @functools.lru_cache(maxsize=8)

@@ -41,9 +41,11 @@ from eventlog.validation import (
     MAX_EXPERIMENT_TAG_VAL_LENGTH,
     MAX_PARAM_VAL_LENGTH,
     MAX_TAG_VAL_LENGTH,
+    MetricLink,
     check_batch_size,
     check_experiment_name,
     check_key,
+    check_metric_points,
     check_metric_value,
     check_run_id,
     check_step,
@@ -302,15 +304,21 @@ class Client:
             for start in range(0, len(points), 1000):
                 self.log_batch(run_id, metrics=points[start:start + 1000])
             return
-        items = []
+        known, floats = self._ok_keys, True
         for key, value in metrics.items():
-            if key not in self._ok_keys:
+            if key not in known:
                 check_key("metric key", key)
                 self._remember(key)
-            items.append((key, value if value.__class__ is float else check_metric_value(key, value)))
-        step = 0 if step is None else check_step("step", step)
-        timestamp = _now_ms() if timestamp is None else check_timestamp("timestamp", timestamp)
-        self._store.log_metrics(run_id, items, step, timestamp)
+            floats = floats and value.__class__ is float
+        if not floats:  # ints, numpy scalars, tensors: converted (or refused) before anything is written
+            metrics = {k: v if v.__class__ is float else check_metric_value(k, v) for k, v in metrics.items()}
+        if step is None:
+            step = 0
+        elif step.__class__ is not int or not _I64_MIN <= step <= _I64_MAX:
+            step = check_step("step", step)
+        if timestamp is not None:  # None: the writer stamps the event's own time
+            timestamp = check_timestamp("timestamp", timestamp)
+        self._store.log_metrics(run_id, metrics, step, timestamp)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         """Log a param; logging the same value again is fine, a different one raises `ParamChangedError`."""
@@ -333,10 +341,11 @@ class Client:
         """
         metrics, params, tags = list(metrics), list(params), list(tags)
         check_batch_size(len(metrics), len(params), len(tags))
-        checked_metrics = [self._check_metric(i, m) for i, m in enumerate(metrics)]
+        checked_metrics = check_metric_points(metrics, self._ok_keys, self._remember, _now_ms())  # columns
+        links = self._metric_links(metrics)
         checked_params = self._check_params(params)
         checked_tags = self._check_tags({t.key: t.value for t in tags})
-        self._store.log_batch(check_run_id(run_id), checked_metrics, checked_params, checked_tags)
+        self._store.log_batch(check_run_id(run_id), checked_metrics, checked_params, checked_tags, links)
 
     def log_inputs(self, run_id: str, datasets: Iterable[DatasetInput] | None = None, models: Any = None) -> None:
         """Record the datasets (and logged models) a run used (MLflow's ``log_inputs``)."""
@@ -487,16 +496,17 @@ class Client:
 
     # ---- checks -----------------------------------------------------------------------------
 
-    def _check_metric(self, index: int, m: Metric) -> Metric:
-        key = check_key(f"metrics[{index}].key", m.key)
-        value = check_metric_value(key, m.value)
-        step = check_step(key, 0 if m.step is None else m.step)
-        timestamp = check_timestamp(key, _now_ms() if m.timestamp is None else m.timestamp)
-        if m.model_id is None and m.dataset_name is None and m.dataset_digest is None:
-            return Metric(key, value, timestamp, step)
-        return Metric(key, value, timestamp, step, model_id=_opt_str("model_id", m.model_id),
-                      dataset_name=_opt_str("dataset_name", m.dataset_name),
-                      dataset_digest=_opt_str("dataset_digest", m.dataset_digest))
+    @staticmethod
+    def _metric_links(metrics: Sequence[Any]) -> dict[int, MetricLink]:
+        """The points also logged to a logged model (MLflow 3's ``model_id``/``dataset_*``), by index."""
+        links: dict[int, MetricLink] = {}
+        for i, m in enumerate(metrics):
+            model_id, name, digest = (getattr(m, a, None) for a in ("model_id", "dataset_name", "dataset_digest"))
+            if model_id or name or digest:
+                links[i] = MetricLink(_opt_str(f"metrics[{i}].model_id", model_id) or "",
+                                      _opt_str(f"metrics[{i}].dataset_name", name) or "",
+                                      _opt_str(f"metrics[{i}].dataset_digest", digest) or "")
+        return links
 
     def _check_params(self, params: list[Param]) -> list[tuple[str, str]]:
         out: dict[str, str] = {}
@@ -612,6 +622,8 @@ class Client:
                              await_creation_for: int = 300, model_id: str | None = None) -> ModelVersion:
         if not isinstance(source, str) or not source:
             raise InvalidInputError(f"Missing value for required parameter 'source' (a model URI), got {source!r}")
+        if model_id and not run_id:  # MLflow 3: a version of a logged model comes from the model's run
+            run_id = self.get_logged_model(model_id).source_run_id
         return self._store.create_model_version(check_model_name(name), source, run_id or None,
                                                 self._key_values("tag", tags, MAX_TAG_VAL_LENGTH), run_link,
                                                 description, model_id or None)

@@ -41,10 +41,10 @@ from projections import (
     ViewType,
 )
 from tracklog._config import settings
-from tracklog.integrations import system_metrics
 from tracklog.artifacts import validate_artifact_path
+from tracklog.integrations import system_metrics
 from tracklog.registry import check_model_name, parse_models_uri
-from tracklog.tracking._source import script_git_tags
+from tracklog.tracking._source import script_git_tags, script_source
 from tracklog.tracking.client import Client
 
 __all__ = [
@@ -300,9 +300,7 @@ def _watch_system(client: Client, run: Run) -> None:
 
 
 def _system_tags(parent_run_id: str | None) -> dict[str, str]:
-    source = sys.argv[0] if sys.argv and sys.argv[0] else "<console>"
-    if os.path.isfile(source):
-        source = os.path.abspath(source)
+    source = script_source(sys.argv[0] if sys.argv else "")
     tags = {"mlflow.user": default_actor(), "mlflow.source.name": source, "mlflow.source.type": "LOCAL"}
     tags.update(script_git_tags(source))  # commit, branch, repoURL, dirty flag, as MLflow's git context
     if parent_run_id:
@@ -337,7 +335,11 @@ def _resume(client: Client, run_id: str, run_name: str | None, tags: dict[str, A
 
 
 def end_run(status: str = RunStatus.FINISHED) -> None:
-    """End the active run (FINISHED unless told otherwise) and publish its events."""
+    """End the active run (FINISHED unless told otherwise).
+
+    The end is an event like any other: this process sees it at once, other processes after
+    the next background flush (every few seconds, or `flush()`); the WAL keeps it meanwhile.
+    """
     stack = _run_stack.get()
     if not stack:
         return
@@ -345,7 +347,6 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
     _run_stack.set(stack[:-1])
     system_metrics.MONITOR.unwatch(active.run_id)
     active._client.set_terminated(active.run_id, status)
-    active._client.flush()
     _last_run_id.set(active.run_id)
 
 

@@ -69,7 +69,7 @@ class Heartbeats:
             except Exception:  # noqa: BLE001 - a closed log: its runs are no longer this process's
                 self.unwatch(run_id)
         for log in logs.values():
-            log.writer.publish_soon()
+            log.writer.publish_soon(0.0)
 
     def _run(self) -> None:
         while True:

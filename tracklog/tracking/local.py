@@ -26,7 +26,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eventlog import EventLog
@@ -90,6 +90,7 @@ from eventlog.events import (
     RunTagSet,
 )
 from eventlog.storage import check_store_uri, split_uri
+from eventlog.validation import MetricColumns, MetricLink
 from eventlog.writer import ACTOR, uuid7
 from projections.catalog import Catalog
 from projections.entities import (
@@ -97,7 +98,6 @@ from projections.entities import (
     Experiment,
     LifecycleStage,
     LoggedModel,
-    Metric,
     MetricHistory,
     ModelOutput,
     ModelVersion,
@@ -149,6 +149,7 @@ __all__ = ["LocalStore", "normalize_uri"]
 _KEY_CACHE_LIMIT = 100_000
 _EXPERIMENT_NAMES = "experiment-names"
 _MODEL_NAMES = "registered-models"
+_PUBLISH_ENDS_WITHIN = 0.25  # s: how soon other processes see a run end (flush_interval at most)
 _EXPERIMENT_TTL = 1.0  # seconds an experiment's lookup serves new runs
 
 
@@ -447,6 +448,9 @@ class LocalStore(TrackingStore):
             else:
                 HEARTBEATS.unwatch(run_id)
                 self.log.append(RunEnded(run_id=run_id, status=status, end_time=_now_ms() if end_time is None else end_time))
+                # others see the end with a background flush due shortly, shared by the runs
+                # that end close together; the caller does not wait (the WAL holds it meanwhile)
+                self.log.writer.publish_soon(_PUBLISH_ENDS_WITHIN)
         if name is not None:
             self.log.append(RunRenamed(run_id=run_id, run_name=name))
 
@@ -465,10 +469,10 @@ class LocalStore(TrackingStore):
             self.require_active_run(run_id)
         self.log.writer.log_metric(run_id, key, value, step, timestamp)
 
-    def log_metrics(self, run_id: str, items: Sequence[tuple[str, float]], step: int, timestamp: int) -> None:
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int, timestamp: int | None) -> None:
         if run_id not in self.active_runs:
             self.require_active_run(run_id)
-        self.log.writer.log_metrics(run_id, list(items), step, timestamp)
+        self.log.writer.log_metrics(run_id, metrics, step, timestamp)
 
     def _held_params(self, run_id: str, keys: set[str]) -> dict[str, str]:
         """The values these params of the run hold: folded, else this process's unpublished ones."""
@@ -482,7 +486,8 @@ class LocalStore(TrackingStore):
                 held.setdefault(event.key, event.value)
         return held
 
-    def log_batch(self, run_id: str, metrics: Sequence[Metric], params: KeyValues, tags: KeyValues) -> None:
+    def log_batch(self, run_id: str, metrics: MetricColumns, params: KeyValues, tags: KeyValues,
+                  links: Mapping[int, MetricLink] | None = None) -> None:
         if run_id not in self.active_runs:
             self.require_active_run(run_id)
         if params:
@@ -492,21 +497,21 @@ class LocalStore(TrackingStore):
                     raise ParamChangedError(
                         f"param {key!r} of run {run_id} was logged as {held[key]!r} and cannot become {value!r}: "
                         "params are immutable (log a new key, or start a new run)")
-        linked = [m for m in metrics if m.model_id]
-        for model_id in sorted({m.model_id for m in linked if m.model_id}):  # all or nothing: check first
+        links = links or {}
+        for model_id in sorted({link.model_id for link in links.values() if link.model_id}):  # all or nothing
             self.get_logged_model(model_id)
         log = self.log
         for key, value in params:
             log.append(ParamLogged(run_id=run_id, key=key, value=value))
         for key, value in tags:
             log.append(RunTagSet(run_id=run_id, key=key, value=value))
-        writer = log.writer
-        for m in metrics:
-            writer.log_metric(run_id, m.key, m.value, m.step, m.timestamp)
-        for m in linked:  # also points of the logged models (MLflow 3's logged_model_metrics)
-            self.log.append(LoggedModelMetricLogged(
-                model_id=m.model_id or "", run_id=run_id, key=m.key, metric_value=m.value, step=m.step,
-                timestamp=m.timestamp, dataset_name=m.dataset_name or "", dataset_digest=m.dataset_digest or ""))
+        log.writer.log_batch(run_id, *metrics)  # one append for all the points, column by column
+        for i, link in links.items():  # also points of the logged models (MLflow 3's logged_model_metrics)
+            if link.model_id:
+                log.append(LoggedModelMetricLogged(
+                    model_id=link.model_id, run_id=run_id, key=metrics.keys[i], metric_value=metrics.values[i],
+                    step=metrics.steps[i], timestamp=metrics.timestamps[i], dataset_name=link.dataset_name,
+                    dataset_digest=link.dataset_digest))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.require_active_run(run_id)

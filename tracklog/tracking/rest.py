@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -33,6 +33,7 @@ from eventlog.errors import (
     UnsupportedStoreError,
 )
 from eventlog.log import default_actor
+from eventlog.validation import MetricColumns, MetricLink
 from projections.catalog import as_of_ns
 from projections.entities import (
     DatasetInput,
@@ -201,16 +202,25 @@ class RestStore(TrackingStore):
 
     def log_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int | None) -> None:
         stamp = time.time_ns() // 1_000_000 if timestamp is None else timestamp
-        self.log_batch(run_id, [Metric(key, value, stamp, step)], (), ())
+        self.log_batch(run_id, MetricColumns([key], [value], [step], [stamp]), (), ())
 
-    def log_metrics(self, run_id: str, items: Sequence[tuple[str, float]], step: int, timestamp: int) -> None:
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int, timestamp: int | None) -> None:
+        stamp = time.time_ns() // 1_000_000 if timestamp is None else timestamp
+        items = list(metrics.items())
         for start in range(0, len(items), 1000):
-            self.log_batch(run_id, [Metric(k, v, timestamp, step) for k, v in items[start:start + 1000]], (), ())
+            chunk = items[start:start + 1000]
+            self.log_batch(run_id, MetricColumns([k for k, _ in chunk], [v for _, v in chunk], [step] * len(chunk),
+                                                 [stamp] * len(chunk)), (), ())
 
-    def log_batch(self, run_id: str, metrics: Sequence[Metric], params: KeyValues, tags: KeyValues) -> None:
-        body = m.LogBatch(run_id=run_id, params=_kv(params), tags=_kv(tags),
-                          metrics=[m.MetricIn(key=x.key, value=wire_float(x.value), timestamp=x.timestamp, step=x.step)
-                                   for x in metrics])
+    def log_batch(self, run_id: str, metrics: MetricColumns, params: KeyValues, tags: KeyValues,
+                  links: Mapping[int, MetricLink] | None = None) -> None:
+        points = [m.MetricIn(key=k, value=wire_float(v), timestamp=t, step=s)
+                  for k, v, s, t in zip(*metrics, strict=True)]
+        for i, link in (links or {}).items():
+            points[i] = m.MetricIn(key=points[i].key, value=points[i].value, timestamp=points[i].timestamp,
+                                   step=points[i].step, model_id=link.model_id, dataset_name=link.dataset_name,
+                                   dataset_digest=link.dataset_digest)
+        body = m.LogBatch(run_id=run_id, params=_kv(params), tags=_kv(tags), metrics=points)
         self._call("POST", "runs/log-batch", body, errors=_RUN)
 
     def delete_tag(self, run_id: str, key: str) -> None:

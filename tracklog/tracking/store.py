@@ -14,17 +14,17 @@ state (the run exists and is active, a param is not changed, a name is free) and
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from eventlog.validation import MetricColumns, MetricLink
     from projections.entities import (
         DatasetInput,
         Experiment,
         LoggedModel,
-        Metric,
         MetricHistory,
         ModelOutput,
         ModelVersion,
@@ -114,11 +114,15 @@ class TrackingStore(abc.ABC):
         """One point; `timestamp` None means now. The hot path: no more than a buffer append."""
 
     @abc.abstractmethod
-    def log_metrics(self, run_id: str, items: Sequence[tuple[str, float]], step: int, timestamp: int) -> None: ...
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int, timestamp: int | None) -> None:
+        """Several points of one run at one step (checked; `timestamp` None means now), all or none."""
 
     @abc.abstractmethod
-    def log_batch(self, run_id: str, metrics: Sequence[Metric], params: KeyValues, tags: KeyValues) -> None:
-        """All or nothing: raises `ParamChangedError` before recording anything."""
+    def log_batch(self, run_id: str, metrics: MetricColumns, params: KeyValues, tags: KeyValues,
+                  links: Mapping[int, MetricLink] | None = None) -> None:
+        """Checked points as columns, params and tags; `links` marks (by index) the points that are
+        also logged models' metrics. All or nothing: raises `ParamChangedError` (or
+        `LoggedModelNotFoundError`) before recording anything."""
 
     @abc.abstractmethod
     def delete_tag(self, run_id: str, key: str) -> None: ...
