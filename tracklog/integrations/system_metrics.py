@@ -174,7 +174,7 @@ def sample(gpus: _Gpus | None = None) -> dict[str, float]:
     out = {
         "cpu_utilization_percentage": float(psutil.cpu_percent()),
         "system_memory_usage_megabytes": memory.used / 1e6,
-        "system_memory_usage_percentage": float(memory.percent),
+        "system_memory_usage_percentage": memory.used / memory.total * 100,  # as MLflow's (not psutil's percent)
         "disk_usage_percentage": float(disk.percent),
         "disk_usage_megabytes": disk.used / 1e6,
         "disk_available_megabytes": disk.free / 1e6,
