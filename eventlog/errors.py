@@ -41,6 +41,7 @@ same class from the server's answer; the HTTP status of each code is one table i
     ├── QueryTimeoutError (TimeoutError)           DEADLINE_EXCEEDED  a query over its time limit
     ├── ModelLoadError                             a model's files do not make a working model
     ├── ProjectError                               a project that cannot run (fetch, environment, entry point, exit)
+    ├── MissingDependencyError (ImportError)       an optional package a feature needs is not installed
     └── StorageError (OSError)                     TEMPORARILY_UNAVAILABLE
         ├── CorruptFileError                       a file in the store that is not a valid segment
         ├── FileVanishedError (FileNotFoundError)  a listed file removed before it was read
@@ -76,6 +77,7 @@ __all__ = [
     "InvalidValueError",
     "LoggedModelNotFoundError",
     "MalformedRequestError",
+    "MissingDependencyError",
     "ModelAliasNotFoundError",
     "ModelNotFoundError",
     "ModelVersionNotFoundError",
@@ -274,6 +276,10 @@ def _rebuild(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any])
     error.args = args
     error.__dict__.update(state)
     return error
+
+
+class MissingDependencyError(TracklogError, ImportError):
+    """An optional package a feature needs is not installed; the message names the extra to install."""
 
 
 class StorageError(TracklogError, OSError):

@@ -37,6 +37,7 @@ __all__ = [
     "REGISTRY_EVENTS",
     "LOGGED_MODEL_EVENTS",
     "LoggedModelDeleted",
+    "LoggedModelMetricLogged",
     "LoggedModelParamLogged",
     "LoggedModelStatusSet",
     "LoggedModelTagDeleted",
@@ -60,6 +61,8 @@ __all__ = [
     "RunDeleted",
     "RunDescriptionSet",
     "RunEnded",
+    "RunHeartbeatLost",
+    "RunHeartbeatSent",
     "RunRenamed",
     "RunRestored",
     "RunResumed",
@@ -133,6 +136,25 @@ class RunEnded(Event, frozen=True, kw_only=True, gc=False):
     run_id: str
     status: str  # FINISHED | FAILED | KILLED (or any RunStatus for update_run)
     end_time: int = 0
+
+
+class RunHeartbeatSent(Event, frozen=True, kw_only=True, gc=False):
+    """The process running the run is alive (sent every `TRACKLOG_HEARTBEAT_TIMEOUT` / 4 seconds).
+
+    A run whose current RUNNING spell has heartbeats reads KILLED once none arrived for the
+    timeout (`projections.views.RUNS_LIVE`); it folds into ``liveness``, never into ``runs``.
+    """
+
+    run_id: str
+
+
+class RunHeartbeatLost(Event, frozen=True, kw_only=True, gc=False):
+    """A reader saw no sign of life from a RUNNING run for the heartbeat timeout and declared it
+    dead (the actor and ts say who and when). `last_seen` is the run's last sign of life it
+    saw (ns): the run stays KILLED until a later one arrives."""
+
+    run_id: str
+    last_seen: int
 
 
 class RunRenamed(Event, frozen=True, kw_only=True, gc=False):
@@ -249,6 +271,21 @@ class LoggedModelDeleted(Event, frozen=True, kw_only=True, gc=False):
     model_id: str
 
 
+class LoggedModelMetricLogged(Event, frozen=True, kw_only=True, gc=False):
+    """A metric point of run `run_id` linked to logged model `model_id` (and to the dataset it was
+    computed on, if any), as MLflow 3's ``logged_model_metrics``; the run's own `MetricLogged`
+    point is recorded beside it."""
+
+    model_id: str
+    run_id: str = ""
+    key: str
+    metric_value: float
+    step: int = 0
+    timestamp: int = 0  # ms since the epoch, as MLflow
+    dataset_name: str = ""
+    dataset_digest: str = ""
+
+
 class ModelOutputLogged(Event, frozen=True, kw_only=True, gc=False):
     """A run produced a logged model (MLflow's ``log_outputs``), at `model_step`."""
 
@@ -266,7 +303,7 @@ class ModelInputLogged(Event, frozen=True, kw_only=True, gc=False):
 
 LOGGED_MODEL_EVENTS = (
     LoggedModelStatusSet, LoggedModelTagSet, LoggedModelTagDeleted, LoggedModelParamLogged, LoggedModelDeleted,
-    ModelOutputLogged, ModelInputLogged,
+    LoggedModelMetricLogged, ModelOutputLogged, ModelInputLogged,
 )
 
 
@@ -392,6 +429,8 @@ AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     RunStarted,
     RunResumed,
     RunEnded,
+    RunHeartbeatSent,
+    RunHeartbeatLost,
     RunRenamed,
     RunDeleted,
     RunRestored,
@@ -408,6 +447,7 @@ AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     LoggedModelTagDeleted,
     LoggedModelParamLogged,
     LoggedModelDeleted,
+    LoggedModelMetricLogged,
     ModelOutputLogged,
     ModelInputLogged,
     RegisteredModelCreated,

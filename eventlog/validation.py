@@ -30,6 +30,7 @@ __all__ = [
     "MAX_PARAM_VAL_LENGTH",
     "MAX_TAG_VAL_LENGTH",
     "MetricColumns",
+    "MetricLink",
     "check_batch_size",
     "check_experiment_name",
     "check_key",
@@ -143,6 +144,14 @@ class MetricColumns(NamedTuple):
     values: list[float]
     steps: list[int]
     timestamps: list[int]
+
+
+class MetricLink(NamedTuple):
+    """A batch's point that is also a logged model's metric (MLflow 3), on a dataset if named."""
+
+    model_id: str
+    dataset_name: str
+    dataset_digest: str
 
 
 def check_metric_points(metrics: Sequence[Any], known_keys: set[str], remember: Callable[[str], None],

@@ -434,6 +434,11 @@ class Writer:
                 self._failures += 1
                 _warn("tracklog: background flush failed (attempt %d), will retry: %s", self._failures, exc)
 
+    @property
+    def appended(self) -> bool:
+        """Whether this writer has appended anything: this process writes to the store."""
+        return self._seq > 0
+
     def has_pending(self) -> bool:
         """Whether anything appended is not yet published (without copying it)."""
         with self._lock:

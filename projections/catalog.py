@@ -4,14 +4,17 @@ Every read of tracklog (the Python API, the REST server, the UI's endpoints, SQL
 a catalog. It is a DuckDB file (inside a local store, ``<root>/_cache/catalog.duckdb``; for a
 remote store, under ``~/.cache/tracklog/catalog``) holding every event folded so far
 (``control``, its small sibling ``meta`` and ``metric_points``), the latest metric values
-(``latest``), one materialised row per run (``runs``) and ``_files``: which segments are
+(``latest``), one materialised row per run (``run_rows``, read through the view ``runs``,
+which applies the time-dependent status of crashed runs at query time), each run's last signs
+of life (``liveness``: heartbeats and metric points) and ``_files``: which segments are
 folded. The SQL of the read models — and so every conflict rule — is `projections.views`.
 
 Folding is incremental and idempotent, and costs what is new, not what is old:
 
 - `refresh` lists the store and folds the segments it has not folded, in one transaction with
-  the row changes (a crash leaves the cache as it was); the ``runs`` rows of the runs those
-  events touch are rebuilt, the rest are left alone;
+  the row changes (a crash leaves the cache as it was); the ``run_rows`` of the runs those
+  events touch are rebuilt, the rest are left alone; a heartbeat only moves its run's
+  ``liveness`` (a few rows upserted), never rebuilds a run;
 - `fold_own` folds this process's own published segments from memory, without listing the
   store or reading a file: what a process writes, it reads at once (`sync` publishes the
   process's pending events first, then folds them — a thin overlay is never needed);
@@ -51,7 +54,17 @@ from eventlog.codec import control_schema, control_table, metric_schema
 from eventlog.compaction import read_commits
 from eventlog.log import local_cache, relisting
 from projections.scope import Scope, narrow
-from projections.views import EXPERIMENTS, LATEST, LOGGED_MODELS, META_KINDS, RUNS, VIEWS
+from projections.views import (
+    EXPERIMENTS,
+    LATEST,
+    LIVENESS,
+    LOGGED_MODELS,
+    META_KINDS,
+    NOT_RUN_STALE,
+    RUNS,
+    RUNS_LIVE,
+    VIEWS,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -59,13 +72,14 @@ if TYPE_CHECKING:
 
     from eventlog.writer import Batch
 
-__all__ = ["BoundedCache", "Catalog", "as_of_ns", "catalog_path", "fetch_arrow"]
+__all__ = ["BoundedCache", "Catalog", "as_of_ns", "catalog_path", "fetch_arrow", "heartbeat_timeout"]
 
 RUN_ENTITY_CACHE = 20_000  # Run entities kept between reads (dropped when a fold touches the run)
 FOLD_BATCH_ROWS = 1_000_000  # events (of a stream) folded per transaction: bounds the memory of a first fold
 IN_LIST_LIMIT = 512  # touched runs given as a constant list (DuckDB prunes row groups with it)
 RUNS_PER_STATEMENT = 100_000  # runs rebuilt per statement: bounds the memory of a first fold
-SCHEMA_VERSION = "8"
+SCHEMA_VERSION = "9"
+DEFAULT_HEARTBEAT_TIMEOUT = 120.0  # seconds without a sign of life before a heartbeating run reads KILLED
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
 _Read = tuple[str, Any, str | None]  # (path, table or None, error or None)
 
@@ -85,6 +99,22 @@ def as_of_ns(as_of: datetime | int | float | None) -> int | None:
 def catalog_path(log: EventLog, slot: int = 0) -> str:
     name = "catalog.duckdb" if slot == 0 else f"catalog-{slot}.duckdb"
     return os.path.join(local_cache(log.store, "catalog", "_cache"), name)
+
+
+def heartbeat_timeout() -> float:
+    """Seconds without a sign of life after which a RUNNING run that sends heartbeats reads
+    KILLED: ``TRACKLOG_HEARTBEAT_TIMEOUT`` (default 120). Its processes send heartbeats every
+    quarter of it."""
+    raw = os.environ.get("TRACKLOG_HEARTBEAT_TIMEOUT")
+    if raw is None or raw == "":
+        return DEFAULT_HEARTBEAT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 1:  # also NaN
+        raise InvalidValueError(f"TRACKLOG_HEARTBEAT_TIMEOUT must be a number of seconds >= 1, got {raw!r}")
+    return value
 
 
 def _slots() -> int:
@@ -120,7 +150,6 @@ class Catalog:
         in_memory_store = log.uri.startswith("memory://")  # nothing outlives the process anyway
         persistent = persistent and not in_memory_store
         self.path, self.con = self._open(path if persistent else ":memory:")
-        self._create()
         log.writer.on_publish.append(self._published)
 
     # ---- opening ------------------------------------------------------------------------
@@ -129,24 +158,31 @@ class Catalog:
         import duckdb  # heavy: loaded with the first catalog, not with tracklog
 
         if path == ":memory:":
-            return path, duckdb.connect(":memory:", config=_config())
+            return path, self._create(duckdb.connect(":memory:", config=_config()))
         candidates = [path] if path else [catalog_path(self.log, slot) for slot in range(_slots())]
         for candidate in candidates:
             os.makedirs(os.path.dirname(candidate), exist_ok=True)
             try:
-                return candidate, self._connect_file(candidate)
+                con = self._connect_file(candidate)
             except duckdb.IOException:  # held by another process: try the next slot
+                continue
+            try:
+                return candidate, self._create(con)
+            except (duckdb.IOException, duckdb.TransactionException):  # its WAL is another process's
+                con.close()
                 continue
         warnings.warn(f"tracklog: every catalog slot of {self.log.uri} is held by another process "
                       f"({len(candidates)} slots; raise TRACKLOG_CATALOG_SLOTS); this process folds the log in memory",
                       stacklevel=4)
-        return ":memory:", duckdb.connect(":memory:", config=_config())
+        return ":memory:", self._create(duckdb.connect(":memory:", config=_config()))
 
     def _connect_file(self, path: str) -> duckdb.DuckDBPyConnection:
         import duckdb
 
         con = duckdb.connect(path, config=_config())
-        if _has_meta(con) and _meta(con, "version") == SCHEMA_VERSION and _meta(con, "uri") == self.log.uri:
+        if not _has_meta(con):  # a new file (or one another process is creating): `_create` fills it
+            return con
+        if _meta(con, "version") == SCHEMA_VERSION and _meta(con, "uri") == self.log.uri:
             return con
         con.close()  # another version, or another store's: start again
         for suffix in ("", ".wal"):
@@ -154,8 +190,8 @@ class Catalog:
                 os.unlink(path + suffix)
         return duckdb.connect(path, config=_config())
 
-    def _create(self) -> None:
-        con = self.con
+    def _create(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        """Create the tables and views a catalog needs in `con` (kept if there); returns `con`."""
         con.execute("CREATE TABLE IF NOT EXISTS _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         con.execute("INSERT OR REPLACE INTO _meta VALUES ('version', ?), ('uri', ?), ('default_location', ?)",
                     [SCHEMA_VERSION, self.log.uri, f"{self.log.artifact_root}/0"])
@@ -168,15 +204,22 @@ class Catalog:
             "r STRUCT(step BIGINT, timestamp BIGINT, writer_seq BIGINT, writer_id VARCHAR), PRIMARY KEY (run_id, key))"
         )
         columns = con.execute(f"DESCRIBE {RUNS.format(control='control', latest='latest', run_filter='')}").fetchall()
-        con.execute(f"CREATE TABLE IF NOT EXISTS runs ({', '.join(f'{n} {t}' for n, t, *_ in columns)})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS run_rows ({', '.join(f'{n} {t}' for n, t, *_ in columns)})")
+        con.execute("CREATE TABLE IF NOT EXISTS liveness (run_id VARCHAR PRIMARY KEY, heartbeat_ts BIGINT, seen_ts BIGINT)")
         con.execute("CREATE TABLE IF NOT EXISTS _stale (run_id VARCHAR)")  # runs whose row awaits a rebuild
         self._create_views(con, control="control", meta="meta", metrics="metric_points", latest="latest",
-                           runs="runs", default_location="(SELECT value FROM _meta WHERE key = 'default_location')")
+                           run_rows="run_rows", liveness="liveness", now_ns="epoch_us(get_current_timestamp()) * 1000",
+                           default_location="(SELECT value FROM _meta WHERE key = 'default_location')")
         self.problems.update(dict(con.execute("SELECT path, error FROM _files WHERE error IS NOT NULL").fetchall()))
+        return con
 
     @staticmethod
     def _create_views(con: duckdb.DuckDBPyConnection, *, temp: bool = False, **sources: str) -> None:
         kind = "TEMP VIEW" if temp else "VIEW"
+        timeout_ns = int(heartbeat_timeout() * 1e9)
+        con.execute(f"CREATE OR REPLACE {kind} runs AS " + RUNS_LIVE.format(
+            run_rows=sources["run_rows"], liveness=sources["liveness"], now_ns=sources["now_ns"], timeout_ns=timeout_ns))
+        sources = {**sources, "runs": "temp.runs" if temp else "runs"}
         con.execute(f"CREATE OR REPLACE {kind} experiments AS "
                     + EXPERIMENTS.format(meta=sources["meta"], default_location=sources["default_location"]))
         sources = {**sources, "logged_models": LOGGED_MODELS.format(meta=sources["meta"])}
@@ -333,12 +376,18 @@ class Catalog:
                             {"k": list(META_KINDS)})
             if new_metrics.num_rows:
                 self._fold_points(source_metrics)
+            if new_control.num_rows or new_metrics.num_rows:  # signs of life: max() is idempotent, no dedupe
+                con.execute("INSERT INTO liveness BY NAME " + LIVENESS.format(control="_new_control", metrics="_new_metrics")
+                            + " ON CONFLICT (run_id) DO UPDATE SET heartbeat_ts = greatest(liveness.heartbeat_ts, "
+                            "excluded.heartbeat_ts), seen_ts = greatest(liveness.seen_ts, excluded.seen_ts)")
             # the runs these events touch are rebuilt after the batches (`_rebuild_stale`); noted in
-            # the same transaction, so a crash in between leaves them to the next refresh
-            parts = (["SELECT run_id FROM _new_control WHERE run_id IS NOT NULL"] if new_control.num_rows else []) + \
-                (["SELECT run_id FROM _new_metrics"] if new_metrics.num_rows else [])
+            # the same transaction, so a crash in between leaves them to the next refresh. Heartbeats
+            # change no run's row: `liveness` holds them.
+            parts = (["SELECT run_id FROM _new_control WHERE run_id IS NOT NULL AND kind NOT IN (SELECT unnest($quiet))"]
+                     if new_control.num_rows else []) + (["SELECT run_id FROM _new_metrics"] if new_metrics.num_rows else [])
             if parts:
-                con.execute(f"INSERT INTO _stale SELECT DISTINCT run_id FROM ({' UNION ALL '.join(parts)})")
+                con.execute(f"INSERT INTO _stale SELECT DISTINCT run_id FROM ({' UNION ALL '.join(parts)})",
+                            {"quiet": list(NOT_RUN_STALE)} if new_control.num_rows else None)
         finally:
             with contextlib.suppress(Exception):  # an aborted transaction: the error that aborted it goes up
                 con.unregister("_new_control")
@@ -400,9 +449,9 @@ class Catalog:
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"DELETE FROM runs WHERE run_id IN {ids}", args)
-            con.execute("INSERT INTO runs BY NAME " + RUNS.format(control="control", latest="latest",
-                                                                   run_filter=f"AND run_id IN {ids}"), args * 2)
+            con.execute(f"DELETE FROM run_rows WHERE run_id IN {ids}", args)
+            con.execute("INSERT INTO run_rows BY NAME " + RUNS.format(control="control", latest="latest",
+                                                                       run_filter=f"AND run_id IN {ids}"), args * 2)
             con.execute(f"DELETE FROM _stale WHERE run_id IN {ids}", args)
             con.execute("COMMIT")
         except BaseException:

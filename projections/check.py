@@ -8,7 +8,7 @@ what is new, then compares
   ``writer_seq``), metric points by content (run, key, step, timestamp, value), each distinct
   point once, as the fold keeps an exact repeat once; ``meta`` against the control events of
   its kinds;
-- the folded tables: the materialised ``runs`` and ``latest`` against the same SQL run over the
+- the folded tables: the materialised ``run_rows``, ``latest`` and ``liveness`` against the same SQL run over the
   catalog's own events (a table edited in place, or a fold interrupted by a bug, shows here);
 - its bookkeeping: every live file is recorded as folded.
 
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from eventlog import CorruptFileError, EventLog
 from eventlog.log import relisting
 from projections.catalog import Catalog
-from projections.views import LATEST, META_KINDS, RUNS
+from projections.views import LATEST, LIVENESS, META_KINDS, RUNS
 
 if TYPE_CHECKING:
     import duckdb
@@ -95,7 +95,8 @@ def _derived(cur: duckdb.DuckDBPyConnection) -> list[str]:
     problems = []
     kinds = ", ".join(f"'{kind}'" for kind in META_KINDS)
     checks = {
-        "runs": RUNS.format(control="control", latest="latest", run_filter=""),
+        "run_rows": RUNS.format(control="control", latest="latest", run_filter=""),
+        "liveness": LIVENESS.format(control="control", metrics="metric_points"),
         "latest": LATEST.format(metrics="metric_points"),
         "meta": f"SELECT * FROM control WHERE kind IN ({kinds})",
     }

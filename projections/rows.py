@@ -50,6 +50,7 @@ __all__ = [
     "experiment_entity",
     "logged_model_entity",
     "model_entity",
+    "model_metric_entity",
     "new_run_entity",
     "run_entities",
     "version_entity",
@@ -128,8 +129,8 @@ def experiment_entity(row: tuple[Any, ...]) -> Experiment:
                       creation_time=created, last_update_time=updated)
 
 
-def logged_model_entity(row: tuple[Any, ...]) -> LoggedModel:
-    """A logged model from a row of `LOGGED_MODEL_COLUMNS`."""
+def logged_model_entity(row: tuple[Any, ...], metrics: list[Metric] | None = None) -> LoggedModel:
+    """A logged model from a row of `LOGGED_MODEL_COLUMNS` and its metric points."""
     model_id, experiment_id, name, created, updated, location, status, model_type, run_id, message, tags, params = row
     info = LoggedModelInfo(
         model_id=model_id, experiment_id=experiment_id, name=name or "", creation_timestamp_ms=created,
@@ -137,8 +138,17 @@ def logged_model_entity(row: tuple[Any, ...]) -> LoggedModel:
         model_type=model_type or None, source_run_id=run_id or None, status_message=message or None,
         tag_list=[LoggedModelTag(k, v) for k, v in sorted(tags.items())],
     )
-    data = LoggedModelData(param_list=[LoggedModelParameter(k, v) for k, v in sorted(params.items())])
+    data = LoggedModelData(param_list=[LoggedModelParameter(k, v) for k, v in sorted(params.items())],
+                           metric_list=metrics or [])
     return LoggedModel(info=info, data=data)
+
+
+def model_metric_entity(row: tuple[Any, ...]) -> Metric:
+    """A logged model's metric point from a row of the ``logged_model_metrics`` view (model_id,
+    run_id, key, value, step, timestamp, dataset_name, dataset_digest)."""
+    model_id, run_id, key, value, step, timestamp, dataset_name, dataset_digest = row
+    return Metric(key, wire_float(value), timestamp, step, run_id=run_id, model_id=model_id,
+                  dataset_name=dataset_name, dataset_digest=dataset_digest)
 
 
 def version_entity(row: tuple[Any, ...], aliases: list[str]) -> ModelVersion:

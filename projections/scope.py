@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from projections.views import EXPERIMENTS, LATEST, RUNS
+from projections.views import EXPERIMENTS, LATEST, LIVENESS, RUNS
 
 if TYPE_CHECKING:
     import duckdb
@@ -80,19 +80,23 @@ def narrow(cur: duckdb.DuckDBPyConnection, create_views: Callable[..., None], *,
     cur.execute(f"CREATE OR REPLACE TEMP VIEW _control_narrow AS SELECT * FROM {main}.control WHERE {where}")
     cur.execute(f"CREATE OR REPLACE TEMP VIEW _meta_narrow AS SELECT * FROM {main}.meta WHERE {where}")
     cur.execute(f"CREATE OR REPLACE TEMP VIEW _metrics_narrow AS SELECT * FROM {main}.metric_points WHERE {' AND '.join(metrics)}")
-    if moment is not None:
+    runs_filter = "" if scope.experiments is None else "WHERE experiment_id IN (SELECT experiment_id FROM _scope_experiments)"
+    if moment is not None:  # the log cut at `moment`: the folded tables' SQL over the narrowed events
         cur.execute("CREATE OR REPLACE TEMP VIEW _latest_narrow AS " + LATEST.format(metrics="_metrics_narrow"))
-        runs = RUNS.format(control="_control_narrow", latest="_latest_narrow", run_filter="")
-        if scope.experiments is not None:
-            runs = f"SELECT * FROM ({runs}) WHERE experiment_id IN (SELECT experiment_id FROM _scope_experiments)"
-        cur.execute("CREATE OR REPLACE TEMP VIEW runs AS " + runs)
+        run_rows = RUNS.format(control="_control_narrow", latest="_latest_narrow", run_filter="")
+        cur.execute(f"CREATE OR REPLACE TEMP VIEW _run_rows_narrow AS SELECT * FROM ({run_rows}) {runs_filter}")
+        cur.execute("CREATE OR REPLACE TEMP VIEW _liveness_narrow AS "
+                    + LIVENESS.format(control="_control_narrow", metrics="_metrics_narrow"))
+        now = "getvariable('tracklog_as_of')"  # a run's liveness as it was then
     else:  # the folded tables are current: only filter them
-        runs_filter = "" if scope.experiments is None else "WHERE experiment_id IN (SELECT experiment_id FROM _scope_experiments)"
         latest_filter = "" if scope.experiments is None else "WHERE run_id IN (SELECT run_id FROM _scope_runs)"
         cur.execute(f"CREATE OR REPLACE TEMP VIEW _latest_narrow AS SELECT * FROM {main}.latest {latest_filter}")
-        cur.execute(f"CREATE OR REPLACE TEMP VIEW runs AS SELECT * FROM {main}.runs {runs_filter}")
+        cur.execute(f"CREATE OR REPLACE TEMP VIEW _run_rows_narrow AS SELECT * FROM {main}.run_rows {runs_filter}")
+        cur.execute(f"CREATE OR REPLACE TEMP VIEW _liveness_narrow AS SELECT * FROM {main}.liveness")
+        now = "epoch_us(get_current_timestamp()) * 1000"
     create_views(cur, temp=True, control="_control_narrow", meta="_meta_narrow", metrics="_metrics_narrow",
-                 latest="_latest_narrow", runs="temp.runs", default_location=_DEFAULT_LOCATION.format(main=main))
+                 latest="_latest_narrow", run_rows="_run_rows_narrow", liveness="_liveness_narrow", now_ns=now,
+                 default_location=_DEFAULT_LOCATION.format(main=main))
     if scope.experiments is not None:  # experiment 0 exists without an event: filter the view itself
         experiments = EXPERIMENTS.format(meta="_meta_narrow", default_location=_DEFAULT_LOCATION.format(main=main))
         cur.execute(f"CREATE OR REPLACE TEMP VIEW experiments AS SELECT * FROM ({experiments}) "

@@ -2,12 +2,14 @@
 
 The catalog (`projections.catalog`) keeps three tables of folded events — ``control`` (every
 control event), ``meta`` (the control events of experiments, logged models and the registry: a
-small table, so their views never scan the runs' events) and ``metric_points`` — plus two
-tables it maintains incrementally from them: ``latest`` (the latest point per run and key) and
-``runs`` (one row per run, rebuilt for the runs each fold touches, by `RUNS`). The templates
-below name their sources in braces (``{control}``, ``{meta}``, ``{metrics}``, ``{latest}``,
-``{runs}``); the catalog fills in its tables, or for ``as_of`` the same tables cut at a moment.
-Never user text.
+small table, so their views never scan the runs' events) and ``metric_points`` — plus three
+tables it maintains incrementally from them: ``latest`` (the latest point per run and key),
+``run_rows`` (one row per run, rebuilt for the runs each fold touches, by `RUNS`) and
+``liveness`` (each run's last signs of life, by `LIVENESS`). The view ``runs`` is `RUNS_LIVE`:
+``run_rows`` with the time-dependent status of crashed runs applied at query time. The
+templates below name their sources in braces (``{control}``, ``{meta}``, ``{metrics}``,
+``{latest}``, ``{runs}``…); the catalog fills in its tables, or for ``as_of`` the same tables
+cut at a moment. Never user text.
 
 Conflict rules (DESIGN.md), all ordered by ``o = (ts, writer_id, writer_seq)``:
 
@@ -15,18 +17,20 @@ Conflict rules (DESIGN.md), all ordered by ``o = (ts, writer_id, writer_seq)``:
 - the first writer wins for params (later different values are ``param_conflicts``) and for
   what a creation event fixes (a run's experiment, start time and artifact URI);
 - the latest metric value is the highest ``(step, timestamp, writer_seq, writer_id)``;
+- a RUNNING run whose process stopped sending heartbeats is KILLED after the timeout (`RUNS_LIVE`);
 - a registered model or logged model, once deleted, stays deleted (a new one gets a new id).
 """
 
 from __future__ import annotations
 
-__all__ = ["EXPERIMENTS", "LATEST", "LOGGED_MODELS", "META_KINDS", "RUNS", "VIEWS", "VIEW_NAMES"]
+__all__ = ["EXPERIMENTS", "LATEST", "LIVENESS", "LOGGED_MODELS", "META_KINDS", "NOT_RUN_STALE", "RUNS", "RUNS_LIVE",
+           "VIEWS", "VIEW_NAMES"]
 
 # the control events kept (also) in ``meta``: everything that is not an event of a run
 META_KINDS = (
     "ExperimentCreated", "ExperimentRenamed", "ExperimentDeleted", "ExperimentRestored", "ExperimentTagSet",
     "ExperimentTagDeleted", "ModelLogged", "LoggedModelStatusSet", "LoggedModelTagSet", "LoggedModelTagDeleted",
-    "LoggedModelParamLogged", "LoggedModelDeleted", "RegisteredModelCreated", "RegisteredModelRenamed",
+    "LoggedModelParamLogged", "LoggedModelDeleted", "LoggedModelMetricLogged", "RegisteredModelCreated", "RegisteredModelRenamed",
     "RegisteredModelDescriptionSet", "RegisteredModelDeleted", "RegisteredModelTagSet", "RegisteredModelTagDeleted",
     "ModelVersionCreated", "ModelVersionDescriptionSet", "ModelVersionStageSet", "ModelVersionDeleted",
     "ModelVersionTagSet", "ModelVersionTagDeleted", "ModelAliasSet", "ModelAliasDeleted",
@@ -46,6 +50,11 @@ WITH c AS (
            arg_max_null(CASE WHEN kind = 'RunEnded' AND status IN ('FINISHED', 'FAILED', 'KILLED')
                              THEN end_time END, o) AS end_ms
     FROM c WHERE kind IN ('RunStarted', 'RunResumed', 'RunEnded') GROUP BY run_id
+), spell AS (
+    SELECT run_id, max(ts) AS spell_ts FROM c WHERE kind IN ('RunStarted', 'RunResumed') GROUP BY run_id
+), lost AS (
+    SELECT run_id, max(last_seen) AS lost_seen, arg_max(actor, o) AS lost_by, max(ts) AS lost_ts
+    FROM c WHERE kind = 'RunHeartbeatLost' GROUP BY run_id
 ), life AS (
     SELECT run_id, arg_max(CASE kind WHEN 'RunDeleted' THEN 'deleted' ELSE 'active' END, o) AS lifecycle_stage,
            max(ts) FILTER (WHERE kind = 'RunDeleted') AS deleted_ts
@@ -97,11 +106,49 @@ SELECT s.run_id, s.experiment_id, coalesce(t.run_name, '') AS run_name, s.user_i
        s.start_ms AS start_time_ms, st.end_ms AS end_time_ms,
        coalesce(m.metric_points, []) AS metric_steps,
        coalesce(mi.model_inputs, []) AS model_inputs,
-       coalesce(mo.model_outputs, []) AS model_outputs
+       coalesce(mo.model_outputs, []) AS model_outputs,
+       sp.spell_ts, lo.lost_seen, lo.lost_by, lo.lost_ts
 FROM started s
 LEFT JOIN status st USING (run_id) LEFT JOIN life l USING (run_id) LEFT JOIN tags t USING (run_id)
 LEFT JOIN params p USING (run_id) LEFT JOIN metrics m USING (run_id) LEFT JOIN inputs i USING (run_id)
 LEFT JOIN model_inputs mi USING (run_id) LEFT JOIN model_outputs mo USING (run_id)
+LEFT JOIN spell sp USING (run_id) LEFT JOIN lost lo USING (run_id)
+"""
+
+# Control events that never change a run's row in ``runs`` (heartbeats fold into ``liveness``):
+# a fold of them rebuilds no run.
+NOT_RUN_STALE = ("RunHeartbeatSent",)
+
+# Signs of life per run: the last heartbeat and the last heartbeat or metric point (ns). The
+# catalog folds each new batch through this and merges it into its ``liveness`` table with
+# greatest(); ``as_of`` views compute it whole.
+LIVENESS = """
+SELECT run_id, max(ts) FILTER (WHERE kind = 'RunHeartbeatSent') AS heartbeat_ts, max(ts) AS seen_ts
+FROM (SELECT run_id, ts, kind FROM {control} WHERE kind = 'RunHeartbeatSent'
+      UNION ALL SELECT run_id, ts, 'MetricLogged' AS kind FROM {metrics})
+GROUP BY run_id
+"""
+
+# Crashed runs, decided at query time, in this one place for every surface: a RUNNING run whose
+# current spell (since its last RunStarted/RunResumed) sends heartbeats is KILLED, ended at its
+# last sign of life, once that is older than the heartbeat timeout — or once a reader declared
+# its heartbeat lost having seen no later sign of life (so readers with other timeouts agree).
+# A later sign of life (the process was only paused) makes it RUNNING again. `{now_ns}` and
+# `{timeout_ns}` are SQL expressions the catalog fills in (now, or the as_of moment).
+RUNS_LIVE = """
+SELECT * REPLACE (
+           CASE WHEN crashed THEN 'KILLED' ELSE status END AS status,
+           CASE WHEN crashed THEN epoch_ms(last_seen_ms) ELSE end_time END AS end_time,
+           CASE WHEN crashed THEN last_seen_ms ELSE end_time_ms END AS end_time_ms)
+FROM (
+    SELECT r.* EXCLUDE (spell_ts, lost_seen, lost_by, lost_ts),
+           coalesce(r.status = 'RUNNING' AND l.heartbeat_ts >= r.spell_ts
+                    AND (r.lost_seen >= l.seen_ts OR {now_ns} - l.seen_ts > {timeout_ns}), false) AS crashed,
+           l.seen_ts // 1000000 AS last_seen_ms,
+           CASE WHEN r.lost_seen >= l.seen_ts THEN r.lost_by END AS declared_dead_by,
+           CASE WHEN r.lost_seen >= l.seen_ts THEN make_timestamp(r.lost_ts // 1000) END AS declared_dead_at
+    FROM {run_rows} r LEFT JOIN {liveness} l USING (run_id)
+)
 """
 
 # The latest point per (run, key) of `{metrics}`.
@@ -148,7 +195,8 @@ LEFT JOIN tags t USING (experiment_id) LEFT JOIN touched u USING (experiment_id)
 """
 
 # MLflow 3's logged models: created by `ModelLogged` (in process: whole, READY; over REST:
-# followed by a PENDING status), then status, tags (last writer wins), params (first wins). Its
+# followed by a PENDING status), then status, tags (last writer wins), params (first wins),
+# metrics (the latest point per key by (timestamp, step), as MLflow's search compares them). Its
 # flavors are the ModelLogged's, or the tag ``tracklog.flavors`` a model logged in steps gets.
 LOGGED_MODELS = """
 WITH c AS (
@@ -175,6 +223,11 @@ WITH c AS (
     SELECT model_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS params
     FROM (SELECT model_id, key, arg_min(value, o) AS value FROM c WHERE kind = 'LoggedModelParamLogged' GROUP BY ALL)
     GROUP BY model_id
+), metrics AS (
+    SELECT model_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS metrics
+    FROM (SELECT model_id, key, arg_max(metric_value, (timestamp, step, o)) AS value
+          FROM c WHERE kind = 'LoggedModelMetricLogged' GROUP BY ALL)
+    GROUP BY model_id
 )
 SELECT g.model_id, g.name, g.experiment_id, nullif(g.run_id, '') AS run_id, g.artifact_location,
        string_split(coalesce(nullif(g.flavors, ''), t.tags['tracklog.flavors']), ',') AS flavors, coalesce(g.model_type, '') AS model_type, g.actor,
@@ -182,8 +235,10 @@ SELECT g.model_id, g.name, g.experiment_id, nullif(g.run_id, '') AS run_id, g.ar
        s.updated_ts // 1000000 AS last_updated_time_ms, coalesce(s.status, 'READY') AS status,
        coalesce(s.status_message, '') AS status_message, s.deleted,
        coalesce(t.tags, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
-       coalesce(p.params, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS params
+       coalesce(p.params, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS params,
+       coalesce(m.metrics, MAP {{}}::MAP(VARCHAR, DOUBLE)) AS metrics
 FROM logged g JOIN state s USING (model_id) LEFT JOIN tags t USING (model_id) LEFT JOIN params p USING (model_id)
+LEFT JOIN metrics m USING (model_id)
 """
 
 # The model registry. Every registry event carries `registered_model_id` (fixed at creation)
@@ -245,6 +300,10 @@ VIEWS = {
         FROM {control} WHERE kind = 'ArtifactLogged' GROUP BY run_id, path""",
     "logged_models": """
         SELECT * EXCLUDE (deleted) FROM ({logged_models}) WHERE NOT deleted""",
+    "logged_model_metrics": """
+        SELECT DISTINCT model_id, nullif(run_id, '') AS run_id, key, metric_value AS value, step, timestamp,
+               nullif(dataset_name, '') AS dataset_name, nullif(dataset_digest, '') AS dataset_digest
+        FROM {meta} WHERE kind = 'LoggedModelMetricLogged'""",
     "registered_models": """
         WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """),
         tag_now AS (
@@ -288,8 +347,7 @@ VIEWS = {
         WHERE kind LIKE 'RegisteredModel%' OR kind LIKE 'ModelVersion%' OR kind LIKE 'ModelAlias%'""",
     "events": """
         SELECT kind, make_timestamp(ts // 1000) AS time, ts, actor, writer_id, writer_seq, experiment_id, run_id,
-               * EXCLUDE (kind, ts, actor, writer_id, writer_seq, experiment_id, run_id),
-               NULL::DOUBLE AS metric_value, NULL::BIGINT AS step, NULL::BIGINT AS timestamp
+               * EXCLUDE (kind, ts, actor, writer_id, writer_seq, experiment_id, run_id)
         FROM {control}
         UNION ALL BY NAME
         SELECT 'MetricLogged' AS kind, make_timestamp(ts // 1000) AS time, ts, actor, writer_id, writer_seq,

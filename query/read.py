@@ -4,17 +4,20 @@ model, a model version, a logged model — each one query, each entity built by
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from projections.catalog import fetch_arrow
+from projections.catalog import fetch_arrow, heartbeat_timeout
 from projections.entities import (
     Experiment,
     LoggedModel,
+    Metric,
     MetricHistory,
     ModelVersion,
     RegisteredModel,
     Run,
+    RunStatus,
 )
 from projections.rows import (
     EXPERIMENT_COLUMNS,
@@ -25,6 +28,7 @@ from projections.rows import (
     experiment_entity,
     logged_model_entity,
     model_entity,
+    model_metric_entity,
     run_entities,
     version_entity,
 )
@@ -41,6 +45,7 @@ __all__ = [
     "experiment",
     "experiment_by_name",
     "logged_model",
+    "logged_models",
     "metric_history",
     "model_versions",
     "registered_model",
@@ -56,17 +61,44 @@ VERSION_SELECT = ", ".join(f"r.{c}" for c in VERSION_COLUMNS)
 _RUN_SELECT = ", ".join(RUN_COLUMNS)
 
 
-def runs_by_id(cur: duckdb.DuckDBPyConnection, run_ids: Iterable[str], cache: dict[str, Run] | None = None) -> list[Run]:
+class _Live(NamedTuple):
+    """A cached RUNNING run, good until `until_ns`: no sooner can it read KILLED (`RUNS_LIVE`)."""
+
+    run: Run
+    until_ns: int
+
+
+def runs_by_id(cur: duckdb.DuckDBPyConnection, run_ids: Iterable[str], cache: dict[str, Any] | None = None) -> list[Run]:
     """The runs with these ids that exist, in this order; entities found in `cache` (the
-    catalog's, which a fold clears for the runs it touches) are reused, others added."""
+    catalog's, which a fold clears for the runs it touches) are reused, others added. A RUNNING
+    run's status depends on the time (`projections.views.RUNS_LIVE`): it is reused only until
+    its last sign of life (or now, if it has none) is a heartbeat timeout old."""
     ids = list(run_ids)
     cache = {} if cache is None else cache
-    missing = [r for r in ids if r not in cache]
+    now = time.time_ns()
+    found: dict[str, Run] = {}
+    for r in ids:
+        hit = cache.get(r)
+        if hit.__class__ is _Live:
+            if hit.until_ns > now:
+                found[r] = hit.run
+        elif hit is not None:
+            found[r] = hit
+    missing = [r for r in ids if r not in found]
     if missing:
-        table = fetch_arrow(cur, f"SELECT {_RUN_SELECT} FROM runs WHERE run_id IN (SELECT unnest($ids))", {"ids": missing})
-        for run in run_entities(table):
-            cache[run.info.run_id] = run
-    return [cache[r] for r in ids if r in cache]
+        table = fetch_arrow(cur, f"SELECT {_RUN_SELECT}, crashed, last_seen_ms FROM runs WHERE run_id IN (SELECT unnest($ids))",
+                            {"ids": missing})
+        timeout_ns = int(heartbeat_timeout() * 1e9)
+        columns = table.column("crashed").to_pylist(), table.column("last_seen_ms").to_pylist()
+        for run, crashed, seen_ms in zip(run_entities(table), *columns, strict=True):
+            found[run.info.run_id] = run
+            if crashed:
+                continue
+            if run.info.status == RunStatus.RUNNING:
+                cache[run.info.run_id] = _Live(run, (now if seen_ms is None else seen_ms * 1_000_000) + timeout_ns)
+            else:
+                cache[run.info.run_id] = run
+    return [found[r] for r in ids if r in found]
 
 
 def run_lifecycle(cur: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
@@ -96,7 +128,20 @@ def metric_history(cur: duckdb.DuckDBPyConnection, run_id: str, key: str) -> Met
 
 def logged_model(cur: duckdb.DuckDBPyConnection, model_id: str) -> LoggedModel | None:
     rows = cur.execute(f"SELECT {LOGGED_MODEL_SELECT} FROM logged_models r WHERE model_id = ?", [model_id]).fetchall()
-    return logged_model_entity(rows[0]) if rows else None
+    return logged_models(cur, rows)[0] if rows else None
+
+
+def logged_models(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> list[LoggedModel]:
+    """Logged model entities from rows of `LOGGED_MODEL_SELECT`, with their metric points."""
+    points: dict[str, list[Metric]] = {row[0]: [] for row in rows}
+    if rows:
+        for found in cur.execute(
+                "SELECT model_id, run_id, key, value, step, timestamp, dataset_name, dataset_digest "
+                "FROM logged_model_metrics WHERE model_id IN (SELECT unnest($ids)) "
+                "ORDER BY model_id, key, step, timestamp, run_id, dataset_name, dataset_digest, value",
+                {"ids": list(points)}).fetchall():
+            points[found[0]].append(model_metric_entity(found))
+    return [logged_model_entity(row, points[row[0]]) for row in rows]
 
 
 # ---- the registry ------------------------------------------------------------------------

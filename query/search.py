@@ -93,7 +93,7 @@ LOGGED_MODELS = Spec("logged models", "logged_models", LOGGED_MODEL_ATTRIBUTES,
                       "status": "('LOGGED_MODEL_' || r.status)", "source_run_id": "r.run_id",
                       "experiment_id": "r.experiment_id", "creation_timestamp": "r.creation_time_ms",
                       "creation_time": "r.creation_time_ms", "last_updated_timestamp": "r.last_updated_time_ms"},
-                     {"param": "r.params", "tag": "r.tags"}, "r.model_id",
+                     {"metric": "r.metrics", "param": "r.params", "tag": "r.tags"}, "r.model_id",
                      ((Key("attribute", "creation_timestamp"), True),), 1_000_000)
 
 

@@ -26,6 +26,11 @@ PINNED = {
         "connect", "search_runs", "sql", "register_model",
         "get_artifact_root", "get_artifact_uri", "load_table", "log_artifact", "log_artifacts", "log_dict",
         "log_figure", "log_image", "log_table", "log_text", "set_artifact_root", "__version__",
+        # MLflow 3's logged models, autologging and system metrics (issue 14)
+        "autolog", "create_external_model", "create_logged_model", "finalize_logged_model", "get_logged_model",
+        "initialize_logged_model", "last_logged_model", "log_model_params", "search_logged_models",
+        "enable_system_metrics_logging", "disable_system_metrics_logging",
+        "set_system_metrics_samples_before_logging", "set_system_metrics_sampling_interval",
     },
     projections: {
         "DEFAULT_EXPERIMENT_ID", "Dataset", "DatasetInput", "Experiment", "ExperimentTag", "FileInfo", "InputTag",

@@ -29,6 +29,9 @@ class _Settings:
         self.experiment_id: str | None = None
         self.artifact_root: str | None = None
         self.legacy_notice_shown = False
+        self.system_metrics: bool | None = None  # enable_system_metrics_logging(); None: the environment
+        self.system_metrics_interval: float | None = None
+        self.system_metrics_samples: int | None = None
         self.lock = threading.RLock()
 
 

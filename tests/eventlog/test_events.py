@@ -18,7 +18,8 @@ PINNED_TAGS = {
     "MetricLogged", "ModelLogged", "ParamLogged", "RegisteredModelCreated", "RegisteredModelRenamed", "RegisteredModelDescriptionSet", "RegisteredModelDeleted", "RegisteredModelTagSet", "RegisteredModelTagDeleted", "ModelVersionCreated", "ModelVersionDescriptionSet", "ModelVersionStageSet", "ModelVersionDeleted", "ModelVersionTagSet", "ModelVersionTagDeleted", "ModelAliasSet", "ModelAliasDeleted", "RunDeleted", "RunDescriptionSet", "RunEnded", "RunRenamed",
     "RunRestored", "RunResumed", "RunStarted", "RunTagDeleted", "RunTagSet",
     "LoggedModelStatusSet", "LoggedModelTagSet", "LoggedModelTagDeleted", "LoggedModelParamLogged",
-    "LoggedModelDeleted", "ModelOutputLogged", "ModelInputLogged",
+    "LoggedModelDeleted", "ModelOutputLogged", "ModelInputLogged", "LoggedModelMetricLogged",
+    "RunHeartbeatSent", "RunHeartbeatLost",
 }
 
 
@@ -34,7 +35,7 @@ def test_events_are_frozen_kw_only_and_gc_free(cls: type) -> None:
     params = inspect.signature(cls).parameters.values()
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
     assert cls.__name__.endswith(("Created", "Renamed", "Deleted", "Restored", "Set", "Started",
-                                  "Resumed", "Ended", "Logged"))
+                                  "Resumed", "Ended", "Logged", "Sent", "Lost"))
 
 
 @pytest.mark.parametrize("cls", list(events.event_kinds().values()))

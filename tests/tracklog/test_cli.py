@@ -178,7 +178,7 @@ def test_doctor_notices_a_catalog_that_disagrees_with_the_log_and_rebuilds_it(tm
     damage = ["DELETE FROM metric_points WHERE step = 2",
               "INSERT INTO control (kind, ts, writer_id, writer_seq, run_id, experiment_id) "
               "VALUES ('RunStarted', 1, 'forged', 0, 'forged-run', '0')",
-              "UPDATE runs SET status = 'FAILED'"]
+              "UPDATE run_rows SET status = 'FAILED'"]
     for statement in damage:
         con = duckdb.connect(str(store / "_cache" / "catalog.duckdb"))
         con.execute(statement)

@@ -24,7 +24,7 @@ from eventlog.errors import (
     ModelNotFoundError,
     RunNotFoundError,
 )
-from projections.entities import LoggedModel
+from projections.entities import LoggedModel, ModelOutput
 from tracklog import artifacts
 from tracklog.artifacts import download, upload, validate_artifact_path
 from tracklog.models.model import Model, ModelInfo
@@ -110,13 +110,13 @@ def _as_local(location: str) -> Path | None:
 
 
 def log_model(save: Callable[..., None], *, name: str | None, artifact_path: str | None,
-              registered_model_name: str | None, **save_kwargs: Any) -> ModelInfo:
+              registered_model_name: str | None, run_id: str | None = None, **save_kwargs: Any) -> ModelInfo:
     """Save with `save(path, mlflow_model=…, **save_kwargs)` into a new logged model, as MLflow 3
     does: create it (PENDING), upload its files to its artifact location, finalize it READY
     (UPLOAD_FAILED if saving or uploading fails).
 
-    The model belongs to the active run if there is one (else to no run, in the current
-    experiment).
+    The model belongs to `run_id`, else to the active run if there is one (else to no run, in
+    the current experiment).
     """
     if name is None:
         name = artifact_path
@@ -125,10 +125,14 @@ def log_model(save: Callable[..., None], *, name: str | None, artifact_path: str
     name = validate_artifact_path(name or "model")
     active = fluent.active_run()
     client: Client = active._client if active is not None else fluent._client()
-    run_id = active.info.run_id if active is not None else None
-    experiment_id = active.info.experiment_id if active is not None else fluent._experiment_id()
+    if run_id is not None:
+        experiment_id = client.get_run(run_id).info.experiment_id
+    else:
+        run_id = active.info.run_id if active is not None else None
+        experiment_id = active.info.experiment_id if active is not None else fluent._experiment_id()
     logged = client.create_logged_model(experiment_id, name, source_run_id=run_id)
     model_id, location = logged.model_id, logged.artifact_location
+    fluent._last_model_id.set(model_id)
     model = Model(artifact_path=location, run_id=run_id, model_id=model_id, model_uuid=model_id)
     try:
         with tempfile.TemporaryDirectory(prefix="tracklog-log-model-") as tmp:
@@ -141,6 +145,8 @@ def log_model(save: Callable[..., None], *, name: str | None, artifact_path: str
     if model.flavors:
         client.set_logged_model_tags(model_id, {"tracklog.flavors": ",".join(model.flavors)})
     client.finalize_logged_model(model_id, "READY")
+    if run_id is not None:  # the run's outputs name the model, as MLflow 3 records them
+        client.log_outputs(run_id, [ModelOutput(model_id=model_id, step=0)])
     info = ModelInfo(
         artifact_path=location, flavors=model.flavors, model_uri=f"models:/{model_id}", model_uuid=model_id,
         run_id=run_id, saved_input_example_info=model.saved_input_example_info, signature=model.signature,

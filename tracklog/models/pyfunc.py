@@ -64,6 +64,10 @@ _MLFLOW_PYTHON_MODEL_LOADER = "mlflow.pyfunc.model"
 _LOADERS = {
     _MLFLOW_PYTHON_MODEL_LOADER: "tracklog.models.pyfunc",
     "mlflow.sklearn": "tracklog.models.sklearn",
+    "mlflow.xgboost": "tracklog.models.xgboost",
+    "mlflow.lightgbm": "tracklog.models.lightgbm",
+    "tracklog.models.xgboost": "tracklog.models.xgboost",
+    "tracklog.models.lightgbm": "tracklog.models.lightgbm",
     "tracklog.models.sklearn": "tracklog.models.sklearn",
     "tracklog.models.pyfunc": "tracklog.models.pyfunc",
 }

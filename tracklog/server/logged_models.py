@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import msgspec
 
-from eventlog.errors import InvalidInputError
 from projections.entities import LoggedModel
 from tracklog.server import artifacts
 from tracklog.server.routing import Call
@@ -67,14 +66,13 @@ def list_artifacts(call: Call, body: m.ListLoggedModelArtifacts) -> m.FilesReply
 
 
 def search(call: Call, body: m.SearchLoggedModels) -> m.LoggedModelsReply:
-    if body.datasets:
-        raise InvalidInputError("search_logged_models by datasets is not supported by this server yet")
     allowed = call.readable_experiments(set(body.experiment_ids))
     wanted = [e for e in body.experiment_ids if allowed(e)]
     if body.experiment_ids and not wanted:
         return m.LoggedModelsReply()
     orders = [{"field_name": o.field_name, "ascending": o.ascending} for o in body.order_by]
+    datasets = [{"dataset_name": d.dataset_name, "dataset_digest": d.dataset_digest or None} for d in body.datasets]
     found = call.client.search_logged_models(wanted, body.filter or None, body.max_results, orders,
-                                             body.page_token or None)
+                                             body.page_token or None, datasets=datasets)
     return m.LoggedModelsReply(models=[model_out(call, x) for x in found if allowed(x.experiment_id)],
                                next_page_token=found.token or "")

@@ -49,6 +49,8 @@ class ServerStore:
         self.refresh_interval = refresh_interval
         self.compact_interval = compact_interval
         self.local.max_age = None  # requests read what the background thread folded, plus their own writes
+        self.local.heartbeats = False  # the runs are its clients' (their processes send heartbeats, if any)
+        self.local.declares = True  # the server records crashed runs' RunHeartbeatLost as it finds them
         # the refresher publishes; the writer's own thread only flushes when its buffer fills
         self.log.writer.flush_interval = max(self.log.writer.flush_interval, 3600.0)
         self._stop = threading.Event()
@@ -80,6 +82,7 @@ class ServerStore:
     def refresh(self) -> None:
         """Publish this server's pending events and fold every new segment of the store."""
         self.local.catalog.sync(max_age=0.0)
+        self.local.cursor().close()  # declares crashed runs lost, at most once per heartbeat interval
         self.refreshed_at = time.time()
 
     def _compact(self) -> None:

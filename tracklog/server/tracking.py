@@ -192,7 +192,9 @@ def delete_tag(call: Call, body: m.DeleteTag) -> m.Empty:
 
 
 def log_batch(call: Call, body: m.LogBatch) -> m.Empty:
-    metrics = [Metric(x.key, x.value, x.timestamp, x.step) for x in body.metrics]
+    metrics = [Metric(x.key, x.value, x.timestamp, x.step, model_id=x.model_id or None,
+                      dataset_name=x.dataset_name or None, dataset_digest=x.dataset_digest or None)
+               for x in body.metrics]
     call.client.log_batch(_required(body.rid, "run_id"), metrics=metrics,
                           params=[Param(p.key, p.value) for p in body.params],
                           tags=[RunTag(t.key, t.value) for t in body.tags])

@@ -41,6 +41,7 @@ from eventlog.validation import (
     MAX_EXPERIMENT_TAG_VAL_LENGTH,
     MAX_PARAM_VAL_LENGTH,
     MAX_TAG_VAL_LENGTH,
+    MetricLink,
     check_batch_size,
     check_experiment_name,
     check_key,
@@ -134,6 +135,12 @@ def _opt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _opt_str(what: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    raise InvalidValueError(f"{what} must be a string, got {type(value).__name__} {value!r}")
+
+
 class Client:
     """Tracking, logged-model and registry operations on one store, with ``MlflowClient``'s names.
 
@@ -213,12 +220,13 @@ class Client:
     # ---- runs -----------------------------------------------------------------------------
 
     def create_run(self, experiment_id: str, start_time: int | None = None, tags: dict[str, Any] | None = None,
-                   run_name: str | None = None) -> Run:
-        """Start a run in an active experiment; returns it (status RUNNING)."""
+                   run_name: str | None = None, *, user_id: str | None = None) -> Run:
+        """Start a run in an active experiment; returns it (status RUNNING). `user_id`: who it
+        is recorded for (default: this process's user)."""
         checked = self._check_tags(tags or {})
         name = run_name or dict(checked).get("mlflow.runName") or random_run_name()
         start = None if start_time is None else check_timestamp("start_time", start_time)
-        return self._store.create_run(str(experiment_id), start, checked, str(name))
+        return self._store.create_run(str(experiment_id), start, checked, str(name), user_id)
 
     def get_run(self, run_id: str) -> Run:
         """The run with its latest metrics, params, tags, inputs and outputs; raises `RunNotFoundError`."""
@@ -256,7 +264,16 @@ class Client:
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None,
                    synchronous: bool | None = None, dataset_name: str | None = None,
                    dataset_digest: str | None = None, model_id: str | None = None) -> None:
-        """Log one metric point; returns as soon as it is buffered (and in the WAL)."""
+        """Log one metric point; returns as soon as it is buffered (and in the WAL).
+
+        With `model_id` the point is also one of that logged model's metrics (computed on the
+        dataset `dataset_name`/`dataset_digest`, if given), as MLflow 3 links them.
+        """
+        if model_id is not None or dataset_name is not None or dataset_digest is not None:
+            point = Metric(key, value, _now_ms() if timestamp is None else timestamp, 0 if step is None else step,
+                           model_id=model_id, dataset_name=dataset_name, dataset_digest=dataset_digest)
+            self.log_batch(run_id, metrics=[point])
+            return
         if key not in self._ok_keys:
             check_key("metric key", key)
             self._remember(key)
@@ -276,8 +293,17 @@ class Client:
         self._ok_keys.add(key)
 
     def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int | None = None,
-                    timestamp: int | None = None) -> None:
-        """Several metrics at one step and timestamp: validated first, then appended together."""
+                    timestamp: int | None = None, model_id: str | None = None, dataset_name: str | None = None,
+                    dataset_digest: str | None = None) -> None:
+        """Several metrics at one step and timestamp: validated first, then appended together
+        (with `model_id`, also as that logged model's metrics, on the dataset if given)."""
+        if model_id is not None or dataset_name is not None or dataset_digest is not None:
+            stamp = _now_ms() if timestamp is None else timestamp
+            points = [Metric(k, v, stamp, 0 if step is None else step, model_id=model_id, dataset_name=dataset_name,
+                             dataset_digest=dataset_digest) for k, v in metrics.items()]
+            for start in range(0, len(points), 1000):
+                self.log_batch(run_id, metrics=points[start:start + 1000])
+            return
         known, floats = self._ok_keys, True
         for key, value in metrics.items():
             if key not in known:
@@ -316,9 +342,10 @@ class Client:
         metrics, params, tags = list(metrics), list(params), list(tags)
         check_batch_size(len(metrics), len(params), len(tags))
         checked_metrics = check_metric_points(metrics, self._ok_keys, self._remember, _now_ms())  # columns
+        links = self._metric_links(metrics)
         checked_params = self._check_params(params)
         checked_tags = self._check_tags({t.key: t.value for t in tags})
-        self._store.log_batch(check_run_id(run_id), checked_metrics, checked_params, checked_tags)
+        self._store.log_batch(check_run_id(run_id), checked_metrics, checked_params, checked_tags, links)
 
     def log_inputs(self, run_id: str, datasets: Iterable[DatasetInput] | None = None, models: Any = None) -> None:
         """Record the datasets (and logged models) a run used (MLflow's ``log_inputs``)."""
@@ -471,6 +498,18 @@ class Client:
 
     # ---- checks -----------------------------------------------------------------------------
 
+    @staticmethod
+    def _metric_links(metrics: Sequence[Any]) -> dict[int, MetricLink]:
+        """The points also logged to a logged model (MLflow 3's ``model_id``/``dataset_*``), by index."""
+        links: dict[int, MetricLink] = {}
+        for i, m in enumerate(metrics):
+            model_id, name, digest = (getattr(m, a, None) for a in ("model_id", "dataset_name", "dataset_digest"))
+            if model_id or name or digest:
+                links[i] = MetricLink(_opt_str(f"metrics[{i}].model_id", model_id) or "",
+                                      _opt_str(f"metrics[{i}].dataset_name", name) or "",
+                                      _opt_str(f"metrics[{i}].dataset_digest", digest) or "")
+        return links
+
     def _check_params(self, params: list[Param]) -> list[tuple[str, str]]:
         out: dict[str, str] = {}
         for i, p in enumerate(params):
@@ -527,13 +566,25 @@ class Client:
 
     def search_logged_models(self, experiment_ids: list[str] | None = None, filter_string: str | None = None,
                              max_results: int | None = None, order_by: list[dict[str, Any]] | None = None,
-                             page_token: str | None = None) -> PagedList[LoggedModel]:
+                             page_token: str | None = None,
+                             datasets: list[dict[str, Any]] | None = None) -> PagedList[LoggedModel]:
         """Logged models of these experiments (all, if none given) matching a filter over
-        attributes (``name``, ``status``, ``source_run_id``…), ``params.<k>`` and ``tags.<k>``;
-        `order_by` as MLflow's ``[{"field_name": …, "ascending": …}]``."""
+        attributes (``name``, ``status``, ``source_run_id``…), ``metrics.<k>``, ``params.<k>``
+        and ``tags.<k>``; `order_by` as MLflow's ``[{"field_name": …, "ascending": …}]``;
+        `datasets` as MLflow's ``[{"dataset_name": …, "dataset_digest": …}]`` (metrics on those only)."""
         orders = [(str(o["field_name"]), bool(o.get("ascending", True))) for o in order_by or ()]
+        checked = []
+        for i, d in enumerate(datasets or ()):
+            name = d.get("dataset_name") if isinstance(d, dict) else None
+            if not isinstance(name, str) or not name:
+                raise InvalidInputError(f"datasets[{i}] must be a dict with a 'dataset_name' string, got {d!r}")
+            digest = d.get("dataset_digest")
+            checked.append((name, None if digest is None else str(digest)))
+        if not checked:  # stores that predate `datasets` take the five arguments
+            return self._store.search_logged_models([str(e) for e in experiment_ids or ()], filter_string,
+                                                    max_results, orders, page_token)
         return self._store.search_logged_models([str(e) for e in experiment_ids or ()], filter_string, max_results,
-                                                orders, page_token)
+                                                orders, page_token, datasets=checked)
 
     # ---- the model registry -------------------------------------------------------------------
 
@@ -573,6 +624,8 @@ class Client:
                              await_creation_for: int = 300, model_id: str | None = None) -> ModelVersion:
         if not isinstance(source, str) or not source:
             raise InvalidInputError(f"Missing value for required parameter 'source' (a model URI), got {source!r}")
+        if model_id and not run_id:  # MLflow 3: a version of a logged model comes from the model's run
+            run_id = self.get_logged_model(model_id).source_run_id
         return self._store.create_model_version(check_model_name(name), source, run_id or None,
                                                 self._key_values("tag", tags, MAX_TAG_VAL_LENGTH), run_link,
                                                 description, model_id or None)

@@ -30,6 +30,7 @@ from projections import (
     Experiment,
     InputTag,
     LifecycleStage,
+    LoggedModel,
     Param,
     Run,
     RunData,
@@ -41,6 +42,7 @@ from projections import (
 )
 from tracklog._config import settings
 from tracklog.artifacts import validate_artifact_path
+from tracklog.integrations import system_metrics
 from tracklog.registry import check_model_name, parse_models_uri
 from tracklog.tracking._source import script_git_tags, script_source
 from tracklog.tracking.client import Client
@@ -50,17 +52,23 @@ __all__ = [
     "active_run",
     "connect",
     "create_experiment",
+    "create_external_model",
+    "create_logged_model",
     "delete_experiment",
     "delete_run",
     "delete_tag",
     "end_run",
+    "finalize_logged_model",
     "flush",
     "get_artifact_uri",
     "get_experiment",
     "get_experiment_by_name",
+    "get_logged_model",
     "get_parent_run",
     "get_run",
+    "initialize_logged_model",
     "last_active_run",
+    "last_logged_model",
     "load_table",
     "log_artifact",
     "log_artifacts",
@@ -70,6 +78,7 @@ __all__ = [
     "log_input",
     "log_metric",
     "log_metrics",
+    "log_model_params",
     "log_param",
     "log_params",
     "log_table",
@@ -77,6 +86,7 @@ __all__ = [
     "restore_experiment",
     "restore_run",
     "search_experiments",
+    "search_logged_models",
     "search_runs",
     "set_experiment",
     "set_experiment_tag",
@@ -249,6 +259,10 @@ def start_run(
 ) -> ActiveRun:
     """Start a run (or resume `run_id`) and make it active; use it as a context manager.
 
+    `log_system_metrics`: log CPU, memory, disk, network (and GPU) use to the run in the
+    background, as MLflow's ``system/…`` metrics (None: if `enable_system_metrics_logging`
+    or ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` says so; `tracklog.integrations.system_metrics`).
+
     >>> import tempfile, tracklog
     >>> tracklog.set_tracking_uri(tempfile.mkdtemp())
     >>> with tracklog.start_run(run_name="demo") as run:
@@ -273,7 +287,16 @@ def start_run(
     active = ActiveRun(run, client)
     _run_stack.set((*_run_stack.get(), active))
     _ensure_exit_hook()
+    if log_system_metrics or (log_system_metrics is None and system_metrics.system_metrics_enabled()):
+        _watch_system(client, run)
     return active
+
+
+def _watch_system(client: Client, run: Run) -> None:
+    """System metrics for the run, from the step after its last system metric (0 for a new run)."""
+    steps = [m.step for m in run.data.metric_list if m.key.startswith(system_metrics.PREFIX)]
+    system_metrics.MONITOR.watch(run.info.run_id, lambda run_id, values, step: client.log_metrics(run_id, values, step),
+                                 max(steps) + 1 if steps else 0)
 
 
 def _system_tags(parent_run_id: str | None) -> dict[str, str]:
@@ -322,6 +345,7 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
         return
     active = stack[-1]
     _run_stack.set(stack[:-1])
+    system_metrics.MONITOR.unwatch(active.run_id)
     active._client.set_terminated(active.run_id, status)
     _last_run_id.set(active.run_id)
 
@@ -376,13 +400,31 @@ def log_metric(
     model_id: str | None = None,
     dataset: Any = None,
 ) -> None:
-    """Log a metric to the active run (starting one if none is active)."""
-    if run_id is None:
+    """Log a metric to the active run (starting one if none is active).
+
+    With `model_id` (a logged model's id) the point is also one of that model's metrics, and
+    with `dataset` (an MLflow dataset, or anything with ``name`` and ``digest``) it records the
+    dataset it was computed on, as MLflow 3 does.
+    """
+    if model_id is not None or dataset is not None:
+        client, target = _run_target(run_id)
+        name, digest = _dataset_key(dataset)
+        client.log_metric(target, key, value, timestamp, step, dataset_name=name, dataset_digest=digest,
+                          model_id=model_id)
+    elif run_id is None:
         stack = _run_stack.get()
         active = stack[-1] if stack else _current()
         active._client.log_metric(active.run_id, key, value, timestamp, step)
     else:
         _client().log_metric(run_id, key, value, timestamp, step)
+
+
+def _dataset_key(dataset: Any) -> tuple[str | None, str | None]:
+    if dataset is None:
+        return None, None
+    if not hasattr(dataset, "name") or not hasattr(dataset, "digest"):
+        raise InvalidInputError(f"dataset must be an MLflow dataset (with a name and a digest), got {type(dataset).__name__}")
+    return str(dataset.name), str(dataset.digest)
 
 
 def log_metrics(
@@ -394,13 +436,11 @@ def log_metrics(
     model_id: str | None = None,
     dataset: Any = None,
 ) -> None:
-    """Log several metrics at one step and timestamp."""
-    if run_id is None:
-        active = _current()
-        client, run_id = active._client, active.run_id
-    else:
-        client = _client()
-    client.log_metrics(run_id, metrics, step, timestamp)
+    """Log several metrics at one step and timestamp (linked to a logged model and a dataset, as
+    `log_metric`)."""
+    client, target = _run_target(run_id)
+    name, digest = _dataset_key(dataset)
+    client.log_metrics(target, metrics, step, timestamp, model_id=model_id, dataset_name=name, dataset_digest=digest)
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
@@ -434,21 +474,35 @@ def delete_tag(key: str) -> None:
     active._client.delete_tag(active.run_id, key)
 
 
-def log_input(dataset: Any, context: str | None = None, tags: dict[str, str] | None = None, model: Any = None) -> None:
-    """Record a dataset the active run used: a `tracklog.entities.Dataset` or any object with
-    MLflow's dataset attributes (``name``, ``digest``, ``source_type``, ``source``…)."""
-    entity = dataset if isinstance(dataset, Dataset) else Dataset(
-        name=str(dataset.name), digest=str(dataset.digest),
-        source_type=str(getattr(dataset, "source_type", "") or ""),
-        source=_source_text(getattr(dataset, "source", "")),
-        schema=_maybe_json(getattr(dataset, "schema", None)),
-        profile=_maybe_json(getattr(dataset, "profile", None)),
-    )
-    input_tags = [InputTag(key=k, value=v) for k, v in (tags or {}).items()]
-    if context:
-        input_tags.append(InputTag(key="mlflow.data.context", value=context))
+def log_input(dataset: Any = None, context: str | None = None, tags: dict[str, str] | None = None,
+              model: Any = None) -> None:
+    """Record a dataset the active run used — a `tracklog.entities.Dataset`, an MLflow dataset
+    (``mlflow.data.from_pandas(…)``…: its name, digest, source type, source, schema and profile
+    as MLflow records them) or any object with those attributes — and/or a logged model it used
+    (`model`: a ``LoggedModelInput`` or anything with a ``model_id``)."""
+    datasets = []
+    if dataset is not None:
+        input_tags = [InputTag(key=k, value=v) for k, v in (tags or {}).items()]
+        if context:
+            input_tags.append(InputTag(key="mlflow.data.context", value=context))
+        datasets.append(DatasetInput(dataset=_dataset_entity(dataset), tags=input_tags))
     active = _current()
-    active._client.log_inputs(active.run_id, [DatasetInput(dataset=entity, tags=input_tags)])
+    active._client.log_inputs(active.run_id, datasets, [model] if model is not None else None)
+
+
+def _dataset_entity(dataset: Any) -> Dataset:
+    if isinstance(dataset, Dataset):
+        return dataset
+    to_entity = getattr(dataset, "_to_mlflow_entity", None)
+    if callable(to_entity):  # an MLflow dataset: exactly what MLflow itself records
+        dataset = to_entity()
+    source_type = getattr(dataset, "source_type", None)
+    source = getattr(dataset, "source", "")
+    if source_type is None and hasattr(source, "_get_source_type"):
+        source_type = source._get_source_type()
+    return Dataset(name=str(dataset.name), digest=str(dataset.digest), source_type=str(source_type or ""),
+                   source=_source_text(source), schema=_maybe_json(getattr(dataset, "schema", None)),
+                   profile=_maybe_json(getattr(dataset, "profile", None)))
 
 
 def _source_text(source: Any) -> str:
@@ -688,3 +742,112 @@ def _run_logged_model(client: Client, run_id: str, name: str) -> Any:
     found = client.search_logged_models([experiment_id], f"source_run_id = '{run_id}' AND name = '{escaped}'",
                                         max_results=1, order_by=[{"field_name": "creation_timestamp", "ascending": False}])
     return found[0] if found else None
+
+
+# ---- logged models (MLflow 3) ---------------------------------------------------------------
+
+_last_model_id: ContextVar[str | None] = ContextVar("tracklog_last_logged_model_id", default=None)
+
+
+def create_logged_model(name: str | None = None, source_run_id: str | None = None, tags: dict[str, Any] | None = None,
+                        params: dict[str, Any] | None = None, model_type: str | None = None,
+                        experiment_id: str | None = None) -> LoggedModel:
+    """Create a logged model (MLflow 3's ``LoggedModel``) in the current experiment, produced by
+    the active run unless `source_run_id` says otherwise; it starts PENDING (save its files under
+    ``model.artifact_location``, then `finalize_logged_model`), as MLflow's
+    ``initialize_logged_model``.
+
+    >>> import tempfile, tracklog
+    >>> tracklog.set_tracking_uri(tempfile.mkdtemp())
+    >>> with tracklog.start_run():
+    ...     model = tracklog.create_logged_model("classifier", params={"depth": 3})
+    ...     tracklog.log_metric("accuracy", 0.91, model_id=model.model_id)
+    >>> [(m.key, m.value) for m in tracklog.get_logged_model(model.model_id).metrics]
+    [('accuracy', 0.91)]
+    """
+    active = active_run()
+    if source_run_id is None and active is not None:
+        source_run_id = active.run_id
+    client = active._client if active is not None else _client()
+    if experiment_id is None:
+        experiment_id = active.info.experiment_id if active is not None and source_run_id == active.run_id \
+            else _experiment_id()
+    model = client.create_logged_model(str(experiment_id), name, source_run_id, tags, params, model_type)
+    _last_model_id.set(model.model_id)
+    return model
+
+
+initialize_logged_model = create_logged_model  # MLflow 3's name
+
+
+def create_external_model(name: str | None = None, source_run_id: str | None = None, tags: dict[str, Any] | None = None,
+                          params: dict[str, Any] | None = None, model_type: str | None = None,
+                          experiment_id: str | None = None) -> LoggedModel:
+    """A READY logged model whose files live outside the store (tagged ``mlflow.model.external``),
+    to hang params and metrics on, as MLflow's ``create_external_model``."""
+    model = create_logged_model(name, source_run_id, {**(tags or {}), "mlflow.model.external": "true"}, params,
+                                model_type, experiment_id)
+    return finalize_logged_model(model.model_id, "READY")
+
+
+def finalize_logged_model(model_id: str, status: Any) -> LoggedModel:
+    """Set a logged model's status: READY, or FAILED / UPLOAD_FAILED if saving it failed."""
+    if str(getattr(status, "name", status)).upper() in ("FAILED", "LOGGED_MODEL_FAILED"):
+        status = "UPLOAD_FAILED"
+    return _client().finalize_logged_model(model_id, status)
+
+
+def get_logged_model(model_id: str) -> LoggedModel:
+    """The logged model with this id, with its params, tags and metrics; raises
+    `LoggedModelNotFoundError`."""
+    return _client().get_logged_model(model_id)
+
+
+def last_logged_model() -> LoggedModel | None:
+    """The logged model most recently created in this thread/task (by `log_model` or
+    `create_logged_model`), or None."""
+    model_id = _last_model_id.get()
+    return None if model_id is None else _client().get_logged_model(model_id)
+
+
+def log_model_params(params: dict[str, Any], model_id: str) -> None:
+    """Log params on a logged model (first value wins, as a run's)."""
+    _client().log_model_params(model_id, params)
+
+
+def search_logged_models(experiment_ids: list[str] | None = None, filter_string: str | None = None,
+                         datasets: list[dict[str, str]] | None = None, max_results: int | None = None,
+                         order_by: list[dict[str, Any]] | None = None, output_format: str = "pandas") -> Any:
+    """Logged models of these experiments (default: the current one) matching a filter over
+    attributes (``name``, ``status``, ``source_run_id``…), ``metrics.<k>`` (the latest point
+    per key, on `datasets` only if given), ``params.<k>`` and ``tags.<k>``.
+
+    Returns a pandas DataFrame (one row per model, MLflow's columns) or, with
+    ``output_format="list"``, the `LoggedModel` entities.
+    """
+    if output_format not in ("pandas", "list"):
+        raise InvalidInputError(f"output_format must be 'pandas' or 'list', got {output_format!r}")
+    ids = [str(e) for e in experiment_ids] if experiment_ids else [_experiment_id()]
+    client = _client()
+    found: list[LoggedModel] = []
+    token = None
+    while True:
+        page = client.search_logged_models(ids, filter_string, max_results, order_by, token, datasets=datasets)
+        found.extend(page)
+        token = page.token
+        if not token or (max_results is not None and len(found) >= max_results):
+            break
+    found = found[:max_results] if max_results is not None else found
+    if output_format == "list":
+        return found
+    import pandas as pd
+
+    return pd.DataFrame([_model_record(m) for m in found])
+
+
+def _model_record(model: LoggedModel) -> dict[str, Any]:
+    return {"model_id": model.model_id, "experiment_id": model.experiment_id, "name": model.name,
+            "artifact_location": model.artifact_location, "creation_timestamp": model.creation_timestamp,
+            "last_updated_timestamp": model.last_updated_timestamp, "model_type": model.model_type,
+            "source_run_id": model.source_run_id, "status": model.status, "status_message": model.status_message,
+            "tags": model.tags, "params": model.params, "metrics": list(model.metrics)}

@@ -9,6 +9,11 @@ in the background and sets None).
 One `LocalStore` per tracking URI per process (`LocalStore.open`): every `Client` on the URI
 shares its writer, so a process has one writer per store.
 
+Runs this process starts or resumes send heartbeats (`tracklog.tracking.heartbeat`) until it
+ends them; a store that writes on behalf of others (the tracking server) sets `heartbeats` off.
+A process that writes to the store also records, when its reads find a run whose heartbeats
+stopped, that the run was declared dead (`RunHeartbeatLost`: who and when).
+
 The write path checks state cheaply: runs this process knows to be active skip the lookup
 (`active_runs`), experiment lookups for new runs may be a second old, and a param's held value
 is checked against the catalog plus this process's unpublished params (first writer wins, the
@@ -51,6 +56,7 @@ from eventlog.events import (
     ExperimentTagDeleted,
     ExperimentTagSet,
     LoggedModelDeleted,
+    LoggedModelMetricLogged,
     LoggedModelParamLogged,
     LoggedModelStatusSet,
     LoggedModelTagDeleted,
@@ -75,6 +81,7 @@ from eventlog.events import (
     RegisteredModelTagSet,
     RunDeleted,
     RunEnded,
+    RunHeartbeatLost,
     RunRenamed,
     RunRestored,
     RunResumed,
@@ -83,7 +90,7 @@ from eventlog.events import (
     RunTagSet,
 )
 from eventlog.storage import check_store_uri, split_uri
-from eventlog.validation import MetricColumns
+from eventlog.validation import MetricColumns, MetricLink
 from eventlog.writer import ACTOR, uuid7
 from projections.catalog import Catalog
 from projections.entities import (
@@ -99,7 +106,7 @@ from projections.entities import (
     Run,
     RunStatus,
 )
-from projections.rows import experiment_entity, logged_model_entity, new_run_entity
+from projections.rows import experiment_entity, new_run_entity
 from projections.scope import Scope
 from query.compile import Params
 from query.connection import ReadOnlyConnection
@@ -111,6 +118,7 @@ from query.read import (
     experiment,
     experiment_by_name,
     logged_model,
+    logged_models,
     metric_history,
     model_versions,
     registered_model,
@@ -131,6 +139,7 @@ from query.search import (
 )
 from query.sql import run_sql
 from tracklog._config import get_artifact_root
+from tracklog.tracking.heartbeat import HEARTBEATS, heartbeat_interval
 from tracklog.tracking.store import KeyValues, TrackingStore
 
 if TYPE_CHECKING:
@@ -179,6 +188,9 @@ class LocalStore(TrackingStore):
         self.uri = uri
         self.log = EventLog.open(uri)
         self.max_age: float | None = 0.0  # how stale a read may be before the store is listed again
+        self.heartbeats = True  # runs started or resumed here send heartbeats (off in a server)
+        self.declares: bool | None = None  # record crashed runs' RunHeartbeatLost (None: if this process wrote)
+        self._declared_at = 0.0  # time.monotonic() of the last look for crashed runs
         self.active_runs: set[str] = set()  # runs known to exist and not be deleted: the fast path
         self.ok_metric_keys: set[str] = set()
         self._experiments: dict[str, tuple[float, Experiment]] = {}
@@ -211,7 +223,21 @@ class LocalStore(TrackingStore):
             return self._empty.connect(as_of, refresh=False, scope=scope)
         catalog = self.catalog
         catalog.sync(self.max_age)
-        return catalog.connect(as_of, refresh=False, scope=scope)
+        cur = catalog.connect(as_of, refresh=False, scope=scope)
+        if as_of is None and time.monotonic() - self._declared_at >= heartbeat_interval():
+            self._declare_lost(cur)
+        return cur
+
+    def _declare_lost(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Record `RunHeartbeatLost` for the runs that read as crashed and were not declared yet
+        (at most once per heartbeat interval; only a process that writes to the store does)."""
+        self._declared_at = time.monotonic()
+        if not (self.declares if self.declares is not None else self.log.writer.appended):
+            return
+        found = cur.execute("SELECT r.run_id, l.seen_ts FROM runs r JOIN liveness l USING (run_id) "
+                            "WHERE r.crashed AND r.declared_dead_by IS NULL").fetchall()
+        for run_id, seen in found:
+            self.log.append(RunHeartbeatLost(run_id=run_id, last_seen=seen))
 
     def _present(self) -> bool:
         if not self._exists:  # logged to from here: the flush before the read creates it
@@ -376,6 +402,8 @@ class LocalStore(TrackingStore):
             if token is not None:
                 ACTOR.reset(token)
         self.active_runs.add(run_id)
+        if self.heartbeats:
+            HEARTBEATS.watch(self.log, run_id)
         return new_run_entity(run_id, exp.experiment_id, run_name, started.actor, start, artifact_uri,
                               {k: v for k, v in tags if k != "mlflow.runName"})
 
@@ -418,7 +446,10 @@ class LocalStore(TrackingStore):
         if status is not None:
             if status == RunStatus.RUNNING:
                 self.log.append(RunResumed(run_id=run_id))
+                if self.heartbeats:
+                    HEARTBEATS.watch(self.log, run_id)
             else:
+                HEARTBEATS.unwatch(run_id)
                 self.log.append(RunEnded(run_id=run_id, status=status, end_time=_now_ms() if end_time is None else end_time))
                 # others see the end with a background flush due shortly, shared by the runs
                 # that end close together; the caller does not wait (the WAL holds it meanwhile)
@@ -430,6 +461,7 @@ class LocalStore(TrackingStore):
         self._lifecycle(run_id)
         self.log.append(RunDeleted(run_id=run_id))
         self.active_runs.discard(run_id)
+        HEARTBEATS.unwatch(run_id)
 
     def restore_run(self, run_id: str) -> None:
         self._lifecycle(run_id)
@@ -457,7 +489,8 @@ class LocalStore(TrackingStore):
                 held.setdefault(event.key, event.value)
         return held
 
-    def log_batch(self, run_id: str, metrics: MetricColumns, params: KeyValues, tags: KeyValues) -> None:
+    def log_batch(self, run_id: str, metrics: MetricColumns, params: KeyValues, tags: KeyValues,
+                  links: Mapping[int, MetricLink] | None = None) -> None:
         if run_id not in self.active_runs:
             self.require_active_run(run_id)
         if params:
@@ -467,12 +500,21 @@ class LocalStore(TrackingStore):
                     raise ParamChangedError(
                         f"param {key!r} of run {run_id} was logged as {held[key]!r} and cannot become {value!r}: "
                         "params are immutable (log a new key, or start a new run)")
+        links = links or {}
+        for model_id in sorted({link.model_id for link in links.values() if link.model_id}):  # all or nothing
+            self.get_logged_model(model_id)
         log = self.log
         for key, value in params:
             log.append(ParamLogged(run_id=run_id, key=key, value=value))
         for key, value in tags:
             log.append(RunTagSet(run_id=run_id, key=key, value=value))
         log.writer.log_batch(run_id, *metrics)  # one append for all the points, column by column
+        for i, link in links.items():  # also points of the logged models (MLflow 3's logged_model_metrics)
+            if link.model_id:
+                log.append(LoggedModelMetricLogged(
+                    model_id=link.model_id, run_id=run_id, key=metrics.keys[i], metric_value=metrics.values[i],
+                    step=metrics.steps[i], timestamp=metrics.timestamps[i], dataset_name=link.dataset_name,
+                    dataset_digest=link.dataset_digest))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.require_active_run(run_id)
@@ -595,17 +637,29 @@ class LocalStore(TrackingStore):
 
     def search_logged_models(self, experiment_ids: Sequence[str], filter_string: str | None,
                              max_results: int | None, order_by: Sequence[tuple[str, bool]] | None,
-                             page_token: str | None) -> PagedList[LoggedModel]:
+                             page_token: str | None,
+                             datasets: Sequence[tuple[str, str | None]] = ()) -> PagedList[LoggedModel]:
         self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         params = Params(LOGGED_MODELS.columns, LOGGED_MODELS.maps)
+        spec = LOGGED_MODELS
+        if datasets:  # metrics.<k> then means the latest point of k on one of these datasets
+            matches = " OR ".join(
+                f"(x.dataset_name = {params.add(name)}"
+                + (f" AND x.dataset_digest = {params.add(digest)})" if digest else ")") for name, digest in datasets)
+            spec = spec._replace(view=(
+                "(SELECT m.* REPLACE ((SELECT coalesce(map_from_entries(list({'k': key, 'v': value} ORDER BY key)), "
+                "MAP {}::MAP(VARCHAR, DOUBLE)) FROM (SELECT key, arg_max(value, (timestamp, step)) AS value "
+                f"FROM logged_model_metrics x WHERE x.model_id = m.model_id AND ({matches}) GROUP BY key)) AS metrics) "
+                "FROM logged_models m)"))
         where = ["r.experiment_id IN (SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active')"]
         if experiment_ids:
             where.append(f"r.experiment_id IN (SELECT unnest({params.add([str(e) for e in experiment_ids])}::VARCHAR[]))")
         clauses = [f"{name} {'ASC' if ascending else 'DESC'}" for name, ascending in order_by or ()]
-        page = search(self.cursor(), LOGGED_MODELS, LOGGED_MODEL_SELECT, filter_string, clauses, max_results,
-                      page_token, where=where, params=params, scope=sorted(map(str, experiment_ids)))
-        return PagedList([logged_model_entity(row) for row in page.rows], page.token)
+        cur = self.cursor()
+        page = search(cur, spec, LOGGED_MODEL_SELECT, filter_string, clauses, max_results,
+                      page_token, where=where, params=params, scope=[sorted(map(str, experiment_ids)), list(datasets)])
+        return PagedList(logged_models(cur, page.rows), page.token)
 
     # ---- the model registry -------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from eventlog.errors import (
     UnsupportedStoreError,
 )
 from eventlog.log import default_actor
-from eventlog.validation import MetricColumns
+from eventlog.validation import MetricColumns, MetricLink
 from projections.catalog import as_of_ns
 from projections.entities import (
     DatasetInput,
@@ -213,10 +213,15 @@ class RestStore(TrackingStore):
             self.log_batch(run_id, MetricColumns([k for k, _ in chunk], [v for _, v in chunk], [step] * len(chunk),
                                                  [stamp] * len(chunk)), (), ())
 
-    def log_batch(self, run_id: str, metrics: MetricColumns, params: KeyValues, tags: KeyValues) -> None:
-        body = m.LogBatch(run_id=run_id, params=_kv(params), tags=_kv(tags),
-                          metrics=[m.MetricIn(key=k, value=wire_float(v), timestamp=t, step=s)
-                                   for k, v, s, t in zip(*metrics, strict=True)])
+    def log_batch(self, run_id: str, metrics: MetricColumns, params: KeyValues, tags: KeyValues,
+                  links: Mapping[int, MetricLink] | None = None) -> None:
+        points = [m.MetricIn(key=k, value=wire_float(v), timestamp=t, step=s)
+                  for k, v, s, t in zip(*metrics, strict=True)]
+        for i, link in (links or {}).items():
+            points[i] = m.MetricIn(key=points[i].key, value=points[i].value, timestamp=points[i].timestamp,
+                                   step=points[i].step, model_id=link.model_id, dataset_name=link.dataset_name,
+                                   dataset_digest=link.dataset_digest)
+        body = m.LogBatch(run_id=run_id, params=_kv(params), tags=_kv(tags), metrics=points)
         self._call("POST", "runs/log-batch", body, errors=_RUN)
 
     def delete_tag(self, run_id: str, key: str) -> None:
@@ -300,10 +305,13 @@ class RestStore(TrackingStore):
 
     def search_logged_models(self, experiment_ids: Sequence[str], filter_string: str | None,
                              max_results: int | None, order_by: Sequence[tuple[str, bool]] | None,
-                             page_token: str | None) -> PagedList[LoggedModel]:
+                             page_token: str | None,
+                             datasets: Sequence[tuple[str, str | None]] = ()) -> PagedList[LoggedModel]:
         def page(size: int, token: str | None) -> tuple[list[LoggedModel], str | None]:
             body = m.SearchLoggedModels(experiment_ids=list(experiment_ids), filter=filter_string or "",
                                         max_results=size, page_token=token or "",
+                                        datasets=[m.DatasetFilter(dataset_name=n, dataset_digest=d or "")
+                                                  for n, d in datasets],
                                         order_by=[m.OrderBy(field_name=f, ascending=a) for f, a in order_by or ()])
             reply = self._call("POST", "logged-models/search", body, m.LoggedModelsReply)
             return [self._logged(x) for x in reply.models], reply.next_page_token or None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from eventlog.validation import MetricColumns
+    from eventlog.validation import MetricColumns, MetricLink
     from projections.entities import (
         DatasetInput,
         Experiment,
@@ -118,8 +118,11 @@ class TrackingStore(abc.ABC):
         """Several points of one run at one step (checked; `timestamp` None means now), all or none."""
 
     @abc.abstractmethod
-    def log_batch(self, run_id: str, metrics: MetricColumns, params: KeyValues, tags: KeyValues) -> None:
-        """Checked points as columns, params and tags. All or nothing: raises `ParamChangedError` before recording anything."""
+    def log_batch(self, run_id: str, metrics: MetricColumns, params: KeyValues, tags: KeyValues,
+                  links: Mapping[int, MetricLink] | None = None) -> None:
+        """Checked points as columns, params and tags; `links` marks (by index) the points that are
+        also logged models' metrics. All or nothing: raises `ParamChangedError` (or
+        `LoggedModelNotFoundError`) before recording anything."""
 
     @abc.abstractmethod
     def delete_tag(self, run_id: str, key: str) -> None: ...
@@ -175,8 +178,10 @@ class TrackingStore(abc.ABC):
     @abc.abstractmethod
     def search_logged_models(self, experiment_ids: Sequence[str], filter_string: str | None,
                              max_results: int | None, order_by: Sequence[tuple[str, bool]] | None,
-                             page_token: str | None) -> PagedList[LoggedModel]:
-        """`order_by` as (field, ascending) pairs, as MLflow's API takes them."""
+                             page_token: str | None,
+                             datasets: Sequence[tuple[str, str | None]] = ()) -> PagedList[LoggedModel]:
+        """`order_by` as (field, ascending) pairs, as MLflow's API takes them; `datasets` as
+        (name, digest or None): ``metrics.<k>`` then compares only points on those datasets."""
 
     # ---- the model registry -------------------------------------------------------------------
 
