@@ -63,6 +63,9 @@ def mlflow(_entry_points, monkeypatch, tmp_path) -> Iterator[object]:
     while mlflow.active_run() is not None:
         mlflow.end_run()
     mlflow.autolog(disable=True)
+    for flavor in ("sklearn", "xgboost", "lightgbm"):  # a flavor's own autolog() is not undone by the above
+        if flavor in sys.modules:
+            getattr(mlflow, flavor).autolog(disable=True)
     mlflow.set_tracking_uri(previous)
     mlflow.set_registry_uri(None)
 

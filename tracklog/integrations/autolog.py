@@ -179,12 +179,12 @@ def _sklearn_fit(original: Any) -> Any:
             _in_fit.reset(token)
             run.end(failed=True)
             raise
-        _in_fit.reset(token)
-        try:
+        try:  # still "in fit": the training metrics fit helpers (LabelBinarizer…) that are not the user's
             _after_sklearn_fit(self, run, *_fit_data(args, kwargs))
         except Exception:  # noqa: BLE001 - the model is trained: a logging failure must not lose it
             _log.warning("tracklog: autolog could not log the fit of %s", type(self).__name__, exc_info=True)
         finally:
+            _in_fit.reset(token)
             run.end()
         return result
 
