@@ -142,3 +142,25 @@ def test_numpy_input_with_tensor_signature(tmp_path) -> None:
     assert np.allclose(model.predict(x.astype("float32")), x.sum(axis=1))
     with pytest.raises(SchemaEnforcementError, match="dimension 1 must be 2, got 3"):
         model.predict(np.ones((1, 3)))
+
+
+@pytest.mark.parametrize(("flavor", "key"), [("sklearn", "pickled_model"), ("python_function", "code")])
+@pytest.mark.parametrize("name", ["../outside.pkl", "/etc/passwd", "sub/../../outside.pkl", "..\\outside.pkl"])
+def test_an_mlmodel_cannot_name_a_file_outside_its_folder(tmp_path, classifier, flavor, key, name) -> None:
+    """An MLmodel comes from a store: a data file, code folder or artifact it names outside the
+    model folder is refused by name, never opened, unpickled or put on sys.path."""
+    import pickle
+    import sys
+
+    from eventlog.errors import ModelLoadError
+
+    path = tmp_path / "models" / "m"
+    tl_sklearn.save_model(classifier, path, serialization_format="cloudpickle")
+    (tmp_path / "models" / "outside.pkl").write_bytes(pickle.dumps(classifier))
+    mlmodel = yaml.safe_load((path / "MLmodel").read_text())
+    mlmodel["flavors"][flavor][key] = name
+    (path / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    before = list(sys.path)
+    with pytest.raises(ModelLoadError, match="must name a path inside the model folder"):
+        (tl_sklearn.load_model if flavor == "sklearn" else pyfunc.load_model)(str(path))
+    assert sys.path == before

@@ -26,11 +26,14 @@ from tracklog.models import _store
 from tracklog.models.model import Model, ModelInfo, python_function_env
 from tracklog.models.pyfunc import FLAVOR_NAME as PYFUNC
 from tracklog.models.pyfunc import (
-    ModelLoadError,
     _copy_code,
     _prepare,
     finish_save,
+    flavor_model,
+    loading,
+    model_file,
     require_pickle_allowed,
+    saving,
 )
 from tracklog.models.signature import ModelSignature
 
@@ -60,7 +63,7 @@ def save_model(
         raise InvalidInputError(f"lgb_model must be a lightgbm Booster or LGBMModel, got {type(lgb_model).__name__}")
     target = _prepare(path)
     model = mlflow_model or Model()
-    try:
+    with saving(target):  # a failed save leaves no half-written folder
         booster = isinstance(lgb_model, lgb.Booster)
         data = "model.lgb" if booster else "model.pkl"
         if booster:
@@ -78,21 +81,14 @@ def save_model(
         finish_save(target, model, signature=signature, input_example=input_example, predict=lgb_model.predict,
                     packages=["lightgbm"] + ([] if booster else ["cloudpickle", "scikit-learn"]),
                     pip_requirements=pip_requirements, extra_pip_requirements=extra_pip_requirements, metadata=metadata)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(target, ignore_errors=True)
-        raise
 
 
 def _load(path: Path, model: Model) -> Any:
     conf = model.flavors.get(FLAVOR_NAME) or {}
-    target = path / conf.get("data", model.flavors.get(PYFUNC, {}).get("data", "model.lgb"))
-    if not target.is_file():
-        raise ModelLoadError(f"{target} is missing: the model folder is incomplete")
+    target = model_file(path, conf.get("data", model.flavors.get(PYFUNC, {}).get("data", "model.lgb")), "data")
     class_name = conf.get("model_class", _BOOSTER)
     fmt = conf.get("serialization_format", "cloudpickle")
-    try:
+    with loading(target, f"as {class_name}"):
         if class_name == _BOOSTER:
             import lightgbm as lgb
 
@@ -106,21 +102,11 @@ def _load(path: Path, model: Model) -> Any:
 
         with target.open("rb") as f:
             return cloudpickle.load(f)
-    except ModelLoadError:
-        raise
-    except ModuleNotFoundError as exc:
-        raise ModelLoadError(f"{target} needs module {exc.name!r}, which is not installed here") from exc
-    except Exception as exc:
-        raise ModelLoadError(f"{target} could not be loaded as {class_name}: {type(exc).__name__}: {exc}") from exc
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:
     """The LightGBM model saved at `model_uri` (``runs:/``, ``models:/``, a path or a URL)."""
-    path = _store.local_model_path(model_uri, dst_path)
-    model = Model.load(path)
-    if FLAVOR_NAME not in model.flavors:
-        raise InvalidInputError(f"the model at {model_uri} has no lightgbm flavor (it has: {', '.join(model.flavors)})")
-    return _load(path, model)
+    return _load(*flavor_model(model_uri, dst_path, FLAVOR_NAME))
 
 
 class _LGBWrapper:

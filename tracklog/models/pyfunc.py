@@ -21,12 +21,15 @@ without MLflow installed (except for a pickled class that itself subclasses MLfl
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
+import re
 import shutil
 import sys
 from collections import namedtuple
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,10 +168,57 @@ def require_pickle_allowed(path: Path) -> None:
             "is false: load only models you trust, and set it to true to allow")
 
 
+def model_file(path: Path, rel: Any, what: str, *, kind: str = "file") -> Path:
+    """`rel`, a name an MLmodel gives (a data file, a folder of code, an artifact), inside the model
+    folder `path`. An MLmodel comes from a store: a name that would leave the folder (absolute,
+    ``..``) is a `ModelLoadError`, and so is one missing (`kind`: ``file``, ``folder`` or ``any``)."""
+    parts = re.split(r"[\\/]", rel) if isinstance(rel, str) else []
+    if not rel or not parts or not parts[0] or ".." in parts:
+        raise ModelLoadError(f"{path}/MLmodel: {what} {rel!r} must name a path inside the model folder")
+    target = path / rel
+    present = {"file": target.is_file, "folder": target.is_dir, "any": target.exists}[kind]()
+    if not present:
+        raise ModelLoadError(f"{target} is missing: the model folder is incomplete")
+    return target
+
+
+@contextlib.contextmanager
+def saving(target: Path) -> Iterator[None]:
+    """A save into the new folder `target`: if anything fails, the half-written folder goes."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def loading(target: Path, what: str) -> Iterator[None]:
+    """Turn whatever loading `target` raises into a `ModelLoadError` naming it (`what`: how it was
+    being loaded); a missing module is named as such."""
+    try:
+        yield
+    except ModelLoadError:
+        raise
+    except ModuleNotFoundError as exc:
+        raise ModelLoadError(f"{target} needs module {exc.name!r}, which is not installed here") from exc
+    except Exception as exc:
+        raise ModelLoadError(f"{target} could not be loaded {what}: {type(exc).__name__}: {exc}") from exc
+
+
+def flavor_model(model_uri: str, dst_path: str | None, flavor: str) -> tuple[Path, Model]:
+    """The local folder and MLmodel of the model at `model_uri`, which must have `flavor`."""
+    path = _store.local_model_path(model_uri, dst_path)
+    model = Model.load(path)
+    if flavor not in model.flavors:
+        raise InvalidInputError(f"the model at {model_uri} has no {flavor} flavor (it has: {', '.join(model.flavors)})")
+    return path, model
+
+
 def _add_code_paths(path: Path, conf: dict[str, Any]) -> None:
     code = conf.get("code")
     if code:
-        folder = str(path / code)
+        folder = str(model_file(path, code, "code", kind="folder"))
         if folder not in sys.path:
             sys.path.insert(0, folder)
 
@@ -196,9 +246,7 @@ def _load_python_model(path: Path, conf: dict[str, Any], model_config: dict[str,
     subpath = conf.get("python_model")
     if not subpath:
         raise ModelLoadError(f"{path}/MLmodel: the python_function flavor names no python_model")
-    target = path / subpath
-    if not target.is_file():
-        raise ModelLoadError(f"{target} is missing: the model folder is incomplete")
+    target = model_file(path, subpath, "python_model")
     if target.suffix == ".py":  # a model from code: the file calls set_model(...)
         _MODEL_FROM_CODE.clear()
         namespace: dict[str, Any] = {"__name__": "__tracklog_model__", "__file__": str(target)}
@@ -210,13 +258,8 @@ def _load_python_model(path: Path, conf: dict[str, Any], model_config: dict[str,
     require_pickle_allowed(target)
     import cloudpickle
 
-    try:
-        with target.open("rb") as f:
-            return cloudpickle.load(f)
-    except ModuleNotFoundError as exc:
-        raise ModelLoadError(f"{target} needs module {exc.name!r}, which is not installed here") from exc
-    except Exception as exc:
-        raise ModelLoadError(f"{target} could not be unpickled: {type(exc).__name__}: {exc}") from exc
+    with loading(target, "(unpickling)"), target.open("rb") as f:
+        return cloudpickle.load(f)
 
 
 class _FunctionModel(PythonModel):
@@ -230,7 +273,8 @@ class _FunctionModel(PythonModel):
 def _load_pyfunc(path: Path, model: Model, model_config: dict[str, Any] | None = None) -> _PythonModelWrapper:
     conf = model.flavors[FLAVOR_NAME]
     python_model = _load_python_model(path, conf, model_config)
-    artifacts = {name: str(path / info["path"]) for name, info in (conf.get("artifacts") or {}).items()}
+    artifacts = {name: str(model_file(path, info.get("path"), f"artifact {name!r}", kind="any"))
+                 for name, info in (conf.get("artifacts") or {}).items()}
     config = {**(conf.get("config") or {}), **(model_config or {})}
     context = PythonModelContext(artifacts, config)
     if hasattr(python_model, "load_context"):
@@ -260,7 +304,7 @@ def load_model(model_uri: str, suppress_warnings: bool = False, dst_path: str | 
     if module_name.startswith("tracklog."):
         impl = module._load_pyfunc(path, model, model_config)
     else:  # a third-party flavor, MLflow's convention: _load_pyfunc(data_path)
-        data_path = str(path / conf["data"]) if conf.get("data") else str(path)
+        data_path = str(model_file(path, conf["data"], "data", kind="any")) if conf.get("data") else str(path)
         impl = module._load_pyfunc(data_path)
     return PyFuncModel(model, impl, path, loader)
 
@@ -324,7 +368,7 @@ def save_model(
         raise InvalidInputError("give python_model or loader_module, not both")
     target = _prepare(path)
     model = mlflow_model or Model()
-    try:
+    with saving(target):  # a failed save leaves no half-written folder
         conf: dict[str, Any] = {}
         if python_model is not None:
             conf["loader_module"] = _MLFLOW_PYTHON_MODEL_LOADER
@@ -363,9 +407,6 @@ def save_model(
         finish_save(target, model, signature=signature, input_example=input_example, predict=predict,
                     packages=["cloudpickle", "pandas"], pip_requirements=pip_requirements,
                     extra_pip_requirements=extra_pip_requirements, metadata=metadata)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
 
 
 def _copy_artifacts(target: Path, artifacts: dict[str, str]) -> dict[str, dict[str, str]]:

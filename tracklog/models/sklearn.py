@@ -29,7 +29,11 @@ from tracklog.models.pyfunc import (
     _copy_code,
     _prepare,
     finish_save,
+    flavor_model,
+    loading,
+    model_file,
     require_pickle_allowed,
+    saving,
 )
 from tracklog.models.signature import ModelSignature
 
@@ -104,7 +108,7 @@ def save_model(
 
     target = _prepare(path)
     model = mlflow_model or Model()
-    try:
+    with saving(target):  # a failed save leaves no half-written folder
         file_name = _file_name(serialization_format)
         _dump(sk_model, target / file_name, serialization_format, skops_trusted_types)
         code = _copy_code(target, code_paths)
@@ -118,24 +122,17 @@ def save_model(
         finish_save(target, model, signature=signature, input_example=input_example,
                     predict=getattr(sk_model, pyfunc_predict_fn), packages=packages,
                     pip_requirements=pip_requirements, extra_pip_requirements=extra_pip_requirements, metadata=metadata)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(target, ignore_errors=True)
-        raise
 
 
 def _load(path: Path, model: Model) -> Any:
     conf = model.flavors.get(FLAVOR_NAME)
     if conf is None:
         conf = {"pickled_model": model.flavors[PYFUNC].get("model_path", "model.pkl"), "serialization_format": "cloudpickle"}
-    target = path / conf["pickled_model"]
-    if not target.is_file():
-        raise ModelLoadError(f"{target} is missing: the model folder is incomplete")
+    target = model_file(path, conf.get("pickled_model"), "pickled_model")
     fmt = conf.get("serialization_format", SERIALIZATION_FORMAT_CLOUDPICKLE)
     if fmt not in SUPPORTED_SERIALIZATION_FORMATS:
         raise ModelLoadError(f"{path}/MLmodel: unknown sklearn serialization_format {fmt!r}")
-    try:
+    with loading(target, f"({fmt})"):
         if fmt == SERIALIZATION_FORMAT_SKOPS:
             import skops.io
 
@@ -145,21 +142,11 @@ def _load(path: Path, model: Model) -> Any:
 
         with target.open("rb") as f:
             return cloudpickle.load(f)
-    except ModelLoadError:
-        raise
-    except ModuleNotFoundError as exc:
-        raise ModelLoadError(f"{target} needs module {exc.name!r}, which is not installed here") from exc
-    except Exception as exc:
-        raise ModelLoadError(f"{target} could not be loaded ({fmt}): {type(exc).__name__}: {exc}") from exc
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:
     """The fitted estimator saved at `model_uri` (``runs:/``, ``models:/``, a path or a URL)."""
-    path = _store.local_model_path(model_uri, dst_path)
-    model = Model.load(path)
-    if FLAVOR_NAME not in model.flavors:
-        raise InvalidInputError(f"the model at {model_uri} has no sklearn flavor (it has: {', '.join(model.flavors)})")
-    return _load(path, model)
+    return _load(*flavor_model(model_uri, dst_path, FLAVOR_NAME))
 
 
 class _SklearnWrapper:

@@ -24,7 +24,16 @@ from eventlog.errors import InvalidInputError
 from tracklog.models import _store
 from tracklog.models.model import Model, ModelInfo, python_function_env
 from tracklog.models.pyfunc import FLAVOR_NAME as PYFUNC
-from tracklog.models.pyfunc import ModelLoadError, _copy_code, _prepare, finish_save
+from tracklog.models.pyfunc import (
+    ModelLoadError,
+    _copy_code,
+    _prepare,
+    finish_save,
+    flavor_model,
+    loading,
+    model_file,
+    saving,
+)
 from tracklog.models.signature import ModelSignature
 
 __all__ = ["FLAVOR_NAME", "load_model", "log_model", "save_model"]
@@ -60,7 +69,7 @@ def save_model(
         raise InvalidInputError(f"model_format must be one of {', '.join(_FORMATS)}, got {model_format!r}")
     target = _prepare(path)
     model = mlflow_model or Model()
-    try:
+    with saving(target):  # a failed save leaves no half-written folder
         data = f"model.{model_format}"
         xgb_model.save_model(str(target / data))
         code = _copy_code(target, code_paths)
@@ -70,11 +79,6 @@ def save_model(
         finish_save(target, model, signature=signature, input_example=input_example,
                     predict=_XGBWrapper(xgb_model).predict, packages=["xgboost"], pip_requirements=pip_requirements,
                     extra_pip_requirements=extra_pip_requirements, metadata=metadata)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(target, ignore_errors=True)
-        raise
 
 
 def _load(path: Path, model: Model) -> Any:
@@ -83,27 +87,17 @@ def _load(path: Path, model: Model) -> Any:
     module_name, _, name = class_name.rpartition(".")
     if not module_name.startswith("xgboost"):  # the MLmodel names the class: only XGBoost's are built
         raise ModelLoadError(f"{path}/MLmodel: model_class {class_name!r} is not an XGBoost class")
-    target = path / conf.get("data", model.flavors.get(PYFUNC, {}).get("data", "model.xgb"))
-    if not target.is_file():
-        raise ModelLoadError(f"{target} is missing: the model folder is incomplete")
-    try:
+    target = model_file(path, conf.get("data", model.flavors.get(PYFUNC, {}).get("data", "model.xgb")), "data")
+    with loading(target, f"as {class_name}"):
         xgb_model = getattr(importlib.import_module(module_name), name)()
         xgb_model.load_model(str(target))
-    except ModuleNotFoundError as exc:
-        raise ModelLoadError(f"{target} needs module {exc.name!r}, which is not installed here") from exc
-    except Exception as exc:
-        raise ModelLoadError(f"{target} could not be loaded as {class_name}: {type(exc).__name__}: {exc}") from exc
     return xgb_model
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:
     """The XGBoost model saved at `model_uri` (``runs:/``, ``models:/``, a path or a URL), of
     the class it was saved as."""
-    path = _store.local_model_path(model_uri, dst_path)
-    model = Model.load(path)
-    if FLAVOR_NAME not in model.flavors:
-        raise InvalidInputError(f"the model at {model_uri} has no xgboost flavor (it has: {', '.join(model.flavors)})")
-    return _load(path, model)
+    return _load(*flavor_model(model_uri, dst_path, FLAVOR_NAME))
 
 
 class _XGBWrapper:
