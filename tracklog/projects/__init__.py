@@ -18,9 +18,7 @@ From the command line: ``tracklog run URI [-e ENTRY] [-v VERSION] [-P key=value 
 See ``docs/projects.md``.
 """
 
-from tracklog.projects._build import cache_root, tracklog_requirement
-from tracklog.projects._env import ENV_MANAGERS, Environment
-from tracklog.projects._errors import (
+from eventlog.errors import (
     EntryPointNotFoundError,
     EnvironmentBuildError,
     EnvironmentUnavailableError,
@@ -30,6 +28,8 @@ from tracklog.projects._errors import (
     ProjectFetchError,
     ProjectRunFailedError,
 )
+from tracklog.projects._build import cache_root, tracklog_requirement
+from tracklog.projects._env import ENV_MANAGERS, Environment
 from tracklog.projects._runner import PreparedProject, SubmittedRun, build, run, status_of
 from tracklog.projects._spec import (
     PARAMETER_TYPES,

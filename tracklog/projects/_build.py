@@ -29,8 +29,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from importlib import metadata
 
+from eventlog.errors import EnvironmentBuildError, EnvironmentUnavailableError
 from tracklog import _version
-from tracklog.projects._errors import EnvironmentBuildError, EnvironmentUnavailableError
 from tracklog.projects._spec import PythonEnv
 
 __all__ = ["build_conda", "build_python_env", "cache_root", "file_hash", "find_python", "tracklog_requirement"]

@@ -25,8 +25,8 @@ import tempfile
 
 import msgspec
 
+from eventlog.errors import EnvironmentUnavailableError, InvalidParameterError
 from tracklog.projects._build import build_conda, build_python_env, cache_root, file_hash
-from tracklog.projects._errors import EnvironmentUnavailableError, InvalidParameterError
 from tracklog.projects._spec import DockerEnv, Project, PythonEnv, read_conda_env, read_python_env
 
 __all__ = ["ENV_MANAGERS", "Environment", "prepare_environment"]

@@ -19,7 +19,7 @@ import urllib.parse
 
 import msgspec
 
-from tracklog.projects._errors import ProjectFetchError
+from eventlog.errors import ProjectFetchError
 from tracklog.tracking._source import GitInfo, git_info, strip_credentials
 
 __all__ = ["FetchedProject", "fetch_project", "split_uri"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from tracklog.projects._errors import InvalidParameterError
+from eventlog.errors import InvalidParameterError
 from tracklog.projects._spec import EntryPoint, Parameter, check_scalar
 
 __all__ = ["ResolvedParameters", "check_scalar", "resolve_parameters"]

@@ -24,12 +24,16 @@ from typing import Any
 
 import msgspec
 
-from eventlog.errors import ExperimentAlreadyExistsError, InvalidInputError
+from eventlog.errors import (
+    ExperimentAlreadyExistsError,
+    InvalidInputError,
+    ProjectError,
+    ProjectRunFailedError,
+)
 from eventlog.log import default_actor
 from projections import Param, RunStatus
 from tracklog._config import get_tracking_uri
 from tracklog.projects._env import Environment, prepare_environment
-from tracklog.projects._errors import ProjectError, ProjectRunFailedError
 from tracklog.projects._fetch import FetchedProject, fetch_project
 from tracklog.projects._params import ResolvedParameters, resolve_parameters
 from tracklog.projects._spec import EntryPoint, Project, load_project

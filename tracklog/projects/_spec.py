@@ -14,7 +14,7 @@ from typing import Literal
 import msgspec
 import yaml
 
-from tracklog.projects._errors import EntryPointNotFoundError
+from eventlog.errors import EntryPointNotFoundError
 from tracklog.projects._yaml import Document
 
 __all__ = [

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tracklog.projects._errors import InvalidProjectError
+from eventlog.errors import InvalidProjectError
 
 __all__ = ["Document"]
 
