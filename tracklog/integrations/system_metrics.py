@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from eventlog.errors import InvalidValueError, MissingDependencyError
 from tracklog._config import settings
+from tracklog.tracking._watch import RunWatcher
 
 __all__ = [
     "SystemMetricsMonitor",
@@ -198,15 +198,15 @@ class _Watched:
         self.net_start = net_start
 
 
-class SystemMetricsMonitor:
+class SystemMetricsMonitor(RunWatcher[_Watched]):
     """The process's one sampling thread and the runs it logs to (`MONITOR`)."""
 
-    def __init__(self) -> None:
-        self._runs: dict[str, _Watched] = {}
-        self._lock = threading.Lock()
-        self._tick = threading.Event()  # never set: the thread's sleep
-        self._thread: threading.Thread | None = None
+    thread_name = "tracklog-system-metrics"
+
+    def _reset(self) -> None:
+        super()._reset()
         self._gpus: _Gpus | None = None
+        self._samples: list[dict[str, float]] = []  # read since the last logging
 
     def watch(self, run_id: str, log: LogMetrics, first_step: int = 0) -> None:
         """Log system metrics to `run_id` through `log(run_id, metrics, step)` from `first_step` on."""
@@ -214,47 +214,28 @@ class SystemMetricsMonitor:
         net = psutil.net_io_counters()
         start = {"network_receive_megabytes": net.bytes_recv / 1e6, "network_transmit_megabytes": net.bytes_sent / 1e6} \
             if net else {k: 0.0 for k in _COUNTERS}
-        with self._lock:
-            self._runs[run_id] = _Watched(log, first_step, start)
-            if self._thread is None:
-                psutil.cpu_percent()  # the first reading of a process is 0: start the clock now
-                self._thread = threading.Thread(target=self._run, name="tracklog-system-metrics", daemon=True)
-                self._thread.start()
+        # the first CPU reading of a process is 0: start its clock as the thread starts
+        self.add(run_id, _Watched(log, first_step, start), before_start=psutil.cpu_percent)
 
-    def unwatch(self, run_id: str) -> None:
-        """No more system metrics for `run_id` (the thread ends at its next tick if no run is left)."""
-        with self._lock:
-            self._runs.pop(run_id, None)
+    def interval(self) -> float:
+        return sampling_interval()
 
-    def watching(self) -> list[str]:
-        with self._lock:
-            return list(self._runs)
-
-    def _run(self) -> None:
+    def tick(self) -> None:
         if self._gpus is None:
             self._gpus = _Gpus()
-        samples: list[dict[str, float]] = []
-        while True:
-            self._tick.wait(sampling_interval())
-            with self._lock:
-                if not self._runs:
-                    self._thread = None
-                    return
-            try:
-                samples.append(sample(self._gpus))
-                if len(samples) >= samples_before_logging():
-                    self._publish(samples)
-                    samples = []
-            except Exception:  # noqa: BLE001 - a failed reading or log must not stop the monitor
-                _log.warning("tracklog: logging system metrics failed", exc_info=True)
+        try:
+            self._samples.append(sample(self._gpus))
+            if len(self._samples) >= samples_before_logging():
+                samples, self._samples = self._samples, []
+                self._publish(samples)
+        except Exception:  # noqa: BLE001 - a failed reading or log must not stop the monitor
+            _log.warning("tracklog: logging system metrics failed", exc_info=True)
 
     def _publish(self, samples: list[dict[str, float]]) -> None:
         keys = {k for s in samples for k in s}
         mean = {k: round(sum(s[k] for s in samples if k in s) / sum(k in s for s in samples), 1) for k in keys}
         last = samples[-1]
-        with self._lock:
-            runs = list(self._runs.items())
-        for run_id, watched in runs:
+        for run_id, watched in self.items():
             values = dict(mean)
             for key in _COUNTERS:  # cumulative since the run started being watched, as MLflow's
                 values[key] = round(last[key] - watched.net_start[key], 3)
@@ -266,11 +247,4 @@ class SystemMetricsMonitor:
                 continue
             watched.step += 1
 
-    def _after_fork_in_child(self) -> None:
-        self._runs = {}
-        self._lock = threading.Lock()
-        self._thread = None
-
-
 MONITOR = SystemMetricsMonitor()
-os.register_at_fork(after_in_child=MONITOR._after_fork_in_child)

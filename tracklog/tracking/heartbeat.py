@@ -14,12 +14,10 @@ again — its runs read RUNNING again.
 
 from __future__ import annotations
 
-import os
-import threading
-
 from eventlog import EventLog
 from eventlog.events import RunHeartbeatSent
 from projections.catalog import heartbeat_timeout
+from tracklog.tracking._watch import RunWatcher
 
 __all__ = ["HEARTBEATS", "Heartbeats", "heartbeat_interval"]
 
@@ -29,40 +27,28 @@ def heartbeat_interval() -> float:
     return heartbeat_timeout() / 4
 
 
-class Heartbeats:
-    """The runs this process keeps alive, and the one thread that sends their heartbeats."""
+class Heartbeats(RunWatcher[EventLog]):
+    """The runs this process keeps alive (each with the log its heartbeats go to), and the one
+    thread that sends their heartbeats."""
 
-    def __init__(self) -> None:
-        self._runs: dict[str, EventLog] = {}
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
+    thread_name = "tracklog-heartbeat"
 
     def watch(self, log: EventLog, run_id: str) -> None:
         """Send heartbeats for `run_id` (to `log`) from now on; the first one now."""
         log.append(RunHeartbeatSent(run_id=run_id))
-        with self._lock:
-            self._runs[run_id] = log
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="tracklog-heartbeat", daemon=True)
-                self._thread.start()
+        self.add(run_id, log)
 
-    def unwatch(self, run_id: str) -> None:
-        """The run ended (or was deleted): no more heartbeats for it."""
-        with self._lock:
-            self._runs.pop(run_id, None)
+    def interval(self) -> float:
+        # after a pause (SIGSTOP, a suspended VM) the wait is over at once: a beat right away
+        return heartbeat_interval()
 
-    def watching(self) -> list[str]:
-        with self._lock:
-            return list(self._runs)
+    def tick(self) -> None:
+        self.beat()
 
     def beat(self) -> None:
         """Send one heartbeat for every watched run and publish them."""
-        with self._lock:
-            runs = list(self._runs.items())
         logs = {}
-        for run_id, log in runs:
+        for run_id, log in self.items():
             try:
                 log.append(RunHeartbeatSent(run_id=run_id))
                 logs[id(log)] = log
@@ -71,23 +57,5 @@ class Heartbeats:
         for log in logs.values():
             log.writer.publish_soon(0.0)
 
-    def _run(self) -> None:
-        while True:
-            # after a pause (SIGSTOP, a suspended VM) the wait is over at once: a beat right away
-            self._wake.wait(heartbeat_interval())
-            with self._lock:
-                if not self._runs:
-                    self._thread = None
-                    return
-            self.beat()
-
-    def _after_fork_in_child(self) -> None:
-        """A forked child runs none of its parent's runs (and has no thread)."""
-        self._runs = {}
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread = None
-
 
 HEARTBEATS = Heartbeats()
-os.register_at_fork(after_in_child=HEARTBEATS._after_fork_in_child)
