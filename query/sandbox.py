@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from eventlog.errors import (
     SqlResourceError,  # the one error tree
 )
 from projections.views import VIEW_NAMES
-from query.sql import QueryTimeoutError, SqlError, SqlResult, one_statement
+from query.sql import SqlError, SqlResult, deadline, one_statement
 
 if TYPE_CHECKING:
     import duckdb
@@ -79,25 +78,22 @@ class Sandbox:
 
         if limit < 1:
             raise InvalidInputError(f"limit must be a positive number of rows, got {limit}")
-        with self._database() as db, _deadline(self.timeout, source, db) as fired:
+        with self._database() as db:
             try:
-                kind = one_statement(db, query)
-                if kind != "SELECT":
-                    raise SqlError(f"SQL here is read-only: a {kind} statement is not allowed (only SELECT queries)")
-                for view in sorted(_views_read(db, query)):
-                    self._copy(source, db, view)
-                db.execute("SET enable_external_access = false")
-                db.execute("SET lock_configuration = true")
-                return _first_rows(db, query, limit)
+                with deadline(self.timeout, source, db):
+                    kind = one_statement(db, query)
+                    if kind != "SELECT":
+                        raise SqlError(f"SQL here is read-only: a {kind} statement is not allowed (only SELECT queries)")
+                    for view in sorted(_views_read(db, query)):
+                        self._copy(source, db, view)
+                    db.execute("SET enable_external_access = false")
+                    db.execute("SET lock_configuration = true")
+                    return _first_rows(db, query, limit)
             except duckdb.OutOfMemoryException as exc:
                 raise SqlResourceError(
                     f"the query needs more memory than this server allows SQL ({self.memory_limit >> 20} MB): "
                     "select fewer columns or rows, or aggregate") from exc
-            except duckdb.InterruptException as exc:
-                raise QueryTimeoutError(f"the query ran longer than its {self.timeout} s limit and was stopped") from exc
             except duckdb.Error as exc:
-                if fired.is_set():
-                    raise QueryTimeoutError(f"the query ran longer than its {self.timeout} s limit and was stopped") from exc
                 raise SqlError(f"SQL failed: {_first_line(exc)}") from exc
 
     @contextmanager
@@ -194,27 +190,6 @@ def _relation(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) ->
     if rel is None:  # DuckDB gives no relation for a statement without rows
         raise SqlError("the statement returns no rows")
     return rel
-
-
-@contextmanager
-def _deadline(timeout: float | None, *connections: duckdb.DuckDBPyConnection) -> Iterator[threading.Event]:
-    """Interrupt `connections` after `timeout` seconds; the event says whether it happened."""
-    fired = threading.Event()
-    if timeout is None:
-        yield fired
-        return
-
-    def interrupt() -> None:
-        fired.set()
-        for con in connections:
-            con.interrupt()
-
-    timer = threading.Timer(timeout, interrupt)
-    timer.start()
-    try:
-        yield fired
-    finally:
-        timer.cancel()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,6 +13,8 @@ SQL from untrusted callers goes to `query.sandbox` instead, which holds nothing 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from eventlog.errors import (  # the one error tree
@@ -127,25 +129,38 @@ def run_sql(cur: duckdb.DuckDBPyConnection, query: str, *, timeout: float | None
     import duckdb
 
     check_read_only(cur, query)
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        with deadline(timeout, cur):
+            return SqlResult(fetch_arrow(cur, query))
+    except duckdb.Error as exc:
+        raise SqlError(f"SQL failed: {exc}") from exc
+    finally:
+        cur.execute("ROLLBACK")
+
+
+@contextmanager
+def deadline(timeout: float | None, *connections: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Interrupt `connections` after `timeout` seconds (None: never); what they raise once it
+    fired is a `QueryTimeoutError`, anything else passes through."""
+    import duckdb
+
     fired = threading.Event()
     timer = None
     if timeout is not None:
         def interrupt() -> None:
             fired.set()
-            cur.interrupt()
+            for con in connections:
+                con.interrupt()
 
         timer = threading.Timer(timeout, interrupt)
         timer.start()
-    cur.execute("BEGIN TRANSACTION")
     try:
-        return SqlResult(fetch_arrow(cur, query))
-    except duckdb.InterruptException as exc:
-        raise QueryTimeoutError(f"the query ran longer than its {timeout} s limit and was stopped") from exc
+        yield
     except duckdb.Error as exc:
-        if fired.is_set():
+        if fired.is_set() or isinstance(exc, duckdb.InterruptException):
             raise QueryTimeoutError(f"the query ran longer than its {timeout} s limit and was stopped") from exc
-        raise SqlError(f"SQL failed: {exc}") from exc
+        raise
     finally:
         if timer is not None:
             timer.cancel()
-        cur.execute("ROLLBACK")
