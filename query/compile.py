@@ -1,8 +1,8 @@
 """Filter nodes and order_by keys to parameterised DuckDB SQL over one view (alias ``r``).
 
 Values never enter the SQL text: each becomes a named parameter (``$p0``, ``$p1``…). The
-semantics are MLflow's (its sqlalchemy store), which the tests' Python oracle
-(`tests/query/evaluate_oracle.py`) repeats:
+semantics are MLflow's (its sqlalchemy store), which the tests hold it to with a plain-Python
+reading of each filter (`tests/query/test_search.py`):
 
 - a missing value satisfies only ``IS NULL`` (``!=`` and ``NOT IN`` never match it);
 - a NaN metric satisfies ``!=`` and no other comparison (MLflow stores NaN apart from values);
