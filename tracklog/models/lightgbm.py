@@ -30,9 +30,9 @@ from tracklog.models.pyfunc import (
     _prepare,
     finish_save,
     flavor_model,
+    load_pickled,
     loading,
     model_file,
-    require_pickle_allowed,
     saving,
 )
 from tracklog.models.signature import ModelSignature
@@ -93,15 +93,7 @@ def _load(path: Path, model: Model) -> Any:
             import lightgbm as lgb
 
             return lgb.Booster(model_file=str(target))
-        if fmt == "skops":
-            import skops.io
-
-            return skops.io.load(target, trusted=conf.get("skops_trusted_types"))
-        require_pickle_allowed(target)
-        import cloudpickle
-
-        with target.open("rb") as f:
-            return cloudpickle.load(f)
+        return load_pickled(target, fmt, conf.get("skops_trusted_types"))
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:

@@ -215,6 +215,20 @@ def flavor_model(model_uri: str, dst_path: str | None, flavor: str) -> tuple[Pat
     return path, model
 
 
+def load_pickled(target: Path, fmt: str, skops_trusted_types: list[str] | None = None) -> Any:
+    """The object pickled at `target`: with skops (only its trusted types), else with cloudpickle
+    (which runs code: `require_pickle_allowed`)."""
+    if fmt == "skops":
+        import skops.io
+
+        return skops.io.load(target, trusted=skops_trusted_types)
+    require_pickle_allowed(target)
+    import cloudpickle
+
+    with target.open("rb") as f:
+        return cloudpickle.load(f)
+
+
 def _add_code_paths(path: Path, conf: dict[str, Any]) -> None:
     code = conf.get("code")
     if code:
@@ -255,11 +269,8 @@ def _load_python_model(path: Path, conf: dict[str, Any], model_config: dict[str,
             raise ModelLoadError(f"{target} did not call tracklog.models.set_model(model)")
         model = _MODEL_FROM_CODE.pop()
         return _FunctionModel(model) if callable(model) and not hasattr(model, "predict") else model
-    require_pickle_allowed(target)
-    import cloudpickle
-
-    with loading(target, "(unpickling)"), target.open("rb") as f:
-        return cloudpickle.load(f)
+    with loading(target, "(unpickling)"):
+        return load_pickled(target, "cloudpickle")
 
 
 class _FunctionModel(PythonModel):
