@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPERIMENTS",
+    "PROMPT_TAG",
     "LOGGED_MODELS",
     "MODELS",
     "RUNS",

@@ -1,6 +1,7 @@
 """Seed a store with what every UI page shows: experiments, runs with params/metrics/tags,
 parent and child runs, a running run, a long metric history, artifacts of every preview kind,
-a dataset input and a logged sklearn model registered with an alias.
+a dataset input, system metrics, a logged sklearn model registered with an alias and a prompt
+(a registered model that model lists leave out).
 
     .venv/bin/python -m tests.ui.seed STORE [--long-points N] [--runs N]
 
@@ -62,6 +63,9 @@ def seed(store: str, *, runs: int = 24, long_points: int = 50_000) -> dict[str, 
             value = 1.0 / (1 + step / 1000) + (5.0 if step == long_points // 2 + 7 else 0.0)  # one spike
             tracklog.log_metric("train_loss", value, step=step, timestamp=t0 + step * 10)
         tracklog.log_metrics({"loss": 0.041, "acc": 0.987})
+        for step in range(20):  # what log_system_metrics=True logs, with MLflow's names
+            tracklog.log_metrics({"system/cpu_utilization_percentage": 40 + step % 7,
+                                  "system/system_memory_usage_megabytes": 2048.0 + step}, step=step)
         _artifacts(tracklog)
         _dataset(tracklog)
         out["model"] = _model(tracklog)
@@ -132,6 +136,7 @@ def _model(tracklog: Any) -> dict[str, Any]:
     client.update_registered_model(name, description="Classifies images of cats, dogs and birds.")
     client.set_registered_model_tag(name, "owner", "vision-team")
     client.transition_model_version_stage(name, 1, "Production")
+    client.create_registered_model("greeting-prompt", tags={"mlflow.prompt.is_prompt": "true"})  # not a model
     return {"name": name, "alias": "champion", "versions": [1, 2]}
 
 

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import requests
 import uvicorn
+from click.testing import CliRunner
 
 import tracklog
 from tests.conftest import _free_port
+from tracklog.cli import cli
 from tracklog.entities import Metric, Param
 from tracklog.server.app import create_app
 
@@ -200,3 +202,27 @@ def test_runs_table_picks_columns_when_none_are_given(store, http):
     page = http.post(f"{API}/runs/table", json={"experiment_ids": [store["exp"]], "limit": 5}).json()
     assert page["columns"][-3:] == ["metrics.acc", "params.i", "params.lr"]
     assert len(page["rows"][0]) == len(page["columns"])
+
+
+def test_prompts_stay_out_of_every_model_list(store, http):
+    """A prompt (a registered model tagged ``mlflow.prompt.is_prompt = 'true'``) is not listed by
+    the UI's model list, MLflow's REST search or `tracklog models list` (local and over REST);
+    a filter that asks for prompts still finds it."""
+    client = store["client"]
+    client.create_registered_model("listed-model")
+    client.create_registered_model("a-prompt", tags={"mlflow.prompt.is_prompt": "true"})
+    client.create_registered_model("not-a-prompt", tags={"mlflow.prompt.is_prompt": "false"})
+    client.flush()
+    ui = {m["name"] for m in http.get(f"{API}/registry/models", params={"fresh": "1"}).json()["registered_models"]}
+    assert {"listed-model", "not-a-prompt"} <= ui and "a-prompt" not in ui
+    found = http.get("/api/2.0/mlflow/registered-models/search", params={"max_results": 1000}).json()
+    rest = {m["name"] for m in found["registered_models"]}
+    assert {"listed-model", "not-a-prompt"} <= rest and "a-prompt" not in rest
+    asked = http.get("/api/2.0/mlflow/registered-models/search",
+                     params={"filter": "tags.`mlflow.prompt.is_prompt` = 'true'"}).json()
+    assert [m["name"] for m in asked["registered_models"]] == ["a-prompt"]
+    for where in (client.tracking_uri, http.base):
+        out = CliRunner().invoke(cli, ["models", "list", "--store", where])
+        assert out.exit_code == 0, out.output
+        names = {line.split()[0] for line in out.output.splitlines()[2:] if line.strip()}
+        assert {"listed-model", "not-a-prompt"} <= names and "a-prompt" not in names, out.output

@@ -31,6 +31,7 @@ from eventlog.errors import (
 )
 from query.compile import Params, compile_filter, order_expression
 from query.filter import Key, parse, parse_order_by
+from query.search import PROMPT_TAG
 from tracklog.server.routing import Call
 
 if TYPE_CHECKING:
@@ -257,6 +258,8 @@ def list_experiments(cur: duckdb.DuckDBPyConnection, view_type: str) -> dict[str
 
 
 def registry_models(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Registered models for the UI's list: prompts (MLflow's ``mlflow.prompt.is_prompt`` tag) are
+    not models, and stay out as in MLflow's registry search."""
     models = _records(
         cur,
         "SELECT m.name, m.description, epoch_ms(m.creation_time) AS creation_time, "
@@ -265,7 +268,7 @@ def registry_models(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "(SELECT count(*) FROM model_versions v WHERE v.name = m.name) AS version_count, "
         "(SELECT list({'alias': a.alias, 'version': a.version} ORDER BY a.alias) FROM model_aliases a "
         " WHERE a.name = m.name) AS aliases "
-        "FROM registered_models m ORDER BY m.name", None,
+        "FROM registered_models m WHERE m.tags[?] IS DISTINCT FROM 'true' ORDER BY m.name", [PROMPT_TAG],
     )
     for m in models:
         m["tags"], m["aliases"] = dict(m["tags"]), m["aliases"] or []

@@ -80,3 +80,6 @@ export function splitKey(col: string): [string, string] {
 export function quote(s: string): string {
   return "'" + s.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'";
 }
+
+/** MLflow's system metrics (`system/cpu_utilization_percentage`, …): shown in a group of their own. */
+export const isSystemMetric = (key: string): boolean => key.startsWith("system/");

@@ -139,6 +139,9 @@ test("run page: overview, tags and description edits, artifacts with previews", 
   await page.locator("tr[data-run-id]", { hasText: "best-model" }).click();
   await expect(page.getByTestId("run-title")).toContainText("best-model");
   await expect(page.getByTestId("metrics-table")).toContainText("train_loss");
+  // MLflow's system metrics stand apart from the model's
+  await expect(page.getByTestId("metrics-table")).not.toContainText("system/");
+  await expect(page.getByTestId("system-metrics-table")).toContainText("system/cpu_utilization_percentage");
   await expect(page.getByTestId("logged-models")).toContainText("resnet-classifier v1");
   await expect(page.getByText("fold-0")).toBeVisible();
   await shot(page, "run-overview");
@@ -217,6 +220,20 @@ test("charts: a long history is downsampled, zoom fetches exact points", async (
   await shot(page, "charts-compare");
 });
 
+test("charts: system metrics are a group of their own", async ({ page }) => {
+  const s = seed();
+  await page.goto(url(`/runs/${s.best_run}?tab=charts`));
+  const system = page.getByTestId("chart-group-system");
+  await expect(system.getByRole("heading", { name: "System metrics" })).toBeVisible();
+  await expect(system.getByTestId("chart-system/cpu_utilization_percentage").locator("canvas")).toBeVisible();
+  await expect(system.getByTestId("chart-system/system_memory_usage_megabytes")).toBeVisible();
+  await expect(system.getByTestId("chart-train_loss")).toHaveCount(0);
+  const model = page.getByTestId("chart-group-model");
+  await expect(model.getByTestId("chart-train_loss")).toBeVisible();
+  await expect(model.locator("[data-testid^='chart-system/']")).toHaveCount(0);
+  await shot(page, "chart-system-metrics");
+});
+
 test("compare runs: differences, parallel coordinates, scatter", async ({ page }) => {
   const s = seed();
   await page.goto(url(`/experiments/${s.experiments["vision-resnet"]}`));
@@ -238,6 +255,7 @@ test("registry: models, versions, move an alias, history", async ({ page }) => {
   const s = seed();
   await page.goto(url("/models"));
   await expect(page.getByTestId("models-table")).toContainText(/@champion → v\d/);
+  await expect(page.getByTestId("models-table")).not.toContainText("greeting-prompt"); // a prompt is no model
   await shot(page, "models");
   await page.getByRole("link", { name: s.model.name }).click();
   await expect(page.getByTestId("model-title")).toHaveText(s.model.name);

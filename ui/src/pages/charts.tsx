@@ -4,7 +4,7 @@ import { useMemo, useState } from "preact/hooks";
 import { tl } from "../api";
 import { ChartControls, MetricChart, type ChartOptions, type ChartRun } from "../chart";
 import { Empty, ErrorBox, Spinner, useLoad } from "../components";
-import { colorFor } from "../format";
+import { colorFor, isSystemMetric } from "../format";
 import { useLive } from "../live";
 import { href, setQuery, useRoute } from "../state";
 
@@ -37,8 +37,18 @@ export function RunCharts({ runIds, initialKeys }: { runIds: string[]; initialKe
   const [filter, setFilter] = useState("");
   const all = keys.data?.metrics ?? [];
   const chosenParam = q.get("keys");
-  const chosen = chosenParam !== null ? chosenParam.split(",").filter(Boolean) : (initialKeys ?? all.slice(0, 12));
+  const modelKeys = all.filter((k) => !isSystemMetric(k));
+  const systemKeys = all.filter(isSystemMetric);
+  const chosen = chosenParam !== null ? chosenParam.split(",").filter(Boolean) : (initialKeys ?? [...modelKeys.slice(0, 12), ...systemKeys.slice(0, 12)]);
+  const shown = chosenParam !== null ? chosen : chosen.filter((k) => all.includes(k));
   const setChosen = (ks: string[]) => setQuery({ keys: ks.join(",") });
+  const matches = (k: string) => k.toLowerCase().includes(filter.toLowerCase());
+  const chip = (k: string) => (
+    <label class={chosen.includes(k) ? "chip toggle on" : "chip toggle"}>
+      <input type="checkbox" checked={chosen.includes(k)} onChange={() => setChosen(chosen.includes(k) ? chosen.filter((c) => c !== k) : [...chosen, k])} />
+      {k}
+    </label>
+  );
   const setOptions = (o: ChartOptions) => setQuery({ x: o.xAxis === "step" ? null : o.xAxis, smooth: o.smoothing || null, log: o.logScale ? 1 : null });
   return (
     <div class="charts">
@@ -51,14 +61,9 @@ export function RunCharts({ runIds, initialKeys }: { runIds: string[]; initialKe
       {all.length > 0 && (
         <div class="key-picker">
           <input class="input small" placeholder="Find a metric" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
-          {all
-            .filter((k) => k.toLowerCase().includes(filter.toLowerCase()))
-            .map((k) => (
-              <label class={chosen.includes(k) ? "chip toggle on" : "chip toggle"}>
-                <input type="checkbox" checked={chosen.includes(k)} onChange={() => setChosen(chosen.includes(k) ? chosen.filter((c) => c !== k) : [...chosen, k])} />
-                {k}
-              </label>
-            ))}
+          {modelKeys.filter(matches).map(chip)}
+          {systemKeys.some(matches) && <span class="muted picker-group">System metrics:</span>}
+          {systemKeys.filter(matches).map(chip)}
         </div>
       )}
       <div class="legend-runs">
@@ -69,12 +74,24 @@ export function RunCharts({ runIds, initialKeys }: { runIds: string[]; initialKe
           </a>
         ))}
       </div>
-      <div class="chart-grid">
-        {/* keys named in the URL draw at once; the key list only adds the checkboxes */}
-        {(chosenParam !== null ? chosen : chosen.filter((k) => all.includes(k))).map((k) => (
-          <MetricChart key={k} runs={runs} metricKey={k} options={options} />
-        ))}
-      </div>
+      {/* keys named in the URL draw at once; the key list only adds the checkboxes */}
+      <ChartGroup runs={runs} options={options} keys={shown.filter((k) => !isSystemMetric(k))} testId="chart-group-model" />
+      {shown.some(isSystemMetric) && (
+        <section class="chart-group" data-testid="chart-group-system">
+          <h2>System metrics</h2>
+          <ChartGroup runs={runs} options={options} keys={shown.filter(isSystemMetric)} />
+        </section>
+      )}
+    </div>
+  );
+}
+
+function ChartGroup({ runs, options, keys, testId }: { runs: ChartRun[]; options: ChartOptions; keys: string[]; testId?: string }) {
+  return (
+    <div class="chart-grid" data-testid={testId}>
+      {keys.map((k) => (
+        <MetricChart key={k} runs={runs} metricKey={k} options={options} />
+      ))}
     </div>
   );
 }

@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import { mlflow, tl, type RunDetail } from "../api";
 import { EditableText, Empty, ErrorBox, KeyValueTable, lazy, Spinner, StatusBadge, Tabs, useLoad } from "../components";
-import { fmtDuration, fmtNum, fmtTime } from "../format";
+import { fmtDuration, fmtNum, fmtTime, isSystemMetric } from "../format";
 import { useLive } from "../live";
 import { markdown } from "../markdown";
 import { getAsOf, href, setQuery, useRoute } from "../state";
@@ -58,6 +58,44 @@ export function RunPage({ runId }: { runId: string }) {
 
 const HIDDEN_TAGS = new Set(["mlflow.runName", "mlflow.note.content", "mlflow.parentRunId", "mlflow.user", "mlflow.loggedArtifacts"]);
 
+function MetricsCard({ title, runId, metrics, testId }: { title: string; runId: string; metrics: RunDetail["metrics"]; testId: string }) {
+  return (
+    <section class="card">
+      <h2>
+        {title} ({metrics.length})
+      </h2>
+      {metrics.length ? (
+        <table class="table compact" data-testid={testId}>
+          <thead>
+            <tr>
+              <th>Key</th>
+              <th class="num">Latest value</th>
+              <th class="num">Step</th>
+              <th>Logged</th>
+            </tr>
+          </thead>
+          <tbody>
+            {metrics.map((m) => (
+              <tr>
+                <td>
+                  <a class="mono" href={href(`/runs/${runId}`, { tab: "charts", keys: m.key })}>
+                    {m.key}
+                  </a>
+                </td>
+                <td class="num mono">{fmtNum(m.value)}</td>
+                <td class="num">{m.step}</td>
+                <td class="muted">{fmtTime(m.timestamp)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <div class="muted">No metrics.</div>
+      )}
+    </section>
+  );
+}
+
 function Overview({ run, reload }: { run: RunDetail; reload: () => void }) {
   const readOnly = getAsOf() !== null;
   const i = run.info;
@@ -101,37 +139,10 @@ function Overview({ run, reload }: { run: RunDetail; reload: () => void }) {
             }}
           />
         </section>
-        <section class="card">
-          <h2>Metrics ({run.metrics.length})</h2>
-          {run.metrics.length ? (
-            <table class="table compact" data-testid="metrics-table">
-              <thead>
-                <tr>
-                  <th>Key</th>
-                  <th class="num">Latest value</th>
-                  <th class="num">Step</th>
-                  <th>Logged</th>
-                </tr>
-              </thead>
-              <tbody>
-                {run.metrics.map((m) => (
-                  <tr>
-                    <td>
-                      <a class="mono" href={href(`/runs/${i.run_id}`, { tab: "charts", keys: m.key })}>
-                        {m.key}
-                      </a>
-                    </td>
-                    <td class="num mono">{fmtNum(m.value)}</td>
-                    <td class="num">{m.step}</td>
-                    <td class="muted">{fmtTime(m.timestamp)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          ) : (
-            <div class="muted">No metrics.</div>
-          )}
-        </section>
+        <MetricsCard title="Metrics" runId={i.run_id} metrics={run.metrics.filter((m) => !isSystemMetric(m.key))} testId="metrics-table" />
+        {run.metrics.some((m) => isSystemMetric(m.key)) && (
+          <MetricsCard title="System metrics" runId={i.run_id} metrics={run.metrics.filter((m) => isSystemMetric(m.key))} testId="system-metrics-table" />
+        )}
         <section class="card">
           <h2>Params ({run.params.length})</h2>
           <KeyValueTable rows={run.params.map((p) => [p.key, <span class="mono">{p.value}</span>])} empty="No params." />
