@@ -201,7 +201,8 @@ class RunTagDeleted(Event, frozen=True, kw_only=True, gc=False):
 
 
 class DatasetInputLogged(Event, frozen=True, kw_only=True, gc=False):
-    """A dataset used by a run (MLflow's ``log_input``); `context` is e.g. ``training``."""
+    """A dataset used by a run (MLflow's ``log_input``); `context` is e.g. ``training``;
+    `input_tags` holds the input's other tags as a JSON object ('' when none)."""
 
     run_id: str
     dataset_name: str
@@ -211,6 +212,7 @@ class DatasetInputLogged(Event, frozen=True, kw_only=True, gc=False):
     dataset_schema: str = ""
     profile: str = ""
     context: str = ""
+    input_tags: str = ""
 
 
 class ArtifactLogged(Event, frozen=True, kw_only=True, gc=False):

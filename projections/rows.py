@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from projections.entities import (
     Dataset,
     DatasetInput,
@@ -82,12 +84,16 @@ def _map_lists(column: pa.ChunkedArray) -> list[tuple[list[Any], list[Any]]]:
     return out
 
 
+_JSON = msgspec.json.Decoder(dict[str, str])
+
+
 def _dataset_inputs(found: list[dict[str, Any]] | None) -> list[DatasetInput]:
     return [
         DatasetInput(
             dataset=Dataset(name=d["name"], digest=d["digest"], source_type=d["source_type"] or "",
                             source=d["source"] or "", schema=d["schema"] or None, profile=d["profile"] or None),
-            tags=[InputTag("mlflow.data.context", d["context"])] if d["context"] else [],
+            tags=[*(InputTag(k, v) for k, v in _JSON.decode(d["input_tags"] or "{}").items()),
+                  *([InputTag("mlflow.data.context", d["context"])] if d["context"] else [])],
         ) for d in found or ()
     ]
 

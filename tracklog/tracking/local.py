@@ -29,6 +29,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from eventlog import EventLog
 from eventlog.errors import (
     AlreadyExistsError,
@@ -530,7 +532,8 @@ class LocalStore(TrackingStore):
             ds = item.dataset
             self.log.append(DatasetInputLogged(
                 run_id=run_id, dataset_name=ds.name, dataset_digest=ds.digest, source_type=ds.source_type,
-                source=ds.source, dataset_schema=ds.schema or "", profile=ds.profile or "", context=item.context or ""))
+                source=ds.source, dataset_schema=ds.schema or "", profile=ds.profile or "", context=item.context or "",
+                input_tags=_input_tags(item)))
         for model_id in models:
             self.log.append(ModelInputLogged(run_id=run_id, model_id=model_id))
 
@@ -879,3 +882,9 @@ class LocalStore(TrackingStore):
         write are refused (`query.connection.ReadOnlyConnection`)."""
         self.require_store()  # a read: a store that is not there is an error, not an empty answer
         return ReadOnlyConnection(self.cursor(as_of))
+
+
+def _input_tags(item: DatasetInput) -> str:
+    """An input's tags besides its context (stored in a column of its own), as a JSON object."""
+    other = {t.key: t.value for t in item.tags if t.key != "mlflow.data.context"}
+    return msgspec.json.encode(other).decode() if other else ""
