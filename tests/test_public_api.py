@@ -40,7 +40,7 @@ PINNED = {
     },
     tracklog.tracking: {"Client", "LocalStore", "RestStore", "TrackingStore", "store_for"},
     tracklog.artifacts: {
-        "CHUNK_SIZE", "RUNS_URI_RESOLVERS", "check_no_links", "download", "download_artifacts", "list_artifacts",
+        "CHUNK_SIZE", "MODELS_URI_RESOLVERS", "RUNS_URI_RESOLVERS", "split_models_uri", "check_no_links", "download", "download_artifacts", "list_artifacts",
         "list_uri", "load_dict", "load_image", "load_text", "resolve_artifact_uri", "upload",
         "validate_artifact_path", "join_path", "join_uri", "run_artifact_path", "run_download",
     },

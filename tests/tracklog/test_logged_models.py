@@ -96,3 +96,25 @@ def test_log_input_keeps_an_mlflow_pandas_dataset_as_mlflow_records_it(tracking_
                                      source_type=got.dataset.source_type, source=got.dataset.source)
     source = mlflow.data.get_source(stored)
     assert source.uri == "/data/train.csv"
+
+
+def test_download_artifacts_of_a_logged_model_uri(tracking_uri: str, tmp_path) -> None:
+    """``models:/m-<id>`` downloads the model's files into the folder (as MLflow does); a path
+    after the id downloads that file; a registry URI works the same; MLflow reads the same."""
+    import tracklog.artifacts
+
+    clf = LogisticRegression().fit(FRAME[["x0", "x1"]], FRAME["y"])
+    with tracklog.start_run():
+        info = tracklog.sklearn.log_model(clf, name="model", registered_model_name="clf")
+    whole = tracklog.artifacts.download_artifacts(f"models:/{info.model_id}", dst_path=str(tmp_path / "whole"))
+    assert whole == str(tmp_path / "whole") and "MLmodel" in {p.name for p in (tmp_path / "whole").iterdir()}
+    one = tracklog.artifacts.download_artifacts(f"models:/{info.model_id}/MLmodel", dst_path=str(tmp_path / "one"))
+    assert one == str(tmp_path / "one" / "MLmodel") and "sklearn" in (tmp_path / "one" / "MLmodel").read_text()
+    listed = {f.path for f in tracklog.artifacts.list_artifacts(f"models:/{info.model_id}")}
+    assert "MLmodel" in listed
+    tracklog.artifacts.download_artifacts("models:/clf/1", dst_path=str(tmp_path / "registry"))
+    assert (tmp_path / "registry" / "MLmodel").read_text() == (tmp_path / "whole" / "MLmodel").read_text()
+    with pytest.raises(tracklog.exceptions.LoggedModelNotFoundError, match="not found"):
+        tracklog.artifacts.download_artifacts("models:/m-" + "0" * 32, dst_path=str(tmp_path / "none"))
+    with pytest.raises(tracklog.exceptions.InvalidInputError, match="expected models:/<model_id>"):
+        tracklog.artifacts.download_artifacts("models:/", dst_path=str(tmp_path / "bad"))

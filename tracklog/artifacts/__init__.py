@@ -57,6 +57,7 @@ from projections.entities import FileInfo
 
 __all__ = [
     "CHUNK_SIZE",
+    "MODELS_URI_RESOLVERS",
     "RUNS_URI_RESOLVERS",
     "check_no_links",
     "download",
@@ -71,6 +72,7 @@ __all__ = [
     "resolve_artifact_uri",
     "run_artifact_path",
     "run_download",
+    "split_models_uri",
     "upload",
     "validate_artifact_path",
 ]
@@ -85,6 +87,12 @@ RUNS_URI_RESOLVERS: list[RunsUriResolver] = []
 ``resolver(run_id, path, tracking_uri)`` returns a URI, or None to pass. ``tracklog.models``
 puts its logged-model resolver first; ``tracklog.tracking`` appends the last one, the run's
 artifact URI + path."""
+
+ModelsUriResolver = Callable[[str, "str | None"], "str | None"]
+MODELS_URI_RESOLVERS: list[ModelsUriResolver] = []
+"""Tried in order by `resolve_artifact_uri` on ``models:/<model>[/<path>]``:
+``resolver("models:/<model>", tracking_uri)`` returns the model folder's URI, or None to pass.
+``tracklog.tracking`` appends the one that asks the store (logged models and the registry)."""
 
 Written = list[tuple[str, int, str]]  # (relative path, size in bytes, sha256 hex) per file
 OnFile = Callable[[str, int, str], None]
@@ -197,6 +205,8 @@ def resolve_artifact_uri(uri: str, tracking_uri: str | None = None) -> str:
     uri = os.fspath(uri)
     if uri.startswith("runs:"):
         return _resolve_runs_uri(uri, tracking_uri)
+    if uri.startswith("models:"):
+        return _resolve_models_uri(uri, tracking_uri)
     if "://" not in uri:
         return os.path.abspath(os.path.expanduser(uri.removeprefix("file:")))
     return uri
@@ -215,6 +225,31 @@ def _resolve_runs_uri(uri: str, tracking_uri: str | None) -> str:
         if found is not None:
             return found
     raise UnsupportedStoreError(f"{uri!r}: no resolver for runs:/ URIs is registered (import tracklog first)")
+
+
+_LOGGED_MODEL = re.compile(r"m-[0-9a-f]{32}")
+
+
+def split_models_uri(uri: str) -> tuple[str, str]:
+    """``models:/m-<id>/a/b`` → (``models:/m-<id>``, ``a/b``); ``models:/name/3/a`` and
+    ``models:/name@alias/a`` → the model part and ``a`` (MLflow's reading)."""
+    if not uri.startswith("models:/"):
+        raise InvalidInputError(f"{uri!r} is not a models URI: expected models:/<model_id>[/<path>]")
+    parts = uri[len("models:/"):].strip("/").split("/")
+    head = 1 if _LOGGED_MODEL.fullmatch(parts[0]) or "@" in parts[0] else 2
+    if not parts[0] or len(parts) < head:
+        raise InvalidInputError(f"{uri!r}: expected models:/<model_id>, models:/<name>/<version> or models:/<name>@<alias>")
+    return "models:/" + "/".join(parts[:head]), "/".join(parts[head:])
+
+
+def _resolve_models_uri(uri: str, tracking_uri: str | None) -> str:
+    model, path = split_models_uri(uri)
+    path = validate_artifact_path(path) if path else ""
+    for resolver in list(MODELS_URI_RESOLVERS):
+        found = resolver(model, tracking_uri)
+        if found is not None:
+            return join_uri(found, path) if path else found
+    raise UnsupportedStoreError(f"{uri!r}: no resolver for models:/ URIs is registered (import tracklog first)")
 
 
 # ---- filesystems ----------------------------------------------------------------------------
@@ -650,9 +685,11 @@ def download_artifacts(artifact_uri: str | None = None, run_id: str | None = Non
                        registry_uri: str | None = None) -> str:
     """Download an artifact file or folder to a local folder; returns its local path.
 
-    Give `artifact_uri` (``runs:/<run_id>/<path>``, ``s3://…``, a folder…) or `run_id` with an
-    optional `artifact_path`. With a run id the path is kept under `dst_path` (as MLflow);
-    with a URI the file or folder lands at ``<dst_path>/<its name>``. Without `dst_path`, a new
+    Give `artifact_uri` (``runs:/<run_id>/<path>``, ``models:/<model_id>[/<path>]``,
+    ``models:/<name>/<version>``, ``s3://…``, a folder…) or `run_id` with an optional
+    `artifact_path`. With a run id the path is kept under `dst_path` (as MLflow); with a URI
+    the file or folder lands at ``<dst_path>/<its name>``, except a whole model, whose files
+    land in `dst_path` itself (as MLflow). Without `dst_path`, a new
     temporary folder.
 
     Raises:
@@ -664,7 +701,12 @@ def download_artifacts(artifact_uri: str | None = None, run_id: str | None = Non
     if run_id is not None and artifact_uri is None:
         return run_download(_run_root(run_id, tracking_uri), artifact_path, dst_path, what=f"run {run_id}")
     uri = _source_uri(artifact_uri, run_id, artifact_path, tracking_uri)
-    return str(download(uri, dst_path if dst_path is not None else tempfile.mkdtemp(prefix="tracklog-download-")))
+    dst = dst_path if dst_path is not None else tempfile.mkdtemp(prefix="tracklog-download-")
+    if artifact_uri is not None and str(artifact_uri).startswith("models:") and not split_models_uri(str(artifact_uri))[1]:
+        target = Path(os.fspath(dst)).expanduser().absolute()  # a whole model: its files land in dst (as MLflow)
+        _fetch(_locate(uri), target, None)
+        return str(target)
+    return str(download(uri, dst))
 
 
 def list_artifacts(artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None,

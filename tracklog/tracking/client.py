@@ -743,4 +743,10 @@ def _run_artifacts(run_id: str, path: str, tracking_uri: str | None) -> str:
     return artifacts.join_uri(root, path)
 
 
+def _model_folder(model_uri: str, tracking_uri: str | None) -> str:
+    """``models:/<model_id>`` or a registry URI: the model's folder, as the store records it."""
+    return Client(tracking_uri).model_location(model_uri)
+
+
 artifacts.RUNS_URI_RESOLVERS.append(_run_artifacts)
+artifacts.MODELS_URI_RESOLVERS.append(_model_folder)
