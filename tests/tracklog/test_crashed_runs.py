@@ -98,6 +98,31 @@ def test_a_sigkilled_run_reads_killed_on_every_surface(tmp_path, trainer, heartb
         server.stop()
 
 
+def test_a_sigkilled_run_logged_through_a_tracking_server_reads_killed(tmp_path, trainer, heartbeat_env) -> None:
+    """A process that logs through `tracklog server` sends its heartbeats there: alive, its run
+    stays RUNNING past the timeout; SIGKILLed, it reads KILLED, declared dead by the server."""
+    server = ServerProcess(str(tmp_path / "store"), None, tmp_path / "server.log", env=heartbeat_env)
+    try:
+        proc, run_id = trainer(server.url)
+        client = tracklog.Client(server.url)
+        time.sleep(3 * float(TIMEOUT))
+        assert client.get_run(run_id).info.status == "RUNNING"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert _wait_for(lambda: client.get_run(run_id).info.status, "KILLED") == "KILLED"
+        assert client.get_run(run_id).info.end_time is not None
+        ended = subprocess.run([sys.executable, "-c", "import sys, tracklog; tracklog.set_tracking_uri(sys.argv[1]);"
+                                "r = tracklog.start_run(); tracklog.end_run(); print(r.info.run_id)", server.url],
+                               capture_output=True, text=True, env=heartbeat_env, timeout=120)
+        time.sleep(2 * float(TIMEOUT))  # a run ended through the server is never declared dead
+        assert client.get_run(ended.stdout.split()[-1]).info.status == "FINISHED"
+    finally:
+        server.stop()
+    declared = tracklog.Client(str(tmp_path / "store")).sql(
+        f"SELECT declared_dead_by IS NOT NULL FROM runs WHERE run_id = '{run_id}'").fetchall()
+    assert declared == [(True,)]
+
+
 def test_the_log_records_who_declared_the_run_dead(tmp_path, trainer) -> None:
     """A reader that writes to the store appends RunHeartbeatLost once, with its user and time."""
     store = str(tmp_path / "store")

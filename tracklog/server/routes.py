@@ -138,6 +138,7 @@ ROUTES: list[Route] = [
     Route("POST", "sql", m.SqlQuery, sql.sql, handler_checks, TRACKLOG),
     Route("GET", "sql", m.SqlQuery, sql.sql, handler_checks, TRACKLOG),
     Route("GET", "events", None, events.events, handler_checks, TRACKLOG),
+    Route("POST", "runs/heartbeats", m.SendHeartbeats, t.send_heartbeats, handler_checks, TRACKLOG),
     Route("POST", "tokens/create", auth.TokenBody, auth.create_token, handler_checks, TRACKLOG),
     Route("GET", "tokens/list", None, auth.list_tokens, handler_checks, TRACKLOG),
     Route("DELETE", "tokens/delete", auth.TokenBody, auth.delete_token, handler_checks, TRACKLOG),

@@ -164,6 +164,14 @@ def delete_run(call: Call, body: m.RunRef) -> m.Empty:
     return m.Empty()
 
 
+def send_heartbeats(call: Call, body: m.SendHeartbeats) -> m.Empty:
+    """tracklog's own: a client process keeps its runs alive (`tracklog.tracking.heartbeat`)."""
+    for run_id in body.run_ids:
+        call.require("run", run_id, "EDIT")
+    call.client.store.send_heartbeats(body.run_ids)
+    return m.Empty()
+
+
 def restore_run(call: Call, body: m.RunRef) -> m.Empty:
     call.client.restore_run(_required(body.rid, "run_id"))
     return m.Empty()

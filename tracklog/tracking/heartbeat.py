@@ -10,16 +10,28 @@ reads those runs KILLED, ended at their last sign of life (`projections.views.RU
 
 A process that was only paused (SIGSTOP, a partition) sends a heartbeat as soon as it runs
 again — its runs read RUNNING again.
+
+Runs logged through a tracking server (``http(s)://`` tracking URIs) are kept alive the same way
+by `SERVER_HEARTBEATS`: one request per server and interval, naming every such run of this
+process (``POST /api/2.0/tracklog/runs/heartbeats``); the server records the heartbeats. A
+server that does not know the endpoint (MLflow's own) is asked no more.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
 from eventlog import EventLog
+from eventlog.errors import EndpointNotFoundError, RunNotFoundError, TracklogError
 from eventlog.events import RunHeartbeatSent
 from projections.catalog import heartbeat_timeout
 from tracklog.tracking._watch import RunWatcher
 
-__all__ = ["HEARTBEATS", "Heartbeats", "heartbeat_interval"]
+__all__ = ["HEARTBEATS", "SERVER_HEARTBEATS", "Heartbeats", "ServerHeartbeats", "heartbeat_interval"]
+
+_log = logging.getLogger("tracklog.heartbeat")
 
 
 def heartbeat_interval() -> float:
@@ -58,4 +70,47 @@ class Heartbeats(RunWatcher[EventLog]):
             log.writer.publish_soon(0.0)
 
 
+class _Server(Protocol):
+    uri: str
+
+    def send_heartbeats(self, run_ids: Sequence[str]) -> None: ...
+
+
+class ServerHeartbeats(RunWatcher[_Server]):
+    """The runs this process keeps alive through tracking servers (each with its server's store)."""
+
+    thread_name = "tracklog-server-heartbeat"
+
+    def watch(self, server: _Server, run_id: str) -> None:
+        """Send heartbeats for `run_id` through `server` from now on; the first one now."""
+        if self._send(server, [run_id]):
+            self.add(run_id, server)
+
+    def interval(self) -> float:
+        return heartbeat_interval()
+
+    def tick(self) -> None:
+        by_server: dict[int, tuple[_Server, list[str]]] = {}
+        for run_id, server in self.items():
+            by_server.setdefault(id(server), (server, []))[1].append(run_id)
+        for server, run_ids in by_server.values():
+            if not self._send(server, run_ids):
+                for run_id in run_ids:
+                    self.unwatch(run_id)
+
+    @staticmethod
+    def _send(server: _Server, run_ids: list[str]) -> bool:
+        """Whether to go on sending these runs' heartbeats to this server."""
+        try:
+            server.send_heartbeats(run_ids)
+        except RunNotFoundError:
+            return False  # deleted for good, or the server forgot it: nothing left to keep alive
+        except EndpointNotFoundError:
+            return False  # not a tracklog server: MLflow's has no heartbeats
+        except (TracklogError, OSError) as exc:  # the next beat tries again: a blip must not kill the run
+            _log.warning("heartbeats to %s failed; retrying: %s", server.uri, exc)
+        return True
+
+
 HEARTBEATS = Heartbeats()
+SERVER_HEARTBEATS = ServerHeartbeats()

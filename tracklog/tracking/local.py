@@ -84,6 +84,7 @@ from eventlog.events import (
     RunDeleted,
     RunEnded,
     RunHeartbeatLost,
+    RunHeartbeatSent,
     RunRenamed,
     RunRestored,
     RunResumed,
@@ -458,6 +459,15 @@ class LocalStore(TrackingStore):
                 self.log.writer.publish_soon(_PUBLISH_ENDS_WITHIN)
         if name is not None:
             self.log.append(RunRenamed(run_id=run_id, run_name=name))
+
+    def send_heartbeats(self, run_ids: Sequence[str]) -> None:
+        """Heartbeats for runs kept alive elsewhere (a tracking server's clients), published soon."""
+        for run_id in run_ids:
+            if run_id not in self.active_runs:
+                self._lifecycle(run_id)
+        for run_id in run_ids:
+            self.log.append(RunHeartbeatSent(run_id=run_id))
+        self.log.writer.publish_soon(0.0)
 
     def delete_run(self, run_id: str) -> None:
         self._lifecycle(run_id)

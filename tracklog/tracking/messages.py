@@ -535,6 +535,12 @@ class Empty(Reply, kw_only=True):
     pass
 
 
+class SendHeartbeats(Body, kw_only=True):
+    """tracklog's own: heartbeats for runs a client of the server keeps alive."""
+
+    run_ids: list[str] = []
+
+
 # ---- the registry's entities on the wire, and back ----------------------------------------------
 
 

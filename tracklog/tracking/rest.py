@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from eventlog.errors import (
+    EndpointNotFoundError,
     ExperimentAlreadyExistsError,
     ExperimentNotFoundError,
     LoggedModelNotFoundError,
@@ -52,8 +53,9 @@ from projections.entities import (
     wire_float,
 )
 from query.sql import SqlResult
-from tracklog._http import Http, server_for
+from tracklog._http import Http, read, server_for
 from tracklog.tracking import messages as m
+from tracklog.tracking.heartbeat import SERVER_HEARTBEATS
 from tracklog.tracking.store import KeyValues, TrackingStore
 
 if TYPE_CHECKING:
@@ -180,7 +182,9 @@ class RestStore(TrackingStore):
         body = m.CreateRun(experiment_id=experiment_id, user_id=user_id or dict(tags).get("mlflow.user") or default_actor(),
                            run_name=run_name, start_time=start_time if start_time is not None else time.time_ns() // 1_000_000,
                            tags=_kv(tags))
-        return self._run(self._call("POST", "runs/create", body, m.RunReply, errors=_EXPERIMENT).run)
+        run = self._run(self._call("POST", "runs/create", body, m.RunReply, errors=_EXPERIMENT).run)
+        SERVER_HEARTBEATS.watch(self, run.info.run_id)  # this process keeps it alive until it ends
+        return run
 
     def get_run(self, run_id: str) -> Run:
         return self._run(self._call("GET", "runs/get", reply=m.RunReply, query=[("run_id", run_id)], errors=_RUN).run)
@@ -190,10 +194,24 @@ class RestStore(TrackingStore):
         if status is not None and status != "RUNNING" and end_time is None:
             end_time = time.time_ns() // 1_000_000
         body = m.UpdateRun(run_id=run_id, status=status, end_time=end_time, run_name=name)
+        if status is not None and status != "RUNNING":
+            SERVER_HEARTBEATS.unwatch(run_id)
         self._call("POST", "runs/update", body, m.RunInfoReply, errors=_RUN)
+        if status == "RUNNING":
+            SERVER_HEARTBEATS.watch(self, run_id)
 
     def delete_run(self, run_id: str) -> None:
+        SERVER_HEARTBEATS.unwatch(run_id)
         self._call("POST", "runs/delete", m.RunRef(run_id=run_id), errors=_RUN)
+
+    def send_heartbeats(self, run_ids: Sequence[str]) -> None:
+        """tracklog's own endpoint; a server without it (MLflow's) raises `EndpointNotFoundError`."""
+        body = _encode(m.SendHeartbeats(run_ids=list(run_ids)))
+        resp = self.http.request("POST", "/api/2.0/tracklog/runs/heartbeats", body, {"Content-Type": "application/json"})
+        if resp.status == 404 and b"error_code" not in read(resp):
+            raise EndpointNotFoundError(f"{self.uri} has no heartbeat endpoint (not a tracklog server)")
+        if not 200 <= resp.status < 300:
+            raise self.http.error(resp, read(resp), "runs/heartbeats", _RUN)
 
     def restore_run(self, run_id: str) -> None:
         self._call("POST", "runs/restore", m.RunRef(run_id=run_id), errors=_RUN)

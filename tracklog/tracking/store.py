@@ -103,6 +103,11 @@ class TrackingStore(abc.ABC):
     def delete_run(self, run_id: str) -> None: ...
 
     @abc.abstractmethod
+    def send_heartbeats(self, run_ids: Sequence[str]) -> None:
+        """Record that these runs' process is alive (`tracklog.tracking.heartbeat`); raises
+        `RunNotFoundError`."""
+
+    @abc.abstractmethod
     def restore_run(self, run_id: str) -> None: ...
 
     @abc.abstractmethod
