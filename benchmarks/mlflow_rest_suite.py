@@ -132,7 +132,7 @@ class TracklogServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tracklog.cli", "server", "--store", os.path.join(self.dir, "store"),
              "--port", str(port), "--log-level", "warning", "--no-access-log", *self.extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.dir)
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)  # in the test's folder, as MLflow's server thread
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -178,15 +178,20 @@ def store_type(request):
     return request.param
 
 
+def _server(tmp_path):
+    """As MLflow's fixture configures its server: artifacts under the test's folder, not proxied."""
+    return TracklogServer(extra_args=["--default-artifact-root", tmp_path.as_uri(), "--no-serve-artifacts"])
+
+
 @pytest.fixture
 def mlflow_client(tmp_path, monkeypatch):
-    with TracklogServer() as url:
+    with _server(tmp_path) as url:
         yield MlflowClient(url)
 
 
 @pytest.fixture
 def mlflow_client_with_secrets(tmp_path, monkeypatch):
-    with TracklogServer() as url:
+    with _server(tmp_path) as url:
         yield MlflowClient(url)
 
 
