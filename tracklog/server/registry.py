@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from projections.entities import ModelVersion, RegisteredModel
 from tracklog.server.routing import Call
+from tracklog.server.sources import check_model_version_source
 from tracklog.tracking import messages as m
 
 __all__ = ["model_out", "version_out"]
@@ -22,6 +23,13 @@ def version_out(call: Call, v: ModelVersion) -> m.ModelVersionOut:
 
 def model_out(call: Call, r: RegisteredModel) -> m.RegisteredModelOut:
     return m.model_out(r, call.server.destination.present)
+
+
+def _location(call: Call, kind: str, ref: str) -> str:
+    """The real artifact location of a run or logged model (where a local source must lie)."""
+    if kind == "run":
+        return call.server.destination.real(call.client.get_run(ref).info.artifact_uri)
+    return call.server.destination.real(call.client.get_logged_model(ref).artifact_location)
 
 
 # ---- registered models ------------------------------------------------------------------------------
@@ -81,6 +89,7 @@ def get_latest_versions(call: Call, body: m.GetLatestVersions) -> m.ModelVersion
 
 
 def create_model_version(call: Call, body: m.CreateModelVersion) -> m.ModelVersionReply:
+    check_model_version_source(body.source, body.run_id, body.model_id, lambda kind, ref: _location(call, kind, ref))
     run_id = body.run_id
     if body.model_id and not run_id:  # MLflow fills the run in from the logged model
         run_id = call.client.get_logged_model(body.model_id).source_run_id or ""
