@@ -8,6 +8,7 @@ select exactly those).
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from projections.entities import (
@@ -87,9 +88,16 @@ def _dataset_inputs(found: list[dict[str, Any]] | None) -> list[DatasetInput]:
         DatasetInput(
             dataset=Dataset(name=d["name"], digest=d["digest"], source_type=d["source_type"] or "",
                             source=d["source"] or "", schema=d["schema"] or None, profile=d["profile"] or None),
-            tags=[InputTag("mlflow.data.context", d["context"])] if d["context"] else [],
+            tags=_input_tags(d),
         ) for d in found or ()
     ]
+
+
+def _input_tags(found: dict[str, Any]) -> list[InputTag]:
+    """Every tag the input was logged with (events before ``input_tags`` kept only the context)."""
+    if found.get("input_tags"):
+        return [InputTag(k, v) for k, v in json.loads(found["input_tags"])]
+    return [InputTag("mlflow.data.context", found["context"])] if found["context"] else []
 
 
 def run_entities(table: pa.Table) -> list[Run]:

@@ -9,12 +9,16 @@ them.
 
 from __future__ import annotations
 
+import json
+
 from projections.entities import ModelVersion, RegisteredModel
 from tracklog.server.routing import Call
 from tracklog.server.sources import check_model_version_source
 from tracklog.tracking import messages as m
 
-__all__ = ["model_out", "version_out"]
+__all__ = ["MODEL_VERSIONS_TAG", "model_out", "version_out"]
+
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 
 
 def version_out(call: Call, v: ModelVersion) -> m.ModelVersionOut:
@@ -96,7 +100,21 @@ def create_model_version(call: Call, body: m.CreateModelVersion) -> m.ModelVersi
     version = call.client.create_model_version(
         body.name, body.source, run_id=run_id or None, tags={t.key: t.value for t in body.tags},
         run_link=body.run_link or None, description=body.description or None, model_id=body.model_id or None)
+    if body.model_id:
+        _note_version_on_model(call, body.model_id, version)
     return m.ModelVersionReply(model_version=version_out(call, version))
+
+
+def _note_version_on_model(call: Call, model_id: str, version: ModelVersion) -> None:
+    """The logged model's ``mlflow.modelVersions`` tag lists the versions made from it, as MLflow's
+    server keeps it (its UI links a model to its registered versions by this tag)."""
+    tags = call.client.get_logged_model(model_id).tags
+    try:
+        noted = json.loads(tags.get(MODEL_VERSIONS_TAG, "[]"))
+    except ValueError:
+        noted = []
+    noted = [*(noted if isinstance(noted, list) else []), {"name": version.name, "version": int(version.version)}]
+    call.client.set_logged_model_tags(model_id, {MODEL_VERSIONS_TAG: json.dumps(noted)})
 
 
 def get_model_version(call: Call, body: m.VersionRef) -> m.ModelVersionReply:

@@ -181,7 +181,10 @@ def restore_run(call: Call, body: m.RunRef) -> m.Empty:
 def log_metric(call: Call, body: m.LogMetric) -> m.Empty:
     # an exact repeat of a point (MLflow's client repeats a run's metrics with the model id after
     # log_model; a client retries) is folded once by the catalog
-    call.client.log_metric(_required(body.rid, "run_id"), body.key, body.value, body.timestamp, body.step)
+    # a point with a model_id is also one of that logged model's metrics (MLflow 3)
+    call.client.log_metric(_required(body.rid, "run_id"), body.key, body.value, body.timestamp, body.step,
+                           dataset_name=body.dataset_name or None, dataset_digest=body.dataset_digest or None,
+                           model_id=body.model_id or None)
     return m.Empty()
 
 

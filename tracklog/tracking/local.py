@@ -22,6 +22,7 @@ rule of `projections.views`).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -110,6 +111,7 @@ from projections.rows import experiment_entity, new_run_entity
 from projections.scope import Scope
 from query.compile import Params
 from query.connection import ReadOnlyConnection
+from query.filter import Comparison, Node, parse
 from query.read import (
     EXPERIMENT_SELECT,
     LOGGED_MODEL_SELECT,
@@ -128,6 +130,7 @@ from query.read import (
 )
 from query.search import (
     EXPERIMENTS,
+    LOGGED_MODEL_ATTRIBUTES,
     LOGGED_MODELS,
     MODELS,
     RUNS,
@@ -530,7 +533,8 @@ class LocalStore(TrackingStore):
             ds = item.dataset
             self.log.append(DatasetInputLogged(
                 run_id=run_id, dataset_name=ds.name, dataset_digest=ds.digest, source_type=ds.source_type,
-                source=ds.source, dataset_schema=ds.schema or "", profile=ds.profile or "", context=item.context or ""))
+                source=ds.source, dataset_schema=ds.schema or "", profile=ds.profile or "", context=item.context or "",
+                input_tags=json.dumps([[t.key, t.value] for t in item.tags]) if item.tags else ""))
         for model_id in models:
             self.log.append(ModelInputLogged(run_id=run_id, model_id=model_id))
 
@@ -655,6 +659,9 @@ class LocalStore(TrackingStore):
         where = ["r.experiment_id IN (SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active')"]
         if experiment_ids:
             where.append(f"r.experiment_id IN (SELECT unnest({params.add([str(e) for e in experiment_ids])}::VARCHAR[]))")
+        if datasets and not _filters_metrics(parse(filter_string, LOGGED_MODEL_ATTRIBUTES)):
+            # datasets and no metric condition: the models with a metric on one of them (MLflow's rule)
+            where.append(f"r.model_id IN (SELECT model_id FROM logged_model_metrics x WHERE {matches})")
         clauses = [f"{name} {'ASC' if ascending else 'DESC'}" for name, ascending in order_by or ()]
         cur = self.cursor()
         page = search(cur, spec, LOGGED_MODEL_SELECT, filter_string, clauses, max_results,
@@ -879,3 +886,10 @@ class LocalStore(TrackingStore):
         write are refused (`query.connection.ReadOnlyConnection`)."""
         self.require_store()  # a read: a store that is not there is an error, not an empty answer
         return ReadOnlyConnection(self.cursor(as_of))
+
+
+def _filters_metrics(node: Node | None) -> bool:
+    """Whether a parsed filter has a condition on a metric."""
+    if isinstance(node, Comparison):
+        return node.key.entity == "metric"
+    return node is not None and any(_filters_metrics(item) for item in node.items)
