@@ -212,7 +212,7 @@ class DatasetInputLogged(Event, frozen=True, kw_only=True, gc=False):
     dataset_schema: str = ""
     profile: str = ""
     context: str = ""
-    input_tags: str = ""
+    input_tags: str = ""  # every tag of the input, in order (context too), as JSON [[key, value], …]
 
 
 class ArtifactLogged(Event, frozen=True, kw_only=True, gc=False):

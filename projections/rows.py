@@ -84,7 +84,7 @@ def _map_lists(column: pa.ChunkedArray) -> list[tuple[list[Any], list[Any]]]:
     return out
 
 
-_JSON = msgspec.json.Decoder(dict[str, str])
+_INPUT_TAGS = msgspec.json.Decoder(list[tuple[str, str]])
 
 
 def _dataset_inputs(found: list[dict[str, Any]] | None) -> list[DatasetInput]:
@@ -92,10 +92,19 @@ def _dataset_inputs(found: list[dict[str, Any]] | None) -> list[DatasetInput]:
         DatasetInput(
             dataset=Dataset(name=d["name"], digest=d["digest"], source_type=d["source_type"] or "",
                             source=d["source"] or "", schema=d["schema"] or None, profile=d["profile"] or None),
-            tags=[*(InputTag(k, v) for k, v in _JSON.decode(d["input_tags"] or "{}").items()),
-                  *([InputTag("mlflow.data.context", d["context"])] if d["context"] else [])],
+            tags=_input_tags(d),
         ) for d in found or ()
     ]
+
+
+def _input_tags(found: dict[str, Any]) -> list[InputTag]:
+    """Every tag the input was logged with (events before ``input_tags`` kept only the context)."""
+    if found.get("input_tags"):
+        try:
+            return [InputTag(k, v) for k, v in _INPUT_TAGS.decode(found["input_tags"])]
+        except msgspec.DecodeError:  # a store is input like any other: a mangled value reads as its context
+            pass
+    return [InputTag("mlflow.data.context", found["context"])] if found["context"] else []
 
 
 def run_entities(table: pa.Table) -> list[Run]:

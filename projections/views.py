@@ -80,7 +80,7 @@ WITH c AS (
                          'input_tags': input_tags}}
                         ORDER BY first_ts) AS inputs
     FROM (SELECT run_id, dataset_name, dataset_digest, source_type, source, dataset_schema, profile, context,
-                 input_tags, min(ts) AS first_ts
+                 coalesce(input_tags, '') AS input_tags, min(ts) AS first_ts
           FROM c WHERE kind = 'DatasetInputLogged' GROUP BY ALL)
     GROUP BY run_id
 ), model_inputs AS (
@@ -291,9 +291,10 @@ VIEWS = {
         SELECT r.run_id, e.key, e.value FROM {runs} r, unnest(map_entries(r.tags)) AS t(e)""",
     "inputs": """
         SELECT run_id, dataset_name, dataset_digest, source_type, source, dataset_schema, profile, context,
-               input_tags, make_timestamp(min(ts) // 1000) AS logged_at
+               coalesce(input_tags, '') AS input_tags, make_timestamp(min(ts) // 1000) AS logged_at
         FROM {control} WHERE kind = 'DatasetInputLogged'
-        GROUP BY run_id, dataset_name, dataset_digest, source_type, source, dataset_schema, profile, context, input_tags""",
+        GROUP BY run_id, dataset_name, dataset_digest, source_type, source, dataset_schema, profile, context,
+                 coalesce(input_tags, '')""",
     "artifacts": """
         SELECT run_id, path, arg_max(size, (ts, writer_id, writer_seq)) AS size,
                arg_max(sha256, (ts, writer_id, writer_seq)) AS sha256, arg_max(actor, (ts, writer_id, writer_seq)) AS actor,

@@ -10,6 +10,7 @@ the decoder recurse out of stack (a RecursionError would be a 500).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -80,16 +81,42 @@ def decode_json(decoder: Any, data: bytes, *, what: str = "The request body") ->
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise ApiError("INVALID_PARAMETER_VALUE", validation_message(exc)) from exc
+        raise ApiError("INVALID_PARAMETER_VALUE", validation_message(exc, data)) from exc
     except msgspec.DecodeError as exc:
         raise ApiError("MALFORMED_REQUEST", f"{what} is not valid JSON: {exc}") from exc
 
 
-def validation_message(exc: msgspec.ValidationError) -> str:
-    """MLflow's wording for a missing field; msgspec's (what, where) for the rest."""
+def validation_message(exc: msgspec.ValidationError, data: bytes | dict[str, Any] | None = None) -> str:
+    """MLflow's wording: "Missing value for required parameter 'metrics[0].timestamp'" for a field
+    that is absent or null, "Invalid value 31 for parameter 'run_id' supplied" (the value as JSON)
+    for one of the wrong type, with msgspec's own message as the hint."""
     text = str(exc)
-    if text.startswith("Object missing required field `"):
-        name = text.split("`")[1]
-        return (f"Missing value for required parameter '{name}'. "
-                "See the API docs for more information about request parameters.")
-    return f"Invalid value for a request parameter: {text}"
+    what, _, path = text.partition(" - at `")
+    path = path.rstrip("`")
+    name = path.removeprefix("$").removeprefix(".")
+    if what.startswith("Object missing required field `"):
+        field = what.split("`")[1]
+        return _missing(f"{name}.{field}" if name else field)
+    if not name:
+        return f"Invalid value for a request parameter: {text}"
+    if "got `null`" in what:
+        return _missing(name)
+    found, value = _value_at(data, path)
+    shown = msgspec.json.encode(value).decode() if found else "of the wrong type"
+    return (f"Invalid value {shown} for parameter '{name}' supplied. "
+            f"Hint: {text}. See the API docs for more information about request parameters.")
+
+
+def _missing(name: str) -> str:
+    return f"Missing value for required parameter '{name}'. See the API docs for more information about request parameters."
+
+
+def _value_at(data: bytes | dict[str, Any] | None, path: str) -> tuple[bool, Any]:
+    """The value at msgspec's error path (``$.metrics[0].key``) in the raw request, if it is there."""
+    try:
+        value: Any = msgspec.json.decode(data) if isinstance(data, bytes) else data
+        for part in re.findall(r"\.(\w+)|\[(\d+)\]", path):
+            value = value[part[0]] if part[0] else value[int(part[1])]
+    except (msgspec.DecodeError, LookupError, TypeError):
+        return False, None
+    return True, value

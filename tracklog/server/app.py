@@ -32,10 +32,10 @@ from eventlog.errors import EndpointNotFoundError, RunNotFoundError
 from eventlog.writer import ACTOR
 from projections.entities import encode_hook
 from query.sandbox import Sandbox
-from tracklog._config import set_artifact_root
+from tracklog._config import get_artifact_root, set_artifact_root
 from tracklog.server import ui
 from tracklog.server._body import decode_json, read_body, validation_message
-from tracklog.server.artifacts import PROXY_SCHEME, ArtifactDestination
+from tracklog.server.artifacts import PROXY_SCHEME, ArtifactDestination, as_uri
 from tracklog.server.errors import ApiError, error_body
 from tracklog.server.events import EventFeed
 from tracklog.server.routes import ROUTES
@@ -76,6 +76,11 @@ class Server:
             times `sql_memory_limit`.
         allowed_artifact_roots: other locations API callers may put experiments' artifacts at
             (the destination and the store's ``artifacts/`` always are).
+        default_artifact_root: where new experiments keep their artifacts (MLflow's
+            ``--default-artifact-root``): default the destination, shown as ``mlflow-artifacts:/``;
+            another location is used and shown as it is (and allowed).
+        serve_artifacts: False (``--no-serve-artifacts``): no artifact proxy; clients are shown
+            real artifact URIs and read and write them themselves.
         refresh_interval: seconds between folds of other processes' events.
     """
 
@@ -83,7 +88,8 @@ class Server:
                  max_body: int = DEFAULT_MAX_BODY, max_upload: int | None = None, ui_dir: str | None = None,
                  sql_timeout: float = 30.0, sql_max_rows: int = DEFAULT_SQL_MAX_ROWS,
                  sql_memory_limit: int = DEFAULT_SQL_MEMORY, sql_temp_limit: int = 0, sql_concurrency: int = 2,
-                 allowed_artifact_roots: Sequence[str] = (), refresh_interval: float = 1.0) -> None:
+                 allowed_artifact_roots: Sequence[str] = (), refresh_interval: float = 1.0,
+                 default_artifact_root: str | None = None, serve_artifacts: bool = True) -> None:
         self.client = Client(store_uri)
         if not isinstance(self.client.store, LocalStore):
             raise ApiError("INVALID_PARAMETER_VALUE", f"a tracking server serves a store, not another server: {store_uri!r}")
@@ -91,9 +97,12 @@ class Server:
         local.create_store()  # a server takes writes: it serves a new store from the start
         self.on_stop: list[Callable[[], None]] = []  # asked to stop: end what would hold the stop up (live streams)
         store_artifacts = local.log.artifact_root  # where local clients of the store keep theirs
-        self.destination = ArtifactDestination(artifacts_destination or store_artifacts,
-                                               allowed=[store_artifacts, *allowed_artifact_roots])
-        set_artifact_root(self.destination.uri)  # experiments created here keep artifacts there
+        default_root = None if (default_artifact_root or PROXY_SCHEME).startswith(PROXY_SCHEME) else default_artifact_root
+        self.destination = ArtifactDestination(
+            artifacts_destination or store_artifacts, serving=serve_artifacts,
+            allowed=[store_artifacts, *allowed_artifact_roots, *([default_root] if default_root else [])])
+        set_artifact_root(default_root or self.destination.uri)  # experiments created here keep artifacts there
+        self.default_root = as_uri(get_artifact_root() or self.destination.uri)
         self.store = ServerStore(self.client, refresh_interval=refresh_interval)
         self.feed = EventFeed(self.store)
         self.on_stop.append(self.feed.close)
@@ -122,8 +131,8 @@ class Server:
         return hide
 
     def experiment_location(self, experiment_id: str, location: str) -> str:
-        """Where an experiment's artifacts are: the implicit experiment 0 follows the destination."""
-        return self.destination.join("0") if experiment_id == "0" else location
+        """Where an experiment's artifacts are: the implicit experiment 0 follows the default root."""
+        return f"{self.default_root}/0" if experiment_id == "0" else location
 
     def experiment_of(self, kind: str, ref: str) -> str | None:
         """The experiment a run or logged model belongs to (None: no such one)."""
@@ -175,7 +184,7 @@ class _Decoder:
         try:
             return msgspec.convert(values, self.type, strict=False)
         except msgspec.ValidationError as exc:
-            raise ApiError("INVALID_PARAMETER_VALUE", validation_message(exc)) from exc
+            raise ApiError("INVALID_PARAMETER_VALUE", validation_message(exc, values)) from exc
 
 
 def _is_list(annotation: Any) -> bool:

@@ -35,14 +35,14 @@ from tracklog.server.errors import ApiError
 from tracklog.server.routing import Call
 from tracklog.tracking import messages as m
 
-__all__ = ["PROXY_SCHEME", "ArtifactDestination", "delete", "download", "list_files", "run_files", "serve_file",
+__all__ = ["PROXY_SCHEME", "ArtifactDestination", "as_uri", "delete", "download", "list_files", "run_files", "serve_file",
            "upload_stream"]
 
 PROXY_SCHEME = "mlflow-artifacts:"
 _CHUNK = 1 << 20
 
 
-def _as_uri(location: str) -> str:
+def as_uri(location: str) -> str:
     """A location as a URI: a bare path becomes ``file://<absolute path>``; no trailing slash."""
     protocol, rest = split_uri(location)
     if protocol == "file":
@@ -56,19 +56,20 @@ class ArtifactDestination:
     roots its operator named (the store's own ``artifacts/`` folder, ``--allowed-artifact-root``).
     Nothing else — no other folder, bucket or URL — is ever opened for a caller."""
 
-    def __init__(self, destination: str, allowed: Sequence[str] = ()) -> None:
-        self.uri = _as_uri(destination)
+    def __init__(self, destination: str, allowed: Sequence[str] = (), *, serving: bool = True) -> None:
+        self.uri = as_uri(destination)
+        self.serving = serving  # False (--no-serve-artifacts): no proxy, clients are shown real URIs
         protocol, rest = split_uri(self.uri)
         self.local_root = rest if protocol == "file" else None
         if self.local_root is not None:
             os.makedirs(self.local_root, exist_ok=True)
-        self.roots = [self.uri, *(_as_uri(a) for a in allowed)]
+        self.roots = [self.uri, *(as_uri(a) for a in allowed)]
 
     def allows(self, location: str) -> bool:
         """Whether `location` (a real URI or path) is one of the roots or inside one."""
         if not location or location.startswith(PROXY_SCHEME):
             return False
-        uri = _as_uri(location)
+        uri = as_uri(location)
         scheme, sep, path = uri.partition("://")
         if not sep or any(part in (".", "..") for part in path.split("/")):
             return False
@@ -83,10 +84,11 @@ class ArtifactDestination:
         return location
 
     def present(self, location: str | None) -> str:
-        """The URI a client is shown: ``mlflow-artifacts:/<rel>`` for what lies in the destination."""
-        if not location or location.startswith(PROXY_SCHEME):
+        """The URI a client is shown: ``mlflow-artifacts:/<rel>`` for what lies in the destination
+        (without the proxy: the location as recorded)."""
+        if not location or location.startswith(PROXY_SCHEME) or not self.serving:
             return location or ""
-        uri = _as_uri(location) if "://" in location or location.startswith("/") else location
+        uri = as_uri(location) if "://" in location or location.startswith("/") else location
         if uri == self.uri:
             return f"{PROXY_SCHEME}/"
         if uri.startswith(self.uri + "/"):
@@ -105,6 +107,14 @@ class ArtifactDestination:
         """``<destination>/<rel>`` for a checked relative path (raises `InvalidArtifactPathError`)."""
         rel = validate_artifact_path(rel)
         return f"{self.uri}/{rel}" if rel else self.uri
+
+
+def require_proxy(call: Call) -> None:
+    """The proxy's endpoints answer only when the server serves artifacts (MLflow's 503 otherwise)."""
+    if not call.server.destination.serving:
+        raise ApiError("ENDPOINT_NOT_FOUND", f"Endpoint: {call.request.url.path if call.request else 'the artifact proxy'} "
+                       "disabled due to the server running with `--no-serve-artifacts`. To enable artifacts server "
+                       "functionality, run the server without `--no-serve-artifacts`", status=503)
 
 
 def checked_path(path: str) -> str:
@@ -133,6 +143,7 @@ def _served(call: Call, location: str) -> str:
 
 def list_files(call: Call, body: m.ProxyList) -> m.FilesReply:
     """``GET /mlflow-artifacts/artifacts?path=…``: the entries directly under `path` (names only)."""
+    require_proxy(call)
     call.require("artifact", _experiment_of(body.path), "READ")
     rel = checked_path(body.path)
     check_no_links(call.server.destination.uri, rel, root_may_link=True)
@@ -142,6 +153,7 @@ def list_files(call: Call, body: m.ProxyList) -> m.FilesReply:
 
 async def download(call: Call, body: Any) -> Any:
     """``GET /mlflow-artifacts/artifacts/<path>``: the file, streamed."""
+    require_proxy(call)
     path = call.params["path"]
     await anyio.to_thread.run_sync(call.require, "artifact", _experiment_of(path), "READ")
     return await serve_file(call.server.destination.uri, checked_path(path), root_may_link=True)
@@ -171,7 +183,7 @@ async def serve_file(root: str, rel: str, *, root_may_link: bool = False) -> Any
     if media.startswith("text/"):
         media += "; charset=utf-8"
     headers = {"Content-Disposition": f'attachment; filename="{posixpath.basename(rel)}"'}
-    root = _as_uri(root)
+    root = as_uri(root)
     protocol, local_root = split_uri(root)
     if protocol == "file":
         local = os.path.join(local_root, *rel.split("/"))
@@ -219,6 +231,7 @@ def _fs(uri: str) -> tuple[Any, str]:
 
 async def upload_stream(call: Call, body: Any) -> m.Empty:
     """``PUT /mlflow-artifacts/artifacts/<path>``: stream the body to a file that lands whole."""
+    require_proxy(call)
     path = call.params["path"]
     await anyio.to_thread.run_sync(call.require, "artifact", _experiment_of(path), "EDIT")
     assert call.request is not None
@@ -286,6 +299,7 @@ def _record(call: Call, rel: str, size: int, digest: str) -> None:
 
 def delete(call: Call, body: Any) -> m.Empty:
     """``DELETE /mlflow-artifacts/artifacts/<path>``: a file or a folder with all it holds."""
+    require_proxy(call)
     path = call.params["path"]
     call.require("artifact", _experiment_of(path), "MANAGE")
     rel = checked_path(path)

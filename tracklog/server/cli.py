@@ -59,6 +59,12 @@ def _options(f: Any) -> Any:
         click.option("--allowed-artifact-root", "allowed_artifact_roots", multiple=True, metavar="URI",
                      help="Another location callers may keep experiments' artifacts at (repeatable); the "
                           "destination and the store's artifacts/ folder always are."),
+        click.option("--default-artifact-root", default=None, metavar="URI",
+                     help="Where new experiments keep artifacts (default: the destination, shown to clients as "
+                          "mlflow-artifacts:/); another location is shown as it is and allowed."),
+        click.option("--serve-artifacts/--no-serve-artifacts", default=True, show_default=True,
+                     help="Proxy artifacts (mlflow-artifacts:/ URIs); without, clients read and write the real "
+                          "artifact locations themselves."),
         click.option("--port", "-p", default=5000, show_default=True, type=int, help="Port to listen on."),
         click.option("--auth", type=click.Choice(["none", "basic"]), default="none", show_default=True,
                      help="basic: users, passwords, API tokens and per-experiment/model permissions."),
@@ -115,7 +121,8 @@ def _run(store: str | None, host: str, open_browser: bool, **o: Any) -> None:
           access_log=o["access_log"], auth=auth, max_body=parse_size(o["max_body_size"]) or 16 << 20,
           max_upload=parse_size(o["max_upload_size"]), sql_timeout=o["sql_timeout"], sql_max_rows=o["sql_max_rows"],
           sql_memory_limit=parse_size(o["sql_memory_limit"]) or 256 << 20, sql_temp_limit=parse_size(o["sql_temp_limit"]) or 0,
-          allowed_artifact_roots=o["allowed_artifact_roots"])
+          allowed_artifact_roots=o["allowed_artifact_roots"], default_artifact_root=o["default_artifact_root"],
+          serve_artifacts=o["serve_artifacts"])
 
 
 @click.command("server")

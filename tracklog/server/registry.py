@@ -9,11 +9,16 @@ them.
 
 from __future__ import annotations
 
+import json
+
 from projections.entities import ModelVersion, RegisteredModel
 from tracklog.server.routing import Call
+from tracklog.server.sources import check_model_version_source
 from tracklog.tracking import messages as m
 
-__all__ = ["model_out", "version_out"]
+__all__ = ["MODEL_VERSIONS_TAG", "model_out", "version_out"]
+
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 
 
 def version_out(call: Call, v: ModelVersion) -> m.ModelVersionOut:
@@ -22,6 +27,13 @@ def version_out(call: Call, v: ModelVersion) -> m.ModelVersionOut:
 
 def model_out(call: Call, r: RegisteredModel) -> m.RegisteredModelOut:
     return m.model_out(r, call.server.destination.present)
+
+
+def _location(call: Call, kind: str, ref: str) -> str:
+    """The real artifact location of a run or logged model (where a local source must lie)."""
+    if kind == "run":
+        return call.server.destination.real(call.client.get_run(ref).info.artifact_uri)
+    return call.server.destination.real(call.client.get_logged_model(ref).artifact_location)
 
 
 # ---- registered models ------------------------------------------------------------------------------
@@ -81,13 +93,28 @@ def get_latest_versions(call: Call, body: m.GetLatestVersions) -> m.ModelVersion
 
 
 def create_model_version(call: Call, body: m.CreateModelVersion) -> m.ModelVersionReply:
+    check_model_version_source(body.source, body.run_id, body.model_id, lambda kind, ref: _location(call, kind, ref))
     run_id = body.run_id
     if body.model_id and not run_id:  # MLflow fills the run in from the logged model
         run_id = call.client.get_logged_model(body.model_id).source_run_id or ""
     version = call.client.create_model_version(
         body.name, body.source, run_id=run_id or None, tags={t.key: t.value for t in body.tags},
         run_link=body.run_link or None, description=body.description or None, model_id=body.model_id or None)
+    if body.model_id:
+        _note_version_on_model(call, body.model_id, version)
     return m.ModelVersionReply(model_version=version_out(call, version))
+
+
+def _note_version_on_model(call: Call, model_id: str, version: ModelVersion) -> None:
+    """The logged model's ``mlflow.modelVersions`` tag lists the versions made from it, as MLflow's
+    server keeps it (its UI links a model to its registered versions by this tag)."""
+    tags = call.client.get_logged_model(model_id).tags
+    try:
+        noted = json.loads(tags.get(MODEL_VERSIONS_TAG, "[]"))
+    except ValueError:
+        noted = []
+    noted = [*(noted if isinstance(noted, list) else []), {"name": version.name, "version": int(version.version)}]
+    call.client.set_logged_model_tags(model_id, {MODEL_VERSIONS_TAG: json.dumps(noted)})
 
 
 def get_model_version(call: Call, body: m.VersionRef) -> m.ModelVersionReply:

@@ -13,7 +13,18 @@ from typing import Any
 from starlette.responses import PlainTextResponse
 
 from tracklog._version import __version__
-from tracklog.server import artifacts, auth, events, logged_models, registry, sql, tracking, ui_api
+from tracklog.server import (
+    artifacts,
+    auth,
+    events,
+    logged_models,
+    registry,
+    sql,
+    tracking,
+    ui_api,
+    unsupported,
+    web,
+)
 from tracklog.server.routing import ARTIFACTS, ROOT, TRACKLOG, Access, Call, Route
 from tracklog.tracking import messages as m
 
@@ -31,8 +42,16 @@ async def health(call: Call, body: Any) -> PlainTextResponse:
     return PlainTextResponse("OK")
 
 
+# The MLflow REST API level this server answers (MLflow's tests/tracking/test_rest_tracking.py of
+# that release is run against it: benchmarks/mlflow_rest_suite.py). MLflow's client parses
+# /version with `packaging` and gates features on it (spans need >= 3.4); the local label says
+# which server this is.
+MLFLOW_API_LEVEL = "3.11.0"
+
+
 async def version(call: Call, body: Any) -> PlainTextResponse:
-    return PlainTextResponse(__version__)
+    """``3.11.0+tracklog.0.1.0``: MLflow's client reads the API level, a person reads tracklog's version."""
+    return PlainTextResponse(f"{MLFLOW_API_LEVEL}+tracklog.{__version__}")
 
 
 def _rules() -> dict[str, Any]:
@@ -150,6 +169,11 @@ ROUTES: list[Route] = [
     Route("GET", "experiments/list", ui.ExperimentsRef, ui.ui_experiments, handler_checks, TRACKLOG),
     Route("GET", "registry/models", ui._Body, ui.ui_registry_models, handler_checks, TRACKLOG),
     Route("GET", "registry/model", ui.ModelRef, ui.ui_registry_model, handler_checks, TRACKLOG),
+    # ---- MLflow's web UI endpoints (ajax)
+    Route("POST", "experiments/search-datasets", web.SearchDatasets, web.search_datasets, handler_checks),
+    Route("POST", "upload-artifact", None, web.upload_artifact, handler_checks),
+    # ---- MLflow's GenAI features tracklog lacks: 501 NOT_IMPLEMENTED
+    *unsupported.ROUTES,
     # ---- liveness
     Route("GET", "health", None, health, None, ROOT),
     Route("GET", "version", None, version, None, ROOT),

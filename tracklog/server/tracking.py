@@ -7,6 +7,8 @@ shown as the proxy's ``mlflow-artifacts:/…`` where they lie in the artifact de
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 
 from eventlog.errors import ExperimentNotFoundError, InvalidInputError
@@ -73,10 +75,17 @@ def create_experiment(call: Call, body: m.CreateExperiment) -> m.CreateExperimen
     _required(body.name, "name")
     location = None
     if body.artifact_location:  # only where the operator lets artifacts live: never a URL, another bucket, /etc
-        location = call.server.destination.check(call.server.destination.real(body.artifact_location), "artifact_location")
+        location = call.server.destination.check(_resolved(call, body.artifact_location), "artifact_location")
     experiment_id = call.client.create_experiment(body.name, location, {t.key: t.value for t in body.tags})
     call.granted("experiment", experiment_id)
     return m.CreateExperimentReply(experiment_id=experiment_id)
+
+
+def _resolved(call: Call, location: str) -> str:
+    """A relative path is resolved against the server's working folder (MLflow's rule)."""
+    if "://" in location or ":" in location.split("/")[0] or location.startswith("/"):
+        return call.server.destination.real(location)
+    return os.path.abspath(location)
 
 
 def get_experiment(call: Call, body: m.ExperimentId) -> m.ExperimentReply:
@@ -180,7 +189,10 @@ def restore_run(call: Call, body: m.RunRef) -> m.Empty:
 def log_metric(call: Call, body: m.LogMetric) -> m.Empty:
     # an exact repeat of a point (MLflow's client repeats a run's metrics with the model id after
     # log_model; a client retries) is folded once by the catalog
-    call.client.log_metric(_required(body.rid, "run_id"), body.key, body.value, body.timestamp, body.step)
+    # a point with a model_id is also one of that logged model's metrics (MLflow 3)
+    call.client.log_metric(_required(body.rid, "run_id"), body.key, body.value, body.timestamp, body.step,
+                           dataset_name=body.dataset_name or None, dataset_digest=body.dataset_digest or None,
+                           model_id=body.model_id or None)
     return m.Empty()
 
 
@@ -266,7 +278,9 @@ def get_metric_history_bulk(call: Call, body: m.GetMetricHistoryBulk) -> m.Metri
     if len(body.run_id) > MAX_BULK_RUNS:
         raise InvalidInputError(f"GetMetricHistoryBulk request cannot specify more than {MAX_BULK_RUNS} run_ids. "
                                 f"Received {len(body.run_id)} run_ids.")
-    key = _required(body.metric_key, "metric_key")
+    if not body.metric_key:
+        raise InvalidInputError("GetMetricHistoryBulk request must specify a metric_key.")
+    key = body.metric_key
     out: list[Metric] = []
     for run_id in sorted(set(body.run_id)):
         call.require("run", run_id, "READ")
@@ -275,17 +289,9 @@ def get_metric_history_bulk(call: Call, body: m.GetMetricHistoryBulk) -> m.Metri
     return m.MetricsReply(metrics=out)
 
 
-def _evenly_spaced(total: int, count: int) -> list[int]:
-    """At most `count` evenly spaced indices into `total` items, first and last included (MLflow's)."""
-    if total <= count:
-        return list(range(total))
-    if count == 1:
-        return [total - 1]
-    step = (total - 1) / (count - 1)
-    return sorted({round(i * step) for i in range(count)})
-
-
 def get_metric_history_bulk_interval(call: Call, body: m.GetMetricHistoryBulkInterval) -> m.MetricsReply:
+    """MLflow's sampling: every (steps // max_results)-th step of all the runs' steps together,
+    plus each run's last step; each run's points at those steps, by step and timestamp."""
     run_ids = body.run_ids
     if not run_ids:
         raise ApiError("INVALID_PARAMETER_VALUE", "Missing value for required parameter 'run_ids'.")
@@ -294,21 +300,24 @@ def get_metric_history_bulk_interval(call: Call, body: m.GetMetricHistoryBulkInt
                                 f"run_ids. Received {len(run_ids)} run_ids.")
     if not 1 <= body.max_results <= 2500:
         raise InvalidInputError("max_results must be between 1 and 2500.")
+    _required(body.metric_key, "metric_key")
     start, end = body.start_step, body.end_step
     if (start is None) != (end is None):
         raise InvalidInputError("If either start step or end step are specified, both must be specified.")
     if start is not None and end is not None and start > end:
         raise InvalidInputError(f"end_step must be greater than start_step. Found start_step={start} and end_step={end}.")
-    out: list[Metric] = []
+    histories = {}
     for run_id in run_ids:
         call.require("run", run_id, "READ")
         points = list(call.client.get_metric_history(run_id, body.metric_key))
         if start is not None and end is not None:
             points = [p for p in points if start <= p.step <= end]
-        steps = sorted({p.step for p in points})
-        chosen = {steps[i] for i in _evenly_spaced(len(steps), body.max_results)}
-        out += [p for p in points if p.step in chosen][:body.max_results]
-    return m.MetricsReply(metrics=out)
+        histories[run_id] = sorted(points, key=lambda p: (p.step, p.timestamp))
+    steps = sorted({p.step for points in histories.values() for p in points})
+    chosen = set(steps[::max(1, len(steps) // body.max_results)])
+    chosen |= {points[-1].step for points in histories.values() if points}
+    return m.MetricsReply(metrics=[msgspec.structs.replace(p, run_id=run_id) for run_id, points in histories.items()
+                                   for p in points if p.step in chosen])
 
 
 def list_artifacts(call: Call, body: m.ListArtifacts) -> m.FilesReply:

@@ -40,7 +40,9 @@ from projections import (
     RunTag,
     ViewType,
 )
+from tracklog import artifacts
 from tracklog._config import settings
+from tracklog._http import is_remote
 from tracklog.artifacts import validate_artifact_path
 from tracklog.integrations import system_metrics
 from tracklog.registry import check_model_name, parse_models_uri
@@ -721,6 +723,9 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
         else:
             copied = client.resolve_model_version(model_uri)
             source, run_id, model_id = copied.source or model_uri, copied.run_id, copied.model_id
+    elif "://" not in model_uri and is_remote(client.tracking_uri):
+        model_id = _upload_model_folder(client, model_uri)  # the server's files, not this machine's
+        source = f"models:/{model_id}"
     elif "://" not in model_uri:
         source = os.path.abspath(model_uri)
     with contextlib.suppress(RegisteredModelAlreadyExistsError):
@@ -733,6 +738,23 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def _upload_model_folder(client: Client, path: str) -> str:
+    """A local model folder registered through a tracking server: its files are uploaded as a new
+    logged model of the current experiment (a server only takes sources it can read); its id."""
+    folder = os.path.abspath(path)
+    if not os.path.isdir(folder):
+        raise InvalidInputError(f"a model to register must be a folder (with an MLmodel file), runs:/… or "
+                                f"models:/…; {path!r} is not a folder")
+    model = client.create_logged_model(_experiment_id(), name=os.path.basename(folder) or None)
+    try:
+        artifacts.upload(folder, model.artifact_location)
+    except BaseException:
+        client.finalize_logged_model(model.model_id, "UPLOAD_FAILED")
+        raise
+    client.finalize_logged_model(model.model_id, "READY")
+    return model.model_id
 
 
 def _run_logged_model(client: Client, run_id: str, name: str) -> Any:

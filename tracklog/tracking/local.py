@@ -22,14 +22,13 @@ rule of `projections.views`).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-
-import msgspec
 
 from eventlog import EventLog
 from eventlog.errors import (
@@ -113,6 +112,7 @@ from projections.rows import experiment_entity, new_run_entity
 from projections.scope import Scope
 from query.compile import Params
 from query.connection import ReadOnlyConnection
+from query.filter import Comparison, Node, parse
 from query.read import (
     EXPERIMENT_SELECT,
     LOGGED_MODEL_SELECT,
@@ -131,6 +131,7 @@ from query.read import (
 )
 from query.search import (
     EXPERIMENTS,
+    LOGGED_MODEL_ATTRIBUTES,
     LOGGED_MODELS,
     MODELS,
     RUNS,
@@ -543,7 +544,7 @@ class LocalStore(TrackingStore):
             self.log.append(DatasetInputLogged(
                 run_id=run_id, dataset_name=ds.name, dataset_digest=ds.digest, source_type=ds.source_type,
                 source=ds.source, dataset_schema=ds.schema or "", profile=ds.profile or "", context=item.context or "",
-                input_tags=_input_tags(item)))
+                input_tags=json.dumps([[t.key, t.value] for t in item.tags]) if item.tags else ""))
         for model_id in models:
             self.log.append(ModelInputLogged(run_id=run_id, model_id=model_id))
 
@@ -668,6 +669,9 @@ class LocalStore(TrackingStore):
         where = ["r.experiment_id IN (SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active')"]
         if experiment_ids:
             where.append(f"r.experiment_id IN (SELECT unnest({params.add([str(e) for e in experiment_ids])}::VARCHAR[]))")
+        if datasets and not _filters_metrics(parse(filter_string, LOGGED_MODEL_ATTRIBUTES)):
+            # datasets and no metric condition: the models with a metric on one of them (MLflow's rule)
+            where.append(f"r.model_id IN (SELECT model_id FROM logged_model_metrics x WHERE {matches})")
         clauses = [f"{name} {'ASC' if ascending else 'DESC'}" for name, ascending in order_by or ()]
         cur = self.cursor()
         page = search(cur, spec, LOGGED_MODEL_SELECT, filter_string, clauses, max_results,
@@ -894,7 +898,8 @@ class LocalStore(TrackingStore):
         return ReadOnlyConnection(self.cursor(as_of))
 
 
-def _input_tags(item: DatasetInput) -> str:
-    """An input's tags besides its context (stored in a column of its own), as a JSON object."""
-    other = {t.key: t.value for t in item.tags if t.key != "mlflow.data.context"}
-    return msgspec.json.encode(other).decode() if other else ""
+def _filters_metrics(node: Node | None) -> bool:
+    """Whether a parsed filter has a condition on a metric."""
+    if isinstance(node, Comparison):
+        return node.key.entity == "metric"
+    return node is not None and any(_filters_metrics(item) for item in node.items)
