@@ -55,6 +55,17 @@ from eventlog.events import (
     RunTagDeleted,
     RunTagSet,
 )
+from eventlog.events import (
+    TRACE_EVENTS,
+    AssessmentDeleted,
+    AssessmentLogged,
+    SpanLogged,
+    TraceDeleted,
+    TraceEnded,
+    TraceStarted,
+    TraceTagDeleted,
+    TraceTagSet,
+)
 from eventlog.log import EventLog
 from eventlog.storage import Store, open_store
 from eventlog.writer import Durability, uuid7
@@ -114,4 +125,14 @@ __all__ = [  # the error tree's names, then the rest
     "Store",
     "open_store",
     "uuid7",
+    # traces
+    "TRACE_EVENTS",
+    "AssessmentDeleted",
+    "AssessmentLogged",
+    "SpanLogged",
+    "TraceDeleted",
+    "TraceEnded",
+    "TraceStarted",
+    "TraceTagDeleted",
+    "TraceTagSet",
 ]

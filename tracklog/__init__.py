@@ -96,6 +96,17 @@ from tracklog.tracking.fluent import (
     sql,
     start_run,
 )
+from tracklog.tracing import (
+    get_current_active_span,
+    get_last_active_trace_id,
+    get_trace,
+    log_expectation,
+    log_feedback,
+    search_traces,
+    start_span,
+    trace,
+    update_current_trace,
+)
 
 MlflowClient = Client  # so `from tracklog import MlflowClient` reads like MLflow
 
@@ -177,11 +188,21 @@ __all__ = [
     "set_tracking_uri",
     "sql",
     "start_run",
+    # tracing (MLflow 3)
+    "get_current_active_span",
+    "get_last_active_trace_id",
+    "get_trace",
+    "log_expectation",
+    "log_feedback",
+    "search_traces",
+    "start_span",
+    "trace",
+    "update_current_trace",
 ]
 
 
 _SUBMODULES = ("artifacts", "integrations", "lightgbm", "models", "projects", "pyfunc", "registry", "server", "sklearn",
-               "tracking", "xgboost")
+               "tracking", "xgboost", "tracing")
 
 
 def __getattr__(name: str) -> object:
