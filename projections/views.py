@@ -426,7 +426,9 @@ VIEWS.update({
             LEFT JOIN root r USING (trace_id) LEFT JOIN counts n USING (trace_id) LEFT JOIN tags t USING (trace_id)
             LEFT JOIN rated a USING (trace_id)
         )
-        SELECT *, epoch_ms(request_time_ms) AS request_time FROM timed""",
+        SELECT * REPLACE (coalesce(client_request_id, metadata['mlflow.clientRequestId']) AS client_request_id),
+               epoch_ms(request_time_ms) AS request_time
+        FROM timed""",
     "assessments": """
         WITH c AS (""" + _TRACE_EVENTS + """), last AS (
             SELECT *, bool_or(kind = 'AssessmentDeleted') OVER (PARTITION BY trace_id, assessment_id) AS deleted,

@@ -237,6 +237,7 @@ def _inputs(signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: 
         bound = signature.bind_partial(*args, **kwargs)
     except TypeError:
         return {"args": list(args), **kwargs}
+    bound.apply_defaults()  # as MLflow records them
     return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
 
 
