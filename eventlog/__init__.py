@@ -8,8 +8,11 @@ from eventlog.errors import *  # noqa: F403 - the one error tree, whole
 from eventlog.events import (
     LOGGED_MODEL_EVENTS,
     REGISTRY_EVENTS,
+    TRACE_EVENTS,
     AnyEvent,
     ArtifactLogged,
+    AssessmentDeleted,
+    AssessmentLogged,
     DatasetInputLogged,
     Event,
     ExperimentCreated,
@@ -54,6 +57,12 @@ from eventlog.events import (
     RunStarted,
     RunTagDeleted,
     RunTagSet,
+    SpanLogged,
+    TraceDeleted,
+    TraceEnded,
+    TraceStarted,
+    TraceTagDeleted,
+    TraceTagSet,
 )
 from eventlog.log import EventLog
 from eventlog.storage import Store, open_store
@@ -114,4 +123,14 @@ __all__ = [  # the error tree's names, then the rest
     "Store",
     "open_store",
     "uuid7",
+    # traces
+    "TRACE_EVENTS",
+    "AssessmentDeleted",
+    "AssessmentLogged",
+    "SpanLogged",
+    "TraceDeleted",
+    "TraceEnded",
+    "TraceStarted",
+    "TraceTagDeleted",
+    "TraceTagSet",
 ]

@@ -27,6 +27,7 @@ same class from the server's answer; the HTTP status of each code is one table i
     │   ├── ArtifactNotFoundError (FileNotFoundError)  nothing at an artifact path or URI
     │   ├── RegisteredModelNotFoundError, ModelVersionNotFoundError, ModelAliasNotFoundError
     │   ├── LoggedModelNotFoundError, ModelNotFoundError   a logged model; any model URI
+    │   ├── TraceNotFoundError, AssessmentNotFoundError    a trace (MLflow 3 tracing); an assessment of one
     │   └── EndpointNotFoundError                  ENDPOINT_NOT_FOUND  no such REST endpoint
     ├── AlreadyExistsError                         RESOURCE_ALREADY_EXISTS
     │   ├── ExperimentAlreadyExistsError
@@ -114,6 +115,8 @@ __all__ = [
     "EnvironmentUnavailableError",
     "EnvironmentBuildError",
     "ProjectRunFailedError",
+    "TraceNotFoundError",
+    "AssessmentNotFoundError",
 ]
 
 
@@ -200,6 +203,14 @@ class LoggedModelNotFoundError(NotFoundError):
 
 class ModelNotFoundError(NotFoundError):
     """A model URI that names no model (says which part was not found)."""
+
+
+class TraceNotFoundError(NotFoundError):
+    pass
+
+
+class AssessmentNotFoundError(NotFoundError):
+    pass
 
 
 class EndpointNotFoundError(NotFoundError):

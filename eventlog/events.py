@@ -70,6 +70,15 @@ __all__ = [
     "RunTagDeleted",
     "RunTagSet",
     "event_kinds",
+    "TRACE_EVENTS",
+    "AssessmentDeleted",
+    "AssessmentLogged",
+    "SpanLogged",
+    "TraceDeleted",
+    "TraceEnded",
+    "TraceStarted",
+    "TraceTagDeleted",
+    "TraceTagSet",
 ]
 
 
@@ -421,6 +430,107 @@ REGISTRY_EVENTS = (
 )
 
 
+# ---- traces (MLflow 3 tracing) --------------------------------------------------------------
+# A trace is the spans of one request. `trace_id` is MLflow 3's ``tr-<32 hex>`` (the
+# OpenTelemetry trace id in hex); span ids are OpenTelemetry's 16 hex digits. Every trace event
+# names the trace's experiment, so a reader's scope (`projections.scope`) applies to traces as
+# to runs. Inputs, outputs, attributes and span events are JSON text. A span is recorded once,
+# when it ends; a span sent again (a retried export) is the same span, the last one recorded wins.
+
+
+class TraceStarted(Event, frozen=True, kw_only=True, gc=False):
+    """A trace's info as its client knows it: when the request came in, its name, its metadata
+    (a JSON object of strings: MLflow's ``trace_metadata``)."""
+
+    trace_id: str
+    experiment_id: str
+    request_time: int = 0  # ms since the epoch, as MLflow
+    trace_name: str = ""
+    client_request_id: str = ""
+    metadata: str = ""
+
+
+class SpanLogged(Event, frozen=True, kw_only=True, gc=False):
+    """One finished span: times in ns since the epoch, `status_code` OK | ERROR | UNSET."""
+
+    trace_id: str
+    experiment_id: str
+    span_id: str
+    parent_span_id: str = ""
+    span_name: str = ""
+    span_type: str = ""
+    start_time_ns: int = 0
+    end_time_ns: int = 0
+    status_code: str = "UNSET"
+    status_message: str = ""
+    inputs: str = ""  # JSON
+    outputs: str = ""  # JSON
+    attributes: str = ""  # JSON object: the span's other attributes
+    span_events: str = ""  # JSON list of {name, timestamp_ns, attributes}
+
+
+class TraceEnded(Event, frozen=True, kw_only=True, gc=False):
+    """The trace's request is answered: its `state` (OK | ERROR), how long it took, previews of
+    its request and response, and its metadata at the end (JSON object; replaces the start's)."""
+
+    trace_id: str
+    experiment_id: str
+    state: str
+    execution_time_ms: int = 0
+    request_preview: str = ""
+    response_preview: str = ""
+    metadata: str = ""
+
+
+class TraceTagSet(Event, frozen=True, kw_only=True, gc=False):
+    trace_id: str
+    experiment_id: str
+    key: str
+    value: str
+
+
+class TraceTagDeleted(Event, frozen=True, kw_only=True, gc=False):
+    trace_id: str
+    experiment_id: str
+    key: str
+
+
+class TraceDeleted(Event, frozen=True, kw_only=True, gc=False):
+    trace_id: str
+    experiment_id: str
+
+
+class AssessmentLogged(Event, frozen=True, kw_only=True, gc=False):
+    """Feedback on a trace (or one of its spans) or an expectation of it; logged again under the
+    same `assessment_id`, it is updated (last writer wins). `assessment_value` is JSON."""
+
+    trace_id: str
+    experiment_id: str
+    assessment_id: str
+    assessment_name: str
+    assessment_kind: str  # feedback | expectation
+    assessment_value: str = ""
+    rationale: str = ""
+    source_type: str = ""  # HUMAN | LLM_JUDGE | CODE
+    source_id: str = ""
+    span_id: str = ""
+    error: str = ""  # JSON {error_code, error_message} of a feedback that failed
+    metadata: str = ""
+    created_time: int = 0  # ms since the epoch
+
+
+class AssessmentDeleted(Event, frozen=True, kw_only=True, gc=False):
+    trace_id: str
+    experiment_id: str
+    assessment_id: str
+
+
+TRACE_EVENTS = (
+    TraceStarted, SpanLogged, TraceEnded, TraceTagSet, TraceTagDeleted, TraceDeleted, AssessmentLogged,
+    AssessmentDeleted,
+)
+
+
 AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     ExperimentCreated,
     ExperimentRenamed,
@@ -466,6 +576,14 @@ AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     ModelVersionTagDeleted,
     ModelAliasSet,
     ModelAliasDeleted,
+    TraceStarted,
+    SpanLogged,
+    TraceEnded,
+    TraceTagSet,
+    TraceTagDeleted,
+    TraceDeleted,
+    AssessmentLogged,
+    AssessmentDeleted,
 ]
 
 CONTROL_EVENTS: tuple[type[Event], ...] = tuple(

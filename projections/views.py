@@ -357,5 +357,95 @@ VIEWS = {
         FROM {metrics}""",
 }
 
+# MLflow 3 traces. A span is recorded when it ends; sent again (a retried export), the last record
+# wins. A trace's info comes from its TraceStarted/TraceEnded events (MLflow's client, the
+# Python API) or, for spans that arrived alone (OTLP), from its root span: name, start, duration,
+# state (ERROR if the root span failed), request and response. Tags: last writer wins; metadata:
+# the end's keys over the start's. A deleted trace is gone from every view.
+_TRACE_EVENTS = """
+    SELECT *, (ts, writer_id, writer_seq) AS o FROM {control}
+    WHERE kind IN ('TraceStarted', 'SpanLogged', 'TraceEnded', 'TraceTagSet', 'TraceTagDeleted', 'TraceDeleted',
+                   'AssessmentLogged', 'AssessmentDeleted')
+      AND trace_id NOT IN (SELECT trace_id FROM {control} WHERE kind = 'TraceDeleted')"""
+_LAST_SPANS = """
+    SELECT * FROM c WHERE kind = 'SpanLogged'
+    QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY o DESC) = 1"""
+_JSON_MAP = "json_transform(nullif({0}, ''), '\"MAP(VARCHAR, VARCHAR)\"')"
+VIEWS.update({
+    "spans": """
+        WITH c AS (""" + _TRACE_EVENTS + """), s AS (""" + _LAST_SPANS + """)
+        SELECT trace_id, span_id, nullif(parent_span_id, '') AS parent_span_id, span_name AS name,
+               nullif(span_type, '') AS span_type, start_time_ns, end_time_ns,
+               (end_time_ns - start_time_ns) / 1e6 AS duration_ms, make_timestamp(start_time_ns // 1000) AS start_time,
+               status_code AS status, nullif(status_message, '') AS status_message, nullif(inputs, '') AS inputs,
+               nullif(outputs, '') AS outputs, coalesce(nullif(attributes, ''), '{{}}') AS attributes,
+               coalesce(nullif(span_events, ''), '[]') AS events, experiment_id
+        FROM s""",
+    "traces": """
+        WITH c AS (""" + _TRACE_EVENTS + """), s AS (""" + _LAST_SPANS + """),
+        ids AS (
+            SELECT trace_id, arg_min(experiment_id, o) AS experiment_id FROM c GROUP BY trace_id
+        ), started AS (
+            SELECT trace_id, arg_min(request_time, o) AS request_time, arg_min(trace_name, o) AS trace_name,
+                   arg_min(client_request_id, o) AS client_request_id, arg_min(metadata, o) AS metadata
+            FROM c WHERE kind = 'TraceStarted' GROUP BY trace_id
+        ), ended AS (
+            SELECT trace_id, arg_max(state, o) AS state, arg_max(execution_time_ms, o) AS execution_time_ms,
+                   arg_max(request_preview, o) AS request_preview, arg_max(response_preview, o) AS response_preview,
+                   arg_max(metadata, o) AS metadata
+            FROM c WHERE kind = 'TraceEnded' GROUP BY trace_id
+        ), root AS (
+            SELECT trace_id, arg_min(span_name, start_time_ns) AS name, min(start_time_ns) AS start_ns,
+                   arg_min(end_time_ns, start_time_ns) AS end_ns, arg_min(status_code, start_time_ns) AS status_code,
+                   arg_min(inputs, start_time_ns) AS inputs, arg_min(outputs, start_time_ns) AS outputs
+            FROM s WHERE parent_span_id = '' GROUP BY trace_id
+        ), counts AS (
+            SELECT trace_id, count(*) AS span_count, min(start_time_ns) AS first_ns FROM s GROUP BY trace_id
+        ), tag_now AS (
+            SELECT trace_id, key, arg_max_null(CASE kind WHEN 'TraceTagSet' THEN value END, o) AS value
+            FROM c WHERE kind IN ('TraceTagSet', 'TraceTagDeleted') GROUP BY trace_id, key
+        ), tags AS (
+            SELECT trace_id, map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) AS tags
+            FROM tag_now WHERE value IS NOT NULL GROUP BY trace_id
+        ), rated AS (
+            SELECT trace_id, count(DISTINCT assessment_id) AS assessment_count FROM c
+            WHERE kind = 'AssessmentLogged' GROUP BY trace_id
+        ), timed AS (
+            SELECT i.trace_id, i.experiment_id,
+                   coalesce(nullif(st.trace_name, ''), r.name, '') AS name,
+                   coalesce(e.state, CASE WHEN r.status_code = 'ERROR' THEN 'ERROR' WHEN r.trace_id IS NOT NULL THEN 'OK'
+                                          ELSE 'IN_PROGRESS' END) AS state,
+                   coalesce(nullif(st.request_time, 0), r.start_ns // 1000000, n.first_ns // 1000000) AS request_time_ms,
+                   coalesce(e.execution_time_ms, (r.end_ns - r.start_ns) // 1000000) AS execution_time_ms,
+                   coalesce(nullif(e.request_preview, ''), left(r.inputs, 1000)) AS request_preview,
+                   coalesce(nullif(e.response_preview, ''), left(r.outputs, 1000)) AS response_preview,
+                   coalesce(t.tags, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
+                   map_concat(coalesce(""" + _JSON_MAP.format("st.metadata") + """, MAP {{}}::MAP(VARCHAR, VARCHAR)),
+                              coalesce(""" + _JSON_MAP.format("e.metadata") + """, MAP {{}}::MAP(VARCHAR, VARCHAR))) AS metadata,
+                   coalesce(n.span_count, 0) AS span_count, coalesce(a.assessment_count, 0) AS assessment_count,
+                   nullif(st.client_request_id, '') AS client_request_id
+            FROM ids i LEFT JOIN started st USING (trace_id) LEFT JOIN ended e USING (trace_id)
+            LEFT JOIN root r USING (trace_id) LEFT JOIN counts n USING (trace_id) LEFT JOIN tags t USING (trace_id)
+            LEFT JOIN rated a USING (trace_id)
+        )
+        SELECT * REPLACE (coalesce(client_request_id, metadata['mlflow.clientRequestId']) AS client_request_id),
+               epoch_ms(request_time_ms) AS request_time
+        FROM timed""",
+    "assessments": """
+        WITH c AS (""" + _TRACE_EVENTS + """), last AS (
+            SELECT *, bool_or(kind = 'AssessmentDeleted') OVER (PARTITION BY trace_id, assessment_id) AS deleted,
+                   min(ts) OVER (PARTITION BY trace_id, assessment_id) AS first_ts
+            FROM c WHERE kind IN ('AssessmentLogged', 'AssessmentDeleted')
+            QUALIFY row_number() OVER (PARTITION BY trace_id, assessment_id ORDER BY o DESC) = 1
+        )
+        SELECT trace_id, assessment_id, assessment_name AS name, assessment_kind AS kind,
+               nullif(assessment_value, '') AS value, nullif(rationale, '') AS rationale, source_type, nullif(source_id, '') AS source_id,
+               nullif(span_id, '') AS span_id, nullif(error, '') AS error,
+               coalesce(""" + _JSON_MAP.format("metadata") + """, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS metadata,
+               coalesce(nullif(created_time, 0), first_ts // 1000000) AS create_time_ms, ts // 1000000 AS last_update_time_ms,
+               actor, experiment_id
+        FROM last WHERE NOT deleted AND kind = 'AssessmentLogged'""",
+})
+
 # every view a catalog cursor shows, by name
 VIEW_NAMES = ("experiments", "runs", *VIEWS)

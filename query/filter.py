@@ -44,6 +44,8 @@ ENTITIES = {
     "tag": "tag", "tags": "tag",
     "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute",
     "dataset": "dataset", "datasets": "dataset",
+    # traces (MLflow 3): trace.status is attributes.status; metadata.x (or request_metadata.x) a metadata key
+    "trace": "attribute", "metadata": "metadata", "request_metadata": "metadata",
 }
 RUN_ATTRIBUTES = {
     "run_id": "string", "run_name": "string", "status": "string", "user_id": "string", "artifact_uri": "string",
@@ -62,7 +64,7 @@ NULL_OPS = ("IS NULL", "IS NOT NULL")
 
 
 class Key(msgspec.Struct, frozen=True):
-    entity: str  # metric | param | tag | attribute | dataset
+    entity: str  # metric | param | tag | attribute | dataset | metadata (traces)
     name: str
     pos: int = msgspec.field(default=0)
 
@@ -312,7 +314,8 @@ def parse_order_by(clause: str, attributes: dict[str, str] = RUN_ATTRIBUTES) -> 
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][\w.]*")
-_ENTITY_PREFIX = {"metric": "metrics", "param": "params", "tag": "tags", "attribute": "attributes", "dataset": "datasets"}
+_ENTITY_PREFIX = {"metric": "metrics", "param": "params", "tag": "tags", "attribute": "attributes", "dataset": "datasets",
+                  "metadata": "metadata"}
 
 
 def _key_text(key: Key) -> str:

@@ -31,6 +31,9 @@ PINNED = {
         "initialize_logged_model", "last_logged_model", "log_model_params", "search_logged_models",
         "enable_system_metrics_logging", "disable_system_metrics_logging",
         "set_system_metrics_samples_before_logging", "set_system_metrics_sampling_interval",
+        # MLflow 3 tracing (issue 18)
+        "get_current_active_span", "get_last_active_trace_id", "get_trace", "log_expectation", "log_feedback",
+        "search_traces", "start_span", "trace", "update_current_trace",
     },
     projections: {
         "DEFAULT_EXPERIMENT_ID", "Dataset", "DatasetInput", "Experiment", "ExperimentTag", "FileInfo", "InputTag",

@@ -45,6 +45,17 @@ from tracklog.integrations.system_metrics import (
     set_system_metrics_samples_before_logging,
     set_system_metrics_sampling_interval,
 )
+from tracklog.tracing import (
+    get_current_active_span,
+    get_last_active_trace_id,
+    get_trace,
+    log_expectation,
+    log_feedback,
+    search_traces,
+    start_span,
+    trace,
+    update_current_trace,
+)
 from tracklog.tracking.client import Client
 from tracklog.tracking.fluent import (
     ActiveRun,
@@ -177,11 +188,21 @@ __all__ = [
     "set_tracking_uri",
     "sql",
     "start_run",
+    # tracing (MLflow 3)
+    "get_current_active_span",
+    "get_last_active_trace_id",
+    "get_trace",
+    "log_expectation",
+    "log_feedback",
+    "search_traces",
+    "start_span",
+    "trace",
+    "update_current_trace",
 ]
 
 
 _SUBMODULES = ("artifacts", "integrations", "lightgbm", "models", "projects", "pyfunc", "registry", "server", "sklearn",
-               "tracking", "xgboost")
+               "tracking", "xgboost", "tracing")
 
 
 def __getattr__(name: str) -> object:

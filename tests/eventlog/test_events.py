@@ -20,6 +20,8 @@ PINNED_TAGS = {
     "LoggedModelStatusSet", "LoggedModelTagSet", "LoggedModelTagDeleted", "LoggedModelParamLogged",
     "LoggedModelDeleted", "ModelOutputLogged", "ModelInputLogged", "LoggedModelMetricLogged",
     "RunHeartbeatSent", "RunHeartbeatLost",
+    "TraceStarted", "SpanLogged", "TraceEnded", "TraceTagSet", "TraceTagDeleted", "TraceDeleted",
+    "AssessmentLogged", "AssessmentDeleted",
 }
 
 

@@ -25,6 +25,9 @@ from tracklog.server import (
     unsupported,
     web,
 )
+from tracklog.server import (
+    traces as tr,
+)
 from tracklog.server.routing import ARTIFACTS, ROOT, TRACKLOG, Access, Call, Route
 from tracklog.tracking import messages as m
 
@@ -177,4 +180,21 @@ ROUTES: list[Route] = [
     # ---- liveness
     Route("GET", "health", None, health, None, ROOT),
     Route("GET", "version", None, version, None, ROOT),
+    # ---- MLflow 3: traces (each handler checks access on the trace's experiment)
+    Route("POST", "traces", tr.StartTraceV3, tr.start_trace, handler_checks),
+    Route("GET", "traces/get", tr.TraceRef, tr.get_trace, handler_checks),
+    Route("GET", "traces/batchGet", tr.TraceIds, tr.batch_get, handler_checks),
+    Route("POST", "traces/batchGetInfos", tr.TraceIds, tr.batch_get_infos, handler_checks),
+    Route("POST", "traces/search", tr.SearchTracesV3, tr.search, handler_checks),
+    Route("POST", "traces/delete-traces", tr.DeleteTraces, tr.delete_traces, handler_checks),
+    Route("GET", "traces/{trace_id}", tr.Nothing, tr.get_trace_info, handler_checks),
+    Route("PATCH", "traces/{trace_id}/tags", tr.SetTraceTag, tr.set_tag, handler_checks),
+    Route("DELETE", "traces/{trace_id}/tags", tr.DeleteTraceTag, tr.delete_tag, handler_checks),
+    Route("POST", "traces/{trace_id}/assessments", tr.AssessmentBody, tr.create_assessment, handler_checks),
+    Route("GET", "traces/{trace_id}/assessments/{assessment_id}", tr.Nothing, tr.get_assessment, handler_checks),
+    Route("PATCH", "traces/{trace_id}/assessments/{assessment_id}", tr.AssessmentBody, tr.update_assessment,
+          handler_checks),
+    Route("DELETE", "traces/{trace_id}/assessments/{assessment_id}", tr.Nothing, tr.delete_assessment, handler_checks),
+    # ---- OpenTelemetry: OTLP/HTTP spans (protobuf or JSON)
+    Route("POST", "v1/traces", None, tr.otlp, handler_checks, ROOT),
 ]

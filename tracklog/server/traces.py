@@ -1,0 +1,399 @@
+"""MLflow 3's trace endpoints and OpenTelemetry's OTLP/HTTP endpoint, on the store's event log.
+
+What MLflow's client (3.4+) does with a trace, and what answers it here:
+
+- each span, as it ends: ``POST /v1/traces`` (OTLP protobuf; ``x-mlflow-experiment-id`` names
+  the experiment) — `otlp`; any OpenTelemetry SDK's OTLP/HTTP exporter (protobuf or JSON) too;
+- the trace's info when its root span ends: ``POST /api/3.0/mlflow/traces`` (``StartTraceV3``) —
+  `start_trace`; the answer tags it ``mlflow.trace.spansLocation = TRACKING_STORE``, so the
+  client uploads no ``traces.json`` artifact: the spans are in the log already;
+- reads: ``GET traces/{id}`` (info), ``GET traces/get`` and ``traces/batchGet`` (with spans, as
+  OTLP span messages), ``POST traces/search`` (MLflow's trace filter, `query.traces`);
+- tags (``PATCH``/``DELETE traces/{id}/tags``), assessments (``traces/{id}/assessments[/{aid}]``)
+  and ``POST traces/delete-traces``.
+
+Access: writing a trace needs EDIT on its experiment, reading it READ, deleting MANAGE.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import msgspec
+
+from eventlog.errors import InvalidValueError
+from projections.traces import Assessment, Trace, TraceInfo
+from tracklog.server._body import read_request
+from tracklog.server.routing import Call
+from tracklog.tracing.otlp import (
+    EXPERIMENT_HEADER,
+    decode_request,
+    inflate,
+    span_events,
+    span_message,
+)
+from tracklog.tracing.store import TraceStore
+
+__all__ = ["SPANS_LOCATION_TAG"]
+
+SPANS_LOCATION_TAG = "mlflow.trace.spansLocation"
+_TRACE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+# ---- request bodies (MLflow's protos as JSON) ------------------------------------------------
+
+
+class _Experiment(msgspec.Struct, kw_only=True):
+    experiment_id: str = ""
+
+
+class _Location(msgspec.Struct, kw_only=True):
+    type: str = ""
+    mlflow_experiment: _Experiment = msgspec.field(default_factory=_Experiment)
+
+
+class _TraceInfo(msgspec.Struct, kw_only=True):
+    trace_id: str = ""
+    client_request_id: str = ""
+    trace_location: _Location = msgspec.field(default_factory=_Location)
+    request_preview: str = ""
+    response_preview: str = ""
+    request_time: str = ""
+    execution_duration: str = ""
+    state: str = ""
+    trace_metadata: dict[str, str] = {}
+    tags: dict[str, str] = {}
+
+
+class _Trace(msgspec.Struct, kw_only=True):
+    trace_info: _TraceInfo = msgspec.field(default_factory=_TraceInfo)
+
+
+class StartTraceV3(msgspec.Struct, kw_only=True):
+    trace: _Trace = msgspec.field(default_factory=_Trace)
+
+
+class TraceRef(msgspec.Struct, kw_only=True):
+    trace_id: str = ""
+    allow_partial: bool = False
+
+
+class TraceIds(msgspec.Struct, kw_only=True):
+    trace_ids: list[str] = []
+
+
+class SearchTracesV3(msgspec.Struct, kw_only=True):
+    locations: list[_Location] = []
+    filter: str = ""
+    max_results: int = 100
+    order_by: list[str] = []
+    page_token: str = ""
+
+
+class SetTraceTag(msgspec.Struct, kw_only=True):
+    key: str = ""
+    value: str = ""
+
+
+class DeleteTraceTag(msgspec.Struct, kw_only=True):
+    key: str = ""
+
+
+class DeleteTraces(msgspec.Struct, kw_only=True):
+    experiment_id: str = ""
+    max_timestamp_millis: int | None = None
+    max_traces: int | None = None
+    request_ids: list[str] = []
+
+
+class _Source(msgspec.Struct, kw_only=True):
+    source_type: str = "CODE"
+    source_id: str = ""
+
+
+class _Error(msgspec.Struct, kw_only=True):
+    error_code: str = ""
+    error_message: str = ""
+
+
+class _Serialized(msgspec.Struct, kw_only=True):
+    serialization_format: str = ""
+    value: str = ""
+
+
+class _Feedback(msgspec.Struct, kw_only=True):
+    value: Any = None
+    error: _Error | None = None
+
+
+class _Expectation(msgspec.Struct, kw_only=True):
+    value: Any = None
+    serialized_value: _Serialized | None = None
+
+
+class _Assessment(msgspec.Struct, kw_only=True):
+    assessment_id: str = ""
+    assessment_name: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    source: _Source | None = None
+    feedback: _Feedback | None = None
+    expectation: _Expectation | None = None
+    rationale: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+class AssessmentBody(msgspec.Struct, kw_only=True):
+    assessment: _Assessment = msgspec.field(default_factory=_Assessment)
+    update_mask: Any = None
+
+
+class Nothing(msgspec.Struct, kw_only=True):
+    pass
+
+
+# ---- MLflow's JSON of traces ------------------------------------------------------------------
+
+
+def _timestamp(ms: int) -> str:
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def _ms(text: str, what: str) -> int:
+    """Epoch ms of a protobuf JSON Timestamp (RFC 3339)."""
+    if not text:
+        return 0
+    try:
+        return int(datetime.fromisoformat(_FRACTION.sub(r"\1", text).replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        raise InvalidValueError(f"{what} must be an RFC 3339 timestamp such as 2025-01-31T12:00:00.123Z, got {text!r}") from None
+
+
+def _duration_ms(text: str) -> int:
+    if not text:
+        return 0
+    try:
+        return round(float(text.removesuffix("s")) * 1000)
+    except ValueError:
+        raise InvalidValueError(f"execution_duration must be a duration such as 0.045s, got {text!r}") from None
+
+
+def _assessment_json(a: Assessment) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "assessment_id": a.assessment_id, "assessment_name": a.name, "trace_id": a.trace_id,
+        "source": {"source_type": a.source_type, **({"source_id": a.source_id} if a.source_id else {})},
+        "create_time": _timestamp(a.create_time_ms), "last_update_time": _timestamp(a.last_update_time_ms),
+        "valid": True}
+    if a.span_id:
+        out["span_id"] = a.span_id
+    if a.kind == "feedback":
+        out["feedback"] = {"value": a.value, **({"error": a.error} if a.error else {})}
+    elif isinstance(a.value, dict | list):
+        out["expectation"] = {"serialized_value": {"serialization_format": "JSON_FORMAT",
+                                                   "value": msgspec.json.encode(a.value).decode()}}
+    else:
+        out["expectation"] = {"value": a.value}
+    if a.rationale:
+        out["rationale"] = a.rationale
+    if a.metadata:
+        out["metadata"] = a.metadata
+    return out
+
+
+def _info_json(info: TraceInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "trace_id": info.trace_id,
+        "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": info.experiment_id}},
+        "request_time": _timestamp(info.request_time), "state": info.state,
+        "trace_metadata": info.trace_metadata, "tags": {**info.tags, SPANS_LOCATION_TAG: "TRACKING_STORE"},
+        "assessments": [_assessment_json(a) for a in info.assessments]}
+    if info.execution_duration is not None:
+        out["execution_duration"] = f"{info.execution_duration / 1000:.3f}s"
+    for key in ("request_preview", "response_preview", "client_request_id"):
+        if getattr(info, key):
+            out[key] = getattr(info, key)
+    return out
+
+
+def _trace_json(trace: Trace) -> dict[str, Any]:
+    from google.protobuf.json_format import MessageToDict
+
+    return {"trace_info": _info_json(trace.info),
+            "spans": [MessageToDict(span_message(s), preserving_proto_field_name=True) for s in trace.data.spans]}
+
+
+# ---- handlers ---------------------------------------------------------------------------------
+
+
+def _store(call: Call) -> TraceStore:
+    return TraceStore(call.store.local)
+
+
+def _readable_info(call: Call, trace_id: str, level: str = "READ") -> TraceInfo:
+    info = _store(call).get_trace_info(trace_id)
+    call.require("experiment", info.experiment_id, level)
+    return info
+
+
+def start_trace(call: Call, body: StartTraceV3) -> dict[str, Any]:
+    info = body.trace.trace_info
+    if not _TRACE_ID.fullmatch(info.trace_id):
+        raise InvalidValueError(f"trace_info.trace_id must be 1 to 128 letters, digits or ._:-, got {info.trace_id!r}")
+    if info.state not in ("OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED", ""):
+        raise InvalidValueError(f"trace_info.state must be OK, ERROR or IN_PROGRESS, got {info.state!r}")
+    experiment_id = info.trace_location.mlflow_experiment.experiment_id or "0"
+    call.require("experiment", experiment_id, "EDIT")
+    call.client.get_experiment(experiment_id)  # 404 for an experiment that does not exist
+    store = _store(call)
+    store.start_trace(info.trace_id, experiment_id, _ms(info.request_time, "trace_info.request_time"),
+                      name=info.tags.get("mlflow.traceName", ""), client_request_id=info.client_request_id,
+                      metadata=info.trace_metadata)
+    if info.state not in ("IN_PROGRESS", "STATE_UNSPECIFIED", ""):
+        store.end_trace(info.trace_id, experiment_id, info.state, _duration_ms(info.execution_duration),
+                        request_preview=info.request_preview, response_preview=info.response_preview,
+                        metadata=info.trace_metadata, tags=info.tags)
+    return {"trace": {"trace_info": _info_json(store.get_trace_info(info.trace_id))}}
+
+
+def get_trace_info(call: Call, body: Nothing) -> dict[str, Any]:
+    return {"trace": {"trace_info": _info_json(_readable_info(call, call.params["trace_id"]))}}
+
+
+def get_trace(call: Call, body: TraceRef) -> dict[str, Any]:
+    info = _readable_info(call, body.trace_id)
+    trace = _store(call).get_trace(info.trace_id)
+    return {"trace": _trace_json(trace)}
+
+
+def batch_get(call: Call, body: TraceIds) -> dict[str, Any]:
+    allowed = call.readable_experiments()
+    traces = _store(call).get_traces(body.trace_ids)
+    return {"traces": [_trace_json(t) for t in traces if allowed(t.info.experiment_id)]}
+
+
+def batch_get_infos(call: Call, body: TraceIds) -> dict[str, Any]:
+    allowed = call.readable_experiments()
+    traces = _store(call).get_traces(body.trace_ids)
+    return {"trace_infos": [_info_json(t.info) for t in traces if allowed(t.info.experiment_id)]}
+
+
+def search(call: Call, body: SearchTracesV3) -> dict[str, Any]:
+    asked = [loc.mlflow_experiment.experiment_id for loc in body.locations if loc.mlflow_experiment.experiment_id]
+    allowed = call.readable_experiments(set(asked))
+    wanted = [e for e in asked if allowed(e)]
+    if asked and not wanted:
+        return {"traces": []}
+    found = _store(call).search(wanted or None, body.filter or None, body.max_results or 100, body.order_by or None,
+                                body.page_token or None, include_spans=False)
+    infos = [i for i in found if allowed(i.experiment_id)]
+    out: dict[str, Any] = {"traces": [_info_json(i) for i in infos]}  # type: ignore[arg-type]
+    if found.token:
+        out["next_page_token"] = found.token
+    return out
+
+
+def set_tag(call: Call, body: SetTraceTag) -> dict[str, Any]:
+    _readable_info(call, call.params["trace_id"], "EDIT")
+    _store(call).set_trace_tag(call.params["trace_id"], body.key, body.value)
+    return {}
+
+
+def delete_tag(call: Call, body: DeleteTraceTag) -> dict[str, Any]:
+    _readable_info(call, call.params["trace_id"], "EDIT")
+    _store(call).delete_trace_tag(call.params["trace_id"], body.key)
+    return {}
+
+
+def delete_traces(call: Call, body: DeleteTraces) -> dict[str, Any]:
+    if not body.experiment_id:
+        raise InvalidValueError("delete-traces needs experiment_id")
+    call.require("experiment", body.experiment_id, "MANAGE")
+    if body.request_ids and body.max_timestamp_millis is not None:
+        raise InvalidValueError("delete-traces takes request_ids or max_timestamp_millis, not both")
+    deleted = _store(call).delete_traces(body.experiment_id, max_timestamp_millis=body.max_timestamp_millis,
+                                         max_traces=body.max_traces, trace_ids=body.request_ids or None)
+    return {"traces_deleted": deleted}
+
+
+def _assessment_fields(a: _Assessment) -> dict[str, Any]:
+    if (a.feedback is None) == (a.expectation is None):
+        raise InvalidValueError("an assessment has exactly one of feedback or expectation")
+    if a.feedback is not None:
+        error = msgspec.structs.asdict(a.feedback.error) if a.feedback.error else None
+        return {"kind": "feedback", "value": a.feedback.value, "error": error}
+    assert a.expectation is not None
+    value = a.expectation.value
+    if a.expectation.serialized_value is not None:
+        value = msgspec.json.decode(a.expectation.serialized_value.value or "null")
+    return {"kind": "expectation", "value": value, "error": None}
+
+
+def create_assessment(call: Call, body: AssessmentBody) -> dict[str, Any]:
+    a = body.assessment
+    trace_id = call.params["trace_id"]
+    _readable_info(call, trace_id, "EDIT")
+    source = a.source or _Source()
+    logged = _store(call).log_assessment(
+        trace_id, a.assessment_name, **_assessment_fields(a), rationale=a.rationale, source_type=source.source_type,
+        source_id=source.source_id or None, span_id=a.span_id or None, metadata=a.metadata)
+    return {"assessment": _assessment_json(logged)}
+
+
+def get_assessment(call: Call, body: Nothing) -> dict[str, Any]:
+    trace_id = call.params["trace_id"]
+    _readable_info(call, trace_id)
+    return {"assessment": _assessment_json(_store(call).get_assessment(trace_id, call.params["assessment_id"]))}
+
+
+def update_assessment(call: Call, body: AssessmentBody) -> dict[str, Any]:
+    trace_id, aid = call.params["trace_id"], call.params["assessment_id"]
+    _readable_info(call, trace_id, "EDIT")
+    store = _store(call)
+    old = store.get_assessment(trace_id, aid)
+    a = body.assessment
+    fields = _assessment_fields(a) if a.feedback is not None or a.expectation is not None else \
+        {"kind": old.kind, "value": old.value, "error": old.error}
+    logged = store.log_assessment(
+        trace_id, a.assessment_name or old.name, **fields, rationale=a.rationale if a.rationale is not None else old.rationale,
+        source_type=old.source_type, source_id=old.source_id, span_id=old.span_id,
+        metadata={**old.metadata, **(a.metadata or {})}, assessment_id=aid)
+    return {"assessment": _assessment_json(logged)}
+
+
+def delete_assessment(call: Call, body: Any) -> dict[str, Any]:
+    trace_id = call.params["trace_id"]
+    _readable_info(call, trace_id, "EDIT")
+    _store(call).delete_assessment(trace_id, call.params["assessment_id"])
+    return {}
+
+
+async def otlp(call: Call, body: Any) -> Any:
+    """``POST /v1/traces``: OTLP/HTTP spans (protobuf or JSON, gzip or not), within the body limit."""
+    from starlette.responses import Response
+
+    request = call.request
+    assert request is not None
+    limit = call.server.max_body
+    data = await read_request(request, limit)
+    content_type = request.headers.get("content-type", "")
+    data = inflate(data, request.headers.get("content-encoding", ""), limit)
+    experiment = request.headers.get(EXPERIMENT_HEADER, "") or "0"
+    await anyio.to_thread.run_sync(_ingest, call, data, content_type, experiment)
+    if content_type.split(";")[0].strip().lower() == "application/json":
+        return Response(b"{}", media_type="application/json")
+    return Response(b"", media_type="application/x-protobuf")  # an empty ExportTraceServiceResponse
+
+
+def _ingest(call: Call, data: bytes, content_type: str, experiment: str) -> None:
+    events = span_events(decode_request(data, content_type), experiment)
+    for experiment_id in sorted({e.experiment_id for e in events}):
+        call.require("experiment", experiment_id, "EDIT")
+        call.client.get_experiment(experiment_id)  # 404 for an experiment that does not exist
+    store = _store(call)
+    for event in events:
+        store.append(event)

@@ -1,0 +1,188 @@
+"""`TraceStore`: traces on a local store's event log — writes are events, reads are the catalog's views.
+
+Every writer of traces goes through it: the Python API (`tracklog.tracing.fluent`), the REST
+server's trace endpoints and its OTLP endpoint (`tracklog.server.traces`). Logging a span is one
+`EventLog.append` (the writer's buffer and WAL; no read, no I/O beyond the WAL append).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from eventlog.errors import AssessmentNotFoundError, InvalidValueError
+from eventlog.events import (
+    AssessmentDeleted,
+    AssessmentLogged,
+    Event,
+    TraceDeleted,
+    TraceEnded,
+    TraceStarted,
+    TraceTagDeleted,
+    TraceTagSet,
+)
+from projections.entities import PagedList
+from projections.traces import Assessment, Trace, TraceInfo, read_trace_infos, read_traces
+from query.traces import search_trace_ids
+
+if TYPE_CHECKING:
+    from tracklog.tracking.local import LocalStore
+
+__all__ = ["MAX_TAG_KEY", "MAX_TAG_VALUE", "TraceStore", "new_assessment_id", "new_trace_id", "trace_id_of"]
+
+MAX_TAG_KEY = 250  # MLflow's limits for trace tags
+MAX_TAG_VALUE = 8000
+_HEX = frozenset("0123456789abcdef")
+
+
+def new_trace_id() -> str:
+    """A new OpenTelemetry trace id (32 hex) in MLflow 3's form, ``tr-<hex>``."""
+    return "tr-" + secrets.token_hex(16)
+
+
+def new_assessment_id() -> str:
+    return "a-" + secrets.token_hex(16)
+
+
+def trace_id_of(otel_trace_id: str) -> str:
+    """MLflow's trace id of an OpenTelemetry trace id (32 lowercase hex digits)."""
+    if len(otel_trace_id) != 32 or not _HEX.issuperset(otel_trace_id):
+        raise InvalidValueError(f"a trace id must be 32 lowercase hex digits, got {otel_trace_id!r}")
+    return "tr-" + otel_trace_id
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _check_tag(key: Any, value: Any) -> None:
+    if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY:
+        raise InvalidValueError(f"a trace tag key must be a string of 1 to {MAX_TAG_KEY} characters, got {key!r}")
+    if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+        raise InvalidValueError(f"the value of trace tag {key!r} must be a string of at most {MAX_TAG_VALUE} "
+                                f"characters, got {type(value).__name__} of length {len(str(value))}")
+
+
+class TraceStore:
+    """The traces of one `LocalStore`."""
+
+    def __init__(self, local: LocalStore) -> None:
+        self.local = local
+        self.log = local.log
+
+    # ---- writing --------------------------------------------------------------------------
+
+    def append(self, event: Event) -> None:
+        self.log.append(event)
+
+    def start_trace(self, trace_id: str, experiment_id: str, request_time_ms: int, *, name: str = "",
+                    client_request_id: str = "", metadata: Mapping[str, str] | None = None) -> None:
+        self.log.append(TraceStarted(trace_id=trace_id, experiment_id=experiment_id, request_time=request_time_ms,
+                                     trace_name=name, client_request_id=client_request_id,
+                                     metadata=_dumps(dict(metadata)) if metadata else ""))
+
+    def end_trace(self, trace_id: str, experiment_id: str, state: str, execution_time_ms: int, *,
+                  request_preview: str = "", response_preview: str = "", metadata: Mapping[str, str] | None = None,
+                  tags: Mapping[str, str] | None = None) -> None:
+        for key, value in (tags or {}).items():
+            _check_tag(key, value)
+        for key, value in (tags or {}).items():
+            self.log.append(TraceTagSet(trace_id=trace_id, experiment_id=experiment_id, key=key, value=value))
+        self.log.append(TraceEnded(trace_id=trace_id, experiment_id=experiment_id, state=state,
+                                   execution_time_ms=execution_time_ms, request_preview=request_preview,
+                                   response_preview=response_preview, metadata=_dumps(dict(metadata)) if metadata else ""))
+
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
+        _check_tag(key, value)
+        self.log.append(TraceTagSet(trace_id=trace_id, experiment_id=self.experiment_of(trace_id), key=key, value=value))
+
+    def delete_trace_tag(self, trace_id: str, key: str) -> None:
+        info = self.get_trace_info(trace_id)
+        if key not in info.tags:
+            raise InvalidValueError(f"No trace tag with key {key!r} on trace {trace_id}")
+        self.log.append(TraceTagDeleted(trace_id=trace_id, experiment_id=info.experiment_id, key=key))
+
+    def log_assessment(self, trace_id: str, name: str, kind: str, value: Any = None, *, rationale: str | None = None,
+                       source_type: str = "CODE", source_id: str | None = None, span_id: str | None = None,
+                       error: Mapping[str, Any] | None = None, metadata: Mapping[str, str] | None = None,
+                       assessment_id: str | None = None) -> Assessment:
+        """Record feedback or an expectation (`kind`) on a trace; with `assessment_id`, update that one."""
+        if kind not in ("feedback", "expectation"):
+            raise InvalidValueError(f"an assessment is 'feedback' or 'expectation', got {kind!r}")
+        if not isinstance(name, str) or not name:
+            raise InvalidValueError(f"an assessment needs a name (a non-empty string), got {name!r}")
+        experiment_id = self.experiment_of(trace_id)
+        created = int(time.time() * 1000)
+        if assessment_id is not None:
+            created = self.get_assessment(trace_id, assessment_id).create_time_ms
+        aid = assessment_id or new_assessment_id()
+        self.log.append(AssessmentLogged(
+            trace_id=trace_id, experiment_id=experiment_id, assessment_id=aid, assessment_name=name,
+            assessment_kind=kind, assessment_value=_dumps(value), rationale=rationale or "",
+            source_type=(source_type or "CODE").upper(), source_id=source_id or "", span_id=span_id or "",
+            error=_dumps(dict(error)) if error else "", metadata=_dumps(dict(metadata)) if metadata else "",
+            created_time=created))
+        return self.get_assessment(trace_id, aid)
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        self.get_assessment(trace_id, assessment_id)
+        self.log.append(AssessmentDeleted(trace_id=trace_id, experiment_id=self.experiment_of(trace_id),
+                                          assessment_id=assessment_id))
+
+    def delete_traces(self, experiment_id: str, *, max_timestamp_millis: int | None = None,
+                      max_traces: int | None = None, trace_ids: Iterable[str] | None = None) -> int:
+        """Delete traces of an experiment: these ids, or the oldest up to `max_traces` before
+        `max_timestamp_millis`. Returns how many were deleted."""
+        cur = self.local.cursor()
+        if trace_ids is not None:
+            ids = list(trace_ids)
+            rows = cur.execute("SELECT trace_id FROM traces WHERE experiment_id = $e AND trace_id IN (SELECT unnest($ids))",
+                               {"e": experiment_id, "ids": ids}).fetchall()
+        else:
+            if max_timestamp_millis is None:
+                raise InvalidValueError("delete_traces needs trace_ids or max_timestamp_millis")
+            limit = "" if max_traces is None else f" LIMIT {int(max_traces)}"
+            rows = cur.execute("SELECT trace_id FROM traces WHERE experiment_id = $e AND request_time_ms <= $t "
+                               f"ORDER BY request_time_ms{limit}", {"e": experiment_id, "t": max_timestamp_millis}).fetchall()
+        for (trace_id,) in rows:
+            self.log.append(TraceDeleted(trace_id=trace_id, experiment_id=experiment_id))
+        return len(rows)
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def experiment_of(self, trace_id: str) -> str:
+        return self.get_trace_info(trace_id).experiment_id
+
+    def get_trace_info(self, trace_id: str) -> TraceInfo:
+        return read_trace_infos(self.local.cursor(), [trace_id])[0]
+
+    def get_trace(self, trace_id: str) -> Trace:
+        return read_traces(self.local.cursor(), [trace_id])[0]
+
+    def get_traces(self, trace_ids: Sequence[str]) -> list[Trace]:
+        """The traces of these ids that exist (others are left out), in this order."""
+        cur = self.local.cursor()
+        present = {t for (t,) in cur.execute("SELECT trace_id FROM traces WHERE trace_id IN (SELECT unnest($ids))",
+                                             {"ids": list(trace_ids)}).fetchall()}
+        return read_traces(cur, [t for t in trace_ids if t in present])
+
+    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
+        for assessment in self.get_trace_info(trace_id).assessments:
+            if assessment.assessment_id == assessment_id:
+                return assessment
+        raise AssessmentNotFoundError(f"Assessment with ID {assessment_id} not found on trace {trace_id}")
+
+    def search(self, experiment_ids: Sequence[str] | None = None, filter_string: str | None = None,
+               max_results: int | None = 100, order_by: Sequence[str] | None = None, page_token: str | None = None,
+               *, include_spans: bool = True) -> PagedList[Trace] | PagedList[TraceInfo]:
+        """One page of the traces matching a filter (MLflow's trace grammar, `query.traces`)."""
+        cur = self.local.cursor()
+        page = search_trace_ids(cur, experiment_ids, filter_string, max_results, order_by, page_token)
+        ids = [row[0] for row in page.rows]
+        if include_spans:
+            return PagedList(read_traces(cur, ids), page.token)
+        return PagedList(read_trace_infos(cur, ids), page.token)
+
