@@ -20,6 +20,7 @@ PINNED_TAGS = {
     "LoggedModelStatusSet", "LoggedModelTagSet", "LoggedModelTagDeleted", "LoggedModelParamLogged",
     "LoggedModelDeleted", "ModelOutputLogged", "ModelInputLogged", "LoggedModelMetricLogged",
     "RunHeartbeatSent", "RunHeartbeatLost",
+    "ExperimentMerged", "SourceImported",  # issue 15: moving data
 }
 
 
@@ -35,7 +36,7 @@ def test_events_are_frozen_kw_only_and_gc_free(cls: type) -> None:
     params = inspect.signature(cls).parameters.values()
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
     assert cls.__name__.endswith(("Created", "Renamed", "Deleted", "Restored", "Set", "Started",
-                                  "Resumed", "Ended", "Logged", "Sent", "Lost"))
+                                  "Resumed", "Ended", "Logged", "Sent", "Lost", "Merged", "Imported"))
 
 
 @pytest.mark.parametrize("cls", list(events.event_kinds().values()))
