@@ -31,6 +31,7 @@ PINNED = {
         "initialize_logged_model", "last_logged_model", "log_model_params", "search_logged_models",
         "enable_system_metrics_logging", "disable_system_metrics_logging",
         "set_system_metrics_samples_before_logging", "set_system_metrics_sampling_interval",
+        "dataset",  # issue 15: the live Parquet files for other engines
     },
     projections: {
         "DEFAULT_EXPERIMENT_ID", "Dataset", "DatasetInput", "Experiment", "ExperimentTag", "FileInfo", "InputTag",

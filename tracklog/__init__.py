@@ -46,6 +46,7 @@ from tracklog.integrations.system_metrics import (
     set_system_metrics_sampling_interval,
 )
 from tracklog.tracking.client import Client
+from tracklog.transfer.files import dataset
 from tracklog.tracking.fluent import (
     ActiveRun,
     active_run,
@@ -177,11 +178,12 @@ __all__ = [
     "set_tracking_uri",
     "sql",
     "start_run",
+    "dataset",  # the live Parquet files, for other engines (issue 15)
 ]
 
 
 _SUBMODULES = ("artifacts", "integrations", "lightgbm", "models", "projects", "pyfunc", "registry", "server", "sklearn",
-               "tracking", "xgboost")
+               "tracking", "transfer", "xgboost")
 
 
 def __getattr__(name: str) -> object:

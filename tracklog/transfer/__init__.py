@@ -3,8 +3,8 @@ and the live Parquet files for other engines."""
 
 from __future__ import annotations
 
-from tracklog.transfer.files import Dataset, dataset, live_file_uris
+from tracklog.transfer.files import StoreFiles, dataset, live_file_uris
 from tracklog.transfer.mlflow_import import ImportReport, import_mlflow
 from tracklog.transfer.sync import SyncReport, sync
 
-__all__ = ["Dataset", "ImportReport", "SyncReport", "dataset", "import_mlflow", "live_file_uris", "sync"]
+__all__ = ["ImportReport", "StoreFiles", "SyncReport", "dataset", "import_mlflow", "live_file_uris", "sync"]

@@ -7,7 +7,7 @@ envelope (``ts, writer_id, writer_seq, actor``); the ``control`` stream has a ``
 (the event's class name) and one column per event field.
 
 >>> import polars as pl  # doctest: +SKIP
->>> pl.read_parquet(tracklog.dataset("./tracklog-runs").files["metric"])  # doctest: +SKIP
+>>> pl.read_parquet(tracklog.dataset("./tracklog-runs").metric_files)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 from eventlog.log import EventLog, Stream, relisting
 from eventlog.storage import split_uri
+from tracklog._config import get_tracking_uri
 
-__all__ = ["Dataset", "dataset", "live_file_uris"]
+__all__ = ["StoreFiles", "dataset", "live_file_uris"]
 
 
 @dataclass(frozen=True)
-class Dataset:
+class StoreFiles:
     """The live files of a store at one moment, as URIs an engine opens (local paths for a folder)."""
 
     uri: str
@@ -46,15 +47,15 @@ def live_file_uris(log: EventLog, stream: Stream) -> list[str]:
     return [f"{protocol}://{rest.rstrip('/')}/{p}" for p in paths]
 
 
-def dataset(uri: str) -> Dataset:
-    """The live Parquet files of the store at `uri`, per stream.
+def dataset(uri: str | None = None) -> StoreFiles:
+    """The live Parquet files of the store at `uri` (default: the tracking URI), per stream.
 
     Raises:
         StoreNotFoundError: a local folder that does not exist.
     """
-    log = EventLog.open(uri, durability="none")
+    log = EventLog.open(uri or get_tracking_uri(), durability="none")
     try:
         log.require_exists()
-        return Dataset(uri=log.uri, files={s: live_file_uris(log, s) for s in ("metric", "control")})
+        return StoreFiles(uri=log.uri, files={s: live_file_uris(log, s) for s in ("metric", "control")})
     finally:
         log.close()
