@@ -9,7 +9,7 @@ import click
 from tracklog.cli._common import store_option
 from tracklog.tracking.local import normalize_uri
 
-__all__ = ["files_command", "import_group", "sync_command"]
+__all__ = ["export_group", "files_command", "import_group", "sync_command"]
 
 
 def _default_store(store: str | None) -> str:
@@ -49,6 +49,35 @@ def import_mlflow_command(source: str, store: str | None, experiments: tuple[str
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"imported from {source} into {normalize_uri(dest)}: {report.experiments} experiment(s), "
                f"{report.runs} run(s) ({report.runs_skipped} already there), {report.metric_points:,} metric point(s), "
+               f"{report.artifacts} artifact file(s), {report.logged_models} logged model(s), "
+               f"{report.registered_models} registered model(s) with {report.model_versions} version(s)")
+
+
+@click.group("export")
+def export_group() -> None:
+    """Write a store into another tool, so nobody is locked in."""
+
+
+@export_group.command("mlflow")
+@click.argument("dest")
+@store_option
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
+              help="Only this experiment (repeat for more; default: all, deleted ones too).")
+@click.option("--no-artifacts", is_flag=True, help="Copy no artifacts.")
+def export_mlflow_command(dest: str, store: str | None, experiments: tuple[str, ...], no_artifacts: bool) -> None:
+    """Write the store into an MLflow tracking URI: a mlruns folder, sqlite:///…, or an http(s):// server.
+
+    MLflow mints new run ids: each run keeps its tracklog id in the tag tracklog.run_id, and a
+    second export skips the runs DEST already has.
+    """
+    from tracklog.transfer import export_mlflow
+
+    report = export_mlflow(_default_store(store), dest, experiments=list(experiments) or None,
+                           artifacts=not no_artifacts, progress=_progress())
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"exported into {dest}: {report.experiments} new experiment(s), {report.runs} run(s) "
+               f"({report.runs_skipped} already there), {report.metric_points:,} metric point(s), "
                f"{report.artifacts} artifact file(s), {report.logged_models} logged model(s), "
                f"{report.registered_models} registered model(s) with {report.model_versions} version(s)")
 

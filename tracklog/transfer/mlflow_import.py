@@ -150,20 +150,25 @@ def import_mlflow(source: str, store: str, *, experiments: list[str] | None = No
             f"import writes into a tracklog store (a folder or bucket), not through a tracking server ({store})")
     client = open_mlflow_client(source)
     importer = _Importer(client, source, LocalStore.open(store), artifacts=artifacts, progress=progress)
-    with _quiet_mlflow():
+    with _quiet_mlflow(source):
         return importer.run(experiments)
 
 
 @contextlib.contextmanager
-def _quiet_mlflow() -> Iterator[None]:
-    """No MLflow progress bar per downloaded folder: the import shows its own."""
+def _quiet_mlflow(uri: str) -> Iterator[None]:
+    """MLflow's global tracking URI at `uri` (its registry resolves ``models:/`` through it), and
+    no MLflow progress bar per downloaded folder: the import shows its own."""
+    import mlflow
     from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
+    tracking = mlflow.get_tracking_uri() if mlflow.tracking._tracking_service.utils.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
     before = os.environ.get(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name)
     os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = "false"
     try:
         yield
     finally:
+        mlflow.set_tracking_uri(tracking)  # type: ignore[arg-type]
         if before is None:
             os.environ.pop(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name, None)
         else:
