@@ -43,6 +43,9 @@ same class from the server's answer; the HTTP status of each code is one table i
     ├── ModelLoadError                             a model's files do not make a working model
     ├── ProjectError                               a project that cannot run (fetch, environment, entry point, exit)
     ├── MissingDependencyError (ImportError)       an optional package a feature needs is not installed
+    ├── TransferError                              an import, export or sync that cannot go on (names the entity)
+    │   ├── SourceNotFoundError (NotFoundError)    nothing to import or sync at the source URI
+    │   └── UnsupportedSourceError (InvalidInputError)  a source or destination of a kind not handled
     └── StorageError (OSError)                     TEMPORARILY_UNAVAILABLE
         ├── CorruptFileError                       a file in the store that is not a valid segment
         ├── FileVanishedError (FileNotFoundError)  a listed file removed before it was read
@@ -117,6 +120,9 @@ __all__ = [
     "ProjectRunFailedError",
     "TraceNotFoundError",
     "AssessmentNotFoundError",
+    "TransferError",
+    "SourceNotFoundError",
+    "UnsupportedSourceError",
 ]
 
 
@@ -409,6 +415,21 @@ class ProjectRunFailedError(ProjectError):
         self.run_id = run_id
         self.status = status
         self.returncode = returncode
+
+
+# ---- moving data (tracklog.transfer) ------------------------------------------------------------
+
+
+class TransferError(TracklogError):
+    """An import, export or sync that cannot go on; the message names the entity and both ends."""
+
+
+class SourceNotFoundError(TransferError, NotFoundError):
+    """Nothing to import or sync at the source URI (no folder, no database file, no store)."""
+
+
+class UnsupportedSourceError(TransferError, InvalidInputError):
+    """A source or destination of a kind the command does not handle."""
 
 
 CODE_CLASSES: dict[str, type[TracklogError]] = {

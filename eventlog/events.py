@@ -51,6 +51,7 @@ __all__ = [
     "Event",
     "ExperimentCreated",
     "ExperimentDeleted",
+    "ExperimentMerged",
     "ExperimentRenamed",
     "ExperimentRestored",
     "ExperimentTagDeleted",
@@ -69,6 +70,7 @@ __all__ = [
     "RunStarted",
     "RunTagDeleted",
     "RunTagSet",
+    "SourceImported",
     "event_kinds",
     "TRACE_EVENTS",
     "AssessmentDeleted",
@@ -122,6 +124,17 @@ class ExperimentTagSet(Event, frozen=True, kw_only=True, gc=False):
 class ExperimentTagDeleted(Event, frozen=True, kw_only=True, gc=False):
     experiment_id: str
     key: str
+
+
+class ExperimentMerged(Event, frozen=True, kw_only=True, gc=False):
+    """Experiment `source_experiment_id` of the store or tracking URI `source` has the same name as
+    `experiment_id` here, so an import or sync merged it into that one (its runs' events name
+    `experiment_id`)."""
+
+    experiment_id: str
+    source_experiment_id: str
+    source: str = ""
+    name: str = ""
 
 
 # ---- runs --------------------------------------------------------------------------------
@@ -531,6 +544,25 @@ TRACE_EVENTS = (
 )
 
 
+# ---- moving data ---------------------------------------------------------------------------------
+
+
+class SourceImported(Event, frozen=True, kw_only=True, gc=False):
+    """An import (`source_kind` ``mlflow`` or ``tensorboard``) or a sync (``tracklog``) brought
+    events from `source` here; the envelope says who and when, the counts what came (the imported
+    events keep their own times and users)."""
+
+    source: str
+    source_kind: str
+    experiments: int = 0
+    runs: int = 0
+    metric_points: int = 0
+    artifacts: int = 0
+    logged_models: int = 0
+    model_versions: int = 0
+    events_copied: int = 0
+
+
 AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     ExperimentCreated,
     ExperimentRenamed,
@@ -584,6 +616,8 @@ AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     TraceDeleted,
     AssessmentLogged,
     AssessmentDeleted,
+    ExperimentMerged,
+    SourceImported,
 ]
 
 CONTROL_EVENTS: tuple[type[Event], ...] = tuple(

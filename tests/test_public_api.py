@@ -34,6 +34,7 @@ PINNED = {
         # MLflow 3 tracing (issue 18)
         "get_current_active_span", "get_last_active_trace_id", "get_trace", "log_expectation", "log_feedback",
         "search_traces", "start_span", "trace", "update_current_trace",
+        "dataset",  # issue 15: the live Parquet files for other engines
     },
     projections: {
         "DEFAULT_EXPERIMENT_ID", "Dataset", "DatasetInput", "Experiment", "ExperimentTag", "FileInfo", "InputTag",

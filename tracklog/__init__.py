@@ -107,6 +107,7 @@ from tracklog.tracking.fluent import (
     sql,
     start_run,
 )
+from tracklog.transfer.files import dataset
 
 MlflowClient = Client  # so `from tracklog import MlflowClient` reads like MLflow
 
@@ -198,11 +199,12 @@ __all__ = [
     "start_span",
     "trace",
     "update_current_trace",
+    "dataset",  # the live Parquet files, for other engines (issue 15)
 ]
 
 
 _SUBMODULES = ("artifacts", "integrations", "lightgbm", "models", "projects", "pyfunc", "registry", "server", "sklearn",
-               "tracking", "xgboost", "tracing")
+               "tracing", "tracking", "transfer", "xgboost")
 
 
 def __getattr__(name: str) -> object:

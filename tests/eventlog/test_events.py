@@ -22,6 +22,7 @@ PINNED_TAGS = {
     "RunHeartbeatSent", "RunHeartbeatLost",
     "TraceStarted", "SpanLogged", "TraceEnded", "TraceTagSet", "TraceTagDeleted", "TraceDeleted",
     "AssessmentLogged", "AssessmentDeleted",
+    "ExperimentMerged", "SourceImported",  # issue 15: moving data
 }
 
 
@@ -37,7 +38,7 @@ def test_events_are_frozen_kw_only_and_gc_free(cls: type) -> None:
     params = inspect.signature(cls).parameters.values()
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
     assert cls.__name__.endswith(("Created", "Renamed", "Deleted", "Restored", "Set", "Started",
-                                  "Resumed", "Ended", "Logged", "Sent", "Lost"))
+                                  "Resumed", "Ended", "Logged", "Sent", "Lost", "Merged", "Imported"))
 
 
 @pytest.mark.parametrize("cls", list(events.event_kinds().values()))

@@ -33,6 +33,10 @@ from tracklog.cli._common import parse_when as _parse_when
 from tracklog.cli._common import store_itself as _store_itself
 from tracklog.cli._common import store_option as _store_option
 from tracklog.cli._common import table as _table
+from tracklog.cli.transfer import export_group as _export_group
+from tracklog.cli.transfer import files_command as _files_command
+from tracklog.cli.transfer import import_group as _import_group
+from tracklog.cli.transfer import sync_command as _sync_command
 from tracklog.models.cli import models as _models
 from tracklog.projects._cli import run_command
 from tracklog.server.cli import server_command as _server
@@ -324,6 +328,8 @@ def _train_toy_model(i: int, steps: int) -> None:
 
 
 cli.add_command(_models)
+for _command in (_import_group, _export_group, _sync_command, _files_command):  # issue 15: moving data
+    cli.add_command(_command)
 
 
 # ---- projects ------------------------------------------------------------------------------

@@ -1,0 +1,123 @@
+"""``tracklog import``, ``export``, ``sync`` and ``files``: moving data in, out and between stores."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tracklog.cli._common import store_option
+from tracklog.tracking.local import normalize_uri
+
+__all__ = ["export_group", "files_command", "import_group", "sync_command"]
+
+
+def _default_store(store: str | None) -> str:
+    from tracklog._config import get_tracking_uri
+
+    return store or get_tracking_uri()
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+@click.group("import")
+def import_group() -> None:
+    """Bring runs from another tool into a store (idempotent: importing again adds nothing)."""
+
+
+@import_group.command("mlflow")
+@click.argument("source")
+@store_option
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
+              help="Only this experiment (repeat for more; default: all, deleted ones too).")
+@click.option("--no-artifacts", is_flag=True, help="Copy no artifacts (runs' and logged models').")
+def import_mlflow_command(source: str, store: str | None, experiments: tuple[str, ...], no_artifacts: bool) -> None:
+    """Import everything an MLflow tracking URI holds: a mlruns folder, sqlite:///…, or an http(s):// server.
+
+    Experiments, runs (ids kept), every metric point, artifacts, logged models and the model
+    registry come over with their original times and users. Rerun it to resume an import that
+    stopped, or to bring what is new.
+    """
+    from tracklog.transfer import import_mlflow
+
+    dest = _default_store(store)
+    report = import_mlflow(source, dest, experiments=list(experiments) or None, artifacts=not no_artifacts,
+                           progress=_progress())
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"imported from {source} into {normalize_uri(dest)}: {report.experiments} experiment(s), "
+               f"{report.runs} run(s) ({report.runs_skipped} already there), {report.metric_points:,} metric point(s), "
+               f"{report.artifacts} artifact file(s), {report.logged_models} logged model(s), "
+               f"{report.registered_models} registered model(s) with {report.model_versions} version(s)")
+
+
+@click.group("export")
+def export_group() -> None:
+    """Write a store into another tool, so nobody is locked in."""
+
+
+@export_group.command("mlflow")
+@click.argument("dest")
+@store_option
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
+              help="Only this experiment (repeat for more; default: all, deleted ones too).")
+@click.option("--no-artifacts", is_flag=True, help="Copy no artifacts.")
+def export_mlflow_command(dest: str, store: str | None, experiments: tuple[str, ...], no_artifacts: bool) -> None:
+    """Write the store into an MLflow tracking URI: a mlruns folder, sqlite:///…, or an http(s):// server.
+
+    MLflow mints new run ids: each run keeps its tracklog id in the tag tracklog.run_id, and a
+    second export skips the runs DEST already has.
+    """
+    from tracklog.transfer import export_mlflow
+
+    report = export_mlflow(_default_store(store), dest, experiments=list(experiments) or None,
+                           artifacts=not no_artifacts, progress=_progress())
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"exported into {dest}: {report.experiments} new experiment(s), {report.runs} run(s) "
+               f"({report.runs_skipped} already there), {report.metric_points:,} metric point(s), "
+               f"{report.artifacts} artifact file(s), {report.logged_models} logged model(s), "
+               f"{report.registered_models} registered model(s) with {report.model_versions} version(s)")
+
+
+@click.command("sync")
+@click.argument("src")
+@click.argument("dest")
+@click.option("--watch", is_flag=True, help="Keep syncing (every --interval seconds) until interrupted.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between passes with --watch.")
+@click.option("--no-artifacts", is_flag=True, help="Copy events only, no artifact files.")
+def sync_command(src: str, dest: str, watch: bool, interval: float, no_artifacts: bool) -> None:
+    """Copy what DEST lacks from SRC, exactly once (two stores: folders, s3://…, any fsspec URL).
+
+    Events keep their writer ids, times and users; experiments with the same name merge into
+    DEST's; repeated syncs copy only what is new. Safe to run while others log to either store.
+    """
+    from tracklog.transfer import SyncReport, sync
+
+    def show(report: SyncReport) -> None:
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        merged = "".join(f", experiment {a} merged into {b}" for a, b in sorted(report.merged.items()))
+        click.echo(f"synced {report.source} -> {report.dest}: {report.events:,} event(s) in {report.segments} "
+                   f"segment(s), {report.artifacts} artifact file(s){merged}")
+
+    sync(src, dest, watch=watch, interval=interval, artifacts=not no_artifacts, on_pass=show)
+
+
+@click.command("files")
+@click.argument("uri", required=False)
+@click.option("--stream", type=click.Choice(["metric", "control", "all"]), default="all", show_default=True,
+              help="Which stream: metric points, every other event, or both.")
+def files_command(uri: str | None, stream: str) -> None:
+    """List the live Parquet files of a store, one per line, for Spark, Polars, DuckDB, Dask or Ray.
+
+    Read them as plain Parquet: compaction never makes an event appear twice in this list.
+    """
+    from tracklog.transfer import dataset
+
+    found = dataset(_default_store(uri))
+    for name in ("metric", "control") if stream == "all" else (stream,):
+        for path in found.files[name]:
+            click.echo(path)

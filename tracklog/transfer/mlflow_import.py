@@ -1,0 +1,578 @@
+"""``tracklog import mlflow``: everything an MLflow tracking URI holds, into a tracklog store.
+
+The source is read with MLflow's own client (`MlflowClient`), so any tracking URI MLflow reads
+works: a ``mlruns`` folder, ``sqlite:///…`` and the other SQLAlchemy databases, an
+``http(s)://`` server. From a sqlite database the metric points are read straight from its
+``metrics`` table (the stdlib's sqlite3, read-only): one query per run instead of one
+``get_metric_history`` call per key.
+
+Each entity is written under its own deterministic writer id with the source's times and users
+(`tracklog.transfer._segments`): a second import publishes nothing new, and an import killed
+halfway finishes on the next run with every event once. A run that is imported completely is
+marked by a claim, so a rerun skips it without reading it again. A run that changed in the source
+since (it ended, was deleted…) is imported again under a new identity; its metric points fold
+once (the catalog keeps each exact point once), its other events appear twice in the raw log.
+
+Experiments whose name the store already has merge into that experiment (`ExperimentMerged`
+records the mapping); other experiments keep MLflow's id when it is free. Registered models keep
+their names and version numbers; a name the store already uses for its own model is skipped
+with a warning. Source URIs of model versions that point into an imported run's or logged
+model's artifacts are remapped to the new copies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventlog.errors import (
+    MissingDependencyError,
+    SourceNotFoundError,
+    TransferError,
+    UnsupportedSourceError,
+)
+from eventlog.events import (
+    ArtifactLogged,
+    DatasetInputLogged,
+    Event,
+    ExperimentCreated,
+    ExperimentDeleted,
+    ExperimentMerged,
+    ExperimentTagSet,
+    LoggedModelMetricLogged,
+    LoggedModelParamLogged,
+    LoggedModelStatusSet,
+    LoggedModelTagSet,
+    ModelAliasSet,
+    ModelInputLogged,
+    ModelLogged,
+    ModelOutputLogged,
+    ModelVersionCreated,
+    ModelVersionStageSet,
+    ModelVersionTagSet,
+    ParamLogged,
+    RegisteredModelCreated,
+    RegisteredModelTagSet,
+    RunDeleted,
+    RunEnded,
+    RunStarted,
+    RunTagSet,
+    SourceImported,
+)
+from tracklog.artifacts import upload
+from tracklog.tracking.local import LocalStore
+from tracklog.transfer._segments import IdentityWriter, identity
+
+__all__ = ["ImportReport", "import_mlflow", "open_mlflow_client"]
+
+_log = logging.getLogger("tracklog.transfer")
+_EXPERIMENT_NAMES = "experiment-names"
+_MODEL_NAMES = "registered-models"
+_DONE = "imports"  # claims marking an entity imported completely
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+_TERMINAL = ("FINISHED", "FAILED", "KILLED")
+
+
+@dataclass
+class ImportReport:
+    """What an import brought (counts of what was new) and what it skipped."""
+
+    source: str
+    experiments: int = 0
+    runs: int = 0
+    runs_skipped: int = 0
+    metric_points: int = 0
+    artifacts: int = 0
+    logged_models: int = 0
+    registered_models: int = 0
+    model_versions: int = 0
+    segments: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def open_mlflow_client(uri: str) -> Any:
+    """MLflow's client on `uri` (tracking and registry), after checking there is something there.
+
+    Raises:
+        MissingDependencyError: MLflow is not installed.
+        SourceNotFoundError: a folder or sqlite file that does not exist (MLflow would create it).
+        UnsupportedSourceError: a URI scheme MLflow does not read.
+    """
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "reading an MLflow tracking URI needs MLflow: pip install 'tracklog[mlflow]'") from exc
+    scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else "file"
+    if scheme == "file":
+        path = uri[len("file://"):] if uri.startswith("file://") else uri
+        if not os.path.isdir(path):
+            raise SourceNotFoundError(f"no MLflow tracking folder at {uri!r}: {os.path.abspath(path)} is not a folder")
+    elif scheme == "sqlite":
+        path = _sqlite_path(uri)
+        if path != ":memory:" and not os.path.isfile(path):
+            raise SourceNotFoundError(f"no MLflow database at {uri!r}: the file {path} does not exist")
+    elif scheme not in (*_SQL_SCHEMES, "http", "https", "databricks"):
+        raise UnsupportedSourceError(
+            f"{uri!r} is not an MLflow tracking URI tracklog can read: expected a mlruns folder, file://…, "
+            "sqlite:///…, postgresql://…, mysql://…, mssql://… or http(s)://…")
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _sqlite_path(uri: str) -> str:
+    rest = uri.split("://", 1)[1]
+    return rest[1:] if rest.startswith("/") else rest
+
+
+def import_mlflow(source: str, store: str, *, experiments: list[str] | None = None, artifacts: bool = True,
+                  progress: bool | None = None) -> ImportReport:
+    """Import the MLflow tracking URI `source` into the tracklog store `store`.
+
+    Args:
+        source: a ``mlruns`` folder, ``file://…``, ``sqlite:///…`` (or another database MLflow
+            supports) or an ``http(s)://`` MLflow server.
+        store: the tracklog store (a folder or fsspec URL).
+        experiments: only the experiments with these names (default: all, deleted ones too).
+        artifacts: copy run and logged-model artifacts too.
+        progress: show progress bars (None: when stderr is a terminal).
+
+    Returns:
+        An `ImportReport` of what was new.
+
+    Raises:
+        SourceNotFoundError, UnsupportedSourceError, MissingDependencyError: see `open_mlflow_client`.
+        TransferError: a named experiment is not in the source.
+    """
+    if store.startswith(("http://", "https://")):
+        raise UnsupportedSourceError(
+            f"import writes into a tracklog store (a folder or bucket), not through a tracking server ({store})")
+    client = open_mlflow_client(source)
+    importer = _Importer(client, source, LocalStore.open(store), artifacts=artifacts, progress=progress)
+    with _quiet_mlflow(source):
+        return importer.run(experiments)
+
+
+@contextlib.contextmanager
+def _quiet_mlflow(uri: str) -> Iterator[None]:
+    """MLflow's global tracking URI at `uri` (its registry resolves ``models:/`` through it), and
+    no MLflow progress bar per downloaded folder: the import shows its own."""
+    import mlflow
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+    tracking = mlflow.get_tracking_uri() if mlflow.tracking._tracking_service.utils.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    before = os.environ.get(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name)
+    os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = "false"
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(tracking)  # type: ignore[arg-type]
+        if before is None:
+            os.environ.pop(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name, None)
+        else:
+            os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = before
+
+
+class _Importer:
+    def __init__(self, client: Any, source: str, dest: LocalStore, *, artifacts: bool, progress: bool | None) -> None:
+        self.client = client
+        self.source = source
+        self.key = _source_key(source)
+        self.dest = dest
+        self.log = dest.log
+        self.artifacts = artifacts
+        self.progress = progress
+        self.report = ImportReport(source=source)
+        self.remap: dict[str, str] = {}  # old artifact location -> new
+        self.sqlite = _open_sqlite(source)
+        self.importer = self.log.writer.actor
+
+    # ---- the whole import ------------------------------------------------------------------
+
+    def run(self, names: list[str] | None) -> ImportReport:
+        exps = self._experiments(names)
+        mapped = [(exp, self._experiment(exp)) for exp in exps]
+        runs_bar = _bar(total=None, desc="runs", unit="run", progress=self.progress)
+        try:
+            for exp, dest_id in mapped:
+                for run in self._runs(exp.experiment_id):
+                    self._run(run, dest_id)
+                    runs_bar.update(1)
+                    runs_bar.set_postfix(points=f"{self.report.metric_points:,}")
+            for exp, dest_id in mapped:
+                self._logged_models(exp.experiment_id, dest_id)
+        finally:
+            runs_bar.close()
+        self._registry({dest for _, dest in mapped}, names is not None)
+        self._record()
+        return self.report
+
+    def _experiments(self, names: list[str] | None) -> list[Any]:
+        from mlflow.entities import ViewType
+
+        found = _pages(lambda token: self.client.search_experiments(view_type=ViewType.ALL, max_results=1000,
+                                                                      page_token=token))
+        if names is None:
+            return found
+        by_name = {e.name: e for e in found}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise TransferError(f"no experiment named {', '.join(map(repr, missing))} in the MLflow source {self.source} "
+                                f"(it has: {', '.join(sorted(by_name)) or 'none'})")
+        return [by_name[n] for n in names]
+
+    def _runs(self, experiment_id: str) -> Iterator[Any]:
+        from mlflow.entities import ViewType
+
+        yield from _pages(lambda token: self.client.search_runs([experiment_id], run_view_type=ViewType.ALL,
+                                                                max_results=1000, page_token=token))
+
+    def _record(self) -> None:
+        r = self.report
+        if not r.segments:
+            return  # nothing new: a second import adds nothing, not even its record
+        self.log.append(SourceImported(source=self.source, source_kind="mlflow", experiments=r.experiments, runs=r.runs,
+                                       metric_points=r.metric_points, artifacts=r.artifacts,
+                                       logged_models=r.logged_models, model_versions=r.model_versions))
+        self.log.flush()
+
+    # ---- experiments -------------------------------------------------------------------------
+
+    def _experiment(self, exp: Any) -> str:
+        """The id `exp` has in the store: its own (or a new one) if its name is free, else the
+        holder's (merged, with an `ExperimentMerged` event)."""
+        mine = self._id_marker
+        if exp.experiment_id == "0" and exp.name == "Default":
+            dest_id, ours = "0", False
+        else:
+            holder = self.log.read_claim(_EXPERIMENT_NAMES, exp.name)
+            if holder is None:
+                holder = self.log.claim(_EXPERIMENT_NAMES, exp.name, self._free_id(exp.experiment_id))
+            dest_id, ours = holder, self.log.read_claim("experiment-ids", holder) == mine(holder)
+        writer = self._writer("experiment", exp.experiment_id, exp.lifecycle_stage, _digest(sorted(exp.tags.items())))
+        if writer is None:
+            return dest_id
+        created = exp.creation_time or 0
+        if ours:
+            location = f"{self.dest.artifact_root}/{dest_id}"
+            writer.add(ExperimentCreated(experiment_id=dest_id, name=exp.name, artifact_location=location), created,
+                       self.importer)
+        elif dest_id != "0":  # MLflow's Default is tracklog's experiment 0: nothing to map
+            writer.add(ExperimentMerged(experiment_id=dest_id, source_experiment_id=exp.experiment_id,
+                                        source=self.source, name=exp.name), created, self.importer)
+        for key, value in sorted(exp.tags.items()):
+            writer.add(ExperimentTagSet(experiment_id=dest_id, key=key, value=value), created, self.importer)
+        if exp.lifecycle_stage == "deleted" and ours:
+            writer.add(ExperimentDeleted(experiment_id=dest_id), exp.last_update_time or created, self.importer)
+        self._finish(writer)
+        self.report.experiments += ours
+        return dest_id
+
+    def _id_marker(self, experiment_id: str) -> str:
+        return f"{experiment_id} imported from {self.key}"
+
+    def _free_id(self, wanted: str) -> str:
+        """MLflow's id if the store has no experiment with it, else a new numeric one."""
+        candidate = wanted
+        for attempt in range(1000):
+            if self.log.claim("experiment-ids", candidate, self._id_marker(candidate)) == self._id_marker(candidate):
+                return candidate
+            candidate = f"{wanted}{attempt + 1:03d}"
+        raise TransferError(f"no free experiment id near {wanted}")  # pragma: no cover
+
+    # ---- runs ------------------------------------------------------------------------------
+
+    def _run(self, run: Any, experiment_id: str) -> None:
+        info = run.info
+        writer = self._writer("run", info.run_id, info.status, str(info.end_time), info.lifecycle_stage)
+        if writer is None:
+            self.report.runs_skipped += 1
+            return
+        start = info.start_time or 0
+        end = info.end_time or start
+        user = info.user_id or self.importer
+        exp_location = self.dest.get_experiment(experiment_id).artifact_location if experiment_id == "0" else None
+        location = exp_location or f"{self.dest.artifact_root}/{experiment_id}"
+        artifact_uri = f"{location.rstrip('/')}/{info.run_id}/artifacts"
+        if info.artifact_uri:
+            self.remap[info.artifact_uri.rstrip("/")] = artifact_uri
+        writer.add(RunStarted(run_id=info.run_id, experiment_id=experiment_id, run_name=info.run_name or "",
+                              start_time=start, artifact_uri=artifact_uri), start, user)
+        for key, value in sorted(run.data.params.items()):
+            writer.add(ParamLogged(run_id=info.run_id, key=key, value=value), start, user)
+        for key, value in sorted(run.data.tags.items()):
+            if key != "mlflow.runName":
+                writer.add(RunTagSet(run_id=info.run_id, key=key, value=value), start, user)
+        for event in self._inputs_outputs(run):
+            writer.add(event, start, user)
+        if self.artifacts and info.artifact_uri:
+            for rel, size, sha in self._copy_artifacts(info.artifact_uri, artifact_uri, run_id=info.run_id):
+                writer.add(ArtifactLogged(run_id=info.run_id, path=rel, size=size, sha256=sha), end, user)
+        if info.status in _TERMINAL or info.end_time:
+            writer.add(RunEnded(run_id=info.run_id, status=info.status, end_time=info.end_time or 0), end, user)
+        if info.lifecycle_stage == "deleted":
+            writer.add(RunDeleted(run_id=info.run_id), end, user)
+        writer.flush_control()
+        self.report.metric_points += self._metrics(writer, run, user)
+        self._finish(writer)
+        self.report.runs += 1
+
+    def _inputs_outputs(self, run: Any) -> Iterator[Event]:
+        run_id = run.info.run_id
+        inputs = run.inputs
+        for dataset_input in (inputs.dataset_inputs if inputs else None) or []:
+            ds = dataset_input.dataset
+            context = next((t.value for t in dataset_input.tags if t.key == "mlflow.data.context"), "")
+            yield DatasetInputLogged(run_id=run_id, dataset_name=ds.name, dataset_digest=ds.digest,
+                                     source_type=ds.source_type or "", source=ds.source or "",
+                                     dataset_schema=ds.schema or "", profile=ds.profile or "", context=context)
+        for model_input in (getattr(inputs, "model_inputs", None) if inputs else None) or []:
+            yield ModelInputLogged(run_id=run_id, model_id=model_input.model_id)
+        outputs = getattr(run, "outputs", None)
+        for model_output in (outputs.model_outputs if outputs else None) or []:
+            yield ModelOutputLogged(run_id=run_id, model_id=model_output.model_id, model_step=model_output.step or 0)
+
+    def _metrics(self, writer: IdentityWriter, run: Any, user: str) -> int:
+        """Every point of every metric of the run, ordered by (key, step, timestamp, value)."""
+        if self.sqlite is not None:
+            rows = self.sqlite.execute(
+                "SELECT key, CASE WHEN is_nan THEN NULL ELSE value END, step, timestamp FROM metrics "
+                "WHERE run_uuid = ? ORDER BY key, step, timestamp, value", [run.info.run_id]).fetchall()
+        else:
+            rows = []
+            for key in sorted(run.data.metrics):
+                history = self.client.get_metric_history(run.info.run_id, key)
+                rows.extend(sorted((m.key, m.value, m.step, m.timestamp) for m in history))
+        if not rows:
+            return 0
+        keys, values, steps, timestamps = zip(*rows, strict=True)
+        values = tuple(float("nan") if v is None else v for v in values) if self.sqlite is not None else values
+        return writer.add_metrics(run.info.run_id, keys, values, steps, timestamps, user)
+
+    def _copy_artifacts(self, src_uri: str, dest_uri: str, *, run_id: str | None = None) -> list[tuple[str, int, str]]:
+        """Download the artifacts under `src_uri` through MLflow and upload them to `dest_uri`."""
+        import mlflow.artifacts
+
+        try:
+            listed = self.client.list_artifacts(run_id) if run_id else mlflow.artifacts.list_artifacts(artifact_uri=src_uri)
+        except Exception as exc:  # MLflow raises many types for a missing folder
+            _log.debug("no artifacts at %s: %s", src_uri, exc)
+            return []
+        if not listed:
+            return []
+        with tempfile.TemporaryDirectory(prefix="tracklog-import-") as tmp:
+            try:
+                if run_id:
+                    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="", dst_path=tmp,
+                                                                tracking_uri=self.source)
+                else:
+                    local = mlflow.artifacts.download_artifacts(artifact_uri=src_uri, dst_path=tmp,
+                                                                tracking_uri=self.source)
+            except Exception as exc:
+                raise TransferError(f"cannot download the artifacts of {run_id or src_uri} from {self.source}: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+            written = upload(local, dest_uri, progress=False)
+        self.report.artifacts += len(written)
+        return written
+
+    # ---- logged models -----------------------------------------------------------------------
+
+    def _logged_models(self, experiment_id: str, dest_id: str) -> None:
+        search = getattr(self.client, "search_logged_models", None)
+        if search is None:
+            return  # MLflow 2 has no logged models
+        models = _pages(lambda token: search(experiment_ids=[experiment_id], max_results=100, page_token=token))
+        for model in models:
+            self._logged_model(model, dest_id)
+
+    def _logged_model(self, model: Any, dest_id: str) -> None:
+        status = str(getattr(model.status, "name", model.status))
+        writer = self._writer("logged-model", model.model_id, status, str(model.last_updated_timestamp))
+        if writer is None:
+            return
+        created = model.creation_timestamp or 0
+        location = f"{self.dest.artifact_root}/{dest_id}/models/{model.model_id}/artifacts"
+        flavors = ""
+        if model.artifact_location:
+            self.remap[model.artifact_location.rstrip("/")] = location
+            if self.artifacts:
+                flavors = self._copy_model_artifacts(model.artifact_location, location)
+        writer.add(ModelLogged(model_id=model.model_id, experiment_id=dest_id, run_id=model.source_run_id or "",
+                               name=model.name or "", artifact_location=location, flavors=flavors,
+                               model_type=model.model_type or ""), created, self.importer)
+        writer.add(LoggedModelStatusSet(model_id=model.model_id, status=status,
+                                        status_message=getattr(model, "status_message", "") or ""),
+                   model.last_updated_timestamp or created, self.importer)
+        for key, value in sorted((model.tags or {}).items()):
+            writer.add(LoggedModelTagSet(model_id=model.model_id, key=key, value=value), created, self.importer)
+        for key, value in sorted((model.params or {}).items()):
+            writer.add(LoggedModelParamLogged(model_id=model.model_id, key=key, value=value), created, self.importer)
+        for m in model.metrics or []:
+            writer.add(LoggedModelMetricLogged(model_id=model.model_id, run_id=m.run_id or "", key=m.key,
+                                               metric_value=m.value, step=m.step or 0, timestamp=m.timestamp or 0,
+                                               dataset_name=m.dataset_name or "", dataset_digest=m.dataset_digest or ""),
+                       m.timestamp or created, self.importer)
+        self._finish(writer)
+        self.report.logged_models += 1
+
+    def _copy_model_artifacts(self, src: str, dest: str) -> str:
+        with tempfile.TemporaryDirectory(prefix="tracklog-import-") as tmp:
+            try:
+                import mlflow.artifacts
+
+                local = mlflow.artifacts.download_artifacts(artifact_uri=src, dst_path=tmp, tracking_uri=self.source)
+            except Exception as exc:
+                self.report.warnings.append(f"logged model artifacts at {src} not copied: {type(exc).__name__}: {exc}")
+                return ""
+            written = upload(local, dest, progress=False)
+            self.report.artifacts += len(written)
+            return _flavors(os.path.join(local, "MLmodel"))
+
+    # ---- the model registry ----------------------------------------------------------------
+
+    def _registry(self, experiment_ids: set[str], filtered: bool) -> None:
+        try:
+            models = _pages(lambda token: self.client.search_registered_models(max_results=1000, page_token=token))
+        except Exception as exc:  # a source without a registry (old file stores, some servers)
+            self.report.warnings.append(f"registered models not read: {type(exc).__name__}: {exc}")
+            return
+        for model in models:
+            versions = _pages(lambda token, name=model.name: self.client.search_model_versions(
+                f"name = '{_quote(name)}'", max_results=1000, page_token=token))
+            self._registered_model(model, sorted(versions, key=lambda v: int(v.version)))
+
+    def _registered_model(self, model: Any, versions: list[Any]) -> None:
+        rid = identity(self.key, "registered-model", model.name).replace("-", "")
+        holder = self.log.claim(_MODEL_NAMES, model.name, rid)
+        if holder != rid:
+            self.report.warnings.append(f"registered model {model.name!r} not imported: the store has its own model "
+                                        "of that name (rename one of them and import again)")
+            return
+        stamp = _digest([model.last_updated_timestamp, [(v.version, v.last_updated_timestamp) for v in versions]])
+        writer = self._writer("registered-model", model.name, stamp)
+        if writer is None:
+            return
+        created = model.creation_timestamp or 0
+        updated = model.last_updated_timestamp or created
+        name = model.name
+        writer.add(RegisteredModelCreated(registered_model_id=rid, model_name=name, description=model.description or ""),
+                   created, self.importer)
+        for key, value in sorted((model.tags or {}).items()):
+            writer.add(RegisteredModelTagSet(registered_model_id=rid, model_name=name, key=key, value=value), created,
+                       self.importer)
+        for v in versions:
+            self._version(writer, rid, name, v)
+        for alias, version in sorted((getattr(model, "aliases", None) or {}).items()):
+            writer.add(ModelAliasSet(registered_model_id=rid, model_name=name, alias=alias, version=int(version)),
+                       updated, self.importer)
+        self._finish(writer)
+        self.report.registered_models += 1
+
+    def _version(self, writer: IdentityWriter, rid: str, name: str, v: Any) -> None:
+        number = int(v.version)
+        token = f"import {self.key}"
+        if self.log.claim(f"model-versions/{rid}", str(number), token) != token:
+            self.report.warnings.append(f"version {number} of {name!r} not imported: the store numbered its own version so")
+            return
+        created = v.creation_timestamp or 0
+        user = v.user_id or self.importer
+        writer.add(ModelVersionCreated(registered_model_id=rid, model_name=name, version=number,
+                                       source=self._remapped(v.source or ""), run_id=v.run_id or "",
+                                       model_id=getattr(v, "model_id", None) or "", description=v.description or "",
+                                       run_link=v.run_link or ""), created, user)
+        for key, value in sorted((v.tags or {}).items()):
+            writer.add(ModelVersionTagSet(registered_model_id=rid, model_name=name, version=number, key=key, value=value),
+                       created, user)
+        if v.current_stage and v.current_stage != "None":
+            writer.add(ModelVersionStageSet(registered_model_id=rid, model_name=name, version=number,
+                                            stage=v.current_stage), v.last_updated_timestamp or created, user)
+        self.report.model_versions += 1
+
+    def _remapped(self, uri: str) -> str:
+        """`uri` with an imported artifact location's prefix replaced by the new copy's."""
+        stripped = uri.rstrip("/")
+        for old in sorted(self.remap, key=len, reverse=True):
+            if stripped == old or stripped.startswith(old + "/"):
+                return self.remap[old] + stripped[len(old):]
+        return uri
+
+    # ---- identities ----------------------------------------------------------------------------
+
+    def _writer(self, kind: str, *parts: str) -> IdentityWriter | None:
+        """A writer for one entity in one state, or None if that was imported completely before."""
+        writer_id = identity(self.key, kind, *map(str, parts))
+        if self.log.read_claim(_DONE, writer_id) is not None:
+            return None
+        return IdentityWriter(self.log.store, writer_id)
+
+    def _finish(self, writer: IdentityWriter) -> None:
+        writer.flush_control()
+        self.report.segments += writer.published
+        self.log.claim(_DONE, writer.writer_id, "done")
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def _source_key(source: str) -> str:
+    """The source as an identity: a folder or sqlite file by its absolute path."""
+    if "://" not in source:
+        return "file://" + os.path.abspath(os.path.expanduser(source))
+    if source.startswith("file://"):
+        return "file://" + os.path.abspath(source[len("file://"):])
+    if source.startswith("sqlite://"):
+        return "sqlite:///" + os.path.abspath(_sqlite_path(source))
+    return source.rstrip("/")
+
+
+def _open_sqlite(source: str) -> sqlite3.Connection | None:
+    """A read-only connection to a sqlite source's file (the fast path for metric points)."""
+    if not source.startswith("sqlite://"):
+        return None
+    path = _sqlite_path(source)
+    if path == ":memory:":
+        return None
+    return sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True, check_same_thread=False)
+
+
+def _pages(fetch: Callable[[str | None], Any]) -> list[Any]:
+    out: list[Any] = []
+    token = None
+    while True:
+        page = fetch(token)
+        out.extend(page)
+        token = getattr(page, "token", None)
+        if not token:
+            return out
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
+
+
+def _quote(name: str) -> str:
+    return name.replace("'", "\\'")
+
+
+def _flavors(mlmodel: str) -> str:
+    if not os.path.isfile(mlmodel):
+        return ""
+    import yaml
+
+    with open(mlmodel) as fh:
+        spec = yaml.safe_load(fh) or {}
+    return ",".join(sorted((spec.get("flavors") or {}).keys()))
+
+
+def _bar(*, total: int | None, desc: str, unit: str, progress: bool | None) -> Any:
+    from tqdm.auto import tqdm
+
+    disable = None if progress is None else not progress
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, dynamic_ncols=True)
