@@ -514,7 +514,19 @@ def _history_tracklog(target: Target, sizes: Sizes) -> Figures:
         median, samples, table = _timed(lambda: api.sql(query, uri=uri).arrow(), sizes.search_repeats)
         _check(table.num_rows == n, f"the metrics view returned {table.num_rows} points, expected {n}")
         figures.update(sql_warm_ms=median, sql_warm_ms_each=samples)
-    return figures
+    return {**figures, **_history_small_tracklog(target, sizes)}
+
+
+def _history_small_tracklog(target: Target, sizes: Sizes) -> Figures:
+    """The history of a metric with ``history_points_small`` steps, warm (MLflow measures the same N)."""
+    n = sizes.history_points_small
+    name, build = _history_store("smooth", n, sizes)
+    with _stores.working_store(name, build) as (work, _info):
+        client = target.api.Client(str(work))
+        median, samples, history = _timed(functools.partial(client.get_metric_history, HISTORY_RUN_ID, HISTORY_KEY),
+                                          sizes.search_repeats)
+        _check(len(history) == n, f"get_metric_history returned {len(history)} points, expected {n}")
+    return {"small_points": n, "small_warm_ms": median, "small_warm_ms_each": samples}
 
 
 def _history_mlflow(target: Target, sizes: Sizes) -> Figures:
@@ -535,6 +547,16 @@ def _history_mlflow(target: Target, sizes: Sizes) -> Figures:
         cold = _cold_history_ms("mlflow", target.uri(root), run_id, HISTORY_KEY, m)
         median, samples, history = _timed(functools.partial(client.get_metric_history, run_id, HISTORY_KEY), sizes.search_repeats)
         _check(len(history) == m, f"MLflow's get_metric_history returned {len(history)} points, expected {m}")
+        small = sizes.history_points_small
+        small_values, small_stamps = pattern_values("smooth", small), history_timestamps(small)
+        small_id = client.create_run("0", start_time=stamps[0], run_name="history-small").info.run_id
+        for first in range(0, small, BATCH_LIMIT):
+            client.log_batch(small_id, metrics=[metric(HISTORY_KEY, small_values[i], small_stamps[i], i)
+                                                for i in range(first, min(small, first + BATCH_LIMIT))])
+        small_ms, small_samples, found = _timed(functools.partial(client.get_metric_history, small_id, HISTORY_KEY),
+                                                sizes.search_repeats)
+        _check(len(found) == small, f"MLflow's get_metric_history returned {len(found)} points, expected {small}")
+        figures.update(small_points=small, small_warm_ms=small_ms, small_warm_ms_each=small_samples)
     scale = n / m
     # MLflow returns a list of Metric entities: materialised already
     return {**figures, "cold_ms_measured": cold, "warm_ms_measured": median, "warm_ms_measured_each": samples,

@@ -58,6 +58,7 @@ class Sizes:
     history_points: int = 1_000_000
     history_points_slow: int = 100_000  # MLflow: measured at this N, also shown scaled to history_points
     history_points_per_flush: int = 100_000
+    history_points_small: int = 20_000  # a second history, measured at this N for every target (no scaling)
     fold_runs: int = 1_000  # fold store: runs x keys x steps metric points
     fold_keys: int = 10
     fold_steps: int = 1_000

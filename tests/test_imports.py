@@ -126,3 +126,21 @@ def test_layers_import_only_downward(layer: str) -> None:
     wrong = sorted(f"{m} -> {t}" for m, targets in GRAPH.items() if m.split(".")[0] == layer
                    for t in targets if t.split(".")[0] not in allowed)
     assert not wrong, f"{layer} imports layers above it:\n" + "\n".join(wrong)
+
+
+HEAVY = ("pandas", "pyarrow", "duckdb", "starlette", "numpy", "fsspec", "msgspec")
+
+
+def test_import_tracklog_loads_no_heavy_dependency() -> None:
+    """`import tracklog` alone loads none of the store's libraries; its public names load on first use."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, tracklog; print(','.join(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:]))));"
+             " tracklog.log_metric; print('eventlog' in sys.modules)")
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", probe, *HEAVY], capture_output=True, text=True, env=env, cwd=ROOT,
+                          check=True)
+    loaded, used = done.stdout.splitlines()
+    assert loaded == "", f"`import tracklog` loaded {loaded}"
+    assert used == "True"  # the lazy name resolved to the real function, which needs the event log
