@@ -7,7 +7,7 @@ PORT ?= 5000
 # the name also says how tracklog is installed, so a change of method reinstalls once
 STAMP := $(VENV)/.installed-pth-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo ui test test-slow lint bench bench-quick clean
+.PHONY: setup setup-slow demo ui test test-slow lint bench bench-quick clean
 
 setup: $(STAMP) ui/dist/index.html
 
@@ -43,8 +43,15 @@ ui: demo  ## the demo runs in the web UI at http://127.0.0.1:5000/ (Ctrl-C stops
 test: setup  ## the default suite (slow suites excluded); pytest's exit 5 (no tests) counts as success
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
-test-slow: setup  ## the slow suites only
-	$(BIN)/python -m pytest -q -m slow
+# the slow suite's frameworks (torch, Lightning, Transformers, Keras): never part of `setup`
+SLOW_STAMP := $(VENV)/.slow-installed-$(shell cat requirements-slow.lock | cksum | cut -d' ' -f1)
+setup-slow: setup $(SLOW_STAMP)
+$(SLOW_STAMP): requirements-slow.lock
+	@$(BIN)/python -m pip install -q -r requirements-slow.lock
+	@rm -f $(VENV)/.slow-installed-* && touch $@
+
+test-slow: setup-slow  ## the slow suites only (installs the slow frameworks first: make setup-slow)
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m slow
 
 lint: setup
 	$(BIN)/ruff check .

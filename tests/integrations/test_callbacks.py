@@ -146,3 +146,15 @@ def test_flavors_load_in_mlflow(tracking_uri, xy, framework) -> None:
     np.testing.assert_allclose(native.predict(x[:5]), model.predict(x[:5]))
     np.testing.assert_allclose(mlflow.pyfunc.load_model(path).predict(x[:5]), model.predict(x[:5]))
     np.testing.assert_allclose(pyfunc.load_model(info.model_uri).predict(x[:5]), model.predict(x[:5]))
+
+
+def test_a_callback_keeps_the_params_the_run_already_holds(tracking_uri) -> None:
+    """A callback logging into a run that holds a param with another value keeps the run's value
+    and logs the rest (params are immutable; training must not fail over it)."""
+    from tracklog.integrations._run import RunHandle
+
+    with tracklog.start_run() as run:
+        tracklog.log_param("lr", 0.1)
+        handle = RunHandle()
+        handle.log_params({"lr": 0.2, "depth": 3, "opt": {"name": "sgd"}})
+    assert tracklog.get_run(run.info.run_id).data.params == {"lr": "0.1", "depth": "3", "opt.name": "sgd"}

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from eventlog.errors import InvalidInputError
 from eventlog.validation import MAX_PARAM_VAL_LENGTH
 from projections.entities import Param, RunStatus
 from tracklog.tracking import fluent
@@ -116,10 +117,15 @@ class RunHandle:
                 continue
             self._params_seen[key] = text
             fresh.append(Param(key, text))
-        held = self.client.get_run(run_id).data.params if fresh else {}
-        fresh = [p for p in fresh if p.key not in held]
         for start in range(0, len(fresh), _PARAM_BATCH):
-            self.client.log_batch(run_id, params=fresh[start:start + _PARAM_BATCH])
+            batch = fresh[start:start + _PARAM_BATCH]
+            try:  # the store checks what the run holds cheaply; reading the whole run costs a fold
+                self.client.log_batch(run_id, params=batch)
+            except InvalidInputError:  # a key the run holds with another value: keep the run's
+                held = self.client.get_run(run_id).data.params
+                kept = [p for p in batch if p.key not in held]
+                if kept:
+                    self.client.log_batch(run_id, params=kept)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int) -> None:
         """Numeric values as metric points at `step` (other values are skipped)."""

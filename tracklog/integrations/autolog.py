@@ -25,6 +25,7 @@ removes every patch. Frameworks that are not installed are skipped; none is impo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.abc
@@ -33,7 +34,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -383,7 +384,30 @@ def _patch_transformers() -> None:
 
         return init
 
+    def make_train(original: Any) -> Any:
+        @functools.wraps(original)
+        def train(self: Any, *args: Any, **kwargs: Any) -> Any:
+            from tracklog.integrations.transformers import TracklogCallback
+
+            with _failing_ends([c for c in self.callback_handler.callbacks if isinstance(c, TracklogCallback)]):
+                return original(self, *args, **kwargs)
+
+        return train
+
     _patch(transformers.Trainer, "__init__", make)
+    _patch(transformers.Trainer, "train", make_train)
+
+
+@contextlib.contextmanager
+def _failing_ends(callbacks: list[Any]) -> Iterator[None]:
+    """A fit that raises ends the runs its callbacks started, FAILED: Keras and Transformers call
+    no callback then, and the run would stay active (and the next fit would log into it)."""
+    try:
+        yield
+    except BaseException:
+        for callback in callbacks:
+            callback.run.end(failed=True)
+        raise
 
 
 def _patch_keras() -> None:
@@ -395,9 +419,14 @@ def _patch_keras() -> None:
             from tracklog.integrations.keras import TracklogCallback
 
             callbacks = list(kwargs.get("callbacks") or [])
-            if not any(isinstance(c, TracklogCallback) for c in callbacks):
-                kwargs["callbacks"] = [*callbacks, TracklogCallback(log_model=bool(_state.options.get("log_models")))]
-            return original(self, *args, **kwargs)
+            ours = [c for c in callbacks if isinstance(c, TracklogCallback)]
+            if not ours:
+                batch_size = kwargs.get("batch_size", args[2] if len(args) > 2 else None)  # fit(x, y, batch_size, …)
+                ours = [TracklogCallback(log_model=bool(_state.options.get("log_models")),
+                                         fit_params={"batch_size": batch_size})]
+                kwargs["callbacks"] = [*callbacks, *ours]
+            with _failing_ends(ours):
+                return original(self, *args, **kwargs)
 
         return fit
 

@@ -27,21 +27,26 @@ class TracklogCallback(keras.callbacks.Callback):
         log_every_n_steps: also log the batch metrics every n batches (0: per epoch only).
         log_model: save the trained model as the artifact ``model/model.keras``.
         run_id: log to this run (default: the active run, else a new one, ended with training).
+        fit_params: more params to log (Keras 3 tells callbacks no ``batch_size``; autolog
+            passes the fit's).
     """
 
-    def __init__(self, log_every_n_steps: int = 0, log_model: bool = False, run_id: str | None = None) -> None:
+    def __init__(self, log_every_n_steps: int = 0, log_model: bool = False, run_id: str | None = None,
+                 fit_params: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.log_every_n_steps = log_every_n_steps
         self.log_model = log_model
         self.run = RunHandle(run_id)
+        self.fit_params = fit_params or {}  # what Keras 3 keeps from the callbacks (batch_size): autolog passes it
         self._step = 0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        params = {k: v for k, v in (self.params or {}).items() if v is not None}
+        params = {k: v for k, v in {**(self.params or {}), **self.fit_params}.items() if v is not None}
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
             config = optimizer.get_config()
-            params.update({f"optimizer.{k}": v for k, v in config.items() if v is not None and not isinstance(v, dict)})
+            params.update({f"optimizer.{k}": _float32(v) for k, v in config.items()
+                           if v is not None and not isinstance(v, dict)})
         self.run.log_params(params)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -62,3 +67,9 @@ class TracklogCallback(keras.callbacks.Callback):
                     self.run.log_artifacts([path], "model")
         finally:
             self.run.end()
+
+
+def _float32(value: Any) -> Any:
+    """An optimizer setting Keras keeps as a float32 variable, as it was written: ``0.01``, not
+    ``0.009999999776482582``."""
+    return float(f"{value:.7g}") if isinstance(value, float) else value

@@ -16,7 +16,7 @@ try:  # the unified package first, then the standalone one
     from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
     from lightning.pytorch.utilities import rank_zero_only
 except ImportError:  # pragma: no cover - only pytorch_lightning installed
-    from pytorch_lightning.loggers.logger import Logger, rank_zero_experiment  # type: ignore[no-redef]
+    from pytorch_lightning.loggers.logger import Logger, rank_zero_experiment  # type: ignore[no-redef,assignment]
     from pytorch_lightning.utilities import rank_zero_only  # type: ignore[no-redef]
 
 from tracklog.integrations._run import RunHandle
