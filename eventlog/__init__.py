@@ -8,8 +8,11 @@ from eventlog.errors import *  # noqa: F403 - the one error tree, whole
 from eventlog.events import (
     LOGGED_MODEL_EVENTS,
     REGISTRY_EVENTS,
+    TRACE_EVENTS,
     AnyEvent,
     ArtifactLogged,
+    AssessmentDeleted,
+    AssessmentLogged,
     DatasetInputLogged,
     Event,
     ExperimentCreated,
@@ -54,11 +57,6 @@ from eventlog.events import (
     RunStarted,
     RunTagDeleted,
     RunTagSet,
-)
-from eventlog.events import (
-    TRACE_EVENTS,
-    AssessmentDeleted,
-    AssessmentLogged,
     SpanLogged,
     TraceDeleted,
     TraceEnded,

@@ -28,7 +28,13 @@ from eventlog.errors import InvalidValueError
 from projections.traces import Assessment, Trace, TraceInfo
 from tracklog.server._body import read_request
 from tracklog.server.routing import Call
-from tracklog.tracing.otlp import EXPERIMENT_HEADER, decode_request, inflate, span_events, span_message
+from tracklog.tracing.otlp import (
+    EXPERIMENT_HEADER,
+    decode_request,
+    inflate,
+    span_events,
+    span_message,
+)
 from tracklog.tracing.store import TraceStore
 
 __all__ = ["SPANS_LOCATION_TAG"]
@@ -284,8 +290,8 @@ def search(call: Call, body: SearchTracesV3) -> dict[str, Any]:
         return {"traces": []}
     found = _store(call).search(wanted or None, body.filter or None, body.max_results or 100, body.order_by or None,
                                 body.page_token or None, include_spans=False)
-    infos = [i for i in found if allowed(i.experiment_id)]
-    out: dict[str, Any] = {"traces": [_info_json(i) for i in infos]}  # type: ignore[arg-type]
+    infos = [i for i in found if isinstance(i, TraceInfo) and allowed(i.experiment_id)]
+    out: dict[str, Any] = {"traces": [_info_json(i) for i in infos]}
     if found.token:
         out["next_page_token"] = found.token
     return out

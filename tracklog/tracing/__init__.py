@@ -6,7 +6,16 @@ server takes the same spans from MLflow's client and any OpenTelemetry exporter
 (`tracklog.server.traces`). SQL: the views ``traces``, ``spans`` and ``assessments``.
 """
 
-from projections.traces import Assessment, Span, SpanStatusCode, SpanType, Trace, TraceData, TraceInfo, TraceState
+from projections.traces import (
+    Assessment,
+    Span,
+    SpanStatusCode,
+    SpanType,
+    Trace,
+    TraceData,
+    TraceInfo,
+    TraceState,
+)
 from tracklog.tracing.fluent import (
     LiveSpan,
     get_current_active_span,
