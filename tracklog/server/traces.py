@@ -210,7 +210,9 @@ def _info_json(info: TraceInfo) -> dict[str, Any]:
         "trace_id": info.trace_id,
         "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": info.experiment_id}},
         "request_time": _timestamp(info.request_time), "state": info.state,
-        "trace_metadata": info.trace_metadata, "tags": {**info.tags, SPANS_LOCATION_TAG: "TRACKING_STORE"},
+        "trace_metadata": info.trace_metadata,
+        "tags": {**({"mlflow.traceName": info.name} if info.name else {}), **info.tags,
+                 SPANS_LOCATION_TAG: "TRACKING_STORE"},
         "assessments": [_assessment_json(a) for a in info.assessments]}
     if info.execution_duration is not None:
         out["execution_duration"] = f"{info.execution_duration / 1000:.3f}s"
