@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["eventlog.log", "eventlog.storage", "tracklog", "tracklog.tracking.client", "tracklog.tracking.fluent", "tracklog.artifacts", "query.filter",
-           "tracklog.models.signature", "tracklog.models.pyfunc", "tracklog.models.sklearn"]
+           "tracklog.models.signature", "tracklog.models.pyfunc", "tracklog.models.sklearn",
+           "tracklog.tracing.fluent"]
 
 
 @pytest.mark.parametrize("name", MODULES)

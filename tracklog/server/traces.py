@@ -210,7 +210,9 @@ def _info_json(info: TraceInfo) -> dict[str, Any]:
         "trace_id": info.trace_id,
         "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": info.experiment_id}},
         "request_time": _timestamp(info.request_time), "state": info.state,
-        "trace_metadata": info.trace_metadata, "tags": {**info.tags, SPANS_LOCATION_TAG: "TRACKING_STORE"},
+        "trace_metadata": info.trace_metadata,
+        "tags": {**({"mlflow.traceName": info.name} if info.name else {}), **info.tags,
+                 SPANS_LOCATION_TAG: "TRACKING_STORE"},
         "assessments": [_assessment_json(a) for a in info.assessments]}
     if info.execution_duration is not None:
         out["execution_duration"] = f"{info.execution_duration / 1000:.3f}s"
@@ -290,8 +292,8 @@ def search(call: Call, body: SearchTracesV3) -> dict[str, Any]:
         return {"traces": []}
     found = _store(call).search(wanted or None, body.filter or None, body.max_results or 100, body.order_by or None,
                                 body.page_token or None, include_spans=False)
-    infos = [i for i in found if allowed(i.experiment_id)]
-    out: dict[str, Any] = {"traces": [_info_json(i) for i in infos]}  # type: ignore[arg-type]
+    infos = [i for i in found if isinstance(i, TraceInfo) and allowed(i.experiment_id)]
+    out: dict[str, Any] = {"traces": [_info_json(i) for i in infos]}
     if found.token:
         out["next_page_token"] = found.token
     return out

@@ -27,7 +27,7 @@ import contextlib
 import functools
 import inspect
 import json
-import os
+import random
 import threading
 import time
 import traceback
@@ -35,6 +35,8 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import msgspec
 
 from eventlog.errors import InvalidValueError
 from eventlog.events import SpanLogged
@@ -76,10 +78,16 @@ class _Last:
 _last = _Last()
 
 
+_encode = msgspec.json.Encoder(enc_hook=str).encode  # what JSON cannot hold is written as its str()
+
+
 def _dumps(value: Any) -> str:
+    """JSON text of a value (None: empty, recorded as nothing)."""
+    if value is None:
+        return ""
     try:
-        return json.dumps(value, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):  # e.g. a dict with non-string keys, a circular structure
+        return _encode(value).decode()
+    except (TypeError, ValueError, OverflowError, RecursionError):  # e.g. unsupported keys, a cycle
         return json.dumps(str(value), ensure_ascii=False)
 
 
@@ -119,7 +127,7 @@ class LiveSpan:
     def __init__(self, live: _LiveTrace, name: str, span_type: str, parent_id: str, attributes: Mapping[str, Any] | None) -> None:
         self._trace = live
         self.name, self.span_type, self.parent_id = name, span_type, parent_id
-        self.span_id = os.urandom(8).hex()
+        self.span_id = f"{random.getrandbits(64) or 1:016x}"  # as OpenTelemetry's SDK makes ids
         self.attributes: dict[str, Any] = dict(attributes) if attributes else {}
         self.events: list[dict[str, Any]] = []
         self.inputs: Any = None
@@ -267,19 +275,16 @@ def trace(func: F | None = None, *, name: str | None = None, span_type: str = Sp
     if func is None:
         return functools.partial(trace, name=name, span_type=span_type, attributes=attributes,  # type: ignore[return-value]
                                  output_reducer=output_reducer)
-    span_name = name or getattr(func, "__name__", "span")
+    span_name = str(name or getattr(func, "__name__", "span"))
     try:
         signature: inspect.Signature | None = inspect.signature(func)
     except (TypeError, ValueError):
         signature = None
 
-    def opened(args: tuple[Any, ...], kwargs: dict[str, Any]) -> contextlib.AbstractContextManager[LiveSpan]:
-        return start_span(span_name, span_type, attributes)
-
     if inspect.isasyncgenfunction(func):
         @functools.wraps(func)
         async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            with opened(args, kwargs) as span:
+            with start_span(span_name, span_type, attributes) as span:
                 span.set_inputs(_inputs(signature, args, kwargs))
                 items = []
                 async for item in func(*args, **kwargs):
@@ -290,7 +295,7 @@ def trace(func: F | None = None, *, name: str | None = None, span_type: str = Sp
     if inspect.isgeneratorfunction(func):
         @functools.wraps(func)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            with opened(args, kwargs) as span:
+            with start_span(span_name, span_type, attributes) as span:
                 span.set_inputs(_inputs(signature, args, kwargs))
                 items = []
                 for item in func(*args, **kwargs):
@@ -301,7 +306,7 @@ def trace(func: F | None = None, *, name: str | None = None, span_type: str = Sp
     if inspect.iscoroutinefunction(func):
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            with opened(args, kwargs) as span:
+            with start_span(span_name, span_type, attributes) as span:
                 span.set_inputs(_inputs(signature, args, kwargs))
                 result = await func(*args, **kwargs)
                 span.set_outputs(result)
@@ -310,7 +315,7 @@ def trace(func: F | None = None, *, name: str | None = None, span_type: str = Sp
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with opened(args, kwargs) as span:
+        with start_span(span_name, span_type, attributes) as span:
             span.set_inputs(_inputs(signature, args, kwargs))
             result = func(*args, **kwargs)
             span.set_outputs(result)

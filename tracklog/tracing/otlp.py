@@ -229,7 +229,7 @@ def span_message(span: Span) -> Any:
         parent_span_id=bytes.fromhex(span.parent_id) if span.parent_id else b"", name=span.name,
         start_time_unix_nano=span.start_time_ns, end_time_unix_nano=span.end_time_ns,
         kind=trace_pb2.Span.SPAN_KIND_INTERNAL)
-    message.status.code = _STATUS_CODE.get(span.status, 0)
+    message.status.code = _STATUS_CODE.get(span.status, 0)  # type: ignore[assignment]
     if span.status_message:
         message.status.message = span.status_message
     attributes: dict[str, Any] = {_REQUEST_ID: span.trace_id, _TYPE: span.span_type or "UNKNOWN"}

@@ -7,11 +7,13 @@ server's trace endpoints and its OTLP endpoint (`tracklog.server.traces`). Loggi
 
 from __future__ import annotations
 
-import json
+import random
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from eventlog.errors import AssessmentNotFoundError, InvalidValueError
 from eventlog.events import (
@@ -39,8 +41,10 @@ _HEX = frozenset("0123456789abcdef")
 
 
 def new_trace_id() -> str:
-    """A new OpenTelemetry trace id (32 hex) in MLflow 3's form, ``tr-<hex>``."""
-    return "tr-" + secrets.token_hex(16)
+    """A new OpenTelemetry trace id (32 hex) in MLflow 3's form, ``tr-<hex>``: from `random`, as
+    OpenTelemetry's SDK makes them (``os.urandom`` costs a system call each; `random` is reseeded
+    after fork)."""
+    return f"tr-{random.getrandbits(128) or 1:032x}"
 
 
 def new_assessment_id() -> str:
@@ -54,8 +58,11 @@ def trace_id_of(otel_trace_id: str) -> str:
     return "tr-" + otel_trace_id
 
 
+_encode = msgspec.json.Encoder(enc_hook=str).encode
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False)
+    return _encode(value).decode()
 
 
 def _check_tag(key: Any, value: Any) -> None:

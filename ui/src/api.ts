@@ -286,3 +286,30 @@ export function modelArtifactUrl(modelId: string, path: string): string {
 }
 
 export const EVENTS_URL = `${TRACKLOG}/events`;
+
+// ---- traces (MLflow 3's trace endpoints) -----------------------------------------------------
+
+export interface AssessmentJson {
+  assessment_id: string;
+  assessment_name: string;
+  feedback?: { value?: unknown };
+  expectation?: { value?: unknown; serialized_value?: { value: string } };
+}
+
+export interface TraceInfoJson {
+  trace_id: string;
+  trace_location?: { mlflow_experiment?: { experiment_id: string } };
+  request_time: string; // RFC 3339
+  execution_duration?: string; // "0.045s"
+  state: string;
+  request_preview?: string;
+  response_preview?: string;
+  tags?: Record<string, string>;
+  assessments?: AssessmentJson[];
+}
+
+export const traces = {
+  search: (filter: string, maxResults: number) =>
+    request<{ traces?: TraceInfoJson[] }>("POST", `${MLFLOW}/traces/search`, { filter, max_results: maxResults }),
+  info: (traceId: string) => request<{ trace: { trace_info: TraceInfoJson } }>("GET", `${MLFLOW}/traces/${encodeURIComponent(traceId)}`),
+};

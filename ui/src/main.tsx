@@ -11,6 +11,7 @@ import { LoggedModelPage, ModelPage, ModelsPage, ModelVersionPage } from "./page
 import { RunPage } from "./pages/run";
 import { RunsPage } from "./pages/runs";
 import { SqlPage } from "./pages/sql";
+import { TracePage, TracesPage } from "./pages/traces";
 import { fmtTime } from "./format";
 import { fromMlflow } from "./routes";
 import { currentRoute, getAsOf, href, setQuery, useRoute, type Route } from "./state";
@@ -36,6 +37,8 @@ function page(route: Route) {
       return <LoggedModelPage modelId={second} />;
     case "sql":
       return <SqlPage />;
+    case "traces":
+      return second ? <TracePage traceId={second} /> : <TracesPage />;
     default:
       return <div class="page">No page at #{route.path.join("/")}</div>;
   }
@@ -103,6 +106,7 @@ function App() {
   const nav: [string, string, string[]][] = [
     ["/experiments", "Experiments", ["experiments", "runs", "charts", "compare"]],
     ["/models", "Models", ["models"]],
+    ["/traces", "Traces", ["traces"]],
     ["/sql", "SQL", ["sql"]],
   ];
   return (

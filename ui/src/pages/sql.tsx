@@ -9,6 +9,7 @@ import { setQuery, useRoute } from "../state";
 const VIEWS = [
   "runs", "experiments", "metrics", "latest_metrics", "params", "tags", "inputs", "artifacts", "logged_models",
   "registered_models", "model_versions", "model_aliases", "registry_history", "events",
+  "traces", "spans", "assessments",
 ];
 
 export const EXAMPLES: [string, string][] = [
