@@ -20,7 +20,6 @@ import contextlib
 import inspect
 import logging
 import os
-import re
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -54,7 +53,6 @@ DEFAULT_SQL_MAX_ROWS = 100_000
 DEFAULT_SQL_MEMORY = 256 << 20
 INLINE_DECODE = 1 << 20  # bodies larger than this decode on a worker thread
 JSON = [(b"content-type", b"application/json")]
-_SLASHES = re.compile(r"//+")
 
 
 class Server:
@@ -269,7 +267,7 @@ class App:
             return
         if kind != "http":
             return
-        method, path = scope["method"], _SLASHES.sub("/", scope["path"])  # a//b is a/b, as in MLflow's (werkzeug's) routing
+        method, path = scope["method"], scope["path"]
         try:
             found = self.table.match("GET" if method == "HEAD" else method, path)
             if found is None:  # not an API path: the web UI
