@@ -135,6 +135,7 @@ def test_logged_model_links_through_mlflows_client(mlflow) -> None:
 
 
 def test_search_datasets_and_upload_artifact(mlflow, server, tmp_path) -> None:
+    """MLflow's UI's ajax endpoints: the datasets of experiments, an upload into a run, a file of a version."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     client = mlflow.MlflowClient()
@@ -150,6 +151,11 @@ def test_search_datasets_and_upload_artifact(mlflow, server, tmp_path) -> None:
     assert got.text == "hello" and [f.path for f in client.list_artifacts(run_id, "notes")] == ["notes/a.txt"]
     bad = requests.post(upload, params={"run_uuid": run_id, "path": "../x"}, data="x", timeout=30)
     assert bad.status_code == 400 and "Invalid path" in bad.json()["message"]
+    client.create_registered_model("notes")
+    client.create_model_version("notes", client.get_run(run_id).info.artifact_uri + "/notes", run_id)
+    got = requests.get(server.url + "/model-versions/get-artifact", params={"name": "notes", "version": 1, "path": "a.txt"},
+                       timeout=30)
+    assert got.text == "hello"
 
 
 def test_metric_history_bulk_interval_samples_as_mlflow(mlflow, server) -> None:

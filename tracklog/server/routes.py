@@ -174,6 +174,7 @@ ROUTES: list[Route] = [
     Route("GET", "graphql", graphql_api.GraphqlRequest, graphql_api.graphql, any_user, ROOT),
     Route("POST", "experiments/search-datasets", web.SearchDatasets, web.search_datasets, handler_checks),
     Route("POST", "upload-artifact", None, web.upload_artifact, handler_checks),
+    Route("GET", "model-versions/get-artifact", web.VersionFile, web.model_version_file, model("READ"), ROOT),
     # ---- MLflow's GenAI features tracklog lacks: 501 NOT_IMPLEMENTED
     *unsupported.ROUTES,
     # ---- liveness
