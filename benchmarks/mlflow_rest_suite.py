@@ -297,8 +297,7 @@ def read_results(junit: Path) -> dict[str, tuple[str, str]]:
         outcome, message = "passed", ""
         for child in case:
             if child.tag in ("failure", "error"):
-                outcome, message = "failed", (child.get("message") or "").splitlines()[0:1]
-                message = message[0] if message else ""
+                outcome, message = "failed", next(iter((child.get("message") or "").splitlines()), "")
             elif child.tag == "skipped":
                 outcome = "xfailed" if (child.get("type") or "").endswith("xfail") else "skipped"
         results[name] = (outcome, message[:160])
