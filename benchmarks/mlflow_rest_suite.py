@@ -45,7 +45,7 @@ GROUPS: list[tuple[str, str]] = [
     ("AI gateway and secrets (not supported)", r"gateway|secret|endpoint|model_definition|budget|routing|fallback"),
     ("scorers and online scoring (not supported)", r"scor"),
     ("issues, prompts, prompt lab, jobs, webhooks (not supported)", r"issue|prompt|job|webhook|label"),
-    ("MLflow's web endpoints", r"graphql|upload_artifact|search_datasets|ajax"),
+    ("MLflow's web endpoints", r"graphql|upload_artifact|search_dataset|ajax"),
     ("MLflow server internals (not a server test)", r"optimized_impl|validation_regex|sampled_steps"),
     ("core tracking and registry", r"."),
 ]
@@ -164,6 +164,7 @@ import importlib.util
 import pytest
 
 import mlflow
+import mlflow.tracking.fluent
 import mlflow.utils.providers
 from mlflow import MlflowClient
 from tests.tracklog_server import TracklogServer
@@ -209,6 +210,7 @@ def _isolated_mlflow_state(monkeypatch, tmp_path):
     monkeypatch.setenv("DO_NOT_TRACK", "true")
     for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)  # an id of an earlier test's server
     monkeypatch.chdir(tmp_path)
     yield
     while mlflow.active_run() is not None:
@@ -295,8 +297,7 @@ def read_results(junit: Path) -> dict[str, tuple[str, str]]:
         outcome, message = "passed", ""
         for child in case:
             if child.tag in ("failure", "error"):
-                outcome, message = "failed", (child.get("message") or "").splitlines()[0:1]
-                message = message[0] if message else ""
+                outcome, message = "failed", next(iter((child.get("message") or "").splitlines()), "")
             elif child.tag == "skipped":
                 outcome = "xfailed" if (child.get("type") or "").endswith("xfail") else "skipped"
         results[name] = (outcome, message[:160])

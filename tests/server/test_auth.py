@@ -400,3 +400,24 @@ def test_a_login_flood_does_not_stall_the_server(start_server, tmp_path) -> None
         watcher.join()
     assert set(codes) == {401}
     assert len(latencies) > 10 and max(latencies) < 0.1, max(latencies)
+
+
+def test_web_ui_endpoints_hold_permissions(secured) -> None:
+    """GraphQL's root fields and MLflow's ajax endpoints check what their REST twins check."""
+    server, admin, alice, bob = secured
+    exp = alice.post(f"{API}/experiments/create", {"name": "alice-web"}).json()["experiment_id"]
+    run_id = alice.post(f"{API}/runs/create", {"experiment_id": exp}).json()["run"]["info"]["run_id"]
+    query = {"query": f'{{ mlflowGetRun(input: {{runId: "{run_id}"}}) {{ run {{ info {{ runId }} }} }} }}'}
+    assert alice.post("/graphql", query).json() == {"data": {"mlflowGetRun": {"run": {"info": {"runId": run_id}}}},
+                                                    "errors": None}
+    denied = bob.post("/graphql", query).json()
+    assert denied["data"] == {"mlflowGetRun": None} and "permission" in denied["errors"][0].lower()
+    searched = bob.post("/graphql", {"query": f'mutation {{ mlflowSearchRuns(input: {{experimentIds: ["{exp}"]}}) '
+                                              '{ runs { info { runId } } } }'}).json()
+    assert searched["data"]["mlflowSearchRuns"]["runs"] is None and searched["errors"] is None
+    assert _code(bob.post("/ajax-api/2.0/mlflow/experiments/search-datasets", {"experiment_ids": [exp]})) \
+        == (403, "PERMISSION_DENIED")
+    upload = requests.post(server.url + "/ajax-api/2.0/mlflow/upload-artifact", params={"run_uuid": run_id, "path": "a"},
+                           data="x", auth=("bob", "bob-pw"), timeout=30)
+    assert _code(upload) == (403, "PERMISSION_DENIED")
+    assert _code(As(server).post("/graphql", query)) == (401, "UNAUTHENTICATED")

@@ -35,8 +35,8 @@ from tracklog.server.errors import ApiError
 from tracklog.server.routing import Call
 from tracklog.tracking import messages as m
 
-__all__ = ["PROXY_SCHEME", "ArtifactDestination", "as_uri", "delete", "download", "list_files", "run_files", "serve_file",
-           "upload_stream"]
+__all__ = ["PROXY_SCHEME", "ArtifactDestination", "as_uri", "delete", "download", "filesystem", "list_files",
+           "run_files", "serve_file", "served_root", "upload_stream"]
 
 PROXY_SCHEME = "mlflow-artifacts:"
 _CHUNK = 1 << 20
@@ -131,7 +131,7 @@ def _experiment_of(path: str) -> str:
     return path.split("/", 1)[0]
 
 
-def _served(call: Call, location: str) -> str:
+def served_root(call: Call, location: str) -> str:
     """The real URI behind a run's or logged model's artifact location, if this server serves it
     (an experiment a local client created elsewhere is not read through the proxy: no SSRF)."""
     real = call.server.destination.real(location)
@@ -162,14 +162,14 @@ async def download(call: Call, body: Any) -> Any:
 async def logged_model_file(call: Call, body: m.LoggedModelFile) -> Any:
     """``GET /mlflow/logged-models/<id>/artifacts/files?artifact_file_path=…`` (MLflow's UI reads it)."""
     model = await anyio.to_thread.run_sync(call.client.get_logged_model, call.params["model_id"])
-    return await serve_file(_served(call, model.artifact_location), checked_path(body.artifact_file_path))
+    return await serve_file(served_root(call, model.artifact_location), checked_path(body.artifact_file_path))
 
 
 async def run_file(call: Call, body: m.RunFile) -> Any:
     """``GET /get-artifact?path=…&run_uuid=…``: one file of a run (MLflow's UI endpoint)."""
     run = await anyio.to_thread.run_sync(call.client.get_run, body.run_uuid or body.run_id)
     call.require("run", run.info.run_id, "READ")
-    return await serve_file(_served(call, run.info.artifact_uri), checked_path(body.path))
+    return await serve_file(served_root(call, run.info.artifact_uri), checked_path(body.path))
 
 
 async def serve_file(root: str, rel: str, *, root_may_link: bool = False) -> Any:
@@ -191,7 +191,7 @@ async def serve_file(root: str, rel: str, *, root_may_link: bool = False) -> Any
         if not os.path.isfile(local) or not _inside(local, local_root):
             raise ArtifactNotFoundError(f"no artifact file at {rel!r}")
         return FileResponse(local, media_type=media, headers=headers)
-    fs, fs_path = _fs(f"{root}/{rel}")
+    fs, fs_path = filesystem(f"{root}/{rel}")
     try:
         info = await anyio.to_thread.run_sync(fs.info, fs_path)
     except FileNotFoundError:
@@ -223,7 +223,7 @@ async def _remote_chunks(fs: Any, path: str) -> AsyncIterator[bytes]:
         await anyio.to_thread.run_sync(fh.close)
 
 
-def _fs(uri: str) -> tuple[Any, str]:
+def filesystem(uri: str) -> tuple[Any, str]:
     import fsspec
 
     return fsspec.core.url_to_fs(uri)  # type: ignore[no-any-return]
@@ -306,7 +306,7 @@ def delete(call: Call, body: Any) -> m.Empty:
     if not rel:
         raise ApiError("INVALID_PARAMETER_VALUE", "refusing to delete the whole artifact destination")
     check_no_links(call.server.destination.uri, rel, root_may_link=True)
-    fs, fs_path = _fs(call.server.destination.join(rel))
+    fs, fs_path = filesystem(call.server.destination.join(rel))
     try:
         fs.rm(fs_path, recursive=True)
     except FileNotFoundError:
@@ -317,7 +317,7 @@ def delete(call: Call, body: Any) -> m.Empty:
 def run_files(call: Call, artifact_uri: str, path: str) -> m.FilesReply:
     """``GET /mlflow/artifacts/list``: a run's artifacts under `path`, paths relative to the run."""
     rel = checked_path(path)
-    root = _served(call, artifact_uri)
+    root = served_root(call, artifact_uri)
     check_no_links(root, rel)
     base = f"{root.rstrip('/')}/{rel}" if rel else root
     files = list_uri(base)

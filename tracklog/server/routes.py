@@ -17,6 +17,7 @@ from tracklog.server import (
     artifacts,
     auth,
     events,
+    graphql_api,
     logged_models,
     registry,
     sql,
@@ -172,9 +173,12 @@ ROUTES: list[Route] = [
     Route("GET", "experiments/list", ui.ExperimentsRef, ui.ui_experiments, handler_checks, TRACKLOG),
     Route("GET", "registry/models", ui._Body, ui.ui_registry_models, handler_checks, TRACKLOG),
     Route("GET", "registry/model", ui.ModelRef, ui.ui_registry_model, handler_checks, TRACKLOG),
-    # ---- MLflow's web UI endpoints (ajax)
+    # ---- MLflow's web UI endpoints
+    Route("POST", "graphql", graphql_api.GraphqlRequest, graphql_api.graphql, any_user, ROOT),
+    Route("GET", "graphql", graphql_api.GraphqlRequest, graphql_api.graphql, any_user, ROOT),
     Route("POST", "experiments/search-datasets", web.SearchDatasets, web.search_datasets, handler_checks),
     Route("POST", "upload-artifact", None, web.upload_artifact, handler_checks),
+    Route("GET", "model-versions/get-artifact", web.VersionFile, web.model_version_file, model("READ"), ROOT),
     # ---- MLflow's GenAI features tracklog lacks: 501 NOT_IMPLEMENTED
     *unsupported.ROUTES,
     # ---- liveness

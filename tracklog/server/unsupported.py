@@ -46,8 +46,9 @@ def _handler(feature: str) -> Any:
 
 
 ROUTES: list[Route] = [
-    Route(method, f"{segment}{suffix}", None, handler, Access("any"))
-    for segment, handler in ((s, _handler(f)) for s, f in FEATURES.items())
-    for suffix in ("", "/{rest:path}")
-    for method in ("GET", "POST", "PATCH", "PUT", "DELETE")
+    *(Route(method, f"{segment}{suffix}", None, handler, Access("any"))
+      for segment, handler in ((s, _handler(f)) for s, f in FEATURES.items())
+      for suffix in ("", "/{rest:path}")
+      for method in ("GET", "POST", "PATCH", "PUT", "DELETE")),
+    Route("POST", "runs/create-promptlab-run", None, _handler("The prompt lab"), Access("any")),
 ]

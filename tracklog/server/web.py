@@ -11,11 +11,11 @@ import anyio
 import msgspec
 
 from eventlog.errors import InvalidArtifactPathError, InvalidInputError
-from tracklog.server.artifacts import _fs, _served, checked_path
+from tracklog.server.artifacts import checked_path, filesystem, serve_file, served_root
 from tracklog.server.routing import Call
 from tracklog.tracking import messages as m
 
-__all__ = ["SearchDatasets", "search_datasets", "upload_artifact"]
+__all__ = ["SearchDatasets", "VersionFile", "model_version_file", "search_datasets", "upload_artifact"]
 
 MAX_EXPERIMENTS = 20  # MLflow's limit for search-datasets
 
@@ -78,15 +78,28 @@ async def upload_artifact(call: Call, body: Any) -> m.Empty:
             raise InvalidInputError(f"the upload is larger than this server's limit of {call.server.max_upload} bytes")
     if not data:
         raise InvalidInputError("Request must specify data.")
-    root = _served(call, run.info.artifact_uri)
+    root = served_root(call, run.info.artifact_uri)
     await anyio.to_thread.run_sync(_write, f"{root.rstrip('/')}/{rel}", data)
     await anyio.to_thread.run_sync(call.client.store.record_artifacts, run.info.run_id,
                                    [(rel, len(data), hashlib.sha256(data).hexdigest())])
     return m.Empty()
 
 
+class VersionFile(m.Body, kw_only=True):
+    name: str
+    version: str
+    path: str
+
+
+async def model_version_file(call: Call, body: VersionFile) -> Any:
+    """``GET /model-versions/get-artifact?name=…&version=…&path=…``: one file of a registered
+    version (MLflow's UI reads a version's MLmodel so)."""
+    uri = await anyio.to_thread.run_sync(call.client.get_model_version_download_uri, body.name, body.version)
+    return await serve_file(served_root(call, uri), checked_path(body.path))
+
+
 def _write(uri: str, data: bytes) -> None:
-    fs, path = _fs(uri)
+    fs, path = filesystem(uri)
     fs.makedirs(fs._parent(path), exist_ok=True)
     with fs.open(path, "wb") as out:
         out.write(data)

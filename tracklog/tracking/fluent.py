@@ -703,7 +703,9 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
 
     `model_uri` is ``runs:/<run_id>/<name>`` (the run's logged model of that name, else its
     artifacts there), ``models:/<model_id>`` (a logged model), another registered version's
-    ``models:/…`` URI (copied), or a path. Returns the new `ModelVersion`.
+    ``models:/…`` URI (copied), or a path (with a tracking server as the store, the folder is
+    uploaded first as a new logged model, and the version made from it). Returns the new
+    `ModelVersion`.
     """
     client = client or _client()
     check_model_name(name)
