@@ -15,7 +15,12 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType as MlflowViewType
 
 import tracklog
-from eventlog import MissingDependencyError, SourceNotFoundError, TransferError, UnsupportedSourceError
+from eventlog import (
+    MissingDependencyError,
+    SourceNotFoundError,
+    TransferError,
+    UnsupportedSourceError,
+)
 from projections import ViewType
 from tests.transfer import compare
 from tests.transfer.conftest import bulk_sqlite_source, mlflow_env
@@ -56,7 +61,7 @@ def test_artifacts_arrive_with_their_sha256_and_sources_are_remapped(mlflow_sour
     assert digest == [{"sha256": hashlib.sha256(b"hello").hexdigest()}]
     version = client.get_model_version("reg-model", 1)
     assert str(tmp_path / "store") in version.source or version.source.startswith("models:/m-")
-    model = tracklog.pyfunc.load_model(f"models:/reg-model@champion") if False else None  # noqa: SIM108
+    model = tracklog.pyfunc.load_model("models:/reg-model@champion") if False else None  # noqa: SIM108
     del model
     assert parent.info.artifact_uri.startswith(f"file://{tmp_path / 'store'}/artifacts/")
 

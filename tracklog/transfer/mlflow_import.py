@@ -32,7 +32,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventlog.errors import MissingDependencyError, SourceNotFoundError, TransferError, UnsupportedSourceError
+from eventlog.errors import (
+    MissingDependencyError,
+    SourceNotFoundError,
+    TransferError,
+    UnsupportedSourceError,
+)
 from eventlog.events import (
     ArtifactLogged,
     DatasetInputLogged,
