@@ -1,0 +1,74 @@
+"""Both sides of an import, export or round trip, entity by entity, through each side's client
+(MLflow's `MlflowClient`, or tracklog's, which has the same methods)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+IGNORED_TAGS = {"tracklog.run_id", "tracklog.model_id"}
+
+
+def _nan_safe(value: float) -> Any:
+    return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+
+def _files(client: Any, run_id: str, path: str | None = None) -> list[tuple[str, int | None]]:
+    out = []
+    for info in client.list_artifacts(run_id, path):
+        if info.is_dir:
+            out.extend(_files(client, run_id, info.path))
+        else:
+            out.append((info.path, info.file_size))
+    return sorted(out)
+
+
+def experiments(client: Any, view_all: Any, *, times: bool) -> dict[str, Any]:
+    return {e.name: (e.lifecycle_stage, dict(e.tags), e.creation_time if times else None)
+            for e in client.search_experiments(view_type=view_all)}
+
+
+def run_state(client: Any, run: Any, *, times: bool = True) -> dict[str, Any]:
+    info, data = run.info, run.data
+    # as sets: MLflow's file store can hold one exact point twice, which tracklog folds once
+    history = {key: sorted({(m.step, m.timestamp, _nan_safe(m.value)) for m in client.get_metric_history(info.run_id, key)})
+               for key in data.metrics}
+    inputs = sorted((d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source, d.dataset.schema or "",
+                     d.dataset.profile or "", tuple(sorted((t.key, t.value) for t in d.tags)))
+                    for d in run.inputs.dataset_inputs)
+    return {
+        "name": info.run_name, "user": info.user_id, "status": str(info.status), "start": info.start_time,
+        "end": info.end_time, "lifecycle": info.lifecycle_stage, "params": dict(data.params),
+        "tags": {k: v for k, v in data.tags.items() if k not in IGNORED_TAGS},
+        "metrics": {k: _nan_safe(v) for k, v in data.metrics.items()}, "history": history, "inputs": inputs,
+        "outputs": len(run.outputs.model_outputs) if run.outputs else 0,
+        "artifacts": _files(client, info.run_id),
+    } | ({} if times else {"start": None, "end": None})
+
+
+def runs(client: Any, view_all: Any, *, key: Any = None) -> dict[str, Any]:
+    """Every run of every experiment, by `key(run)` (default: its id)."""
+    out = {}
+    for exp in client.search_experiments(view_type=view_all):
+        for run in client.search_runs([exp.experiment_id], run_view_type=view_all, max_results=1000):
+            out[key(run) if key else run.info.run_id] = (exp.name, run_state(client, run))
+    return out
+
+
+def registry(client: Any) -> dict[str, Any]:
+    out = {}
+    for m in client.search_registered_models():
+        versions = client.search_model_versions(f"name = '{m.name}'")
+        out[m.name] = (m.description, dict(m.tags), dict(m.aliases),
+                       sorted((int(v.version), v.current_stage, v.description, dict(v.tags)) for v in versions))
+    return out
+
+
+def logged_models(client: Any, view_all: Any) -> dict[str, Any]:
+    out = {}
+    for exp in client.search_experiments(view_type=view_all):
+        for m in client.search_logged_models([exp.experiment_id]):
+            out[(exp.name, m.name)] = (dict(m.params), {k: v for k, v in m.tags.items() if k not in IGNORED_TAGS},
+                                       str(getattr(m.status, "name", m.status)),
+                                       sorted((x.key, x.value, x.step) for x in m.metrics or []))
+    return out
