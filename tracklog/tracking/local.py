@@ -584,7 +584,7 @@ class LocalStore(TrackingStore):
         self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         cur = self.cursor()
-        if not cur.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]:
+        if run_id not in self.active_runs and run_lifecycle(cur, run_id) is None:
             raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.where()}")
         return metric_history(cur, run_id, key)
 
