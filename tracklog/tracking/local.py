@@ -561,7 +561,7 @@ class LocalStore(TrackingStore):
         ids = sorted({str(e) for e in experiment_ids})
         where = [f"r.experiment_id IN (SELECT unnest({params.add(ids)}::VARCHAR[]))", lifecycle(view_type, params)]
         page = search(cur, RUNS, "r.run_id", filter_string, order_by, max_results, page_token,
-                      where=where, params=params, scope=[ids, int(view_type)])
+                      where=where, params=params, scope=[ids, int(view_type)], current=True)  # self.cursor()'s
         return [row[0] for row in page.rows], page.token
 
     def search_runs(self, experiment_ids: Sequence[str], filter_string: str | None, view_type: int,
