@@ -590,6 +590,7 @@ def _install_exit_hooks() -> None:
             return
         _hooks_installed.set()
     atexit.register(flush_all)
+    _flush_when_multiprocessing_child_exits()
     if threading.current_thread() is threading.main_thread():
         with contextlib.suppress(ValueError, OSError):
             if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
@@ -620,6 +621,16 @@ def _before_fork() -> None:
 
 def _flush_when_child_exits(_: object) -> None:
     sys.modules["multiprocessing.util"].Finalize(None, flush_all, exitpriority=0)
+
+
+def _flush_when_multiprocessing_child_exits() -> None:
+    """A multiprocessing child whose parent forked before loading this module (`import tracklog`
+    loads it only on first use) gets no after-fork hook: it registers the flush itself."""
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None and mp.parent_process() is not None and "multiprocessing.util" in sys.modules \
+            and not _multiprocessing_hooked.is_set():
+        _multiprocessing_hooked.set()
+        _flush_when_child_exits(None)
 
 
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -142,6 +142,10 @@ class Catalog:
     def __init__(self, log: EventLog, path: str | None = None, *, persistent: bool = True) -> None:
         self.log = log
         self.run_entities: BoundedCache = BoundedCache(RUN_ENTITY_CACHE)  # run_id -> Run, see projections.read
+        # a read's fixed costs, kept off DuckDB: the paths `_files` was seen to hold (rows are never
+        # removed from it), and whether `_stale` may hold runs (a crash may have left some)
+        self._known_folded: set[str] = set()
+        self._may_be_stale = True
         self.problems: dict[str, str] = {}  # path -> why it was skipped
         self._lock = threading.RLock()
         self._own: dict[str, tuple[str, Batch]] = {}  # own segments published, not folded yet
@@ -291,10 +295,12 @@ class Catalog:
             return len(new["control"]) + len(new["metric"])
 
     def _folded(self, paths: list[str]) -> set[str]:
-        if not paths:
-            return set()
-        rows = self.con.execute("SELECT path FROM _files WHERE path IN (SELECT unnest($p))", {"p": paths}).fetchall()
-        return {p for (p,) in rows}
+        known = self._known_folded
+        unknown = [p for p in paths if p not in known]
+        if unknown:
+            rows = self.con.execute("SELECT path FROM _files WHERE path IN (SELECT unnest($p))", {"p": unknown}).fetchall()
+            known.update(p for (p,) in rows)
+        return {p for p in paths if p in known}
 
     def _from_memory(self, path: str, own: dict[str, tuple[str, Batch]]) -> _Read | None:
         held = own.get(path)
@@ -386,6 +392,7 @@ class Catalog:
             parts = (["SELECT run_id FROM _new_control WHERE run_id IS NOT NULL AND kind NOT IN (SELECT unnest($quiet))"]
                      if new_control.num_rows else []) + (["SELECT run_id FROM _new_metrics"] if new_metrics.num_rows else [])
             if parts:
+                self._may_be_stale = True
                 con.execute(f"INSERT INTO _stale SELECT DISTINCT run_id FROM ({' UNION ALL '.join(parts)})",
                             {"quiet": list(NOT_RUN_STALE)} if new_control.num_rows else None)
         finally:
@@ -430,9 +437,12 @@ class Catalog:
         """Build the ``runs`` rows of the runs folded events touched again, from their events: in
         one statement for a few runs, in chunks of RUNS_PER_STATEMENT for many (a first fold), each
         chunk its own transaction (memory stays bounded; a crash keeps the chunks done)."""
+        if not self._may_be_stale:
+            return
         con = self.con
         stale = [r for (r,) in con.execute("SELECT DISTINCT run_id FROM _stale").fetchall()]
         if not stale:
+            self._may_be_stale = False
             return
         if len(stale) <= IN_LIST_LIMIT:  # a constant list: DuckDB skips row groups that cannot hold them
             self._rebuild(f"({', '.join('?' * len(stale))})", stale)
@@ -444,6 +454,7 @@ class Catalog:
                 self._rebuild(f"(SELECT run_id FROM _chunk WHERE chunk = {chunk})", [])
         for run_id in stale:  # entities of runs a fold changed are built again on next use
             self.run_entities.pop(run_id, None)
+        self._may_be_stale = False
 
     def _rebuild(self, ids: str, args: list[Any]) -> None:
         con = self.con

@@ -12,7 +12,7 @@ either direction), then the spec's default keys, then the id. Paging is keyset
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from eventlog.errors import FilterSyntaxError, InvalidValueError
@@ -73,10 +73,15 @@ class Spec(NamedTuple):
     id_column: str
     default_order: tuple[tuple[Key, bool], ...]  # after the caller's keys (skipped if the caller names them)
     max_results: int  # the largest page a caller may ask for
+    # the table under the view, with the same rows: a current, unscoped search that touches none
+    # of the `live` attributes (computed by the view at query time) reads it without the view's joins
+    table: str | None = None
+    live: frozenset[str] = frozenset()
 
 
 RUNS = Spec("runs", "runs", RUN_ATTRIBUTES, RUN_COLUMNS, {"metric": "r.metrics", "param": "r.params", "tag": "r.tags"},
-            "r.run_id", ((Key("attribute", "start_time"), True),), 1_000_000)
+            "r.run_id", ((Key("attribute", "start_time"), True),), 1_000_000,
+            table="run_rows", live=frozenset({"status", "end_time"}))  # a crashed run's (projections.views.RUNS_LIVE)
 EXPERIMENTS = Spec("experiments", "experiments", EXPERIMENT_ATTRIBUTES, EXPERIMENT_COLUMNS, {"tag": "r.tags"},
                    "r.experiment_id", ((Key("attribute", "creation_time"), True),), 1_000_000)
 MODELS = Spec("registered models", "registered_models", MODEL_ATTRIBUTES,
@@ -137,6 +142,26 @@ def _check_entities(node: Node | None, spec: Spec, text: str) -> None:
         raise FilterSyntaxError(text, node.key.pos, f"{spec.what} are filtered by {allowed}, not {entity}s")
 
 
+def _keys(node: Node | None) -> Iterator[Key]:
+    if isinstance(node, And | Or):
+        for item in node.items:
+            yield from _keys(item)
+    elif node is not None:
+        yield node.key
+
+
+def _source(spec: Spec, node: Node | None, orders: list[tuple[Key, bool]], select: str, current: bool) -> str:
+    """The view, or on a `current` cursor the spec's table when nothing asked for is live."""
+    if not current or spec.table is None:
+        return spec.view
+    keys = [*_keys(node), *(key for key, _ in orders)]
+    if any(k.entity == "attribute" and k.name in spec.live for k in keys):
+        return spec.view
+    if any(spec.columns[name] in select for name in spec.live):
+        return spec.view
+    return spec.table
+
+
 def _orders(spec: Spec, order_by: Sequence[str] | None) -> list[tuple[Key, bool]]:
     orders = [parse_order_by(clause, spec.attributes) for clause in order_by or []]
     seen: set[tuple[str, str]] = set()
@@ -161,12 +186,15 @@ def search(
     where: Sequence[str] = (),
     params: Params | None = None,
     scope: Any = None,
+    current: bool = False,
 ) -> Page:
     """One page of the rows of `spec`'s view matching a filter, as tuples of `select` (SQL over
     ``r``); `max_results` None means every row.
 
     `where` adds conditions (with their values already in `params`); `scope` is what else
-    defines the search for its page token (the experiments, the view type…).
+    defines the search for its page token (the experiments, the view type…). `current`: `cur` sees
+    the catalog as it is now, with no scope (its views are the catalog's own), so `spec.table` may
+    stand in for the view.
     """
     _check_max_results(max_results, spec)
     node = parse(filter_string, spec.attributes)
@@ -181,7 +209,8 @@ def search(
     order_sql = ", ".join(f"{o.rank}, {o.value} {'DESC' if o.desc else 'ASC'}" for o in sort)
     keys = ", ".join(f"{o.rank} AS _r{i}, {o.value} AS _v{i}" for i, o in enumerate(sort))
     limit = "" if max_results is None else f" LIMIT {params.add(max_results + 1)}"
-    sql = (f"SELECT {select}, {keys}, {spec.id_column} AS _id FROM {spec.view} r WHERE {' AND '.join(clauses)} "
+    source = _source(spec, node, orders, select, current)
+    sql = (f"SELECT {select}, {keys}, {spec.id_column} AS _id FROM {source} r WHERE {' AND '.join(clauses)} "
            f"ORDER BY {order_sql}, {spec.id_column}{limit}")
     rows = cur.execute(sql, params.values).fetchall()
     token = None

@@ -106,6 +106,20 @@ def test_params_are_immutable_but_the_same_value_is_fine(tracking_uri: str) -> N
         client.log_batch(run_id, params=[tracklog.Param(key="a", value="1"), tracklog.Param(key="a", value="2")])
 
 
+@pytest.mark.parametrize("published", [False, True])
+def test_a_param_stays_immutable_after_its_run_ends(tracking_uri: str, published: bool) -> None:
+    """While a run created here is open its params are checked from memory; after its end, from the store."""
+    client = tracklog.Client()
+    run_id = client.create_run("0").info.run_id
+    client.log_batch(run_id, params=[tracklog.Param(key="lr", value="0.1"), tracklog.Param(key="bs", value="32")])
+    client.set_terminated(run_id)
+    if published:
+        tracklog.flush()
+    client.log_param(run_id, "lr", "0.1")
+    with pytest.raises(errors.ParamChangedError, match=r"param 'bs' of run \w+ was logged as '32' and cannot become '64'"):
+        client.log_param(run_id, "bs", 64)
+
+
 def test_unknown_runs_and_experiments_raise_not_found(tracking_uri: str) -> None:
     client = tracklog.Client()
     with pytest.raises(errors.RunNotFoundError, match="Run with id='0123abcd' not found"):

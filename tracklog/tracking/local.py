@@ -17,7 +17,11 @@ stopped, that the run was declared dead (`RunHeartbeatLost`: who and when).
 The write path checks state cheaply: runs this process knows to be active skip the lookup
 (`active_runs`), experiment lookups for new runs may be a second old, and a param's held value
 is checked against the catalog plus this process's unpublished params (first writer wins, the
-rule of `projections.views`).
+rule of `projections.views`). A run this process created, until it ends, checks its params
+against the ones this process logged to it alone (kept in memory): the run's id is new, so the
+only other params it can hold are another process's, which the catalog would show only if that
+process had published them and this one had listed them since; such a conflict is resolved by
+the same rule when folded, and shows in `param_conflicts`.
 """
 
 from __future__ import annotations
@@ -196,6 +200,7 @@ class LocalStore(TrackingStore):
         self.declares: bool | None = None  # record crashed runs' RunHeartbeatLost (None: if this process wrote)
         self._declared_at = 0.0  # time.monotonic() of the last look for crashed runs
         self.active_runs: set[str] = set()  # runs known to exist and not be deleted: the fast path
+        self._new_run_params: dict[str, dict[str, str]] = {}  # runs created here, until they end: params logged
         self.ok_metric_keys: set[str] = set()
         self._experiments: dict[str, tuple[float, Experiment]] = {}
         self._catalog: Catalog | None = None
@@ -353,6 +358,7 @@ class LocalStore(TrackingStore):
         exp = self.get_experiment(experiment_id)
         self.log.append(ExperimentDeleted(experiment_id=exp.experiment_id))
         self.active_runs.clear()
+        self._new_run_params.clear()
         self._experiments.pop(exp.experiment_id, None)
 
     def restore_experiment(self, experiment_id: str) -> None:
@@ -406,6 +412,7 @@ class LocalStore(TrackingStore):
             if token is not None:
                 ACTOR.reset(token)
         self.active_runs.add(run_id)
+        self._new_run_params[run_id] = {}
         if self.heartbeats:
             HEARTBEATS.watch(self.log, run_id)
         return new_run_entity(run_id, exp.experiment_id, run_name, started.actor, start, artifact_uri,
@@ -454,6 +461,7 @@ class LocalStore(TrackingStore):
                     HEARTBEATS.watch(self.log, run_id)
             else:
                 HEARTBEATS.unwatch(run_id)
+                self._new_run_params.pop(run_id, None)
                 self.log.append(RunEnded(run_id=run_id, status=status, end_time=_now_ms() if end_time is None else end_time))
                 # others see the end with a background flush due shortly, shared by the runs
                 # that end close together; the caller does not wait (the WAL holds it meanwhile)
@@ -474,6 +482,7 @@ class LocalStore(TrackingStore):
         self._lifecycle(run_id)
         self.log.append(RunDeleted(run_id=run_id))
         self.active_runs.discard(run_id)
+        self._new_run_params.pop(run_id, None)
         HEARTBEATS.unwatch(run_id)
 
     def restore_run(self, run_id: str) -> None:
@@ -506,8 +515,9 @@ class LocalStore(TrackingStore):
                   links: Mapping[int, MetricLink] | None = None) -> None:
         if run_id not in self.active_runs:
             self.require_active_run(run_id)
+        logged_here = self._new_run_params.get(run_id)
         if params:
-            held = self._held_params(run_id, {k for k, _ in params})
+            held = logged_here if logged_here is not None else self._held_params(run_id, {k for k, _ in params})
             for key, value in params:
                 if key in held and held[key] != value:
                     raise ParamChangedError(
@@ -519,6 +529,8 @@ class LocalStore(TrackingStore):
         log = self.log
         for key, value in params:
             log.append(ParamLogged(run_id=run_id, key=key, value=value))
+            if logged_here is not None:
+                logged_here.setdefault(key, value)
         for key, value in tags:
             log.append(RunTagSet(run_id=run_id, key=key, value=value))
         log.writer.log_batch(run_id, *metrics)  # one append for all the points, column by column
@@ -563,7 +575,7 @@ class LocalStore(TrackingStore):
         ids = sorted({str(e) for e in experiment_ids})
         where = [f"r.experiment_id IN (SELECT unnest({params.add(ids)}::VARCHAR[]))", lifecycle(view_type, params)]
         page = search(cur, RUNS, "r.run_id", filter_string, order_by, max_results, page_token,
-                      where=where, params=params, scope=[ids, int(view_type)])
+                      where=where, params=params, scope=[ids, int(view_type)], current=True)  # self.cursor()'s
         return [row[0] for row in page.rows], page.token
 
     def search_runs(self, experiment_ids: Sequence[str], filter_string: str | None, view_type: int,
@@ -586,7 +598,7 @@ class LocalStore(TrackingStore):
         self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         cur = self.cursor()
-        if not cur.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]:
+        if run_id not in self.active_runs and run_lifecycle(cur, run_id) is None:
             raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.where()}")
         return metric_history(cur, run_id, key)
 
