@@ -13,6 +13,7 @@ MLflow sets creation times of experiments, models and versions itself.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import warnings
@@ -24,7 +25,8 @@ from eventlog.errors import TransferError, UnsupportedSourceError
 from projections import ViewType
 from tracklog.artifacts import download
 from tracklog.tracking.client import Client
-from tracklog.transfer.mlflow_import import _bar, _pages, _quiet_mlflow, open_mlflow_client
+from tracklog.tracking.local import LocalStore
+from tracklog.transfer.mlflow_import import _bar, _pages, _quiet_mlflow, _quote, open_mlflow_client
 
 __all__ = ["ExportReport", "export_mlflow"]
 
@@ -90,12 +92,15 @@ class _Exporter:
         self.artifacts = artifacts
         self.progress = progress
         self.report = ExportReport(dest=dest)
-        self.store = source.store.where()
+        if not isinstance(source.store, LocalStore):  # export() refuses servers before this
+            raise UnsupportedSourceError(f"export reads a tracklog store, not {type(source.store).__name__}")
+        self.local: LocalStore = source.store
+        self.store = self.local.where()
         self.models: dict[str, str] = {}  # tracklog logged model id -> MLflow's
         self.locations: dict[str, str] = {}  # tracklog artifact location -> MLflow's
 
     def run(self, names: list[str] | None) -> ExportReport:
-        exps = self.source.search_experiments(view_type=ViewType.ALL, max_results=None)
+        exps = list(self.source.search_experiments(view_type=ViewType.ALL, max_results=None))
         if names is not None:
             missing = sorted(set(names) - {e.name for e in exps})
             if missing:
@@ -166,7 +171,7 @@ class _Exporter:
         params = [Param(k, v) for k, v in sorted(run.data.params.items())]
         for start in range(0, len(params), 100):
             self.client.log_batch(new_id, params=params[start:start + 100])
-        cur = self.source.store.cursor()
+        cur = self.local.cursor()
         rows = cur.execute("SELECT key, value, timestamp, step FROM metrics WHERE run_id = ? "
                            "ORDER BY key, step, timestamp, writer_seq", [run.info.run_id]).fetchall()
         points = [Metric(k, v, ts, step) for k, v, ts, step in rows]
@@ -226,8 +231,11 @@ class _Exporter:
                 self.client.finalize_logged_model(created.model_id, "FAILED" if status != "READY" else "READY")
             self.report.logged_models += 1
 
+    def _versions_page(self, name: str, token: str | None) -> Any:
+        return self.source.search_model_versions(f"name = '{_quote(name)}'", max_results=1000, page_token=token)
+
     def _registry(self) -> None:
-        for model in self.source.search_registered_models(max_results=None):
+        for model in _pages(lambda token: self.source.search_registered_models(max_results=1000, page_token=token)):
             try:
                 self.client.get_registered_model(model.name)
                 self.report.warnings.append(f"registered model {model.name!r} already in {self.dest}: not exported again")
@@ -236,7 +244,7 @@ class _Exporter:
                 pass
             self.client.create_registered_model(model.name, tags=dict(model.tags or {}), description=model.description)
             self.report.registered_models += 1
-            versions = self.source.search_model_versions(f"name = '{model.name}'", max_results=None)
+            versions = _pages(functools.partial(self._versions_page, model.name))
             for v in sorted(versions, key=lambda v: int(v.version)):
                 self._version(model.name, v)
             for alias, version in sorted((model.aliases or {}).items()):

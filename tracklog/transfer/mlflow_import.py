@@ -23,6 +23,7 @@ model's artifacts are remapped to the new copies.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -437,6 +438,9 @@ class _Importer:
 
     # ---- the model registry ----------------------------------------------------------------
 
+    def _versions_page(self, name: str, token: str | None) -> Any:
+        return self.client.search_model_versions(f"name = '{_quote(name)}'", max_results=1000, page_token=token)
+
     def _registry(self, experiment_ids: set[str], filtered: bool) -> None:
         try:
             models = _pages(lambda token: self.client.search_registered_models(max_results=1000, page_token=token))
@@ -444,8 +448,7 @@ class _Importer:
             self.report.warnings.append(f"registered models not read: {type(exc).__name__}: {exc}")
             return
         for model in models:
-            versions = _pages(lambda token, name=model.name: self.client.search_model_versions(
-                f"name = '{_quote(name)}'", max_results=1000, page_token=token))
+            versions = _pages(functools.partial(self._versions_page, model.name))
             self._registered_model(model, sorted(versions, key=lambda v: int(v.version)))
 
     def _registered_model(self, model: Any, versions: list[Any]) -> None:
