@@ -517,8 +517,18 @@ def _concat(tables: list[Any], schema: pa.Schema) -> pa.Table:
 
     if not tables:
         return schema.empty_table()
-    unified = [t.select([n for n in schema.names if n in t.column_names]) for t in tables]
+    unified = [_plain(t.select([n for n in schema.names if n in t.column_names])) for t in tables]
     return pa.concat_tables(unified, promote_options="default")
+
+
+def _plain(table: Any) -> Any:
+    """`table` with dictionary-encoded columns decoded: a segment written by another tool (or by
+    `tracklog sync`, which keeps Parquet's dictionaries) folds beside plain ones."""
+    import pyarrow as pa
+
+    fields = [pa.field(f.name, f.type.value_type, f.nullable) if pa.types.is_dictionary(f.type) else f
+              for f in table.schema]
+    return table.cast(pa.schema(fields)) if any(pa.types.is_dictionary(f.type) for f in table.schema) else table
 
 
 def _has_meta(con: Any) -> bool:
