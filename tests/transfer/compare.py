@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-IGNORED_TAGS = {"tracklog.run_id", "tracklog.model_id"}
+# tracklog.*: export's id mapping; mlflow.modelVersions: written by the registry when a version is
+# registered (MLflow's sqlite store writes it, its file store does not; the registry is compared
+# version by version in `registry`)
+IGNORED_TAGS = {"tracklog.run_id", "tracklog.model_id", "mlflow.modelVersions"}
 
 
 def _nan_safe(value: float) -> Any:
@@ -59,7 +62,7 @@ def registry(client: Any) -> dict[str, Any]:
     out = {}
     for m in client.search_registered_models():
         versions = client.search_model_versions(f"name = '{m.name}'")
-        out[m.name] = (m.description, dict(m.tags), dict(m.aliases),
+        out[m.name] = (m.description, dict(m.tags), {k: str(v) for k, v in dict(m.aliases).items()},  # MLflow: int (sqlite) or str (files)
                        sorted((int(v.version), v.current_stage, v.description, dict(v.tags)) for v in versions))
     return out
 
@@ -70,5 +73,5 @@ def logged_models(client: Any, view_all: Any) -> dict[str, Any]:
         for m in client.search_logged_models([exp.experiment_id]):
             out[(exp.name, m.name)] = (dict(m.params), {k: v for k, v in m.tags.items() if k not in IGNORED_TAGS},
                                        str(getattr(m.status, "name", m.status)),
-                                       sorted((x.key, x.value, x.step) for x in m.metrics or []))
+                                       sorted((x.key, _nan_safe(x.value), x.step) for x in m.metrics or []))
     return out

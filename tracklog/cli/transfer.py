@@ -22,12 +22,12 @@ def _progress() -> bool:
     return sys.stderr.isatty()
 
 
-@click.group("import")
+@click.group("import", short_help="Bring runs from another tool into a store.")
 def import_group() -> None:
     """Bring runs from another tool into a store (idempotent: importing again adds nothing)."""
 
 
-@import_group.command("mlflow")
+@import_group.command("mlflow", short_help="Import an MLflow tracking URI (mlruns, sqlite, a server).")
 @click.argument("source")
 @store_option
 @click.option("--experiment", "experiments", multiple=True, metavar="NAME",
@@ -58,7 +58,7 @@ def export_group() -> None:
     """Write a store into another tool, so nobody is locked in."""
 
 
-@export_group.command("mlflow")
+@export_group.command("mlflow", short_help="Export the store into an MLflow tracking URI.")
 @click.argument("dest")
 @store_option
 @click.option("--experiment", "experiments", multiple=True, metavar="NAME",
@@ -82,7 +82,7 @@ def export_mlflow_command(dest: str, store: str | None, experiments: tuple[str, 
                f"{report.registered_models} registered model(s) with {report.model_versions} version(s)")
 
 
-@click.command("sync")
+@click.command("sync", short_help="Copy what DEST lacks from SRC, exactly once.")
 @click.argument("src")
 @click.argument("dest")
 @click.option("--watch", is_flag=True, help="Keep syncing (every --interval seconds) until interrupted.")
@@ -106,7 +106,7 @@ def sync_command(src: str, dest: str, watch: bool, interval: float, no_artifacts
     sync(src, dest, watch=watch, interval=interval, artifacts=not no_artifacts, on_pass=show)
 
 
-@click.command("files")
+@click.command("files", short_help="List a store's live Parquet files, for other engines.")
 @click.argument("uri", required=False)
 @click.option("--stream", type=click.Choice(["metric", "control", "all"]), default="all", show_default=True,
               help="Which stream: metric points, every other event, or both.")
