@@ -2,8 +2,8 @@
 
 MLflow's ``tests/tracking/test_rest_tracking.py`` is fetched at run time into a temporary folder
 (never into this repository): from ``--source`` (a file, or a git directory to ``git show`` it
-from), else ``$MLFLOW_REST_SUITE_SOURCE``, else a local mirror of MLflow's repository under
-``/work/.mirror``, else GitHub at the tag of the installed MLflow. Next to it the harness writes
+from, e.g. a local clone or mirror of MLflow's repository), else ``$MLFLOW_REST_SUITE_SOURCE``,
+else GitHub at the tag of the installed MLflow. Next to it the harness writes
 a ``conftest.py`` that swaps the file's server fixtures (``mlflow_client``,
 ``mlflow_client_with_secrets``, ``store_type``) for ones that start ``python -m tracklog.cli
 server`` on a fresh store and a free port, and small stand-ins of the helper modules it imports
@@ -20,7 +20,6 @@ The exit status is 0 when pytest ran (whatever the counts), 2 when the file coul
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import re
@@ -255,7 +254,7 @@ def fetch_test_file(source: str | None) -> tuple[str, str]:
     tag = f"v{mlflow.__version__}"
     if source and os.path.isfile(source):
         return Path(source).read_text(), source
-    gitdirs = [source] if source else sorted(glob.glob("/work/.mirror/*mlflow*/repo"))
+    gitdirs = [source] if source else []
     for gitdir in gitdirs:
         for rev in (tag, "HEAD"):
             text = _from_git(gitdir, rev)

@@ -128,7 +128,7 @@ def test_bad_sources_are_refused_with_typed_errors(tmp_path, capsys):
 def test_cli_import_prints_what_came(mlflow_source, tmp_path, capsys):
     main(["import", "mlflow", mlflow_source, "--store", str(tmp_path / "store"), "--experiment", "exp-a"])
     out = capsys.readouterr().out
-    src = MlflowClient(mlflow_source)
+    src = MlflowClient(mlflow_source, registry_uri=mlflow_source)  # MLflow's default registry is ./mlflow.db
     points = _points(src, [src.get_experiment_by_name("exp-a").experiment_id])
     assert points >= 103 and f"1 experiment(s), 2 run(s) (0 already there), {points} metric point(s)" in out
 
