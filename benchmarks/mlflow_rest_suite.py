@@ -207,6 +207,10 @@ def _isolated_mlflow_state(monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("DO_NOT_TRACK", "true")
+    # The file is MLflow 3.11's, whose client logged traces to an OSS server synchronously; newer
+    # clients export them from a background thread by default, so a get_trace() right after a
+    # span ends would race the export. Ask the newer client for the 3.11 behaviour the file assumes.
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
     for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)  # an id of an earlier test's server
