@@ -142,3 +142,35 @@ def test_export_to_mlflow_keeps_every_run(tmp_path: Path) -> None:
         assert history == sorted((m.step, m.value) for m in tracklog.Client(store).get_metric_history(run_id, "loss"))
     export_mlflow(store, dest, progress=False)  # again: nothing twice
     assert len(client.search_runs([exp.experiment_id])) == 2
+
+
+def test_sync_into_a_real_s3_bucket_and_back(tmp_path: Path, s3_endpoint: str) -> None:
+    """Local folder -> s3:// bucket (moto on loopback) -> local folder: once, again only what is
+    new, and from a compacted store on either side."""
+    import uuid
+
+    src, back = str(tmp_path / "src"), str(tmp_path / "back")
+    bucket = f"s3://tracklog-tests/sync-{uuid.uuid4().hex}"
+    first = _log_runs(src, "exp", 3)[0]
+    tracklog.Client(src).log_text(first, "x" * 3_000_000, "big/blob.txt")  # streamed, in chunks
+    assert sync(src, bucket).events > 0
+    assert sync(bucket, back).events > 0
+    assert Path(tracklog.Client(back).download_artifacts(first, "big/blob.txt", str(tmp_path / "dl"))).read_text() \
+        == "x" * 3_000_000
+    assert _snapshot(bucket) == _snapshot(back) == _snapshot(src)
+    assert _event_count(bucket) == _event_count(back) == _event_count(src)
+    assert sync(src, bucket).events == 0 and sync(bucket, back).events == 0  # nothing twice
+
+    _log_runs(src, "exp", 2, prefix="late")
+    log = EventLog.open(src)
+    for stream in ("control", "metric"):
+        compact(log.store, stream)  # the new runs reach the bucket from a compacted store
+    log.close()
+    assert sync(src, bucket).events > 0
+    remote = EventLog.open(bucket)
+    for stream in ("control", "metric"):
+        compact(remote.store, stream)  # and the way back starts from a compacted bucket
+    remote.close()
+    assert sync(bucket, back).events > 0
+    assert _snapshot(bucket) == _snapshot(back) == _snapshot(src) and len(_snapshot(back)) == 5
+    assert _event_count(bucket) == _event_count(back) == _event_count(src)

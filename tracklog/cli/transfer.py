@@ -53,6 +53,29 @@ def import_mlflow_command(source: str, store: str | None, experiments: tuple[str
                f"{report.registered_models} registered model(s) with {report.model_versions} version(s)")
 
 
+@import_group.command("tensorboard", short_help="Import a TensorBoard log folder (one run per event-file folder).")
+@click.argument("logdir")
+@store_option
+@click.option("--experiment", default=None, metavar="NAME",
+              help="Into this experiment, created if missing (default: LOGDIR's folder name).")
+def import_tensorboard_command(logdir: str, store: str | None, experiment: str | None) -> None:
+    """Import a TensorBoard log folder: each folder with event files becomes a run.
+
+    Scalars come over as metric points (step and wall time), the hparams plugin's
+    hyperparameters as params, text summaries as artifacts; a run folder inside another is its
+    nested run. Rerun it to resume an import that stopped, or to bring what is new.
+    """
+    from tracklog.transfer import import_tensorboard
+
+    dest = _default_store(store)
+    report = import_tensorboard(logdir, dest, experiment=experiment, progress=_progress())
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"imported from {report.source} into {normalize_uri(dest)}: {report.experiments} new experiment(s), "
+               f"{report.runs} run(s) ({report.runs_skipped} already there), {report.metric_points:,} metric point(s), "
+               f"{report.artifacts} artifact file(s)")
+
+
 @click.group("export")
 def export_group() -> None:
     """Write a store into another tool, so nobody is locked in."""
