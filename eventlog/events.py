@@ -78,6 +78,7 @@ __all__ = [
     "SpanLogged",
     "TraceDeleted",
     "TraceEnded",
+    "TraceLinked",
     "TraceStarted",
     "TraceTagDeleted",
     "TraceTagSet",
@@ -530,6 +531,7 @@ class AssessmentLogged(Event, frozen=True, kw_only=True, gc=False):
     error: str = ""  # JSON {error_code, error_message} of a feedback that failed
     metadata: str = ""
     created_time: int = 0  # ms since the epoch
+    overrides: str = ""  # the assessment_id this one corrects: that one is invalid while this one lives
 
 
 class AssessmentDeleted(Event, frozen=True, kw_only=True, gc=False):
@@ -538,9 +540,18 @@ class AssessmentDeleted(Event, frozen=True, kw_only=True, gc=False):
     assessment_id: str
 
 
+class TraceLinked(Event, frozen=True, kw_only=True, gc=False):
+    """The trace belongs with a run (MLflow's ``link_traces_to_run``), besides the run it was
+    recorded under, if any (its ``mlflow.sourceRun`` metadata)."""
+
+    trace_id: str
+    experiment_id: str
+    run_id: str
+
+
 TRACE_EVENTS = (
     TraceStarted, SpanLogged, TraceEnded, TraceTagSet, TraceTagDeleted, TraceDeleted, AssessmentLogged,
-    AssessmentDeleted,
+    AssessmentDeleted, TraceLinked,
 )
 
 
@@ -616,6 +627,7 @@ AnyEvent = Union[  # noqa: UP007 - msgspec decodes a Union of tagged Structs
     TraceDeleted,
     AssessmentLogged,
     AssessmentDeleted,
+    TraceLinked,
     ExperimentMerged,
     SourceImported,
 ]

@@ -108,6 +108,8 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
     metadata: dict[str, str] = {}
     create_time_ms: int = 0
     last_update_time_ms: int = 0
+    overrides: str | None = None  # the assessment this one corrects
+    valid: bool = True  # False while a live assessment overrides this one
 
 
 class TraceInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -168,7 +170,7 @@ _INFO_COLUMNS = ("trace_id, experiment_id, name, state, request_time_ms, executi
 _SPAN_COLUMNS = ("trace_id, span_id, parent_span_id, name, span_type, start_time_ns, end_time_ns, status, "
                  "status_message, inputs, outputs, attributes, events")
 _ASSESSMENT_COLUMNS = ("trace_id, assessment_id, name, kind, value, rationale, source_type, source_id, span_id, error, "
-                       "metadata, create_time_ms, last_update_time_ms")
+                       "metadata, create_time_ms, last_update_time_ms, overrides, valid")
 
 
 def read_trace_infos(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> list[TraceInfo]:
@@ -218,9 +220,10 @@ def _assessments(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> dict[s
                        "ORDER BY create_time_ms, assessment_id", {"ids": trace_ids}).fetchall()
     out: dict[str, list[Assessment]] = {}
     for (trace_id, aid, name, kind, value, rationale, source_type, source_id, span_id, error, metadata, created,
-         updated) in rows:
+         updated, overrides, valid) in rows:
         out.setdefault(trace_id, []).append(Assessment(
             assessment_id=aid, trace_id=trace_id, name=name, kind=kind, value=load_json(value), rationale=rationale,
             source_type=source_type or "CODE", source_id=source_id, span_id=span_id, error=load_json(error),
-            metadata=dict(metadata), create_time_ms=int(created), last_update_time_ms=int(updated)))
+            metadata=dict(metadata), create_time_ms=int(created), last_update_time_ms=int(updated),
+            overrides=overrides, valid=bool(valid)))
     return out

@@ -365,7 +365,7 @@ VIEWS = {
 _TRACE_EVENTS = """
     SELECT *, (ts, writer_id, writer_seq) AS o FROM {control}
     WHERE kind IN ('TraceStarted', 'SpanLogged', 'TraceEnded', 'TraceTagSet', 'TraceTagDeleted', 'TraceDeleted',
-                   'AssessmentLogged', 'AssessmentDeleted')
+                   'AssessmentLogged', 'AssessmentDeleted', 'TraceLinked')
       AND trace_id NOT IN (SELECT trace_id FROM {control} WHERE kind = 'TraceDeleted')"""
 _LAST_SPANS = """
     SELECT * FROM c WHERE kind = 'SpanLogged'
@@ -410,6 +410,9 @@ VIEWS.update({
         ), rated AS (
             SELECT trace_id, count(DISTINCT assessment_id) AS assessment_count FROM c
             WHERE kind = 'AssessmentLogged' GROUP BY trace_id
+        ), linked AS (
+            SELECT trace_id, list(DISTINCT run_id ORDER BY run_id) AS run_ids FROM c
+            WHERE kind = 'TraceLinked' GROUP BY trace_id
         ), timed AS (
             SELECT i.trace_id, i.experiment_id,
                    coalesce(nullif(st.trace_name, ''), r.name, '') AS name,
@@ -423,13 +426,16 @@ VIEWS.update({
                    map_concat(coalesce(""" + _JSON_MAP.format("st.metadata") + """, MAP {{}}::MAP(VARCHAR, VARCHAR)),
                               coalesce(""" + _JSON_MAP.format("e.metadata") + """, MAP {{}}::MAP(VARCHAR, VARCHAR))) AS metadata,
                    coalesce(n.span_count, 0) AS span_count, coalesce(a.assessment_count, 0) AS assessment_count,
-                   nullif(st.client_request_id, '') AS client_request_id
+                   nullif(st.client_request_id, '') AS client_request_id, l.run_ids AS linked_run_ids
             FROM ids i LEFT JOIN started st USING (trace_id) LEFT JOIN ended e USING (trace_id)
             LEFT JOIN root r USING (trace_id) LEFT JOIN counts n USING (trace_id) LEFT JOIN tags t USING (trace_id)
-            LEFT JOIN rated a USING (trace_id)
+            LEFT JOIN rated a USING (trace_id) LEFT JOIN linked l USING (trace_id)
         )
-        SELECT * REPLACE (coalesce(client_request_id, metadata['mlflow.clientRequestId']) AS client_request_id),
-               epoch_ms(request_time_ms) AS request_time
+        SELECT * EXCLUDE (linked_run_ids)
+                 REPLACE (coalesce(client_request_id, metadata['mlflow.clientRequestId']) AS client_request_id),
+               epoch_ms(request_time_ms) AS request_time,
+               list_distinct(list_concat(list_filter([metadata['mlflow.sourceRun']], lambda x: x IS NOT NULL),
+                                         coalesce(linked_run_ids, []::VARCHAR[]))) AS run_ids
         FROM timed""",
     "assessments": """
         WITH c AS (""" + _TRACE_EVENTS + """), last AS (
@@ -439,6 +445,9 @@ VIEWS.update({
             QUALIFY row_number() OVER (PARTITION BY trace_id, assessment_id ORDER BY o DESC) = 1
         )
         SELECT trace_id, assessment_id, assessment_name AS name, assessment_kind AS kind,
+               nullif(overrides, '') AS overrides,
+               assessment_id NOT IN (SELECT overrides FROM last WHERE NOT deleted AND kind = 'AssessmentLogged'
+                                     AND overrides != '') AS valid,
                nullif(assessment_value, '') AS value, nullif(rationale, '') AS rationale, source_type, nullif(source_id, '') AS source_id,
                nullif(span_id, '') AS span_id, nullif(error, '') AS error,
                coalesce(""" + _JSON_MAP.format("metadata") + """, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS metadata,

@@ -43,12 +43,16 @@ _MAPS = {"metric": "r.metrics", "param": "r.params", "tag": "r.tags"}
 
 class Params:
     """Collects parameter values and hands out their placeholders; `columns` maps attributes to
-    SQL, `maps` the entities (metric, param, tag) the view has as MAP columns."""
+    SQL, `maps` the entities (metric, param, tag) the view has as MAP columns, `related` the
+    attributes that hold many values per row: an ``EXISTS (…)`` with ``{}`` where the comparison
+    goes (a row matches when one of its values does), the attribute's column naming the value."""
 
-    def __init__(self, columns: dict[str, str] | None = None, maps: dict[str, str] | None = None) -> None:
+    def __init__(self, columns: dict[str, str] | None = None, maps: dict[str, str] | None = None,
+                 related: dict[str, str] | None = None) -> None:
         self.values: dict[str, Any] = {}
         self.columns = RUN_COLUMNS if columns is None else columns
         self.maps = _MAPS if maps is None else maps
+        self.related = related or {}
 
     def add(self, value: Any) -> str:
         name = f"p{len(self.values)}"
@@ -81,6 +85,8 @@ def _comparison(node: Comparison, params: Params) -> str:
             text = f"({text} OR isnan({operand}))" if op == "!=" else f"({text} AND NOT isnan({operand}))"
     if node.key.entity == "dataset":
         return f"EXISTS (SELECT 1 FROM inputs i WHERE i.run_id = r.run_id AND {text})"
+    if node.key.entity == "attribute" and node.key.name in params.related:
+        return params.related[node.key.name].format(text)
     return text
 
 
@@ -107,6 +113,8 @@ def order_expression(key: Key, params: Params, desc: bool = False) -> Order:
     """How a row sorts by `key`: MLflow's ranks (values, then NaN, then missing), then the value."""
     if key.entity == "dataset":
         raise FilterSyntaxError(f"datasets.{key.name}", 0, "runs cannot be ordered by a dataset key")
+    if key.entity == "attribute" and key.name in params.related:
+        raise FilterSyntaxError(key.name, 0, f"{key.name} holds many values per row: it filters, it cannot order")
     value = _operand(key, params)
     if key.entity == "metric":
         rank = f"(CASE WHEN {value} IS NULL THEN 2 WHEN isnan({value}) THEN 1 ELSE 0 END)"

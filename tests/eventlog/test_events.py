@@ -21,7 +21,7 @@ PINNED_TAGS = {
     "LoggedModelDeleted", "ModelOutputLogged", "ModelInputLogged", "LoggedModelMetricLogged",
     "RunHeartbeatSent", "RunHeartbeatLost",
     "TraceStarted", "SpanLogged", "TraceEnded", "TraceTagSet", "TraceTagDeleted", "TraceDeleted",
-    "AssessmentLogged", "AssessmentDeleted",
+    "AssessmentLogged", "AssessmentDeleted", "TraceLinked",
     "ExperimentMerged", "SourceImported",  # issue 15: moving data
 }
 
@@ -38,7 +38,7 @@ def test_events_are_frozen_kw_only_and_gc_free(cls: type) -> None:
     params = inspect.signature(cls).parameters.values()
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
     assert cls.__name__.endswith(("Created", "Renamed", "Deleted", "Restored", "Set", "Started",
-                                  "Resumed", "Ended", "Logged", "Sent", "Lost", "Merged", "Imported"))
+                                  "Resumed", "Ended", "Logged", "Sent", "Lost", "Merged", "Imported", "Linked"))
 
 
 @pytest.mark.parametrize("cls", list(events.event_kinds().values()))

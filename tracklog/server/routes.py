@@ -186,6 +186,11 @@ ROUTES: list[Route] = [
     Route("GET", "version", None, version, None, ROOT),
     # ---- MLflow 3: traces (each handler checks access on the trace's experiment)
     Route("POST", "traces", tr.StartTraceV3, tr.start_trace, handler_checks),
+    Route("POST", "traces/link-to-run", tr.LinkTracesToRun, tr.link_to_run, handler_checks),
+    Route("POST", "traces/metrics", tr.QueryTraceMetrics, tr.trace_metrics, handler_checks),
+    Route("POST", "traces/calculate-filter-correlation", tr.FilterCorrelation, tr.correlation, handler_checks),
+    Route("GET", "get-trace-artifact", tr.TraceArtifactRef, tr.trace_artifact, handler_checks),
+    Route("PATCH", "traces/{trace_id}", tr.EndTraceV2, tr.end_trace_v2, handler_checks),
     Route("GET", "traces/get", tr.TraceRef, tr.get_trace, handler_checks),
     Route("GET", "traces/batchGet", tr.TraceIds, tr.batch_get, handler_checks),
     Route("POST", "traces/batchGetInfos", tr.TraceIds, tr.batch_get_infos, handler_checks),

@@ -9,14 +9,21 @@ What MLflow's client (3.4+) does with a trace, and what answers it here:
   client uploads no ``traces.json`` artifact: the spans are in the log already;
 - reads: ``GET traces/{id}`` (info), ``GET traces/get`` and ``traces/batchGet`` (with spans, as
   OTLP span messages), ``POST traces/search`` (MLflow's trace filter, `query.traces`);
-- tags (``PATCH``/``DELETE traces/{id}/tags``), assessments (``traces/{id}/assessments[/{aid}]``)
-  and ``POST traces/delete-traces``.
+- tags (``PATCH``/``DELETE traces/{id}/tags``), assessments (``traces/{id}/assessments[/{aid}]``;
+  one may override another, which then reads as invalid) and ``POST traces/delete-traces``;
+- ``POST traces/link-to-run`` (a search by ``run_id`` then finds the trace), the trace data as
+  MLflow's ``traces.json`` (``GET get-trace-artifact``), ``POST traces/metrics`` and
+  ``POST traces/calculate-filter-correlation`` (`query.trace_analytics`);
+- MLflow 2's ``StartTrace`` (``POST /api/2.0/mlflow/traces`` with an ``experiment_id``: the
+  server names the trace) and ``EndTrace`` (``PATCH traces/{id}``).
 
 Access: writing a trace needs EDIT on its experiment, reading it READ, deleting MANAGE.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -26,16 +33,18 @@ import msgspec
 
 from eventlog.errors import InvalidValueError
 from projections.traces import Assessment, Trace, TraceInfo
+from query.trace_analytics import filter_correlation, query_trace_metrics
 from tracklog.server._body import read_request
 from tracklog.server.routing import Call
 from tracklog.tracing.otlp import (
     EXPERIMENT_HEADER,
     decode_request,
     inflate,
+    span_dict,
     span_events,
     span_message,
 )
-from tracklog.tracing.store import TraceStore
+from tracklog.tracing.store import TraceStore, new_trace_id
 
 __all__ = ["SPANS_LOCATION_TAG"]
 
@@ -73,8 +82,62 @@ class _Trace(msgspec.Struct, kw_only=True):
     trace_info: _TraceInfo = msgspec.field(default_factory=_TraceInfo)
 
 
+class _KeyValue(msgspec.Struct, kw_only=True):
+    key: str = ""
+    value: str = ""
+
+
 class StartTraceV3(msgspec.Struct, kw_only=True):
-    trace: _Trace = msgspec.field(default_factory=_Trace)
+    """MLflow 3's ``StartTraceV3`` (`trace`) or, with `experiment_id` instead, MLflow 2's ``StartTrace``."""
+
+    trace: _Trace | None = None
+    experiment_id: str = ""
+    timestamp_ms: int = 0
+    request_metadata: list[_KeyValue] = []
+    tags: list[_KeyValue] = []
+
+
+class EndTraceV2(msgspec.Struct, kw_only=True):
+    request_id: str = ""
+    timestamp_ms: int = 0
+    status: str = ""
+    request_metadata: list[_KeyValue] = []
+    tags: list[_KeyValue] = []
+
+
+class LinkTracesToRun(msgspec.Struct, kw_only=True):
+    trace_ids: list[str] = []
+    run_id: str = ""
+
+
+class TraceArtifactRef(msgspec.Struct, kw_only=True):
+    request_id: str = ""
+
+
+class _Aggregation(msgspec.Struct, kw_only=True):
+    aggregation_type: str = ""
+    percentile_value: float | None = None
+
+
+class QueryTraceMetrics(msgspec.Struct, kw_only=True):
+    experiment_ids: list[str] = []
+    view_type: str = ""
+    metric_name: str = ""
+    aggregations: list[_Aggregation] = []
+    dimensions: list[str] = []
+    filters: list[str] = []
+    time_interval_seconds: int | None = None
+    start_time_ms: int | None = None
+    end_time_ms: int | None = None
+    max_results: int = 1000
+    page_token: str = ""
+
+
+class FilterCorrelation(msgspec.Struct, kw_only=True):
+    experiment_ids: list[str] = []
+    filter_string1: str = ""
+    filter_string2: str = ""
+    base_filter: str = ""
 
 
 class TraceRef(msgspec.Struct, kw_only=True):
@@ -145,6 +208,8 @@ class _Assessment(msgspec.Struct, kw_only=True):
     expectation: _Expectation | None = None
     rationale: str | None = None
     metadata: dict[str, str] | None = None
+    overrides: str = ""
+    valid: bool | None = None
 
 
 class AssessmentBody(msgspec.Struct, kw_only=True):
@@ -188,7 +253,9 @@ def _assessment_json(a: Assessment) -> dict[str, Any]:
         "assessment_id": a.assessment_id, "assessment_name": a.name, "trace_id": a.trace_id,
         "source": {"source_type": a.source_type, **({"source_id": a.source_id} if a.source_id else {})},
         "create_time": _timestamp(a.create_time_ms), "last_update_time": _timestamp(a.last_update_time_ms),
-        "valid": True}
+        "valid": a.valid}
+    if a.overrides:
+        out["overrides"] = a.overrides
     if a.span_id:
         out["span_id"] = a.span_id
     if a.kind == "feedback":
@@ -242,8 +309,42 @@ def _readable_info(call: Call, trace_id: str, level: str = "READ") -> TraceInfo:
     return info
 
 
+def _info_v2_json(info: TraceInfo) -> dict[str, Any]:
+    """MLflow 2's ``TraceInfo``: ``request_id``, ``timestamp_ms``, ``status``, key-value lists."""
+    tags = _info_json(info)["tags"]
+    return {"request_id": info.trace_id, "experiment_id": info.experiment_id, "timestamp_ms": info.request_time,
+            "execution_time_ms": info.execution_duration or 0, "status": info.state,
+            "request_metadata": [{"key": k, "value": v} for k, v in info.trace_metadata.items()],
+            "tags": [{"key": k, "value": v} for k, v in tags.items()]}
+
+
+def _start_trace_v2(call: Call, body: StartTraceV3) -> dict[str, Any]:
+    call.require("experiment", body.experiment_id, "EDIT")
+    call.client.get_experiment(body.experiment_id)  # 404 for an experiment that does not exist
+    store, trace_id = _store(call), new_trace_id()
+    tags = {t.key: t.value for t in body.tags}
+    store.start_trace(trace_id, body.experiment_id, body.timestamp_ms, name=tags.get("mlflow.traceName", ""),
+                      metadata={m.key: m.value for m in body.request_metadata}, tags=tags)
+    return {"trace_info": _info_v2_json(store.get_trace_info(trace_id))}
+
+
+def end_trace_v2(call: Call, body: EndTraceV2) -> dict[str, Any]:
+    """MLflow 2's ``EndTrace``: the trace's end time (its duration from its start), status,
+    metadata (merged over the start's) and tags."""
+    trace_id = call.params["trace_id"]
+    info = _readable_info(call, trace_id, "EDIT")
+    if body.status not in ("OK", "ERROR", "IN_PROGRESS"):
+        raise InvalidValueError(f"status must be OK, ERROR or IN_PROGRESS, got {body.status!r}")
+    store = _store(call)
+    store.end_trace(trace_id, info.experiment_id, body.status, max(0, body.timestamp_ms - info.request_time),
+                    metadata={m.key: m.value for m in body.request_metadata}, tags={t.key: t.value for t in body.tags})
+    return {"trace_info": _info_v2_json(store.get_trace_info(trace_id))}
+
+
 def start_trace(call: Call, body: StartTraceV3) -> dict[str, Any]:
-    info = body.trace.trace_info
+    if body.trace is None and body.experiment_id:
+        return _start_trace_v2(call, body)
+    info = (body.trace or _Trace()).trace_info
     if not _TRACE_ID.fullmatch(info.trace_id):
         raise InvalidValueError(f"trace_info.trace_id must be 1 to 128 letters, digits or ._:-, got {info.trace_id!r}")
     if info.state not in ("OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED", ""):
@@ -270,6 +371,53 @@ def get_trace(call: Call, body: TraceRef) -> dict[str, Any]:
     info = _readable_info(call, body.trace_id)
     trace = _store(call).get_trace(info.trace_id)
     return {"trace": _trace_json(trace)}
+
+
+def trace_artifact(call: Call, body: TraceArtifactRef) -> Any:
+    """The trace's spans as MLflow's ``traces.json`` artifact holds them (``{"spans": [...]}``)."""
+    from starlette.responses import Response
+
+    info = _readable_info(call, body.request_id)
+    trace = _store(call).get_trace(info.trace_id)
+    data = json.dumps({"spans": [span_dict(s) for s in trace.data.spans]}, ensure_ascii=False)
+    return Response(data.encode(), media_type="application/json",
+                    headers={"Content-Disposition": "attachment; filename=traces.json"})
+
+
+def link_to_run(call: Call, body: LinkTracesToRun) -> dict[str, Any]:
+    if not body.run_id:
+        raise InvalidValueError("link-to-run needs run_id")
+    experiment = call.experiment_of("run", body.run_id)
+    if experiment is not None:
+        call.require("experiment", experiment, "EDIT")
+    store = _store(call)
+    for trace_id in body.trace_ids:
+        _readable_info(call, trace_id, "EDIT")
+    store.link_traces_to_run(body.trace_ids, body.run_id)
+    return {}
+
+
+def _readable(call: Call, experiment_ids: list[str]) -> list[str]:
+    if not experiment_ids:
+        raise InvalidValueError("experiment_ids must name at least one experiment")
+    for experiment_id in experiment_ids:
+        call.require("experiment", experiment_id, "READ")
+    return experiment_ids
+
+
+def trace_metrics(call: Call, body: QueryTraceMetrics) -> dict[str, Any]:
+    points = query_trace_metrics(
+        call.store.local.cursor(), _readable(call, body.experiment_ids), body.view_type, body.metric_name,
+        [(a.aggregation_type, a.percentile_value) for a in body.aggregations], body.dimensions, body.filters,
+        body.time_interval_seconds, body.start_time_ms, body.end_time_ms, body.max_results or 1000)
+    return {"data_points": [p._asdict() for p in points]}
+
+
+def correlation(call: Call, body: FilterCorrelation) -> dict[str, Any]:
+    found = filter_correlation(call.store.local.cursor(), _readable(call, body.experiment_ids), body.filter_string1,
+                               body.filter_string2, body.base_filter or None)
+    out: dict[str, Any] = {k: v for k, v in found._asdict().items() if not (isinstance(v, float) and math.isnan(v))}
+    return out
 
 
 def batch_get(call: Call, body: TraceIds) -> dict[str, Any]:
@@ -342,7 +490,8 @@ def create_assessment(call: Call, body: AssessmentBody) -> dict[str, Any]:
     source = a.source or _Source()
     logged = _store(call).log_assessment(
         trace_id, a.assessment_name, **_assessment_fields(a), rationale=a.rationale, source_type=source.source_type,
-        source_id=source.source_id or None, span_id=a.span_id or None, metadata=a.metadata)
+        source_id=source.source_id or None, span_id=a.span_id or None, metadata=a.metadata,
+        overrides=a.overrides or None)
     return {"assessment": _assessment_json(logged)}
 
 
@@ -363,7 +512,7 @@ def update_assessment(call: Call, body: AssessmentBody) -> dict[str, Any]:
     logged = store.log_assessment(
         trace_id, a.assessment_name or old.name, **fields, rationale=a.rationale if a.rationale is not None else old.rationale,
         source_type=old.source_type, source_id=old.source_id, span_id=old.span_id,
-        metadata={**old.metadata, **(a.metadata or {})}, assessment_id=aid)
+        metadata={**old.metadata, **(a.metadata or {})}, assessment_id=aid, overrides=old.overrides)
     return {"assessment": _assessment_json(logged)}
 
 

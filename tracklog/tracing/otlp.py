@@ -29,7 +29,7 @@ from eventlog.errors import (
 from eventlog.events import SpanLogged
 from projections.traces import Span
 
-__all__ = ["EXPERIMENT_HEADER", "decode_request", "span_events", "inflate", "span_message", "spans_in"]
+__all__ = ["EXPERIMENT_HEADER", "decode_request", "inflate", "span_dict", "span_events", "span_message", "spans_in"]
 
 EXPERIMENT_HEADER = "x-mlflow-experiment-id"  # MLflow's client names the experiment of the spans it sends
 _INPUTS, _OUTPUTS, _TYPE, _REQUEST_ID = "mlflow.spanInputs", "mlflow.spanOutputs", "mlflow.spanType", "mlflow.traceRequestId"
@@ -218,6 +218,36 @@ def _any_value(value: Any, out: Any) -> None:
         out.string_value = str(value)
 
 
+def _mlflow_attributes(span: Span) -> dict[str, Any]:
+    """The span's attributes with MLflow's own put back: trace id, type, inputs, outputs."""
+    attributes: dict[str, Any] = {_REQUEST_ID: span.trace_id, _TYPE: span.span_type or "UNKNOWN"}
+    if span.inputs is not None:
+        attributes[_INPUTS] = span.inputs
+    if span.outputs is not None:
+        attributes[_OUTPUTS] = span.outputs
+    attributes.update(span.attributes)
+    return attributes
+
+
+def _b64(hex_id: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_id)).decode()
+
+
+def span_dict(span: Span) -> dict[str, Any]:
+    """A span as MLflow's trace-data JSON (its ``traces.json`` artifact) holds it: ids in base64,
+    times in ns, OpenTelemetry's status code names, attribute values as JSON text."""
+    return {
+        "trace_id": _b64(span.trace_id.removeprefix("tr-")), "span_id": _b64(span.span_id),
+        "parent_span_id": _b64(span.parent_id) if span.parent_id else None, "name": span.name,
+        "start_time_unix_nano": span.start_time_ns, "end_time_unix_nano": span.end_time_ns,
+        "events": [{"name": e.get("name", ""), "time_unix_nano": int(e.get("timestamp_ns") or 0),
+                    "attributes": e.get("attributes") or {}} for e in span.events],
+        "status": {"code": f"STATUS_CODE_{span.status}", "message": span.status_message or ""},
+        "attributes": {k: json.dumps(v, ensure_ascii=False) for k, v in _mlflow_attributes(span).items()},
+        "links": [],
+    }
+
+
 def span_message(span: Span) -> Any:
     """An OTLP ``Span`` message of a span read from the catalog, with MLflow's attributes (inputs,
     outputs, type, trace id), as MLflow's client reads spans."""
@@ -232,13 +262,7 @@ def span_message(span: Span) -> Any:
     message.status.code = _STATUS_CODE.get(span.status, 0)  # type: ignore[assignment]
     if span.status_message:
         message.status.message = span.status_message
-    attributes: dict[str, Any] = {_REQUEST_ID: span.trace_id, _TYPE: span.span_type or "UNKNOWN"}
-    if span.inputs is not None:
-        attributes[_INPUTS] = span.inputs
-    if span.outputs is not None:
-        attributes[_OUTPUTS] = span.outputs
-    attributes.update(span.attributes)
-    for key, value in attributes.items():
+    for key, value in _mlflow_attributes(span).items():
         kv = message.attributes.add()
         kv.key = key
         _any_value(value, kv.value)

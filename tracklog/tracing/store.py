@@ -22,6 +22,7 @@ from eventlog.events import (
     Event,
     TraceDeleted,
     TraceEnded,
+    TraceLinked,
     TraceStarted,
     TraceTagDeleted,
     TraceTagSet,
@@ -37,6 +38,7 @@ __all__ = ["MAX_TAG_KEY", "MAX_TAG_VALUE", "TraceStore", "new_assessment_id", "n
 
 MAX_TAG_KEY = 250  # MLflow's limits for trace tags
 MAX_TAG_VALUE = 8000
+MAX_LINKED_TRACES = 100  # MLflow's limit for one link_traces_to_run call
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -86,7 +88,12 @@ class TraceStore:
         self.log.append(event)
 
     def start_trace(self, trace_id: str, experiment_id: str, request_time_ms: int, *, name: str = "",
-                    client_request_id: str = "", metadata: Mapping[str, str] | None = None) -> None:
+                    client_request_id: str = "", metadata: Mapping[str, str] | None = None,
+                    tags: Mapping[str, str] | None = None) -> None:
+        for key, value in (tags or {}).items():
+            _check_tag(key, value)
+        for key, value in (tags or {}).items():
+            self.log.append(TraceTagSet(trace_id=trace_id, experiment_id=experiment_id, key=key, value=value))
         self.log.append(TraceStarted(trace_id=trace_id, experiment_id=experiment_id, request_time=request_time_ms,
                                      trace_name=name, client_request_id=client_request_id,
                                      metadata=_dumps(dict(metadata)) if metadata else ""))
@@ -115,8 +122,10 @@ class TraceStore:
     def log_assessment(self, trace_id: str, name: str, kind: str, value: Any = None, *, rationale: str | None = None,
                        source_type: str = "CODE", source_id: str | None = None, span_id: str | None = None,
                        error: Mapping[str, Any] | None = None, metadata: Mapping[str, str] | None = None,
-                       assessment_id: str | None = None) -> Assessment:
-        """Record feedback or an expectation (`kind`) on a trace; with `assessment_id`, update that one."""
+                       assessment_id: str | None = None, overrides: str | None = None) -> Assessment:
+        """Record feedback or an expectation (`kind`) on a trace; with `assessment_id`, update that one.
+        With `overrides` (another assessment's id on the same trace), this one corrects that one,
+        which reads as invalid (``valid=False``) until this one is deleted."""
         if kind not in ("feedback", "expectation"):
             raise InvalidValueError(f"an assessment is 'feedback' or 'expectation', got {kind!r}")
         if not isinstance(name, str) or not name:
@@ -125,19 +134,32 @@ class TraceStore:
         created = int(time.time() * 1000)
         if assessment_id is not None:
             created = self.get_assessment(trace_id, assessment_id).create_time_ms
+        if overrides:
+            self.get_assessment(trace_id, overrides)  # 404 for one that is not on this trace
         aid = assessment_id or new_assessment_id()
         self.log.append(AssessmentLogged(
             trace_id=trace_id, experiment_id=experiment_id, assessment_id=aid, assessment_name=name,
             assessment_kind=kind, assessment_value=_dumps(value), rationale=rationale or "",
             source_type=(source_type or "CODE").upper(), source_id=source_id or "", span_id=span_id or "",
             error=_dumps(dict(error)) if error else "", metadata=_dumps(dict(metadata)) if metadata else "",
-            created_time=created))
+            created_time=created, overrides=overrides or ""))
         return self.get_assessment(trace_id, aid)
 
     def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
         self.get_assessment(trace_id, assessment_id)
         self.log.append(AssessmentDeleted(trace_id=trace_id, experiment_id=self.experiment_of(trace_id),
                                           assessment_id=assessment_id))
+
+    def link_traces_to_run(self, trace_ids: Sequence[str], run_id: str) -> None:
+        """Link these traces to a run (each must exist, as must the run): a search with
+        ``attributes.run_id = '<run>'`` finds them, as it finds the traces recorded under the run."""
+        if len(trace_ids) > MAX_LINKED_TRACES:
+            raise InvalidValueError(f"link_traces_to_run takes at most {MAX_LINKED_TRACES} trace ids, "
+                                    f"got {len(trace_ids)}")
+        self.local.get_run(run_id)  # RunNotFoundError
+        infos = read_trace_infos(self.local.cursor(), list(trace_ids))  # TraceNotFoundError
+        for info in infos:
+            self.log.append(TraceLinked(trace_id=info.trace_id, experiment_id=info.experiment_id, run_id=run_id))
 
     def delete_traces(self, experiment_id: str, *, max_timestamp_millis: int | None = None,
                       max_traces: int | None = None, trace_ids: Iterable[str] | None = None) -> int:
