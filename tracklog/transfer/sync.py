@@ -102,6 +102,10 @@ class _Syncer:
         self.held: dict[str, set[int]] = {}  # DEST's identities: writer id -> seqs
         self.indexed: set[str] = set()  # DEST files already in `held`
         self.handled: set[str] = set()  # SRC files copied in an earlier pass (immutable)
+        # kept across passes: a later pass copies events of experiments created (and models
+        # blocked) in an earlier one, whose creation it no longer reads
+        self.mapping: dict[str, str] = {}  # SRC experiment id -> DEST id, where they differ
+        self.blocked: set[str] = set()  # SRC registered model ids DEST gives another model's name
         self.src_root = source.artifact_root.rstrip("/")
         self.dest_root = target.artifact_root.rstrip("/")
 
@@ -109,13 +113,13 @@ class _Syncer:
         report = SyncReport(source=self.source.uri, dest=self.target.uri)
         self._index()
         control = {p: self.source.read(p) for p in self.source.files("control") if p not in self.handled}
-        mapping = self._experiments(control, report)
-        blocked = self._registered_models(control, report)
+        self._experiments(control, report)
+        self._registered_models(control, report)
         for path, table in control.items():
-            self._copy(path, table, "control", report, mapping, blocked)
+            self._copy(path, table, "control", report)
         for path in self.source.files("metric"):
             if path not in self.handled and path not in self.landed:
-                self._copy(path, self.source.read(path), "metric", report, mapping, blocked)
+                self._copy(path, self.source.read(path), "metric", report)
             self.handled.add(path)
         if self.copy_artifacts:
             self._artifacts(report)
@@ -161,13 +165,12 @@ class _Syncer:
 
     # ---- copying ---------------------------------------------------------------------------
 
-    def _copy(self, path: str, table: Any, stream: str, report: SyncReport, mapping: dict[str, str],
-              blocked: set[str]) -> None:
+    def _copy(self, path: str, table: Any, stream: str, report: SyncReport) -> None:
         import pyarrow.compute as pc
 
         table = self._missing(table)
         if stream == "control" and table.num_rows:
-            table = self._rewrite(table, mapping, blocked)
+            table = self._rewrite(table, self.mapping, self.blocked)
         for writer_id in pc.unique(table["writer_id"]).to_pylist() if table.num_rows else []:
             rows = table.filter(pc.equal(table["writer_id"], writer_id)).sort_by("writer_seq")
             first = rows.slice(0, 1).to_pylist()[0]
@@ -205,9 +208,8 @@ class _Syncer:
 
     # ---- experiments and registered models ---------------------------------------------------
 
-    def _experiments(self, control: dict[str, Any], report: SyncReport) -> dict[str, str]:
-        """SRC experiment id -> DEST id for the experiments whose name DEST gives another id."""
-        mapping: dict[str, str] = {}
+    def _experiments(self, control: dict[str, Any], report: SyncReport) -> None:
+        """Map (in `self.mapping`) the new experiments of SRC whose name DEST gives another id."""
         for row in _rows(control.values(), "ExperimentCreated", ("experiment_id", "name", "ts", "writer_id")):
             src_id, name = row["experiment_id"], row["name"]
             holder = self.target.read_claim(_EXPERIMENT_NAMES, name)
@@ -218,26 +220,23 @@ class _Syncer:
                 self.target.claim("experiment-ids", candidate, candidate)
                 holder = self.target.claim(_EXPERIMENT_NAMES, name, candidate)
             if holder != src_id:
-                mapping[src_id] = holder
+                self.mapping[src_id] = holder
                 report.merged[src_id] = holder
                 writer = IdentityWriter(self.target.store, identity("sync-merge", self.source.uri, src_id, holder))
                 writer.add(ExperimentMerged(experiment_id=holder, source_experiment_id=src_id, source=self.source.uri,
                                             name=name), row["ts"] // 1_000_000, self.target.writer.actor)
                 writer.flush_control()
-        return mapping
 
-    def _registered_models(self, control: dict[str, Any], report: SyncReport) -> set[str]:
-        blocked: set[str] = set()
+    def _registered_models(self, control: dict[str, Any], report: SyncReport) -> None:
         for row in _rows(control.values(), "RegisteredModelCreated", ("registered_model_id", "model_name")):
             rid, name = row["registered_model_id"], row["model_name"]
             if self.target.claim(_MODEL_NAMES, name, rid) != rid:
-                blocked.add(rid)
+                self.blocked.add(rid)
                 report.warnings.append(f"registered model {name!r} of {self.source.uri} not copied: {self.target.uri} "
                                        "has another model of that name")
         for row in _rows(control.values(), "ModelVersionCreated", ("registered_model_id", "version")):
-            if row["registered_model_id"] not in blocked:
+            if row["registered_model_id"] not in self.blocked:
                 self.target.claim(f"model-versions/{row['registered_model_id']}", str(row["version"]), "sync")
-        return blocked
 
     # ---- artifacts -------------------------------------------------------------------------------
 
