@@ -28,12 +28,13 @@ from eventlog.errors import (
 )
 from eventlog.events import Event
 from eventlog.storage import Store, open_store
-from eventlog.writer import Batch, Durability, Writer, recover_wal
+from eventlog.writer import Batch, Durability, Writer, recover_wal, recover_wal_events
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["CorruptFileWarning", "EventLog", "Stream", "default_actor", "local_cache", "relisting"]
+__all__ = ["CorruptFileWarning", "EventLog", "Stream", "default_actor", "local_cache", "parse_size", "publish_settings",
+           "publish_wal", "relisting"]
 
 T = TypeVar("T")
 
@@ -55,6 +56,42 @@ def relisting(read: Callable[[], T], attempts: int = 5) -> T:
 
 Stream = Literal["metric", "control"]
 STREAMS: tuple[Stream, ...] = ("control", "metric")
+DEFAULT_WAL_LIMIT = 1 << 30  # bytes of unpublished events per writer (TRACKLOG_WAL_LIMIT)
+DEFAULT_PUBLISH_WAIT = 5.0  # s end_run (store unreachable) and exit wait for it (TRACKLOG_PUBLISH_WAIT)
+CONTACT_WAIT = 2.0  # s opening waits for a remote store to answer before logging starts offline
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def parse_size(text: str, *, where: str) -> int:
+    """``"512MB"``, ``"2GiB"``, ``"1000000"`` as bytes; raises `InvalidInputError` naming `where`.
+
+    >>> parse_size("2 GB", where="TRACKLOG_WAL_LIMIT")
+    2000000000
+    """
+    number = text.strip().upper()
+    digits = number.rstrip("KMGTIB ")
+    unit = number[len(digits):].strip()
+    try:
+        value = float(digits) * _UNITS[unit]
+    except (KeyError, ValueError):
+        raise InvalidInputError(f"{where}: expected a size such as 500MB, 2GB or 1073741824, got {text!r}") from None
+    if value <= 0:
+        raise InvalidInputError(f"{where}: expected a size above 0, got {text!r}")
+    return int(value)
+
+
+def publish_settings() -> tuple[int, float]:
+    """``(wal_limit, publish_wait)`` from ``TRACKLOG_WAL_LIMIT`` and ``TRACKLOG_PUBLISH_WAIT``."""
+    limit = os.environ.get("TRACKLOG_WAL_LIMIT")
+    wait = os.environ.get("TRACKLOG_PUBLISH_WAIT")
+    try:
+        seconds = DEFAULT_PUBLISH_WAIT if not wait else float(wait)
+    except ValueError:
+        raise InvalidInputError(f"TRACKLOG_PUBLISH_WAIT: expected seconds such as 5 or 0.5, got {wait!r}") from None
+    if seconds < 0:
+        raise InvalidInputError(f"TRACKLOG_PUBLISH_WAIT: expected seconds >= 0, got {wait!r}")
+    return (parse_size(limit, where="TRACKLOG_WAL_LIMIT") if limit else DEFAULT_WAL_LIMIT), seconds
 
 
 def default_actor() -> str:
@@ -88,6 +125,18 @@ def local_cache(store: Store, kind: str, local: str) -> str:
     return os.path.join(cache, kind, hashlib.sha256(store.uri.encode()).hexdigest()[:16])
 
 
+def publish_wal(uri: str, **storage_options: Any) -> tuple[int, int]:
+    """Publish what waits in this machine's WAL for the store at `uri` (left by processes that
+    ended while it was unreachable; ``tracklog sync URI``). Returns how many WAL segments and
+    events were published; segments of live writers are theirs to publish.
+
+    Raises:
+        StorageError: the store still does not answer (nothing is lost: run it again later).
+    """
+    store = open_store(uri, **storage_options)  # the self-test: fails at once if unreachable
+    return recover_wal_events(store, local_cache(store, "wal", "_wal"))
+
+
 class EventLog:
     """The event log of one store: append, flush, scan, claim."""
 
@@ -106,9 +155,15 @@ class EventLog:
         flush_interval: float = 3.0,
         actor: str | None = None,
         storage_options: dict[str, Any] | None = None,
+        wal_limit: int | None = None,
+        publish_wait: float | None = None,
     ) -> EventLog:
         """Open the log at `uri` and republish dead writers' WALs (a local folder is created by
         the first event published, not here).
+
+        A remote store that does not answer within `CONTACT_WAIT` seconds (or fails) does not
+        stop logging: the writer starts offline, its events wait in the local WAL, and the
+        store's self-test and the republishing happen in the background once it answers.
 
         Args:
             uri: a folder, ``file://…`` or an fsspec URL such as ``s3://bucket/prefix``.
@@ -117,6 +172,10 @@ class EventLog:
             flush_events: publish a segment once this many events are buffered.
             flush_interval: publish at least this often, in seconds.
             actor: the user recorded on every event (default: the login name).
+            wal_limit: bytes of events that may wait for an unreachable store; at the limit
+                appends wait for it (``TRACKLOG_WAL_LIMIT``, default 1 GiB).
+            publish_wait: seconds `Writer.wait_or_warn` (end_run, exit) waits for the store
+                (``TRACKLOG_PUBLISH_WAIT``, default 5).
         """
         durability = durability or os.environ.get("TRACKLOG_DURABILITY", "wal")  # type: ignore[assignment]
         if durability not in ("wal", "fsync", "none"):
@@ -127,13 +186,16 @@ class EventLog:
             raise InvalidInputError(
                 f"flush_events must be >= 1 and flush_interval > 0, got {flush_events} and {flush_interval}"
             )
-        store = open_store(uri, **(storage_options or {}))
+        env_limit, env_wait = publish_settings()
+        store = open_store(uri, verify=False, **(storage_options or {}))
         wal_dir = local_cache(store, "wal", "_wal")
-        recover_wal(store, wal_dir)
         writer = Writer(
             store, wal_dir, actor=actor or default_actor(), durability=durability,  # type: ignore[arg-type]
             flush_events=flush_events, flush_interval=flush_interval,
+            wal_limit=wal_limit if wal_limit is not None else env_limit,
+            publish_wait=publish_wait if publish_wait is not None else env_wait,
         )
+        writer.contact(CONTACT_WAIT)  # the self-test, then dead writers' WALs republished
         return cls(store, writer)
 
     def exists(self) -> bool:

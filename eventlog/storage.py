@@ -7,7 +7,8 @@ there" (so a retried flush that landed counts as done).
 - `LocalStore` writes under ``_staging/``, fsyncs, then ``os.link``\\ s to the final name,
   which fails if it exists; the staging file is removed either way.
 - `FsspecStore` makes one PUT with put-if-absent (fsspec mode ``"xb"``; S3 conditional
-  writes). `open_store` runs a self-test and refuses a filesystem that overwrites silently.
+  writes). A self-test refuses a filesystem that overwrites silently: `open_store` runs it,
+  or (``verify=False``, for a store that may be unreachable now) its first publish does.
 
 Nothing whose name starts with ``_`` or ``.`` is ever data.
 """
@@ -18,6 +19,7 @@ import contextlib
 import difflib
 import os
 import re
+import threading
 import time
 import uuid
 from typing import Any, Protocol, runtime_checkable
@@ -169,11 +171,18 @@ class FsspecStore:
         self.root = root.rstrip("/")
         self.uri = uri
         self.local_root = None
+        self.verified = False  # the self-test passed: publishing is put-if-absent here
+        self._verify_lock = threading.Lock()
 
     def _abs(self, relpath: str) -> str:
         return f"{self.root}/{relpath}"
 
     def publish(self, relpath: str, data: bytes, *, durable: bool = False) -> bool:
+        if not self.verified:
+            self.self_test()
+        return self._put(relpath, data)
+
+    def _put(self, relpath: str, data: bytes) -> bool:
         try:
             with self.fs.open(self._abs(relpath), "xb") as fh:
                 fh.write(data)
@@ -220,11 +229,26 @@ class FsspecStore:
 
 
     def self_test(self) -> None:
-        """Refuse a filesystem whose ``"xb"`` mode silently overwrites: publishing would double-count."""
+        """Refuse a filesystem whose ``"xb"`` mode silently overwrites: publishing would double-count.
+
+        Raises:
+            UnsupportedStoreError: a second exclusive create of one file succeeded.
+            StorageError: the store could not be written (unreachable, no permission…).
+        """
+        with self._verify_lock:
+            if not self.verified:
+                self._self_test()
+                self.verified = True
+
+    def probe(self) -> None:
+        """Write, re-create and delete a probe file: raises `StorageError` unless the store answers."""
+        self._self_test()
+
+    def _self_test(self) -> None:
         probe = f"_selftest/{uuid.uuid4().hex}"
         try:
-            self.publish(probe, b"1")
-            if self.publish(probe, b"2"):
+            self._put(probe, b"1")
+            if self._put(probe, b"2"):
                 raise UnsupportedStoreError(
                     f"the store {self.uri!r} does not support put-if-absent: a second exclusive "
                     "create of the same file succeeded; tracklog needs it to publish exactly once "
@@ -311,10 +335,11 @@ def _missing_filesystem(uri: str, protocol: str, exc: Exception) -> UnsupportedS
     return UnsupportedStoreError(f"no filesystem for {protocol}:// in {uri!r}: {hint} ({type(exc).__name__}: {exc})")
 
 
-def open_store(uri: str, **storage_options: Any) -> Store:
+def open_store(uri: str, *, verify: bool = True, **storage_options: Any) -> Store:
     """Open a store at `uri`: a path, ``file://…``, or any fsspec URL (``s3://``, ``memory://``…).
 
-    A local folder is not created here: the first publish creates it.
+    A local folder is not created here: the first publish creates it. With `verify` False an
+    fsspec store is not contacted here: its self-test runs before its first publish.
 
     Raises:
         StoreURIError: `uri` looks mistyped (``s3:/bucket``, ``memroy://x``); the message suggests a fix.
@@ -336,5 +361,6 @@ def open_store(uri: str, **storage_options: Any) -> Store:
         raise _missing_filesystem(uri, protocol, exc) from exc
     root = fs._strip_protocol(uri)
     store = FsspecStore(fs, root, uri)
-    store.self_test()
+    if verify:
+        store.self_test()
     return store

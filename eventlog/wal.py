@@ -263,6 +263,11 @@ class RecordBuffer:
 
     # ---- reading back ---------------------------------------------------------------------
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes written so far (what the batch takes in its WAL file, or in memory)."""
+        return self._off
+
     def metric_count(self) -> int:
         """How many metric records the buffer holds."""
         return (self._span_bytes + self._off - self._span_start) // RECORD_SIZE

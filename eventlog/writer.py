@@ -13,6 +13,14 @@ child re-mints a fresh writer.
 A batch and its WAL segment hold exactly the same events, and segment names depend only on
 those events (``<writer_id>-<first_seq>``), so a batch republished from a dead writer's WAL
 lands under the names the writer would have used: exactly once, whoever gets there first.
+
+An unreachable store does not slow logging down: a publish that fails leaves its batch in the
+WAL and the writer *offline*; appends go on, the flusher retries with backoff (the batches
+keep their names, so a retry of a batch that did land is a no-op) and publishes everything
+once the store answers. What waits is bounded by `wal_limit` bytes: a warning at 80%, and at
+the limit appends wait for the store (nothing is dropped). `drain` waits a bounded time for
+the store; at exit, what is left stays in the WAL for the next process that opens the store
+(`recover_wal`) or ``tracklog sync URI``, and one warning line says so.
 """
 
 from __future__ import annotations
@@ -33,9 +41,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from eventlog.codec import control_table, metric_table_from_columns, write_parquet
-from eventlog.errors import InvalidInputError, StorageError, WriterClosedError
+from eventlog.errors import (
+    InvalidInputError,
+    StorageError,
+    TracklogError,
+    UnsupportedStoreError,
+    WriterClosedError,
+)
 from eventlog.events import AnyEvent, Event, MetricLogged
-from eventlog.storage import Store
+from eventlog.storage import FsspecStore, Store
 from eventlog.wal import (
     RecordBuffer,
     WalSegment,
@@ -57,6 +71,9 @@ if TYPE_CHECKING:
 
 Columns = dict[str, Any]  # metric points as NumPy columns: see RecordBuffer.metric_columns
 _live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
+_FILL_WARNING = 0.8  # warn once the waiting events take this share of the WAL limit
+_MAX_BACKOFF = 30.0  # s between retries of an unreachable store, at most
+_DRAIN_RETRY = 0.5  # s between retries while someone waits for the store (end_run, exit)
 
 
 def _warn(message: str, *args: Any) -> None:
@@ -114,8 +131,9 @@ class Batch:
     def metric_columns(self) -> tuple[Columns, list[str]]:
         """The metric points as NumPy columns (see `RecordBuffer.metric_columns`) and the names
         their ``run``/``key`` fields index."""
-        if self._sealed is not None:
-            return self._sealed
+        sealed = self._sealed  # read once: a failed publish unseals (see Writer._publish)
+        if sealed is not None:
+            return sealed
         if self.records is not None:
             return self.records.metric_columns(), list(self.records.names)
         buffer = RecordBuffer()  # rows given as tuples (EventLog.pending)
@@ -155,21 +173,27 @@ class Batch:
         columns, names = self.metric_columns()
         return metric_table_from_columns(columns, names, self.writer_id, self.actor)
 
+    def segments(self) -> list[tuple[str, str]]:
+        """``(stream, path)`` of each segment this batch is published as: names that depend
+        only on its events, so every publish of it (a retry, a recovery) lands on them."""
+        out = []
+        if self.control:
+            out.append(("control", segment_path("control", self.writer_id, self.control[0].writer_seq,
+                                                self.control[0].ts)))
+        if self.metric_count():
+            columns, _ = self.metric_columns()
+            out.append(("metric", segment_path("metric", self.writer_id, int(columns["seq"][0]), int(columns["ts"][0]))))
+        return out
+
     def publish(self, store: Store, *, durable: bool) -> list[tuple[str, str]]:
         """Write this batch's segments; a segment already there (a retry) counts as done.
 
         Returns ``(stream, path)`` of each segment.
         """
-        out = []
-        if self.control:
-            path = segment_path("control", self.writer_id, self.control[0].writer_seq, self.control[0].ts)
-            store.publish(path, write_parquet(control_table(self.control)), durable=durable)
-            out.append(("control", path))
-        if self.metric_count():
-            columns, _ = self.metric_columns()
-            path = segment_path("metric", self.writer_id, int(columns["seq"][0]), int(columns["ts"][0]))
-            store.publish(path, write_parquet(self.metric_table()), durable=durable)
-            out.append(("metric", path))
+        out = self.segments()
+        for stream, path in out:
+            table = control_table(self.control) if stream == "control" else self.metric_table()
+            store.publish(path, write_parquet(table), durable=durable)
         return out
 
 
@@ -212,10 +236,17 @@ class Writer:
         durability: Durability = "wal",
         flush_events: int = 100_000,
         flush_interval: float = 3.0,
+        wal_limit: int | None = None,
+        publish_wait: float = 5.0,
     ) -> None:
         if durability not in ("wal", "fsync", "none"):
             raise InvalidInputError(f"durability must be 'wal', 'fsync' or 'none', got {durability!r}")
+        if (wal_limit is not None and wal_limit <= 0) or publish_wait < 0:
+            raise InvalidInputError(f"wal_limit must be > 0 (or None) and publish_wait >= 0, got {wal_limit!r} "
+                                    f"and {publish_wait!r}")
         self.store = store
+        self.wal_limit = wal_limit  # bytes of events waiting to be published, at most (None: no bound)
+        self.publish_wait = publish_wait  # s that end_run (store offline) and exit wait for the store
         self.wal_dir = wal_dir
         self.actor = actor
         self.durability = durability
@@ -246,7 +277,20 @@ class Writer:
         self._closed = False
         self._batch = Batch(self.writer_id, self.actor, 0)
         self._buffer: RecordBuffer | None = None  # the current batch's records, opened at its first event
-        self._failures = 0
+        self._failures = 0  # publishes failed in a row: the store is offline while > 0
+        self._stalled = False  # a bounded wait for a publish ran out: treat the store as offline
+        self._offline_since: float | None = None  # time.time() of the first failure of this outage
+        self._last_error = ""
+        self._retry_at = 0.0  # monotonic time of the next attempt while offline
+        self._draining_until = 0.0  # someone waits for the store until then: retry often
+        self._acked = 0  # every event below this writer_seq is published (and its hooks ran)
+        self._published_count = 0  # successful flushes: tells whether an outage ended meanwhile
+        self._done = threading.Condition()  # notified after each flush attempt
+        self._inflight_bytes = 0  # bytes of the taken, unpublished batches' records
+        self._fill_warned = False
+        self._full_warned = False
+        self._orphans_waiting = False  # dead writers' WALs to republish before our own batches
+        self._gave_up: tuple[int, int] | None = None  # (next seq, flushes) when a drain last ran out
 
     def _after_fork_in_child(self) -> None:
         """The parent keeps its own buffer and WAL; the child starts clean."""
@@ -269,7 +313,8 @@ class Writer:
                 raise WriterClosedError("this event log is closed; open it again to append")
             buffer = self._buffer or self._open_buffer()
             end = buffer.log_metric(run_id, key, value, step, timestamp)
-            if end >= buffer.full_at:
+            full = end >= buffer.full_at
+            if full:
                 self._full = True
                 self._wake.set()
         finally:
@@ -278,6 +323,8 @@ class Writer:
             self._start()
         if self._fsync:
             buffer.sync(end)
+        if full:
+            self._check_room(end)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int, timestamp: int | None) -> None:
         """Append several points (key: float value) of one run at one step and timestamp (None:
@@ -289,13 +336,16 @@ class Writer:
                 raise WriterClosedError("this event log is closed; open it again to append")
             buffer = self._buffer or self._open_buffer()
             end = buffer.log_step(run_id, metrics, step, timestamp)
-            if end >= buffer.full_at:
+            full = end >= buffer.full_at
+            if full:
                 self._full = True
                 self._wake.set()
         if self._thread is None:
             self._start()
         if self._fsync:
             buffer.sync(end)
+        if full:
+            self._check_room(end)
 
     def log_batch(self, run_id: str, keys: Sequence[str], values: Sequence[float], steps: Sequence[int],
                   timestamps: Sequence[int]) -> None:
@@ -307,13 +357,16 @@ class Writer:
                 raise WriterClosedError("this event log is closed; open it again to append")
             buffer = self._buffer or self._open_buffer()
             end = buffer.log_columns(run_id, keys, values, steps, timestamps)
-            if end >= buffer.full_at:
+            full = end >= buffer.full_at
+            if full:
                 self._full = True
                 self._wake.set()
         if self._thread is None:
             self._start()
         if self._fsync:
             buffer.sync(end)
+        if full:
+            self._check_room(end)
 
     def append(self, event: Event) -> Event:
         """Stamp `event` with the envelope, record it and return the stamped event."""
@@ -332,10 +385,16 @@ class Writer:
                 end = buffer.append_event(_encode(stamped))
             self._batch.control.append(stamped)
             buffer.seq, buffer.last_ts = seq + 1, ts
+            full = buffer.nbytes >= buffer.full_at
+            if full:
+                self._full = True
+                self._wake.set()
         if self._thread is None:
             self._start()
         if self._fsync:
             buffer.sync(end)
+        if full:
+            self._check_room(buffer.nbytes)
         return stamped
 
     def _open_buffer(self) -> RecordBuffer:
@@ -363,34 +422,266 @@ class Writer:
             buffer = self._buffer
             if buffer is not None:  # the counters go back to the writer until the next batch opens
                 self._seq, self._last_ts = buffer.seq, buffer.last_ts
+                self._inflight_bytes += buffer.nbytes
             self._batch = Batch(self.writer_id, self.actor, self._seq)
             self._buffer = None
             self._inflight.append(batch)
             return batch
 
     def flush(self) -> None:
-        """Publish everything appended so far; raises `StorageError` if the store refuses."""
+        """Publish everything appended so far; raises `StorageError` if the store refuses (the
+        events stay in the WAL, and the writer is offline until a publish succeeds)."""
         with self._flush_lock:
-            self._take()
-            for batch in list(self._inflight):
-                self._publish(batch)
+            try:
+                contacted = self._reach()
+                self._take()
+                for batch in list(self._inflight):
+                    self._publish(batch)
+                    contacted = True
+            except Exception as exc:
+                self._failed(exc)
+                raise
+            finally:
+                with self._done:
+                    self._done.notify_all()
+            if contacted:
+                self._succeeded()
+
+    def _reach(self) -> bool:
+        """Before publishing: run the store's self-test if it has not passed yet, republish dead
+        writers' WALs that waited for the store, and while offline with nothing of our own to
+        publish, probe it. True if the store answered one of these."""
+        contacted = False
+        store = self.store
+        if isinstance(store, FsspecStore):
+            if not store.verified:
+                store.self_test()
+                contacted = True
+            elif self.offline and not self.has_pending():
+                store.probe()
+                contacted = True
+        if self._orphans_waiting:  # the store did not answer when this writer opened
+            contacted = recover_wal(store, self.wal_dir) > 0 or contacted
+            self._orphans_waiting = False
+        return contacted
 
     def _publish(self, batch: Batch) -> None:
         batch.seal()
         try:
             published = batch.publish(self.store, durable=self._fsync)
-        except StorageError:
-            raise
-        except OSError as exc:
-            raise StorageError(f"could not publish a segment to {self.store.uri}: {exc}") from exc
+        except Exception as exc:
+            if batch.records is not None:  # waiting for the store: keep the points in the WAL, not in memory
+                batch._sealed = batch._rows = None
+            if isinstance(exc, TracklogError):
+                raise
+            raise StorageError(f"could not publish a segment to {self.store.uri}: {type(exc).__name__}: {exc}") from exc
         with self._lock:
             self._inflight.remove(batch)
+            if batch.records is not None:
+                self._inflight_bytes -= batch.records.nbytes
         if batch.records is not None:
             batch.records.remove()
             batch.records = None
         for stream, path in published:
             for hook in self.on_publish:
                 hook(stream, path, batch)
+        self._acked = max(self._acked, batch.first_seq + len(batch))
+
+    # ---- an unreachable store -----------------------------------------------------------
+
+    @property
+    def offline(self) -> bool:
+        """Whether the store is taken as unreachable: the last publish failed, or a bounded
+        wait for one ran out (until a publish succeeds)."""
+        return self._failures > 0 or self._stalled
+
+    def _failed(self, exc: BaseException) -> None:
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        self._failures += 1
+        self._retry_at = time.monotonic() + min(_MAX_BACKOFF, 2.0 ** self._failures)
+        if self._offline_since is None:
+            self._offline_since = time.time()
+            _warn("tracklog: cannot publish to %s (%s); logging goes on: events wait in the local WAL at %s and are "
+                  "published when the store answers (retrying every %g s at most)",
+                  self.store.uri, self._last_error, self.wal_dir, _MAX_BACKOFF)
+
+    def _succeeded(self) -> None:
+        if self._offline_since is not None:
+            _warn("tracklog: %s answers again: the events that waited %.0f s are published",
+                  self.store.uri, time.time() - self._offline_since)
+        self._failures, self._stalled, self._offline_since = 0, False, None
+        self._fill_warned = self._full_warned = False
+        self._published_count += 1
+
+    def _settled(self, target: int) -> bool:
+        """Whether every event below writer_seq `target` is published (hooks included)."""
+        return self._acked >= target or not self.has_pending()
+
+    def drain(self, timeout: float) -> bool:
+        """Have the flusher publish what was appended so far, waiting at most `timeout` seconds;
+        True if it all got published. The store may be down: the caller never waits longer
+        (the flusher does the publishing, so a store that hangs holds up only it)."""
+        with self._lock:
+            target = self._next_seq()
+        if self._settled(target):
+            return True
+        deadline = time.monotonic() + timeout
+        self._draining_until = deadline
+        if self._thread is None or not self._thread.is_alive():
+            threading.Thread(target=self._attempt, name="tracklog-drain", daemon=True).start()
+        else:
+            self._retry_at = 0.0
+            self._wake.set()
+        with self._done:
+            while not self._settled(target):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._stalled = True
+                    self._gave_up = (self._next_seq(), self._published_count)
+                    return False
+                self._done.wait(min(remaining, _DRAIN_RETRY))
+        return True
+
+    def _attempt(self) -> None:
+        with contextlib.suppress(Exception):  # _failed recorded it
+            self.flush()
+
+    def poke(self) -> None:
+        """While offline, have the store tried again at the backoff's pace even if this process
+        appends nothing (its flusher, if running, does so already)."""
+        if not self.offline or (self._thread is not None and self._thread.is_alive()):
+            return
+        if time.monotonic() >= self._retry_at and not self._flush_lock.locked():
+            self._retry_at = time.monotonic() + min(_MAX_BACKOFF, 2.0 ** self._failures)  # one poke at a time
+            threading.Thread(target=self._attempt, name="tracklog-retry", daemon=True).start()
+
+    def contact(self, wait: float) -> None:
+        """Check the store (the put-if-absent self-test) and republish dead writers' WALs,
+        waiting at most `wait` seconds: a store that does not answer by then leaves this writer
+        offline, and its flusher does both before it publishes.
+
+        Raises:
+            UnsupportedStoreError: the store overwrites on exclusive create.
+        """
+        self._orphans_waiting = True
+        if not isinstance(self.store, FsspecStore):  # a local folder answers at once
+            recover_wal(self.store, self.wal_dir)
+            self._orphans_waiting = False
+            return
+        outcome: list[BaseException | None] = []
+        done, late = threading.Event(), threading.Event()
+
+        def check() -> None:
+            try:
+                with self._flush_lock:
+                    self.store.self_test()  # type: ignore[attr-defined]  # an FsspecStore, see above
+                    if self._orphans_waiting:
+                        recover_wal(self.store, self.wal_dir)
+                        self._orphans_waiting = False
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                outcome.append(exc)
+            done.set()
+            if late.is_set():  # the caller went on offline: record how it ended
+                if outcome[0] is None:
+                    self._succeeded()
+                elif isinstance(outcome[0], Exception):
+                    self._failed(outcome[0])
+
+        threading.Thread(target=check, name="tracklog-contact", daemon=True).start()
+        if not done.wait(wait):
+            late.set()
+            if not done.is_set():
+                self._failed(TimeoutError(f"no answer within {wait:g} s"))
+                return
+        error = outcome[0]
+        if isinstance(error, UnsupportedStoreError):
+            raise error
+        if error is not None:
+            self._failed(error)
+
+    def wal_bytes(self) -> int:
+        """Bytes of this writer's unpublished events (its WAL segments, or memory)."""
+        buffer = self._buffer
+        return self._inflight_bytes + (buffer.nbytes if buffer is not None else 0)
+
+    def _check_room(self, end: int) -> None:
+        """A batch filled up: warn as unpublished events near `wal_limit`; at the limit, wait
+        for the store to take some (appends block rather than drop events)."""
+        limit = self.wal_limit
+        if limit is None:
+            return
+        used = self._inflight_bytes + end
+        if used >= _FILL_WARNING * limit and not self._fill_warned:
+            self._fill_warned = True
+            _warn("tracklog: %s has not taken events for %s; %.0f%% of the local WAL limit (%s of %s, "
+                  "TRACKLOG_WAL_LIMIT) is used at %s; at the limit logging calls wait for the store",
+                  self.store.uri, self._outage(), 100 * used / limit, _size(used), _size(limit), self.wal_dir)
+        if used < limit:
+            return
+        if not self._full_warned:
+            self._full_warned = True
+            _warn("tracklog: the local WAL of %s is full (%s, TRACKLOG_WAL_LIMIT) at %s: logging calls wait until the "
+                  "store takes events (none are dropped); last error: %s",
+                  self.store.uri, _size(limit), self.wal_dir, self._last_error or "none")
+        with self._done:
+            while self.wal_bytes() >= limit and not self._closed and not self._stopping:
+                self._done.wait(_DRAIN_RETRY)
+
+    def _outage(self) -> str:
+        since = self._offline_since
+        return "a while" if since is None else f"{time.time() - since:.0f} s"
+
+    def pending_count(self) -> int:
+        """How many appended events are not published yet."""
+        with self._lock:
+            return sum(len(b) for b in self._inflight) + len(self._batch)
+
+    def left_behind(self) -> str:
+        """One line for the user: how many events wait, where, and how to publish them."""
+        count = self.pending_count()
+        if not self._use_wal:
+            return (f"tracklog: {self.store.uri} did not take {count:,} event(s) within {self.publish_wait:g} s "
+                    f"(TRACKLOG_PUBLISH_WAIT); they are LOST at exit (durability='none'); last error: "
+                    f"{self._last_error or 'no answer'}")
+        return (f"tracklog: {self.store.uri} did not take {count:,} event(s) within {self.publish_wait:g} s "
+                f"(TRACKLOG_PUBLISH_WAIT); they wait in the local WAL at {self.wal_dir} and the next process "
+                f"that opens the store publishes them, or run: tracklog sync {self.store.uri} "
+                f"(last error: {self._last_error or 'no answer'})")
+
+    def wait_or_warn(self) -> bool:
+        """Wait up to `publish_wait` for the store to take what was appended; else warn (one
+        line: what waits, where, how to publish it). True if everything is published.
+
+        A second call after a wait that ran out, with nothing appended or published since,
+        only warns: the store had its chance."""
+        with self._lock:
+            again = self._gave_up == (self._next_seq(), self._published_count)
+        if again:
+            return False  # the user was told, and nothing changed since
+        if self.drain(self.publish_wait):
+            return True
+        _warn("%s", self.left_behind())
+        return False
+
+    def unpublished(self) -> list[tuple[str, str, Batch]]:
+        """Copies of the unpublished batches, each with the segments it will be published as
+        (``(stream, path, batch)``): a reader folds them ahead of the store (read-your-writes
+        while it is unreachable). The open batch is closed first, so none of them changes."""
+        if not self._use_wal:  # no WAL: a fold ahead could show events that exit then loses
+            return []
+        self._take()
+        out = []
+        with self._lock:
+            for batch in self._inflight:
+                copy = Batch(self.writer_id, self.actor, batch.first_seq)
+                copy.control = list(batch.control)
+                if batch.metric_count():
+                    copy._sealed = _records_since(batch, 0)
+                out += [(stream, path, copy) for stream, path in copy.segments()]
+        return out
+
+    # ---- the background flusher ---------------------------------------------------------
 
     def _start(self) -> None:
         with self._lock:
@@ -412,27 +703,34 @@ class Writer:
             self._soon_at = deadline
             self._wake.set()
 
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        if self._failures:
+            retry_at = self._retry_at
+            if now < self._draining_until:
+                retry_at = min(retry_at, now + _DRAIN_RETRY)
+            return max(0.0, retry_at - now)
+        soon = self._soon_at
+        return self.flush_interval if soon is None else min(self.flush_interval, max(0.0, soon - now))
+
     def _run(self) -> None:
         _warm_up()
         while not self._stopping:
-            timeout = self.flush_interval if not self._failures else min(30.0, 2.0**self._failures)
-            soon = self._soon_at
-            if soon is not None and not self._failures:
-                timeout = min(timeout, max(0.0, soon - time.monotonic()))
-            self._wake.wait(timeout)
+            self._wake.wait(self._timeout())
             self._wake.clear()
             if self._stopping:
                 break
+            now = time.monotonic()
+            if self._failures and now < self._retry_at and now >= self._draining_until:
+                if self._full:  # offline: batches stay the size of a flush, to publish once it answers
+                    self._full = False
+                    self._take()
+                continue
             soon = self._soon_at
-            if not self._full and soon is not None and time.monotonic() < soon:
+            if not self._failures and not self._full and soon is not None and now < soon:
                 continue  # woken to publish later than now: wait until then
             self._full, self._soon_at = False, None
-            try:
-                self.flush()
-                self._failures = 0
-            except Exception as exc:  # keep the batch, retry later: the WAL still holds it
-                self._failures += 1
-                _warn("tracklog: background flush failed (attempt %d), will retry: %s", self._failures, exc)
+            self._attempt()
 
     @property
     def appended(self) -> bool:
@@ -538,7 +836,12 @@ def _warm_up() -> None:
 
 def recover_wal(store: Store, wal_dir: str) -> int:
     """Republish the WAL segments of dead writers of this store; returns how many."""
-    count = 0
+    return recover_wal_events(store, wal_dir)[0]
+
+
+def recover_wal_events(store: Store, wal_dir: str) -> tuple[int, int]:
+    """Like `recover_wal`; returns how many WAL segments and how many events it republished."""
+    count = events = 0
     for path in claim_orphans(wal_dir):
         try:
             header, records = read_records(path)
@@ -556,7 +859,8 @@ def recover_wal(store: Store, wal_dir: str) -> int:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         count += 1
-    return count
+        events += len(batch)
+    return count, events
 
 
 # ---- process-wide hooks ---------------------------------------------------------------
@@ -566,16 +870,26 @@ _hooks_lock = threading.Lock()
 
 
 def flush_all() -> None:
-    """At exit: stop each flusher thread (a daemon thread must not outlive finalisation), then flush."""
+    """At exit: publish what each writer holds, waiting at most its `publish_wait` for the
+    store (what is left stays in the WAL, and one warning line says so); then stop each
+    flusher thread (a daemon thread must not outlive finalisation)."""
     for writer in list(_live_writers):
         try:
-            # a flusher still warming up (importing pyarrow) need not finish first: flush() is
-            # serialised by its own lock, and a signal handler must not wait long
-            writer._stop_thread(timeout=5.0)
-            writer.flush()
-        except Exception as exc:  # at exit there is no caller to raise to
-            kept = "the WAL keeps the events" if writer.durability != "none" else "events are LOST (durability='none')"
-            _warn("tracklog: flush at exit failed, %s: %s", kept, exc)
+            if writer.wait_or_warn():
+                writer._stop_thread(timeout=5.0)
+                if writer.has_pending():  # appended by another thread meanwhile
+                    writer.wait_or_warn()
+            writer._stopping = True  # a flusher stuck on the store ends when it returns
+        except Exception as exc:  # at exit there is no caller to raise to  # noqa: BLE001
+            _warn("tracklog: flush at exit failed: %s; %s", exc, writer.left_behind())
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

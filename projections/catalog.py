@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import threading
 import time
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from eventlog.writer import Batch
+    from eventlog.writer import Batch, Writer
 
 __all__ = ["BoundedCache", "Catalog", "as_of_ns", "catalog_path", "fetch_arrow", "heartbeat_timeout"]
 
@@ -151,6 +152,7 @@ class Catalog:
         self._own: dict[str, tuple[str, Batch]] = {}  # own segments published, not folded yet
         self._own_lock = threading.Lock()
         self.listed_at = 0.0  # time.monotonic() of the last listing of the store
+        self._offline_warned = False
         in_memory_store = log.uri.startswith("memory://")  # nothing outlives the process anyway
         persistent = persistent and not in_memory_store
         self.path, self.con = self._open(path if persistent else ":memory:")
@@ -240,12 +242,39 @@ class Catalog:
     def sync(self, max_age: float | None = 0.0) -> None:
         """Make reads current: publish this process's pending events and fold them from memory;
         list the store for other writers' segments too if the last listing is older than
-        `max_age` seconds (0: always; None: never)."""
-        self.log.flush()  # cheap when nothing is pending; waits for a publish in progress (and its hooks)
+        `max_age` seconds (0: always; None: never).
+
+        A store that does not answer (the writer is offline, or a publish takes longer than its
+        `publish_wait`) is not waited for: this process's unpublished events are folded ahead
+        under the names they will be published as (so publishing them later folds nothing
+        twice), and the rest reads as last folded.
+        """
+        writer = self.log.writer
+        if writer.offline or not self._publish_pending(writer):
+            self._fold_ahead(writer)
+            return
+        self._offline_warned = False
         if max_age is not None and time.monotonic() - self.listed_at >= max_age:
             self.refresh()
         else:
             self.fold_own()
+
+    def _publish_pending(self, writer: Writer) -> bool:
+        if self.log.store.local_root is not None:  # a local folder does not hang: publish here
+            writer.flush()  # cheap when nothing is pending; waits for a publish in progress (and its hooks)
+            return True
+        return writer.drain(writer.publish_wait)
+
+    def _fold_ahead(self, writer: Writer) -> None:
+        if not self._offline_warned:  # once per outage
+            self._offline_warned = True
+            logging.getLogger("tracklog.catalog").warning(
+                "tracklog: %s does not answer; reads show what this machine folded from it before, plus this "
+                "process's own events", self.log.uri)
+        for stream, path, batch in writer.unpublished():
+            self._published(stream, path, batch)
+        self.fold_own()
+        writer.poke()
 
     def fold_own(self) -> int:
         """Fold this process's published segments from memory (no listing, no reading)."""

@@ -105,18 +105,24 @@ def export_mlflow_command(dest: str, store: str | None, experiments: tuple[str, 
                f"{report.registered_models} registered model(s) with {report.model_versions} version(s)")
 
 
-@click.command("sync", short_help="Copy what DEST lacks from SRC, exactly once.")
+@click.command("sync", short_help="Copy what DEST lacks from SRC, exactly once (one URI: publish its waiting WAL).")
 @click.argument("src")
-@click.argument("dest")
+@click.argument("dest", required=False)
 @click.option("--watch", is_flag=True, help="Keep syncing (every --interval seconds) until interrupted.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes with --watch.")
 @click.option("--no-artifacts", is_flag=True, help="Copy events only, no artifact files.")
-def sync_command(src: str, dest: str, watch: bool, interval: float, no_artifacts: bool) -> None:
+def sync_command(src: str, dest: str | None, watch: bool, interval: float, no_artifacts: bool) -> None:
     """Copy what DEST lacks from SRC, exactly once (two stores: folders, s3://…, any fsspec URL).
 
     Events keep their writer ids, times and users; experiments with the same name merge into
     DEST's; repeated syncs copy only what is new. Safe to run while others log to either store.
+
+    With one URI, publish the events that wait in this machine's local WAL for that store
+    (logged while it was unreachable, by processes that have ended), exactly once.
     """
+    if dest is None:
+        _publish_waiting(src)
+        return
     from tracklog.transfer import SyncReport, sync
 
     def show(report: SyncReport) -> None:
@@ -127,6 +133,14 @@ def sync_command(src: str, dest: str, watch: bool, interval: float, no_artifacts
                    f"segment(s), {report.artifacts} artifact file(s){merged}")
 
     sync(src, dest, watch=watch, interval=interval, artifacts=not no_artifacts, on_pass=show)
+
+
+def _publish_waiting(uri: str) -> None:
+    from eventlog.log import publish_wal
+
+    segments, events = publish_wal(normalize_uri(uri))
+    click.echo(f"published {events:,} event(s) from {segments} WAL segment(s) that waited on this machine for "
+               f"{normalize_uri(uri)}")
 
 
 @click.command("files", short_help="List a store's live Parquet files, for other engines.")

@@ -50,6 +50,7 @@ class ServerStore:
         self.compact_interval = compact_interval
         self.local.max_age = None  # requests read what the background thread folded, plus their own writes
         self.local.heartbeats = False  # the runs are its clients' (their processes send heartbeats, if any)
+        self.local.end_waits = False  # a request never waits for an unreachable store (the WAL keeps its events)
         self.local.declares = True  # the server records crashed runs' RunHeartbeatLost as it finds them
         # the refresher publishes; the writer's own thread only flushes when its buffer fills
         self.log.writer.flush_interval = max(self.log.writer.flush_interval, 3600.0)

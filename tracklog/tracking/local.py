@@ -11,6 +11,12 @@ shares its writer, so a process has one writer per store.
 
 Runs this process starts or resumes send heartbeats (`tracklog.tracking.heartbeat`) until it
 ends them; a store that writes on behalf of others (the tracking server) sets `heartbeats` off.
+
+An unreachable store does not stop logging (`eventlog.writer`): events wait in the local WAL,
+reads fold this process's own events ahead of the store (`Catalog.sync`), and ending a run
+while the store is known to be down waits at most the writer's `publish_wait` for it, then
+says in one warning line how many events wait, where, and how to publish them (`end_waits`,
+off in the tracking server).
 A process that writes to the store also records, when its reads find a run whose heartbeats
 stopped, that the run was declared dead (`RunHeartbeatLost`: who and when).
 
@@ -197,6 +203,7 @@ class LocalStore(TrackingStore):
         self.log = EventLog.open(uri)
         self.max_age: float | None = 0.0  # how stale a read may be before the store is listed again
         self.heartbeats = True  # runs started or resumed here send heartbeats (off in a server)
+        self.end_waits = True  # ending a run while the store is unreachable waits for it a little (off in a server)
         self.declares: bool | None = None  # record crashed runs' RunHeartbeatLost (None: if this process wrote)
         self._declared_at = 0.0  # time.monotonic() of the last look for crashed runs
         self.active_runs: set[str] = set()  # runs known to exist and not be deleted: the fast path
@@ -466,6 +473,8 @@ class LocalStore(TrackingStore):
                 # others see the end with a background flush due shortly, shared by the runs
                 # that end close together; the caller does not wait (the WAL holds it meanwhile)
                 self.log.writer.publish_soon(_PUBLISH_ENDS_WITHIN)
+                if self.end_waits and self.log.writer.offline:  # unless the store is unreachable:
+                    self.log.writer.wait_or_warn()  # then a bounded wait, and a word on what waits where
         if name is not None:
             self.log.append(RunRenamed(run_id=run_id, run_name=name))
 
