@@ -130,7 +130,10 @@ def _sort_order(columns: dict[str, Any], names: list[str]) -> Any:
     group, step = (rank[columns["run"]] << 32) | rank[columns["key"]], columns["step"]
     if _ordered(group, step):  # appended in seq order: a tie on (run, key, step) is in seq order
         return None
-    order = np.argsort(group, kind="stable")  # metrics logged step by step: each one's steps ascend
+    # metrics logged step by step: each one's steps ascend. Few (run, key) pairs (the usual
+    # batch) rank as 16-bit codes, which NumPy's stable sort orders by radix: ~5x faster
+    codes = group if len(names) > 255 else (rank[columns["run"]] * len(names) + rank[columns["key"]]).astype(np.uint16)
+    order = np.argsort(codes, kind="stable")
     return order if _ordered(group[order], step[order]) else np.lexsort((columns["seq"], step, group))
 
 

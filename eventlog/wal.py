@@ -142,14 +142,14 @@ class RecordBuffer:
         """Stamp and write several points (key: value) of one run at one step and one timestamp
         (None: the first point's ts in ms); ts counts up by one per point."""
         strings = self._strings
-        if run_id not in strings:
-            self._define(run_id)
-        if not strings.keys() >= metrics.keys():
-            for key in metrics:
-                if key not in strings:
-                    self._define(key)
-        ri = strings[run_id]
-        seq, ts = self.seq, max(now_ms_ns(), self.last_ts + 1)
+        ri = strings.get(run_id)
+        if ri is None:
+            ri = self._define(run_id)
+        seq = self.seq
+        ts = _time_ns()
+        ts -= ts % 1_000_000
+        if ts <= self.last_ts:
+            ts = self.last_ts + 1
         stamp = ts // 1_000_000 if timestamp is None else timestamp
         start = off = self._off
         end = off + len(metrics) * RECORD_SIZE
@@ -162,6 +162,12 @@ class RecordBuffer:
                 off += RECORD_SIZE
                 seq += 1
                 ts += 1
+        except KeyError:  # a key not seen in this batch: define the new ones first (no record in between)
+            self._discard(start, end)
+            for key in metrics:
+                if key not in strings:
+                    self._define(key)
+            return self.log_step(run_id, metrics, step, timestamp)
         except BaseException:
             self._discard(start, end)
             raise
@@ -177,7 +183,8 @@ class RecordBuffer:
         strings = self._strings
         if run_id not in strings:
             self._define(run_id)
-        if not strings.keys() >= set(keys):
+        distinct = set(keys)
+        if not strings.keys() >= distinct:
             for key in dict.fromkeys(keys):  # in order of first appearance
                 if key not in strings:
                     self._define(key)
@@ -188,7 +195,10 @@ class RecordBuffer:
         records["seq"] = np.arange(seq, seq + n)
         records["ts"] = np.arange(ts, ts + n)
         records["run"] = strings[run_id]
-        records["key"] = np.fromiter(map(strings.__getitem__, keys), dtype=np.uint32, count=n)
+        if len(distinct) == 1:  # one metric's history, the common batch
+            records["key"] = strings[keys[0]]
+        else:
+            records["key"] = np.fromiter(map(strings.__getitem__, keys), dtype=np.uint32, count=n)
         records["value"] = np.asarray(values, dtype=np.float64)
         records["step"] = np.asarray(steps, dtype=np.int64)
         records["timestamp"] = np.asarray(timestamps, dtype=np.int64)

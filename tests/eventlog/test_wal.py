@@ -23,6 +23,8 @@ _TRAINER = textwrap.dedent("""
     for i in range(0, 10_000_000, per_call):
         if per_call == 1:
             log.log_metric("run", "loss", float(i), i, 0)
+        elif sys.argv[4] == "log_metrics":  # one step of ten keys: point i + j is key "loss" and j dots at step i
+            log.writer.log_metrics("run", {"loss" + "." * j: float(i + j) for j in range(per_call)}, i, 0)
         else:  # one call appends ten points
             steps = list(range(i, i + per_call))
             log.writer.log_batch("run", ["loss"] * per_call, [float(s) for s in steps], steps, [0] * per_call)
@@ -62,7 +64,7 @@ def _check_exactly_once(uri: str, acked: int) -> None:
     metrics = [e for e in log.scan("metric") if isinstance(e, MetricLogged)]
     ids = [(e.writer_id, e.writer_seq) for e in metrics]
     assert len(ids) == len(set(ids)), "an event was published twice"
-    steps = sorted(e.step for e in metrics)
+    steps = sorted(e.step + e.key.count(".") for e in metrics)  # the point's index (see _TRAINER)
     assert steps[:acked] == list(range(acked)), "an acknowledged event was lost"
     assert steps == list(range(len(steps))), "a gap or duplicate among the steps"
     tags = [e for e in log.scan("control") if isinstance(e, RunTagSet)]
@@ -74,7 +76,7 @@ def _check_exactly_once(uri: str, acked: int) -> None:
     log.close()
 
 
-@pytest.mark.parametrize("call", ["log_metric", "log_batch"])
+@pytest.mark.parametrize("call", ["log_metric", "log_metrics", "log_batch"])
 @pytest.mark.parametrize("flush_events", [1_000, 100_000])
 def test_sigkill_mid_training_loses_nothing_that_returned(tmp_path, flush_events: int, call: str) -> None:
     uri = str(tmp_path / "store")

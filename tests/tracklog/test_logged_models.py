@@ -11,6 +11,7 @@ import pytest
 
 import tracklog
 import tracklog.exceptions
+from tracklog import Metric
 
 mlflow = pytest.importorskip("mlflow")
 pytest.importorskip("sklearn")
@@ -118,3 +119,21 @@ def test_download_artifacts_of_a_logged_model_uri(tracking_uri: str, tmp_path) -
         tracklog.artifacts.download_artifacts("models:/m-" + "0" * 32, dst_path=str(tmp_path / "none"))
     with pytest.raises(tracklog.exceptions.InvalidInputError, match="expected models:/<model_id>"):
         tracklog.artifacts.download_artifacts("models:/", dst_path=str(tmp_path / "bad"))
+
+
+def test_log_batch_links_only_the_points_that_name_a_model(tracking_uri: str) -> None:
+    """In a batch, only the points with a model_id (or dataset) become the model's metrics; entities
+    without MLflow 3's fields (an older MLflow's Metric, any duck type) are plain run metrics."""
+    from types import SimpleNamespace
+
+    client = tracklog.Client()
+    with tracklog.start_run() as run:
+        model = tracklog.create_logged_model("clf")
+        points = [Metric(key="loss", value=float(s), timestamp=1000 + s, step=s) for s in range(5)]
+        points[3] = Metric(key="loss", value=3.0, timestamp=1003, step=3, model_id=model.model_id, dataset_name="val")
+        client.log_batch(run.info.run_id, metrics=points)
+        client.log_batch(run.info.run_id, metrics=[SimpleNamespace(key="old", value=1.5, timestamp=7, step=2)])
+    linked = tracklog.get_logged_model(model.model_id).metrics
+    assert [(m.key, m.step, m.value, m.dataset_name) for m in linked] == [("loss", 3, 3.0, "val")]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [0, 1, 2, 3, 4]
+    assert [(m.value, m.step) for m in client.get_metric_history(run.info.run_id, "old")] == [(1.5, 2)]

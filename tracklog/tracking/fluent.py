@@ -440,6 +440,11 @@ def log_metrics(
 ) -> None:
     """Log several metrics at one step and timestamp (linked to a logged model and a dataset, as
     `log_metric`)."""
+    if dataset is None and model_id is None and run_id is None:  # the common case, at every training step
+        stack = _run_stack.get()
+        active = stack[-1] if stack else _current()
+        active._client.log_metrics(active.run_id, metrics, step, timestamp)
+        return
     client, target = _run_target(run_id)
     name, digest = _dataset_key(dataset)
     client.log_metrics(target, metrics, step, timestamp, model_id=model_id, dataset_name=name, dataset_digest=digest)
