@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -114,10 +115,11 @@ def logdir(tmp_path_factory) -> tuple[Path, list[tuple[str, str, int, float, int
     return root, make_logdir(root)
 
 
-def _runs(store: str) -> dict[str, object]:
+def _runs(store: str) -> dict[str, Any]:
     client = tracklog.Client(store)
-    runs = client.search_runs([client.get_experiment_by_name("logs").experiment_id])
-    return {r.info.run_name: r for r in runs}
+    experiment = client.get_experiment_by_name("logs")
+    assert experiment is not None
+    return {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
 
 
 def _points(store: str) -> list[tuple[str, str, int, float, int]]:

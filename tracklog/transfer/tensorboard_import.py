@@ -39,6 +39,7 @@ import json
 import os
 import re
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,10 +87,11 @@ class _RunData:
     """What one run folder's event files hold, in the order the files were read."""
 
     keys: list[str] = field(default_factory=list)  # one per distinct tag, index = position
-    key_index: list[int] = field(default_factory=list)
-    steps: list[int] = field(default_factory=list)
-    walls: list[float] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
+    # one item per scalar point; typed arrays hold a million points in 28 MB
+    key_index: array[int] = field(default_factory=lambda: array("q"))
+    steps: array[int] = field(default_factory=lambda: array("q"))
+    walls: array[float] = field(default_factory=lambda: array("d"))
+    values: array[float] = field(default_factory=lambda: array("d"))
     params: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] | None = None
     texts: list[tuple[str, int, str]] = field(default_factory=list)
