@@ -80,6 +80,7 @@ _DONE = "imports"  # claims marking an entity imported completely (shared with t
 _HPARAMS_CONFIG = "tensorboard/hparams_config.json"
 _UNSAFE_KEY = re.compile(r"[^/\w.\- :]")
 _UNSAFE_PATH = re.compile(r"[^\w.\-]")
+_UNIMPORTED_EVENTS = ("graph_def", "meta_graph_def", "tagged_run_metadata")  # reported; file_version etc. are not
 
 
 @dataclass
@@ -238,7 +239,10 @@ def _read_run(files: list[str]) -> _RunData:
                 data.first_wall = wall
             if data.last_wall is None or wall > data.last_wall:
                 data.last_wall = wall
-            if event.WhichOneof("what") != "summary":
+            what = event.WhichOneof("what")
+            if what in _UNIMPORTED_EVENTS:
+                data.skipped[what] += 1
+            if what != "summary":
                 continue
             for value in event.summary.value:
                 _summary_value(data, value, event.step, wall, plugins, tags)
