@@ -254,6 +254,20 @@ def test_into_a_named_experiment_the_store_already_has(logdir, tmp_path):
     assert "logs" not in {e.name for e in client.search_experiments()}
 
 
+def test_a_log_folder_comes_into_a_store_once_whatever_the_experiment(logdir, tmp_path):
+    """Run ids derive from the log folder and the run's path: a second import into another
+    experiment creates that experiment and finds every run already there."""
+    root, _ = logdir
+    store = str(tmp_path / "store")
+    import_tensorboard(str(root), store, experiment="a", progress=False)
+    again = import_tensorboard(str(root), store, experiment="b", progress=False)
+    assert (again.experiments, again.runs, again.runs_skipped) == (1, 0, 4)
+    client = tracklog.Client(store)
+    ids = {e.name: e.experiment_id for e in client.search_experiments()}
+    assert len({ids["a"], ids["b"], ids["Default"]}) == 3
+    assert len(client.search_runs([ids["a"]])) == 4 and client.search_runs([ids["b"]]) == []
+
+
 def test_tags_that_are_not_metric_keys_are_renamed_with_a_warning(tmp_path):
     root = tmp_path / "logs"
     logs = Logs(root, "logs", [])
