@@ -27,9 +27,9 @@ nothing and an import killed halfway finishes on the next run with every event o
 identity includes its files' names and sizes: a run folder that grew since (training went on) is
 imported again under the same run id; its points fold once, its other events appear twice in the
 raw log. Run ids derive from LOGDIR's absolute path and the run's path under it, so a log folder
-comes into a store once: imported again into another experiment, it brings no run. A record cut short at the end of a file (a writer stopped mid-write) is skipped with a
-warning; a damaged record elsewhere (a failed checksum) stops the import with a `TransferError`
-naming the file.
+comes into a store once: imported again into another experiment, it brings no run. A record cut
+short at the end of a file (a writer stopped mid-write) is skipped with a warning; a damaged
+record elsewhere (a failed checksum) stops the import with a `TransferError` naming the file.
 """
 
 from __future__ import annotations
