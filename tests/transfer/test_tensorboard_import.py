@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.histogram import summary_v2 as histogram_summary
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.plugins.hparams import summary_v2 as hp
@@ -253,6 +254,20 @@ def test_into_a_named_experiment_the_store_already_has(logdir, tmp_path):
     assert "logs" not in {e.name for e in client.search_experiments()}
 
 
+def test_a_log_folder_comes_into_a_store_once_whatever_the_experiment(logdir, tmp_path):
+    """Run ids derive from the log folder and the run's path: a second import into another
+    experiment creates that experiment and finds every run already there."""
+    root, _ = logdir
+    store = str(tmp_path / "store")
+    import_tensorboard(str(root), store, experiment="a", progress=False)
+    again = import_tensorboard(str(root), store, experiment="b", progress=False)
+    assert (again.experiments, again.runs, again.runs_skipped) == (1, 0, 4)
+    client = tracklog.Client(store)
+    ids = {e.name: e.experiment_id for e in client.search_experiments()}
+    assert len({ids["a"], ids["b"], ids["Default"]}) == 3
+    assert len(client.search_runs([ids["a"]])) == 4 and client.search_runs([ids["b"]]) == []
+
+
 def test_tags_that_are_not_metric_keys_are_renamed_with_a_warning(tmp_path):
     root = tmp_path / "logs"
     logs = Logs(root, "logs", [])
@@ -263,6 +278,19 @@ def test_tags_that_are_not_metric_keys_are_renamed_with_a_warning(tmp_path):
     report = import_tensorboard(str(root), store, progress=False)
     assert sorted(_runs(store)["logs"].data.metrics) == ["acc_1", "loss _train_"]
     assert any("scalar tag 'acc@1' imported as metric 'acc_1'" in w for w in report.warnings)
+
+
+def test_summaries_without_a_counterpart_are_skipped_and_named(tmp_path):
+    root = tmp_path / "logs"
+    logs = Logs(root, "logs", [])
+    logs.scalar("loss", 1.0, 0, BASE)
+    for step in range(3):
+        logs._event(BASE + step, step, histogram_summary.histogram_pb("weights", np.arange(10.0) * step))
+    logs.writer.add_event(event_pb2.Event(wall_time=BASE, graph_def=b"a graph"))
+    logs.close()
+    report = import_tensorboard(str(root), str(tmp_path / "store"), progress=False)
+    assert report.metric_points == 1
+    assert report.warnings == ["run '.': summaries not imported (no tracklog counterpart): 1 graph_def, 3 histograms"]
 
 
 def _damage(path: Path, offset: int) -> None:

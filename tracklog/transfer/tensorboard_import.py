@@ -26,9 +26,10 @@ under deterministic writer ids, with the event files' wall times, so importing a
 nothing and an import killed halfway finishes on the next run with every event once. A run's
 identity includes its files' names and sizes: a run folder that grew since (training went on) is
 imported again under the same run id; its points fold once, its other events appear twice in the
-raw log. A record cut short at the end of a file (a writer stopped mid-write) is skipped with a
-warning; a damaged record elsewhere (a failed checksum) stops the import with a `TransferError`
-naming the file.
+raw log. Run ids derive from LOGDIR's absolute path and the run's path under it, so a log folder
+comes into a store once: imported again into another experiment, it brings no run. A record cut
+short at the end of a file (a writer stopped mid-write) is skipped with a warning; a damaged
+record elsewhere (a failed checksum) stops the import with a `TransferError` naming the file.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ _DONE = "imports"  # claims marking an entity imported completely (shared with t
 _HPARAMS_CONFIG = "tensorboard/hparams_config.json"
 _UNSAFE_KEY = re.compile(r"[^/\w.\- :]")
 _UNSAFE_PATH = re.compile(r"[^\w.\-]")
+_UNIMPORTED_EVENTS = ("graph_def", "meta_graph_def", "tagged_run_metadata")  # reported; file_version etc. are not
 
 
 @dataclass
@@ -238,7 +240,10 @@ def _read_run(files: list[str]) -> _RunData:
                 data.first_wall = wall
             if data.last_wall is None or wall > data.last_wall:
                 data.last_wall = wall
-            if event.WhichOneof("what") != "summary":
+            what = event.WhichOneof("what")
+            if what in _UNIMPORTED_EVENTS:
+                data.skipped[what] += 1
+            if what != "summary":
                 continue
             for value in event.summary.value:
                 _summary_value(data, value, event.step, wall, plugins, tags)
@@ -380,7 +385,7 @@ class _Importer:
         wall time of the log folder) if the store has none of that name."""
         holder = "0" if name == "Default" else self.log.read_claim(_EXPERIMENT_NAMES, name)
         if holder is None:
-            holder = self.log.claim(_EXPERIMENT_NAMES, name, self._free_id())
+            holder = self.log.claim(_EXPERIMENT_NAMES, name, self._free_id(name))
         if self.log.read_claim("experiment-ids", holder) != self._id_marker(holder):
             return holder, self.dest.get_experiment(holder).artifact_location
         location = f"{self.dest.artifact_root}/{holder}"
@@ -397,9 +402,9 @@ class _Importer:
     def _id_marker(self, experiment_id: str) -> str:
         return f"{experiment_id} imported from {self.key}"
 
-    def _free_id(self) -> str:
-        """A new numeric experiment id, claimed for this import (the store's own ids look alike)."""
-        digest = int(hashlib.sha256(self.key.encode()).hexdigest(), 16)
+    def _free_id(self, name: str) -> str:
+        """A new numeric experiment id for `name`, claimed for this import (the store's own ids look alike)."""
+        digest = int(hashlib.sha256(f"{self.key}\x1f{name}".encode()).hexdigest(), 16)
         for attempt in range(1000):
             candidate = str((digest + attempt) % 10**15 + 10**15)
             if self.log.claim("experiment-ids", candidate, self._id_marker(candidate)) == self._id_marker(candidate):
