@@ -64,6 +64,7 @@ from projections.views import (
     NOT_RUN_STALE,
     RUNS,
     RUNS_LIVE,
+    TRACE_KINDS,
     VIEWS,
 )
 
@@ -79,7 +80,7 @@ RUN_ENTITY_CACHE = 20_000  # Run entities kept between reads (dropped when a fol
 FOLD_BATCH_ROWS = 1_000_000  # events (of a stream) folded per transaction: bounds the memory of a first fold
 IN_LIST_LIMIT = 512  # touched runs given as a constant list (DuckDB prunes row groups with it)
 RUNS_PER_STATEMENT = 100_000  # runs rebuilt per statement: bounds the memory of a first fold
-SCHEMA_VERSION = "12"  # 10: dataset input tags; 11: trace events (columns of the control table); 12: overrides
+SCHEMA_VERSION = "13"  # 10: dataset input tags; 11: trace events (columns of the control table); 12: overrides; 13: trace_events
 DEFAULT_HEARTBEAT_TIMEOUT = 120.0  # seconds without a sign of life before a heartbeating run reads KILLED
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
 _Read = tuple[str, Any, str | None]  # (path, table or None, error or None)
@@ -204,6 +205,7 @@ class Catalog:
         con.execute("CREATE TABLE IF NOT EXISTS _files (path VARCHAR PRIMARY KEY, stream VARCHAR, rows BIGINT, error VARCHAR)")
         con.execute(f"CREATE TABLE IF NOT EXISTS control ({_columns(control_schema())})")
         con.execute(f"CREATE TABLE IF NOT EXISTS meta ({_columns(control_schema())})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS trace_events ({_columns(control_schema())})")
         con.execute(f"CREATE TABLE IF NOT EXISTS metric_points ({_columns(metric_schema())})")
         con.execute(
             "CREATE TABLE IF NOT EXISTS latest (run_id VARCHAR, key VARCHAR, value DOUBLE, "
@@ -213,7 +215,8 @@ class Catalog:
         con.execute(f"CREATE TABLE IF NOT EXISTS run_rows ({', '.join(f'{n} {t}' for n, t, *_ in columns)})")
         con.execute("CREATE TABLE IF NOT EXISTS liveness (run_id VARCHAR PRIMARY KEY, heartbeat_ts BIGINT, seen_ts BIGINT)")
         con.execute("CREATE TABLE IF NOT EXISTS _stale (run_id VARCHAR)")  # runs whose row awaits a rebuild
-        self._create_views(con, control="control", meta="meta", metrics="metric_points", latest="latest",
+        self._create_views(con, control="control", meta="meta", trace_events="trace_events", metrics="metric_points",
+                           latest="latest",
                            run_rows="run_rows", liveness="liveness", now_ns="epoch_us(get_current_timestamp()) * 1000",
                            default_location="(SELECT value FROM _meta WHERE key = 'default_location')")
         self.problems.update(dict(con.execute("SELECT path, error FROM _files WHERE error IS NOT NULL").fetchall()))
@@ -409,6 +412,8 @@ class Catalog:
                 con.execute(f"INSERT INTO control BY NAME SELECT * FROM {source_control}")
                 con.execute(f"INSERT INTO meta BY NAME SELECT * FROM {source_control} WHERE kind IN (SELECT unnest($k))",
                             {"k": list(META_KINDS)})
+                con.execute(f"INSERT INTO trace_events BY NAME SELECT * FROM {source_control} WHERE kind IN (SELECT unnest($k))",
+                            {"k": list(TRACE_KINDS)})
             if new_metrics.num_rows:
                 self._fold_points(source_metrics)
             if new_control.num_rows or new_metrics.num_rows:  # signs of life: max() is idempotent, no dedupe

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from eventlog import CorruptFileError, EventLog
 from eventlog.log import relisting
 from projections.catalog import Catalog
-from projections.views import LATEST, LIVENESS, META_KINDS, RUNS
+from projections.views import LATEST, LIVENESS, META_KINDS, RUNS, TRACE_KINDS
 
 if TYPE_CHECKING:
     import duckdb
@@ -99,6 +99,7 @@ def _derived(cur: duckdb.DuckDBPyConnection) -> list[str]:
         "liveness": LIVENESS.format(control="control", metrics="metric_points"),
         "latest": LATEST.format(metrics="metric_points"),
         "meta": f"SELECT * FROM control WHERE kind IN ({kinds})",
+        "trace_events": f"SELECT * FROM control WHERE kind IN ({', '.join(repr(k) for k in TRACE_KINDS)})",
     }
     for table, sql in checks.items():
         differ = cur.execute(f"SELECT (SELECT count(*) FROM (SELECT * FROM {table} EXCEPT ALL SELECT * FROM ({sql}))) + "

@@ -79,6 +79,7 @@ def narrow(cur: duckdb.DuckDBPyConnection, create_views: Callable[..., None], *,
     where = " AND ".join(control)
     cur.execute(f"CREATE OR REPLACE TEMP VIEW _control_narrow AS SELECT * FROM {main}.control WHERE {where}")
     cur.execute(f"CREATE OR REPLACE TEMP VIEW _meta_narrow AS SELECT * FROM {main}.meta WHERE {where}")
+    cur.execute(f"CREATE OR REPLACE TEMP VIEW _trace_events_narrow AS SELECT * FROM {main}.trace_events WHERE {where}")
     cur.execute(f"CREATE OR REPLACE TEMP VIEW _metrics_narrow AS SELECT * FROM {main}.metric_points WHERE {' AND '.join(metrics)}")
     runs_filter = "" if scope.experiments is None else "WHERE experiment_id IN (SELECT experiment_id FROM _scope_experiments)"
     if moment is not None:  # the log cut at `moment`: the folded tables' SQL over the narrowed events
@@ -94,7 +95,8 @@ def narrow(cur: duckdb.DuckDBPyConnection, create_views: Callable[..., None], *,
         cur.execute(f"CREATE OR REPLACE TEMP VIEW _run_rows_narrow AS SELECT * FROM {main}.run_rows {runs_filter}")
         cur.execute(f"CREATE OR REPLACE TEMP VIEW _liveness_narrow AS SELECT * FROM {main}.liveness")
         now = "epoch_us(get_current_timestamp()) * 1000"
-    create_views(cur, temp=True, control="_control_narrow", meta="_meta_narrow", metrics="_metrics_narrow",
+    create_views(cur, temp=True, control="_control_narrow", meta="_meta_narrow", trace_events="_trace_events_narrow",
+                 metrics="_metrics_narrow",
                  latest="_latest_narrow", run_rows="_run_rows_narrow", liveness="_liveness_narrow", now_ns=now,
                  default_location=_DEFAULT_LOCATION.format(main=main))
     if scope.experiments is not None:  # experiment 0 exists without an event: filter the view itself

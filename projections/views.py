@@ -24,7 +24,7 @@ Conflict rules (DESIGN.md), all ordered by ``o = (ts, writer_id, writer_seq)``:
 from __future__ import annotations
 
 __all__ = ["EXPERIMENTS", "LATEST", "LIVENESS", "LOGGED_MODELS", "META_KINDS", "NOT_RUN_STALE", "RUNS", "RUNS_LIVE",
-           "VIEWS", "VIEW_NAMES"]
+           "TRACE_KINDS", "VIEWS", "VIEW_NAMES"]
 
 # the control events kept (also) in ``meta``: everything that is not an event of a run
 META_KINDS = (
@@ -34,6 +34,12 @@ META_KINDS = (
     "RegisteredModelDescriptionSet", "RegisteredModelDeleted", "RegisteredModelTagSet", "RegisteredModelTagDeleted",
     "ModelVersionCreated", "ModelVersionDescriptionSet", "ModelVersionStageSet", "ModelVersionDeleted",
     "ModelVersionTagSet", "ModelVersionTagDeleted", "ModelAliasSet", "ModelAliasDeleted",
+)
+
+# the control events kept (also) in ``trace_events``, which the trace views read
+TRACE_KINDS = (
+    "TraceStarted", "SpanLogged", "TraceEnded", "TraceTagSet", "TraceTagDeleted", "TraceDeleted", "AssessmentLogged",
+    "AssessmentDeleted", "TraceLinked",
 )
 
 # The runs of `{control}` restricted by `{run_filter}`, with latest metrics from `{latest}`.
@@ -118,7 +124,7 @@ LEFT JOIN spell sp USING (run_id) LEFT JOIN lost lo USING (run_id)
 
 # Control events that never change a run's row in ``runs`` (heartbeats fold into ``liveness``):
 # a fold of them rebuilds no run.
-NOT_RUN_STALE = ("RunHeartbeatSent",)
+NOT_RUN_STALE = ("RunHeartbeatSent", "TraceLinked")  # events of a run that change no run row
 
 # Signs of life per run: the last heartbeat and the last heartbeat or metric point (ns). The
 # catalog folds each new batch through this and merges it into its ``liveness`` table with
@@ -363,10 +369,8 @@ VIEWS = {
 # state (ERROR if the root span failed), request and response. Tags: last writer wins; metadata:
 # the end's keys over the start's. A deleted trace is gone from every view.
 _TRACE_EVENTS = """
-    SELECT *, (ts, writer_id, writer_seq) AS o FROM {control}
-    WHERE kind IN ('TraceStarted', 'SpanLogged', 'TraceEnded', 'TraceTagSet', 'TraceTagDeleted', 'TraceDeleted',
-                   'AssessmentLogged', 'AssessmentDeleted', 'TraceLinked')
-      AND trace_id NOT IN (SELECT trace_id FROM {control} WHERE kind = 'TraceDeleted')"""
+    SELECT *, (ts, writer_id, writer_seq) AS o FROM {trace_events}
+    WHERE trace_id NOT IN (SELECT trace_id FROM {trace_events} WHERE kind = 'TraceDeleted')"""
 _LAST_SPANS = """
     SELECT * FROM c WHERE kind = 'SpanLogged'
     QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY o DESC) = 1"""

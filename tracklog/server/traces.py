@@ -433,15 +433,21 @@ def batch_get_infos(call: Call, body: TraceIds) -> dict[str, Any]:
 
 
 def search(call: Call, body: SearchTracesV3) -> dict[str, Any]:
+    """Traces of the experiments asked for, or of every experiment the caller may read: the search
+    itself is scoped, so each page is as full as the readable traces allow."""
     asked = [loc.mlflow_experiment.experiment_id for loc in body.locations if loc.mlflow_experiment.experiment_id]
-    allowed = call.readable_experiments(set(asked))
-    wanted = [e for e in asked if allowed(e)]
-    if asked and not wanted:
+    wanted: list[str] | None
+    if asked:
+        allowed = call.readable_experiments(set(asked))
+        wanted = [e for e in asked if allowed(e)]
+    else:
+        scope = call.read_scope()
+        wanted = None if scope is None or scope.experiments is None else sorted(scope.experiments)
+    if wanted == []:
         return {"traces": []}
-    found = _store(call).search(wanted or None, body.filter or None, body.max_results or 100, body.order_by or None,
+    found = _store(call).search(wanted, body.filter or None, body.max_results or 100, body.order_by or None,
                                 body.page_token or None, include_spans=False)
-    infos = [i for i in found if isinstance(i, TraceInfo) and allowed(i.experiment_id)]
-    out: dict[str, Any] = {"traces": [_info_json(i) for i in infos]}
+    out: dict[str, Any] = {"traces": [_info_json(i) for i in found if isinstance(i, TraceInfo)]}
     if found.token:
         out["next_page_token"] = found.token
     return out
