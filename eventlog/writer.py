@@ -496,7 +496,8 @@ class Writer:
         return self._failures > 0 or self._stalled
 
     def _failed(self, exc: BaseException) -> None:
-        self._last_error = f"{type(exc).__name__}: {exc}"
+        cause = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ is not None else exc
+        self._last_error = f"{type(cause).__name__}: {cause}"
         self._failures += 1
         self._retry_at = time.monotonic() + min(_MAX_BACKOFF, 2.0 ** self._failures)
         if self._offline_since is None:
