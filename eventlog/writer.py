@@ -506,6 +506,10 @@ class Writer:
                   "published when the store answers (retrying every %g s at most)",
                   self.store.uri, self._last_error, self.wal_dir, _MAX_BACKOFF)
 
+    def unreachable(self, exc: BaseException) -> None:
+        """The store failed a reader (a listing): take it as offline, as a failed publish does."""
+        self._failed(exc)
+
     def _succeeded(self) -> None:
         if self._offline_since is not None:
             _warn("tracklog: %s answers again: the events that waited %.0f s are published",

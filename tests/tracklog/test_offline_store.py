@@ -207,6 +207,7 @@ for i in range(100):
 tracklog.flush()
 say("published", run_id=run_id)
 wait_for_go()  # the server is killed meanwhile
+found = tracklog.get_experiment_by_name("Default")  # a read with nothing pending: lists the store, which fails
 for i in range(100, 3100):
     tracklog.log_metric("loss", i, step=i)
 tracklog.log_param("during", "2")
@@ -216,7 +217,8 @@ while not writer().offline and time.monotonic() < deadline:  # the background pu
     time.sleep(0.05)
 with tracklog.start_run(nested=True) as child:  # a run started with the store known down: reads fold ahead
     tracklog.log_metric("inner", 1.0, step=0)
-say("logged", child_id=child.info.run_id, pending=writer().pending_count(), offline=writer().offline)
+say("logged", child_id=child.info.run_id, pending=writer().pending_count(), offline=writer().offline,
+    found=found.experiment_id)
 wait_for_go()  # the server is back
 writer().publish_wait = 120  # this end_run waits for it
 tracklog.end_run()
@@ -234,6 +236,7 @@ def test_events_logged_while_the_store_is_down_are_published_once_when_it_return
     child.go()
     logged = child.expect("logged")
     assert logged["offline"] and logged["pending"] >= 3000  # the calls returned, with the events in the WAL
+    assert logged["found"] == "0"  # read from what this machine folded before
     wal_files = [f for f in os.listdir(_wal_dir(tmp_path)) if f.endswith(".wal")]
     assert wal_files
     moto.start()  # an empty server: the bucket again, nothing in it
