@@ -366,3 +366,45 @@ def test_a_store_that_hangs_holds_up_neither_logging_nor_reads(moto, env, tmp_pa
     assert_once(events)
     assert points(events, run_id, "loss") == [(i, float(i)) for i in range(1050)]
     assert points(events, logged["inner"], "inner") == [(0, 1.0)]
+
+
+def test_a_tracking_server_whose_store_goes_down_keeps_taking_logging_requests(moto, env, tmp_path) -> None:
+    """A tracklog server over an S3 store: with the S3 server killed, clients still create runs,
+    log and end them through it (its writer keeps the events in its WAL); once a new S3 server
+    answers, the server's flusher publishes them there exactly once."""
+    import tracklog
+    from tests.server.conftest import ServerProcess
+
+    uri = env["TRACKLOG_TRACKING_URI"]
+    moto.start()
+    server = ServerProcess(uri, str(tmp_path / "artifacts"), tmp_path / "server.log", env=env)
+    try:
+        client = tracklog.Client(server.url)
+        first = client.create_run("0").info.run_id
+        client.log_metric(first, "loss", 0.0, step=0)
+        _wait_for(lambda: points(store_events(uri, moto.endpoint, tmp_path), first, "loss"), server)
+        moto.kill()
+        for step in range(1, 301):
+            client.log_metric(first, "loss", float(step), step=step)
+        second = client.create_run("0").info.run_id  # reads the store on the server: not waited for
+        client.log_metric(second, "acc", 0.5, step=0)
+        client.set_terminated(second)
+        client.set_terminated(first)
+        moto.start()  # empty: only what waited can land
+        _wait_for(lambda: len(points(store_events(uri, moto.endpoint, tmp_path), first, "loss")) == 300, server)
+        events = store_events(uri, moto.endpoint, tmp_path)
+        assert_once(events)
+        assert points(events, first, "loss") == [(s, float(s)) for s in range(1, 301)]
+        assert points(events, second, "acc") == [(0, 0.5)]
+        assert {e.run_id for e in events if isinstance(e, RunEnded)} == {first, second}
+    finally:
+        server.stop()
+
+
+def _wait_for(check, server, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"not published within {timeout} s; the server said:\n{server.log()}")
