@@ -247,6 +247,7 @@ class Writer:
         self.store = store
         self.wal_limit = wal_limit  # bytes of events waiting to be published, at most (None: no bound)
         self.publish_wait = publish_wait  # s that end_run (store offline) and exit wait for the store
+        self._room_at = int(_FILL_WARNING * wal_limit) if wal_limit is not None else 1 << 62  # see _check_room
         self.wal_dir = wal_dir
         self.actor = actor
         self.durability = durability
@@ -323,7 +324,7 @@ class Writer:
             self._start()
         if self._fsync:
             buffer.sync(end)
-        if full:
+        if full and self._inflight_bytes + end >= self._room_at:
             self._check_room(end)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int, timestamp: int | None) -> None:
@@ -344,7 +345,7 @@ class Writer:
             self._start()
         if self._fsync:
             buffer.sync(end)
-        if full:
+        if full and self._inflight_bytes + end >= self._room_at:
             self._check_room(end)
 
     def log_batch(self, run_id: str, keys: Sequence[str], values: Sequence[float], steps: Sequence[int],
@@ -365,7 +366,7 @@ class Writer:
             self._start()
         if self._fsync:
             buffer.sync(end)
-        if full:
+        if full and self._inflight_bytes + end >= self._room_at:
             self._check_room(end)
 
     def append(self, event: Event) -> Event:
@@ -393,7 +394,7 @@ class Writer:
             self._start()
         if self._fsync:
             buffer.sync(end)
-        if full:
+        if full and self._inflight_bytes + buffer.nbytes >= self._room_at:
             self._check_room(buffer.nbytes)
         return stamped
 
@@ -496,7 +497,8 @@ class Writer:
         return self._failures > 0 or self._stalled
 
     def _failed(self, exc: BaseException) -> None:
-        self._last_error = f"{type(exc).__name__}: {exc}"
+        cause = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ is not None else exc
+        self._last_error = f"{type(cause).__name__}: {cause}"
         self._failures += 1
         self._retry_at = time.monotonic() + min(_MAX_BACKOFF, 2.0 ** self._failures)
         if self._offline_since is None:
@@ -504,6 +506,10 @@ class Writer:
             _warn("tracklog: cannot publish to %s (%s); logging goes on: events wait in the local WAL at %s and are "
                   "published when the store answers (retrying every %g s at most)",
                   self.store.uri, self._last_error, self.wal_dir, _MAX_BACKOFF)
+
+    def unreachable(self, exc: BaseException) -> None:
+        """The store failed a reader (a listing): take it as offline, as a failed publish does."""
+        self._failed(exc)
 
     def _succeeded(self) -> None:
         if self._offline_since is not None:

@@ -50,7 +50,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from eventlog import CorruptFileError, CorruptFileWarning, EventLog, InvalidValueError
+from eventlog import (
+    CorruptFileError,
+    CorruptFileWarning,
+    EventLog,
+    InvalidValueError,
+    StorageError,
+    TracklogError,
+)
 from eventlog.codec import control_schema, control_table, metric_schema
 from eventlog.compaction import read_commits
 from eventlog.log import local_cache, relisting
@@ -257,10 +264,18 @@ class Catalog:
             self._fold_ahead(writer)
             return
         self._offline_warned = False
-        if max_age is not None and time.monotonic() - self.listed_at >= max_age:
-            self.refresh()
-        else:
-            self.fold_own()
+        try:
+            if max_age is not None and time.monotonic() - self.listed_at >= max_age:
+                self.refresh()
+            else:
+                self.fold_own()
+        except Exception as exc:
+            # the listing failed: a process that logs reads on without the store (it retries
+            # in the background); one that only reads gets the error
+            if not writer.appended or (isinstance(exc, TracklogError) and type(exc) is not StorageError):
+                raise
+            writer.unreachable(exc)
+            self._fold_ahead(writer)
 
     def _publish_pending(self, writer: Writer) -> bool:
         if self.log.store.local_root is not None:  # a local folder does not hang: publish here
