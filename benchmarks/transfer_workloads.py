@@ -1,6 +1,6 @@
 """Speed of moving data: ``import mlflow`` from sqlite, ``sync`` between stores, ``export mlflow``.
 
-    python -m benchmarks.transfer_workloads [--points 1000000] [--runs 10] [--keys 5] [--no-export]
+    python -m benchmarks.transfer_workloads [--points 1000000] [--runs 10] [--keys 5] [--no-export] [--no-s3] [--keep]
 
 Builds an MLflow sqlite database with `--points` metric points (runs and experiment through
 MLflow's client; the points inserted into its ``metrics`` table in bulk, as MLflow stores them,
@@ -9,17 +9,24 @@ since logging 1M points through MLflow alone takes minutes), then times, each in
 - ``import``: `tracklog.transfer.import_mlflow` of the whole database (points/s);
 - ``import again``: the same import once more (it adds nothing);
 - ``sync``: `tracklog.transfer.sync` of the imported store into an empty folder, then again
-  (nothing new), then of a compacted copy;
+  (nothing new), then into an ``s3://`` bucket of a moto server on loopback (unless --no-s3),
+  then of the store once compacted into an empty folder;
 - ``export`` (unless --no-export): `tracklog.transfer.export_mlflow` into a new sqlite database.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
+import socket
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -51,6 +58,35 @@ def build_source(path: str, points: int, runs: int, keys: int) -> list[str]:
     return run_ids
 
 
+@contextlib.contextmanager
+def moto_bucket(tmp: str) -> Iterator[str]:
+    """An S3 bucket on a moto server in its own process on loopback (the AWS env points at it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+                          AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", TRACKLOG_CACHE_DIR=os.path.join(tmp, "cache"))
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket="bench")
+        yield "s3://bench/store"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def timed(fn: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn()
@@ -63,6 +99,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--keys", type=int, default=5)
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the folders (printed) instead of removing them")
+    parser.add_argument("--no-s3", action="store_true", help="skip the sync into a moto S3 server")
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from eventlog import EventLog
@@ -86,6 +124,12 @@ def main() -> None:
     print(f"sync local->local        {took3:7.2f}s  {n / took3:12,.0f} points/s  ({synced.events:,} events)")
     _, took4 = timed(lambda: sync(store, copy))
     print(f"sync again (no-op)       {took4:7.2f}s")
+    if not args.no_s3:
+        with moto_bucket(tmp) as bucket:
+            synced_s3, took_s3 = timed(lambda: sync(store, bucket))
+            print(f"sync local->S3 (moto)    {took_s3:7.2f}s  {n / took_s3:12,.0f} points/s  ({synced_s3.events:,} events)")
+            _, took_s3b = timed(lambda: sync(store, bucket))
+            print(f"sync local->S3 again     {took_s3b:7.2f}s")
     log = EventLog.open(store)
     for stream in ("control", "metric"):
         compact(log.store, stream)
@@ -99,7 +143,10 @@ def main() -> None:
         out_db = os.path.join(tmp, "exported.db")
         exported, took6 = timed(lambda: export_mlflow(store, f"sqlite:///{out_db}", progress=False))
         print(f"export mlflow (sqlite)   {took6:7.2f}s  {exported.metric_points / took6:12,.0f} points/s")
-    print(f"(folders under {tmp})")
+    if args.keep:
+        print(f"(folders under {tmp})")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

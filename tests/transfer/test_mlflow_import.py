@@ -107,6 +107,10 @@ def test_only_the_named_experiments(mlflow_source, tmp_path):
     import_mlflow(mlflow_source, store, experiments=["exp-b"], progress=False)
     client = tracklog.Client(store)
     assert {e.name for e in client.search_experiments(view_type=ViewType.ALL)} == {"exp-b", "Default"}
+    assert client.search_registered_models() == []  # reg-model's only version comes from exp-a's run
+    other = str(tmp_path / "other")
+    import_mlflow(mlflow_source, other, experiments=["exp-a"], progress=False)
+    assert [m.name for m in tracklog.Client(other).search_registered_models()] == ["reg-model"]
     with pytest.raises(TransferError, match="no experiment named 'nope' in the MLflow source"):
         import_mlflow(mlflow_source, store, experiments=["nope"], progress=False)
 

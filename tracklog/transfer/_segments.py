@@ -37,12 +37,17 @@ class Landed:
     """Which segment paths a store holds, counting those a compaction consumed (and may have
     deleted) as held: a rerun must not publish them again."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, listing: Iterable[str] | None = None) -> None:
+        """With `listing` (the store's segment paths, listed after its commits were read), a
+        path is looked up there rather than asked of the store (one request per path on S3)."""
         self.store = store
         self._consumed = {p for stream in ("control", "metric") for c in read_commits(store, stream) for p in c.consumed}
+        self._listed = set(listing) if listing is not None else None
 
     def __contains__(self, path: str) -> bool:
-        return path in self._consumed or self.store.exists(path)
+        if path in self._consumed:
+            return True
+        return path in self._listed if self._listed is not None else self.store.exists(path)
 
 
 class IdentityWriter:

@@ -7,13 +7,24 @@ exported run carries its tracklog id in the tag ``tracklog.run_id`` (and each lo
 outputs and sources are mapped to the new ids. What MLflow lets a client set comes over as it was:
 run names, users (the ``mlflow.user`` tag), status, start and end times, params, tags, every
 metric point, dataset inputs, artifacts, lifecycle; logged models with params, tags, metrics,
-status and artifacts; registered models with descriptions, tags, versions, stages and aliases.
-MLflow sets creation times of experiments, models and versions itself.
+status, artifacts and source run; registered models with descriptions, tags, versions (their
+runs mapped), stages and aliases. Nested runs point at their parent's new id; runs are created
+before logged models (which name their source run), then model metrics and run outputs link them.
+
+What cannot come back as it was (tests/transfer/test_round_trip.py compares the rest):
+- ids and artifact locations: MLflow mints them (the ``tracklog.*`` tags keep the mapping);
+- creation and last-update times of experiments, logged models, registered models and versions,
+  and a version's user: MLflow's API takes none of them and records its own;
+- a run's user when its ``mlflow.user`` tag is absent: MLflow's client reads the user from that
+  tag only, so a user other than ``unknown`` comes back as that tag;
+- NaN as a logged model's metric in MLflow's database: MLflow reads it there as 0.0 (its file
+  store keeps NaN).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import tempfile
 import warnings
@@ -32,6 +43,7 @@ __all__ = ["ExportReport", "export_mlflow"]
 
 RUN_ID_TAG = "tracklog.run_id"
 MODEL_ID_TAG = "tracklog.model_id"
+_PARENT = "mlflow.parentRunId"
 _BATCH = 1000  # MLflow's log_batch limit for metrics
 
 
@@ -98,6 +110,9 @@ class _Exporter:
         self.store = self.local.where()
         self.models: dict[str, str] = {}  # tracklog logged model id -> MLflow's
         self.locations: dict[str, str] = {}  # tracklog artifact location -> MLflow's
+        self.model_metrics: list[tuple[str, Any]] = []  # (MLflow model id, tracklog metric) to log after the runs
+        self.outputs: list[tuple[str, Any]] = []  # (MLflow run id, tracklog model outputs) to log after the models
+        self.orphans: list[tuple[str, str]] = []  # (MLflow run id, tracklog parent id) exported before its parent
 
     def run(self, names: list[str] | None) -> ExportReport:
         exps = list(self.source.search_experiments(view_type=ViewType.ALL, max_results=None))
@@ -110,10 +125,15 @@ class _Exporter:
         try:
             done = [(exp, self._experiment(exp)) for exp in sorted(exps, key=lambda e: e.creation_time or 0)]
             for exp, dest_id in done:
-                self._logged_models(exp.experiment_id, dest_id)
-                for run in self._runs(exp.experiment_id):
+                # runs first (logged models name their source run), then the models, then what
+                # links runs to models (their metrics, the runs' outputs)
+                for run in sorted(self._runs(exp.experiment_id), key=lambda r: (r.info.start_time or 0, r.info.run_id)):
                     self._run(run, dest_id)
                     bar.update(1)
+                self._logged_models(exp.experiment_id, dest_id)
+                self._log_model_metrics()
+                self._log_outputs()
+            self._link_children()
             for exp, dest_id in done:
                 if exp.lifecycle_stage == "deleted" and self.client.get_experiment(dest_id).lifecycle_stage != "deleted":
                     self.client.delete_experiment(dest_id)
@@ -148,12 +168,18 @@ class _Exporter:
             self.report.run_ids[info.run_id] = existing[0].info.run_id
             self.report.runs_skipped += 1
             return
-        tags = {k: v for k, v in run.data.tags.items() if k != "mlflow.runName"}
+        tags = {k: v for k, v in run.data.tags.items() if k not in ("mlflow.runName", _PARENT)}
+        parent = run.data.tags.get(_PARENT)
+        if parent is not None and parent in self.report.run_ids:
+            tags[_PARENT] = self.report.run_ids[parent]
         tags[RUN_ID_TAG] = info.run_id
-        tags.setdefault("mlflow.user", info.user_id or "")
+        if info.user_id and info.user_id != "unknown":  # MLflow's client reads the user from this tag
+            tags.setdefault("mlflow.user", info.user_id)
         created = self.client.create_run(dest_exp, start_time=info.start_time, tags=tags, run_name=info.run_name or None)
         new_id = created.info.run_id
         self.report.run_ids[info.run_id] = new_id
+        if parent is not None and _PARENT not in tags:
+            self.orphans.append((new_id, parent))
         self.locations[info.artifact_uri.rstrip("/")] = created.info.artifact_uri.rstrip("/")
         self._params_metrics(run, new_id)
         self._inputs_outputs(run, new_id)
@@ -180,7 +206,7 @@ class _Exporter:
         self.report.metric_points += len(points)
 
     def _inputs_outputs(self, run: Any, new_id: str) -> None:
-        from mlflow.entities import Dataset, DatasetInput, InputTag, LoggedModelOutput
+        from mlflow.entities import Dataset, DatasetInput, InputTag
 
         datasets = [
             DatasetInput(Dataset(name=d.dataset.name, digest=d.dataset.digest, source_type=d.dataset.source_type,
@@ -191,10 +217,24 @@ class _Exporter:
         ]
         if datasets:
             self.client.log_inputs(new_id, datasets=datasets)
-        outputs = [LoggedModelOutput(self.models[o.model_id], o.step) for o in run.outputs.model_outputs
-                   if o.model_id in self.models]
-        if outputs:
-            self.client.log_outputs(new_id, outputs)
+        if run.outputs and run.outputs.model_outputs:
+            self.outputs.append((new_id, run.outputs.model_outputs))
+
+    def _log_outputs(self) -> None:
+        from mlflow.entities import LoggedModelOutput
+
+        for new_id, model_outputs in self.outputs:
+            outputs = [LoggedModelOutput(self.models[o.model_id], o.step) for o in model_outputs if o.model_id in self.models]
+            if outputs:
+                self.client.log_outputs(new_id, outputs)
+        self.outputs = []
+
+    def _link_children(self) -> None:
+        """The parent link of a run exported before its parent (or whose parent was not exported:
+        the link keeps the tracklog id, which names no MLflow run)."""
+        for new_id, parent in self.orphans:
+            self.client.set_tag(new_id, _PARENT, self.report.run_ids.get(parent, parent))
+        self.orphans = []
 
     def _artifacts(self, uri: str, log: Any) -> None:
         from tracklog.artifacts import list_uri
@@ -221,8 +261,10 @@ class _Exporter:
                 continue
             tags = {**(model.tags or {}), MODEL_ID_TAG: model.model_id}
             created = self.client.create_logged_model(dest_exp, name=model.name, tags=tags,
+                                                      source_run_id=self.report.run_ids.get(model.source_run_id or ""),
                                                       params=dict(model.params or {}), model_type=model.model_type or None)
             self.models[model.model_id] = created.model_id
+            self.model_metrics.extend((created.model_id, m) for m in model.metrics or [])
             self.locations[model.artifact_location.rstrip("/")] = created.artifact_location.rstrip("/")
             if self.artifacts:
                 self._artifacts(model.artifact_location, lambda local, m=created.model_id: self.client.log_model_artifacts(m, local))
@@ -230,6 +272,35 @@ class _Exporter:
             if status in ("READY", "FAILED", "UPLOAD_FAILED"):
                 self.client.finalize_logged_model(created.model_id, "FAILED" if status != "READY" else "READY")
             self.report.logged_models += 1
+
+    def _log_model_metrics(self) -> None:
+        """A logged model's metrics, once its runs are exported: MLflow logs a model's metric as a
+        point of its run (`log_batch` with a model id), which holds it already (a no-op in its
+        database; its file store appends the point again, as MLflow itself does when it links a
+        run's metrics to a model)."""
+        from mlflow.entities import Metric
+
+        for model_id, m in self.model_metrics:
+            run_id = self.report.run_ids.get(m.run_id or "")
+            if run_id is None:
+                self.report.warnings.append(f"metric {m.key!r} of logged model {model_id} not exported: MLflow "
+                                            f"logs a model's metrics through a run, and its run {m.run_id!r} was not")
+                continue
+            self.client.log_batch(run_id, metrics=[Metric(m.key, self._model_metric_value(m), m.timestamp, m.step,
+                                                          model_id=model_id,
+                                                          dataset_name=m.dataset_name or None,
+                                                          dataset_digest=m.dataset_digest or None, run_id=run_id)])
+        self.model_metrics = []
+
+    def _model_metric_value(self, m: Any) -> float:
+        """MLflow's database reads a NaN metric of a logged model as 0.0: where the run holds NaN
+        at that point, the model's 0.0 is that NaN (logging 0.0 would add a point to the run)."""
+        if m.value != 0.0:
+            return float(m.value)
+        found = self.local.cursor().execute(
+            "SELECT count(*) FROM metrics WHERE run_id = ? AND key = ? AND step = ? AND timestamp = ? AND isnan(value)",
+            [m.run_id, m.key, m.step, m.timestamp]).fetchone()
+        return math.nan if found and found[0] else 0.0
 
     def _versions_page(self, name: str, token: str | None) -> Any:
         return self.source.search_model_versions(f"name = '{_quote(name)}'", max_results=1000, page_token=token)

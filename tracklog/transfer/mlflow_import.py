@@ -211,7 +211,7 @@ class _Importer:
                 self._logged_models(exp.experiment_id, dest_id)
         finally:
             runs_bar.close()
-        self._registry({dest for _, dest in mapped}, names is not None)
+        self._registry({exp.experiment_id for exp, _ in mapped}, names is not None)
         self._record()
         return self.report
 
@@ -448,8 +448,19 @@ class _Importer:
             self.report.warnings.append(f"registered models not read: {type(exc).__name__}: {exc}")
             return
         for model in models:
-            versions = _pages(functools.partial(self._versions_page, model.name))
+            versions = list(_pages(functools.partial(self._versions_page, model.name)))
+            if filtered and not any(self._run_experiment(v.run_id) in experiment_ids for v in versions):
+                continue  # --experiment: only models with a version from the selected experiments' runs
             self._registered_model(model, sorted(versions, key=lambda v: int(v.version)))
+
+    def _run_experiment(self, run_id: str | None) -> str | None:
+        """The source experiment of a version's run (None: no run, or one the source lacks)."""
+        if not run_id:
+            return None
+        try:
+            return str(self.client.get_run(run_id).info.experiment_id)
+        except Exception:  # MLflow raises MlflowException (RESOURCE_DOES_NOT_EXIST)
+            return None
 
     def _registered_model(self, model: Any, versions: list[Any]) -> None:
         rid = identity(self.key, "registered-model", model.name).replace("-", "")

@@ -23,12 +23,15 @@ in any case).
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from eventlog.codec import write_parquet
+from eventlog.compaction import read_commits
 from eventlog.errors import SourceNotFoundError, UnsupportedSourceError
 from eventlog.events import ExperimentMerged, SourceImported
 from eventlog.log import EventLog, relisting
@@ -40,6 +43,7 @@ __all__ = ["SyncReport", "sync"]
 _EXPERIMENT_NAMES = "experiment-names"
 _MODEL_NAMES = "registered-models"
 _URI_COLUMNS = ("artifact_uri", "artifact_location", "source")
+_THREADS = 8  # files read and published at once: an object store answers each request in ms
 
 
 @dataclass
@@ -99,28 +103,35 @@ class _Syncer:
         self.source = source
         self.target = target
         self.copy_artifacts = artifacts
-        self.held: dict[str, set[int]] = {}  # DEST's identities: writer id -> seqs
+        self.held: dict[str, set[int]] = {}  # DEST's identities (of the writers asked about): writer id -> seqs
         self.indexed: set[str] = set()  # DEST files already in `held`
         self.handled: set[str] = set()  # SRC files copied in an earlier pass (immutable)
         # kept across passes: a later pass copies events of experiments created (and models
         # blocked) in an earlier one, whose creation it no longer reads
         self.mapping: dict[str, str] = {}  # SRC experiment id -> DEST id, where they differ
         self.blocked: set[str] = set()  # SRC registered model ids DEST gives another model's name
+        self.lock = threading.Lock()  # metric files are copied by several threads
+        self.index_lock = threading.Lock()  # one thread at a time reads DEST's identities
         self.src_root = source.artifact_root.rstrip("/")
         self.dest_root = target.artifact_root.rstrip("/")
 
     def run_pass(self) -> SyncReport:
         report = SyncReport(source=self.source.uri, dest=self.target.uri)
         self._index()
-        control = {p: self.source.read(p) for p in self.source.files("control") if p not in self.handled}
+        wanted = [p for p in self.source.files("control") if p not in self.handled]
+        control = dict(zip(wanted, _parallel(self.source.read, wanted), strict=True))
         self._experiments(control, report)
         self._registered_models(control, report)
         for path, table in control.items():
-            self._copy(path, table, "control", report)
-        for path in self.source.files("metric"):
-            if path not in self.handled and path not in self.landed:
-                self._copy(path, self.source.read(path), "metric", report)
-            self.handled.add(path)
+            if path in self.landed:  # DEST holds this SRC segment under its own name: every event of it
+                self.handled.add(path)
+            else:
+                self._copy(path, table, "control", report)
+        metric = self.source.files("metric")
+        # live SRC files hold disjoint events: they are copied side by side
+        _parallel(lambda path: self._copy(path, self.source.read(path), "metric", report),
+                  [p for p in metric if p not in self.handled and p not in self.landed])
+        self.handled.update(metric)
         if self.copy_artifacts:
             self._artifacts(report)
         if report.events:
@@ -132,21 +143,37 @@ class _Syncer:
     # ---- which identities DEST holds ------------------------------------------------------
 
     def _index(self) -> None:
+        """Which DEST files may hold each writer's events, from names only (no file is read):
+        its segments are named after their writer, its compaction commits name what they consumed."""
+        store = self.target.store
+        self.landed = Landed(store, store.list_files("events"))
+        self.sources: dict[str, set[str]] = {}  # writer id -> live DEST files that may hold its events
+        for stream in ("control", "metric"):
+            writers_of: dict[str, set[str]] = {}  # compaction output -> the writers it holds
+            for commit in read_commits(store, stream):
+                held = set().union(*(writers_of.get(p, {_writer_of(p)}) for p in commit.consumed))
+                writers_of.update((p, held) for p in commit.produced)
+            for path in self.target.files(stream):  # type: ignore[arg-type]
+                for writer_id in writers_of.get(path, {_writer_of(path)}):
+                    self.sources.setdefault(writer_id, set()).add(path)
+
+    def _read_held(self, writers: Iterable[str]) -> None:
+        """Fold into `held` the identities of the DEST files that may hold these writers' events."""
         import io
 
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        self.landed = Landed(self.target.store)
-        for stream in ("control", "metric"):
-            for path in self.target.files(stream):  # type: ignore[arg-type]
-                if path in self.indexed:
-                    continue
-                data = self.target.store.read_bytes(path)
-                table = pq.read_table(io.BytesIO(data), columns=["writer_id", "writer_seq"])
+        def identities(path: str) -> Any:
+            return pq.read_table(io.BytesIO(self.target.store.read_bytes(path)), columns=["writer_id", "writer_seq"])
+
+        with self.index_lock:
+            new = sorted({p for w in writers for p in self.sources.get(w, ())} - self.indexed)
+            for path, table in zip(new, _parallel(identities, new), strict=True):
                 for writer_id in pc.unique(table["writer_id"]).to_pylist():
                     seqs = table.filter(pc.equal(table["writer_id"], writer_id))["writer_seq"]
-                    self.held.setdefault(writer_id, set()).update(seqs.to_pylist())
+                    with self.lock:
+                        self.held.setdefault(writer_id, set()).update(seqs.to_pylist())
                 self.indexed.add(path)
 
     def _missing(self, table: Any) -> Any:
@@ -155,11 +182,13 @@ class _Syncer:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if not any(w in self.held for w in pc.unique(table["writer_id"]).to_pylist()):
+        writers = pc.unique(table["writer_id"]).to_pylist()
+        self._read_held(writers)
+        if not any(w in self.held for w in writers):
             return table  # no event of these writers is in DEST yet: the common case
-        writers = table["writer_id"].to_pylist()
+        row_writers = table["writer_id"].to_pylist()
         seqs = table["writer_seq"].to_pylist()
-        keep = np.fromiter((s not in self.held.get(w, ()) for w, s in zip(writers, seqs, strict=True)),
+        keep = np.fromiter((s not in self.held.get(w, ()) for w, s in zip(row_writers, seqs, strict=True)),
                            dtype=bool, count=len(seqs))
         return table if keep.all() else table.filter(pa.array(keep))
 
@@ -176,11 +205,13 @@ class _Syncer:
             first = rows.slice(0, 1).to_pylist()[0]
             name = segment_path(stream, writer_id, first["writer_seq"], first["ts"])
             data = write_parquet(rows)
-            if self.target.store.publish(name, data):
-                report.segments += 1
-                report.events += rows.num_rows
-            self.held.setdefault(writer_id, set()).update(rows["writer_seq"].to_pylist())
-        self.handled.add(path)
+            published = self.target.store.publish(name, data)
+            with self.lock:
+                if published:
+                    report.segments += 1
+                    report.events += rows.num_rows
+                self.held.setdefault(writer_id, set()).update(rows["writer_seq"].to_pylist())
+                self.handled.add(path)
 
     def _rewrite(self, table: Any, mapping: dict[str, str], blocked: set[str]) -> Any:
         """Merged experiments' ids, artifact URIs into DEST; blocked registered models dropped."""
@@ -245,6 +276,19 @@ class _Syncer:
         for path in self.source.store.list_all("artifacts"):
             if path not in have and self.target.store.publish(path, self.source.store.read_bytes(path)):
                 report.artifacts += 1
+
+
+def _writer_of(path: str) -> str:
+    """The writer of a segment ``…/<writer_id>-<first seq>.parquet``."""
+    return path.rsplit("/", 1)[-1].rsplit("-", 1)[0]
+
+
+def _parallel(fn: Callable[[str], Any], paths: Sequence[str]) -> list[Any]:
+    """`fn` of each path, in order, on a few threads (reads and PUTs wait on the store)."""
+    if len(paths) < 2:
+        return [fn(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="tracklog-sync") as pool:
+        return list(pool.map(fn, paths))
 
 
 def _rows(tables: Iterable[Any], kind: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
