@@ -598,9 +598,11 @@ class LocalStore(TrackingStore):
         self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         cur = self.cursor()
-        if run_id not in self.active_runs and run_lifecycle(cur, run_id) is None:
+        history = metric_history(cur, run_id, key)
+        # no points: no such metric, or no such run (a run's points imply the run, and save a lookup)
+        if not len(history) and run_id not in self.active_runs and run_lifecycle(cur, run_id) is None:
             raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.where()}")
-        return metric_history(cur, run_id, key)
+        return history
 
     def record_artifacts(self, run_id: str, files: Sequence[tuple[str, int, str]]) -> None:
         for path, size, digest in files:
