@@ -234,3 +234,14 @@ def test_a_mistyped_tracking_uri_is_refused_where_it_is_set(tmp_path, monkeypatc
     with pytest.raises(StoreURIError, match=r"did you mean memory://x\?"):
         tracklog.Client("memroy://x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_search_runs_scopes_to_one_or_several_experiments(client: tracklog.Client) -> None:
+    """One experiment id and a list of them select exactly those experiments' runs, page tokens included."""
+    a, b, c = (client.create_experiment(name) for name in ("a", "b", "c"))
+    runs = {exp: [client.create_run(exp).info.run_id for _ in range(2)] for exp in (a, b, c)}
+    assert {r.info.run_id for r in client.search_runs(b)} == set(runs[b])
+    assert {r.info.run_id for r in client.search_runs([a, c])} == set(runs[a] + runs[c])
+    first = client.search_runs([b], max_results=1)
+    rest = client.search_runs([b], max_results=1, page_token=first.token)
+    assert {first[0].info.run_id, rest[0].info.run_id} == set(runs[b]) and rest.token is None
