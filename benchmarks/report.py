@@ -187,10 +187,11 @@ READ_ROWS: tuple[Row, ...] = (
     Row("registry", "create_version_calls", "registry: versions created (N)", "calls", "info"),
     Row("registry", "create_version_median_us", "registry: create_model_version, median", "µs", "lower"),
     Row("registry", "create_version_p99_us", "registry: create_model_version, p99", "µs", "lower"),
-    Row("registry", "create_version_total_s", "registry: all versions", "s", "lower"),
+    Row("registry", "create_version_total_s", "registry: all versions (the N above: each loop has a time budget)", "s", "info"),
     Row("registry", "alias_lookup_calls", "registry: alias lookups (N)", "calls", "info"),
     Row("registry", "alias_lookup_median_us", "registry: get_model_version_by_alias, median", "µs", "lower"),
     Row("registry", "alias_lookup_p99_us", "registry: get_model_version_by_alias, p99", "µs", "lower"),
+    Row("registry", "uri_resolve_calls", "registry: models:/ URI resolutions (N)", "calls", "info"),
     Row("registry", "uri_resolve_median_us", "registry: models:/name@alias to location, median", "µs", "lower"),
     Row("registry", "uri_resolve_p99_us", "registry: models:/name@alias to location, p99", "µs", "lower"),
 )

@@ -54,6 +54,9 @@ class Sizes:
     search_runs_per_flush: int = 10_000  # one segment per stream per this many runs
     search_budget_s_slow: float = 240.0  # MLflow grows its store to the next size only if one round
     #                                      of its queries, scaled to that size, fits
+    search_runs_slow_max: int = 10_000  # and never past this size: at 100k runs populating and querying
+    #                                     MLflow's sqlite takes over 20 minutes (larger sizes compare
+    #                                     tracklog with MLflow's largest size, which flatters MLflow)
     search_repeats: int = 5  # timed repetitions of each query, after one warm-up call
     history_points: int = 1_000_000
     history_points_slow: int = 100_000  # MLflow: measured at this N, also shown scaled to history_points
@@ -68,6 +71,7 @@ class Sizes:
     compact_repeats: int = 3  # timed repetitions of the history query before/after compaction
     serve_seconds: float = 6.0  # model serving: timed seconds of back-to-back requests per batch size
     registry_versions: int = 1_000  # model versions registered one by one
+    registry_budget_s: float = 30.0  # each registry loop stops after this many seconds (each target records its N)
     registry_resolves: int = 10_000  # alias lookups and models:/name@alias resolutions (MLflow: a fifth)
 
     @classmethod
@@ -85,7 +89,7 @@ class Sizes:
             history_points=100_000, history_points_slow=10_000, history_points_per_flush=20_000,
             fold_runs=100, fold_keys=10, fold_steps=100, fold_points_per_flush=10_000,
             pattern_points=100_000, serve_seconds=2.0,
-            registry_versions=200, registry_resolves=1_000,
+            registry_versions=200, registry_resolves=1_000, registry_budget_s=10.0,
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -475,7 +475,8 @@ class Catalog:
                 f"AND c.key = p.key AND c.step = p.step AND c.timestamp = p.timestamp AND c.value = p.value)",
                 runs,
             )
-        con.execute("INSERT INTO metric_points BY NAME SELECT * FROM _points")
+        # in history order: a metric's points come back from a scan in the order they are read in
+        con.execute("INSERT INTO metric_points BY NAME SELECT * FROM _points ORDER BY run_id, key, step, timestamp, writer_seq")
         con.execute(
             "INSERT INTO latest BY NAME " + LATEST.format(metrics="_points")
             + " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, r = excluded.r"

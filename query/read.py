@@ -35,6 +35,7 @@ from projections.rows import (
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
 __all__ = [
     "EXPERIMENT_SELECT",
@@ -124,10 +125,28 @@ def experiment_by_name(cur: duckdb.DuckDBPyConnection, name: str) -> Experiment 
 
 
 def metric_history(cur: duckdb.DuckDBPyConnection, run_id: str, key: str) -> MetricHistory:
-    """Every point of one metric, by step then timestamp (each exact point once)."""
-    table = fetch_arrow(cur, "SELECT value, timestamp, step FROM metric_points WHERE run_id = $run AND key = $key "
-                             "ORDER BY step, timestamp, writer_seq", {"run": run_id, "key": key})
-    return MetricHistory(table, run_id, key)
+    """Every point of one metric, by step then timestamp (each exact point once).
+
+    Ordered here, not by the query: the points are nearly always stored in that order already
+    (a history is logged step by step), and checking that with NumPy costs ~0.1 ms for 20k
+    points where DuckDB's ORDER BY costs ~1.4 ms.
+    """
+    table = fetch_arrow(cur, "SELECT value, timestamp, step, writer_seq FROM metric_points "
+                             "WHERE run_id = $run AND key = $key", {"run": run_id, "key": key})
+    return MetricHistory(_by_step(table).drop_columns(["writer_seq"]), run_id, key)
+
+
+def _by_step(table: pa.Table) -> pa.Table:
+    """`table` ordered by (step, timestamp, writer_seq), untouched if it is in that order."""
+    import numpy as np
+
+    if table.num_rows < 2:
+        return table
+    step, stamp, seq = (table.column(c).to_numpy() for c in ("step", "timestamp", "writer_seq"))
+    dstep, dstamp, dseq = np.diff(step), np.diff(stamp), np.diff(seq)
+    if bool(((dstep > 0) | ((dstep == 0) & ((dstamp > 0) | ((dstamp == 0) & (dseq >= 0))))).all()):
+        return table
+    return table.take(np.lexsort((seq, stamp, step)))
 
 
 def logged_model(cur: duckdb.DuckDBPyConnection, model_id: str) -> LoggedModel | None:

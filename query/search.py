@@ -201,7 +201,7 @@ def search(
     _check_entities(node, spec, filter_string or "")
     orders = _orders(spec, order_by)
     params = params or Params(spec.columns, spec.maps)
-    clauses = [compile_filter(node, params), *where]
+    clauses = [c for c in (compile_filter(node, params), *where) if c != "TRUE"] or ["TRUE"]
     sort = [order_expression(key, params, desc) for key, desc in orders]
     sig = signature(spec.what, filter_string or "", [f"{k.entity}.{k.name} {d}" for k, d in orders], scope)
     if page_token:

