@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 from array import array
 from collections import Counter
@@ -81,6 +82,8 @@ _DONE = "imports"  # claims marking an entity imported completely (shared with t
 _HPARAMS_CONFIG = "tensorboard/hparams_config.json"
 _UNSAFE_KEY = re.compile(r"[^/\w.\- :]")
 _UNSAFE_PATH = re.compile(r"[^\w.\-]")
+_MAX_RECORD = 2**31  # protobuf cannot parse a bigger message: a longer record is damage
+_MAX_TEXT_FOLDER = 120  # bytes: a text tag longer than this becomes a short folder name and a digest
 _UNIMPORTED_EVENTS = ("graph_def", "meta_graph_def", "tagged_run_metadata")  # reported; file_version etc. are not
 
 
@@ -144,13 +147,21 @@ def _logdir(logdir: str) -> str:
     return path
 
 
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # a dangling symlink or a symlink loop
+        return False
+
+
 def _run_folders(root: str) -> dict[str, list[str]]:
     """Run folders (relative to `root`, ``.`` for itself) and their event files, in name order."""
     io_wrapper = _tensorboard().io_wrapper
     found: dict[str, list[str]] = {}
     for folder, dirs, files in os.walk(root):
         dirs.sort()
-        events = sorted(f for f in files if io_wrapper.IsSummaryEventsFile(os.path.join(folder, f)))
+        events = sorted(f for f in files if io_wrapper.IsSummaryEventsFile(os.path.join(folder, f))
+                        and _regular(os.path.join(folder, f)))
         if events:
             found[os.path.relpath(folder, root)] = [os.path.join(folder, f) for f in events]
     if not found:
@@ -202,6 +213,8 @@ def _records(path: str, warnings: list[str]) -> Iterator[bytes]:
         reader = tb.record_reader(path.encode(), 0, b"", None)
     except (OSError, tb.errors.OpError) as exc:
         raise TransferError(f"cannot open the event file {path}: {exc}") from exc
+    reader.file_handle.close()
+    reader.file_handle = _BoundedFile(path)
     count = 0
     try:
         while True:
@@ -220,6 +233,26 @@ def _records(path: str, warnings: list[str]) -> Iterator[bytes]:
             yield reader.record()
     finally:
         reader.file_handle.close()
+
+
+class _BoundedFile:
+    """An event file whose reads never ask for more than it holds: a record length read from
+    the file is untrusted (2^60 would make Python allocate it before reading)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fh = open(path, "rb")  # noqa: SIM115 - closed by _records
+        self.size = os.fstat(self.fh.fileno()).st_size
+
+    def read(self, n: int) -> bytes:
+        if n > _MAX_RECORD:
+            raise TransferError(f"the event file {self.path} is damaged at byte {self.fh.tell()}: a record claims "
+                                f"{n} bytes (more than any TensorBoard event); move it out of the log folder "
+                                "to import the rest")
+        return self.fh.read(max(0, min(n, self.size - self.fh.tell())))
+
+    def close(self) -> None:
+        self.fh.close()
 
 
 def _read_run(files: list[str]) -> _RunData:
@@ -257,6 +290,8 @@ def _summary_value(data: _RunData, value: Any, step: int, wall: float, plugins: 
     if value.HasField("metadata") and value.metadata.plugin_data.plugin_name:
         plugins[tag] = value.metadata.plugin_data.plugin_name
     plugin = plugins.get(tag, "")
+    if kind == "tensor" and plugin in ("scalars", "text") and not _sane_tensor(data, value, step, plugin):
+        return
     number = value.simple_value if kind == "simple_value" else _scalar(value.tensor) if plugin == "scalars" else None
     if number is not None:
         index = tags.setdefault(tag, len(tags))
@@ -272,6 +307,34 @@ def _summary_value(data: _RunData, value: Any, step: int, wall: float, plugins: 
         data.texts.append((tag, step, _markdown(_tensor(value))))
     else:
         data.skipped[plugin or kind or "empty"] += 1
+
+
+def _sane_tensor(data: _RunData, value: Any, step: int, plugin: str) -> bool:
+    """Whether `value`'s tensor can be read in memory bounded by its record: its shape is
+    untrusted (one value and the shape [10**9] would make TensorBoard's reader repeat it)."""
+    tensor = value.tensor
+    dims = [d.size for d in tensor.tensor_shape.dim]
+    elements = 1
+    for size in dims:
+        elements *= max(size, 0)
+    held = max(len(tensor.string_val), len(tensor.float_val), len(tensor.double_val), len(tensor.int_val),
+               len(tensor.int64_val), len(tensor.half_val), len(tensor.bool_val), 1)
+    problem = None
+    if any(size < 0 for size in dims):
+        problem = f"a negative dimension in its shape {dims}"
+    elif plugin == "scalars" and elements != 1:
+        problem = f"shape {dims} ({elements} values) where a scalar was expected"
+    elif not tensor.tensor_content and elements > held:
+        problem = f"shape {dims} ({elements} values) but {held} value(s) in the record"
+    else:
+        try:
+            _tensorboard().tensor_util.make_ndarray(tensor)
+        except (TypeError, ValueError) as exc:
+            problem = f"a tensor TensorBoard cannot read either ({exc})"
+    if problem is not None:
+        data.skipped[f"{plugin} (unreadable)"] += 1
+        data.warnings.append(f"the {plugin} summary {value.tag!r} at step {step} was skipped: {problem}")
+    return problem is None
 
 
 def _scalar(tensor: Any) -> float | None:
@@ -500,10 +563,10 @@ class _Importer:
         """`tag` as a metric key: characters MLflow refuses in keys become ``_``."""
         try:
             return check_key("metric key", tag)
-        except InvalidKeyError:
+        except (InvalidKeyError, ValueTooLongError):
             key = "/".join(p for p in _UNSAFE_KEY.sub("_", tag).split("/") if p not in ("", ".", "..")) or "_"
             self.report.warnings.append(f"run {rel!r}: scalar tag {tag!r} imported as metric {key!r}")
-            return key[:250]
+            return key[:250].rstrip("/") or "_"
 
     # ---- identities -----------------------------------------------------------------------
 
@@ -550,6 +613,9 @@ def _text_files(texts: list[tuple[str, int, str]]) -> Iterator[tuple[str, str]]:
     seen: Counter[str] = Counter()
     for tag, step, text in texts:
         folder = "/".join(_UNSAFE_PATH.sub("_", p) for p in tag.split("/") if p not in ("", ".", "..")) or "_"
+        if len(folder.encode()) > _MAX_TEXT_FOLDER:  # file systems refuse names over 255 bytes
+            digest = hashlib.sha256(tag.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            folder = _UNSAFE_PATH.sub("_", folder)[:40] + "-" + digest
         base = f"tensorboard/text/{folder}/step_{step}"
         seen[base] += 1
         yield (f"{base}.md" if seen[base] == 1 else f"{base}-{seen[base]}.md"), text
