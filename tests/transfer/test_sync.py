@@ -152,7 +152,9 @@ def test_sync_into_a_real_s3_bucket_and_back(tmp_path: Path, s3_endpoint: str) -
     src, back = str(tmp_path / "src"), str(tmp_path / "back")
     bucket = f"s3://tracklog-tests/sync-{uuid.uuid4().hex}"
     first = _log_runs(src, "exp", 3)[0]
-    tracklog.Client(src).log_text(first, "x" * 3_000_000, "big/blob.txt")  # streamed, in chunks
+    writer = tracklog.Client(src)
+    writer.log_text(first, "x" * 3_000_000, "big/blob.txt")  # streamed, in chunks
+    writer.flush()  # sync reads the store's files: the artifact's event must be published first
     assert sync(src, bucket).events > 0
     assert sync(bucket, back).events > 0
     assert Path(tracklog.Client(back).download_artifacts(first, "big/blob.txt", str(tmp_path / "dl"))).read_text() \
