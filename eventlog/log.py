@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -59,26 +60,25 @@ STREAMS: tuple[Stream, ...] = ("control", "metric")
 DEFAULT_WAL_LIMIT = 1 << 30  # bytes of unpublished events per writer (TRACKLOG_WAL_LIMIT)
 DEFAULT_PUBLISH_WAIT = 5.0  # s end_run (store unreachable) and exit wait for it (TRACKLOG_PUBLISH_WAIT)
 CONTACT_WAIT = 2.0  # s opening waits for a remote store to answer before logging starts offline
-_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
-          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.I)
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 1024, "m": 1e6, "mb": 1e6, "mib": 1 << 20,
+          "g": 1e9, "gb": 1e9, "gib": 1 << 30, "t": 1e12, "tb": 1e12, "tib": 1 << 40}
 
 
 def parse_size(text: str, *, where: str) -> int:
-    """``"512MB"``, ``"2GiB"``, ``"1000000"`` as bytes; raises `InvalidInputError` naming `where`.
+    """``"512MB"``, ``"2GiB"``, ``"16k"``, ``"1000000"`` as bytes; raises `InvalidInputError` naming `where`.
 
     >>> parse_size("2 GB", where="TRACKLOG_WAL_LIMIT")
     2000000000
     """
-    number = text.strip().upper()
-    digits = number.rstrip("KMGTIB ")
-    unit = number[len(digits):].strip()
-    try:
-        value = float(digits) * _UNITS[unit]
-    except (KeyError, ValueError):
-        raise InvalidInputError(f"{where}: expected a size such as 500MB, 2GB or 1073741824, got {text!r}") from None
+    match = _SIZE.match(text)
+    unit = match.group(2).lower() if match is not None else ""
+    if match is None or unit not in _UNITS:
+        raise InvalidInputError(f"{where}: expected a size such as 500MB, 2GB or 1073741824, got {text!r}")
+    value = int(float(match.group(1)) * _UNITS[unit])
     if value <= 0:
         raise InvalidInputError(f"{where}: expected a size above 0, got {text!r}")
-    return int(value)
+    return value
 
 
 def publish_settings() -> tuple[int, float]:

@@ -94,6 +94,11 @@ def segment_path(stream: str, writer_id: str, first_seq: int, ts: int) -> str:
     return f"events/stream={stream}/date={day}/{writer_id}-{first_seq:012d}.parquet"
 
 
+def segment_writer(path: str) -> str:
+    """The writer id in a segment's name (`segment_path`'s ``…/<writer_id>-<first seq>.parquet``)."""
+    return path.rsplit("/", 1)[-1].rsplit("-", 1)[0]
+
+
 class Batch:
     """Events taken from the buffer for one flush: metric points as binary records in a
     `RecordBuffer` (the WAL segment, or memory), control events as stamped structs.

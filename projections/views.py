@@ -23,6 +23,8 @@ Conflict rules (DESIGN.md), all ordered by ``o = (ts, writer_id, writer_seq)``:
 
 from __future__ import annotations
 
+from eventlog.events import TRACE_EVENTS
+
 __all__ = ["EXPERIMENTS", "LATEST", "LIVENESS", "LOGGED_MODELS", "META_KINDS", "NOT_RUN_STALE", "RUNS", "RUNS_LIVE",
            "TRACE_KINDS", "VIEWS", "VIEW_NAMES"]
 
@@ -37,10 +39,7 @@ META_KINDS = (
 )
 
 # the control events kept (also) in ``trace_events``, which the trace views read
-TRACE_KINDS = (
-    "TraceStarted", "SpanLogged", "TraceEnded", "TraceTagSet", "TraceTagDeleted", "TraceDeleted", "AssessmentLogged",
-    "AssessmentDeleted", "TraceLinked",
-)
+TRACE_KINDS = tuple(kind.__name__ for kind in TRACE_EVENTS)
 
 # The runs of `{control}` restricted by `{run_filter}`, with latest metrics from `{latest}`.
 RUNS = """

@@ -26,8 +26,9 @@ from query.traces import TRACE_ATTRIBUTES, trace_params
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["AGGREGATIONS", "Correlation", "MetricPoint", "filter_correlation", "npmi", "query_trace_metrics"]
+__all__ = ["AGGREGATIONS", "MAX_POINTS", "Correlation", "MetricPoint", "filter_correlation", "npmi", "query_trace_metrics"]
 
+MAX_POINTS = 50_000  # groups one query returns at most (as many as a trace search pages through)
 AGGREGATIONS = ("COUNT", "SUM", "AVG", "PERCENTILE", "MIN", "MAX")
 _NUMERIC = frozenset({"SUM", "AVG", "PERCENTILE", "MIN", "MAX", "COUNT"})
 _TOKENS = "TRY_CAST(json_extract_string(r.metadata['mlflow.trace.tokenUsage'], '$.{}') AS DOUBLE)"
@@ -87,7 +88,7 @@ def _aggregate(kind: str, percentile: float | None, column: str) -> tuple[str, s
 def _where(view: _View, experiment_ids: Sequence[str], filters: Sequence[str], start_ms: int | None,
            end_ms: int | None, params: Params) -> str:
     clauses = [f"r.experiment_id IN (SELECT unnest({params.add([str(e) for e in experiment_ids])}::VARCHAR[]))"]
-    clauses += [compile_filter(parse(f, TRACE_ATTRIBUTES), params) for f in filters if f and f.strip()]
+    clauses += [_condition(f, "filter", params) for f in filters if f and f.strip()]
     if start_ms is not None:
         clauses.append(f"{view.time_ms} >= {params.add(int(start_ms))}")
     if end_ms is not None:
@@ -115,6 +116,8 @@ def query_trace_metrics(cur: duckdb.DuckDBPyConnection, experiment_ids: Sequence
         raise InvalidValueError(f"metric_name of {view_type} must be one of {sorted(view.metrics)}, got {metric_name!r}")
     if not aggregations:
         raise InvalidValueError("query_trace_metrics needs at least one aggregation")
+    if not 0 < max_results <= MAX_POINTS:
+        raise InvalidValueError(f"max_results must be 1 to {MAX_POINTS}, got {max_results}")
     for kind, _ in aggregations:
         if kind not in metric.aggregations:
             raise InvalidValueError(f"aggregation {kind!r} does not apply to {metric_name}; "

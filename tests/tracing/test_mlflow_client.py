@@ -6,14 +6,12 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tests.tracing.conftest import mlflow_sending_spans_at_once
+
 
 @pytest.fixture
 def mlflow(server, mlflow_client_env, monkeypatch):
-    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")  # spans are sent when they end
-    mlflow = mlflow_client_env
-    mlflow.set_tracking_uri(server.url)
-    yield mlflow
-    mlflow.flush_trace_async_logging()
+    yield from mlflow_sending_spans_at_once(mlflow_client_env, server.url, monkeypatch)
 
 
 def _traced(mlflow):

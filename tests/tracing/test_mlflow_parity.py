@@ -11,16 +11,14 @@ import uuid
 import pytest
 import requests
 
+from tests.tracing.conftest import mlflow_sending_spans_at_once
+
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # MLflow's request_id deprecation
 
 
 @pytest.fixture
 def mlflow(shared_server, mlflow_client_env, monkeypatch):
-    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")  # spans are sent when they end
-    mlflow = mlflow_client_env
-    mlflow.set_tracking_uri(shared_server.url)
-    yield mlflow
-    mlflow.flush_trace_async_logging()
+    yield from mlflow_sending_spans_at_once(mlflow_client_env, shared_server.url, monkeypatch)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import sys
 import threading
 import webbrowser
@@ -17,7 +16,8 @@ from typing import Any
 
 import click
 
-from eventlog import UnsupportedStoreError
+from eventlog import InvalidInputError, UnsupportedStoreError
+from eventlog.log import parse_size as eventlog_parse_size
 from eventlog.storage import split_uri
 from tracklog._config import get_tracking_uri
 from tracklog.server.app import serve
@@ -25,19 +25,14 @@ from tracklog.server.auth import Auth
 
 __all__ = ["server_command", "ui_command"]
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.I)
-_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 1024, "m": 1e6, "mb": 1e6, "mib": 1 << 20,
-          "g": 1e9, "gb": 1e9, "gib": 1 << 30, "t": 1e12, "tb": 1e12, "tib": 1 << 40}
-
-
 def parse_size(text: str | None) -> int | None:
     """``16MB`` → 16000000, ``1GiB`` → 1073741824; ``none``/``unlimited`` → None."""
     if text is None or text.strip().lower() in ("none", "unlimited", "0"):
         return None
-    match = _SIZE.match(text)
-    if match is None or match.group(2).lower() not in _UNITS:
-        raise click.BadParameter(f"expected a size such as 16MB or 1GiB, got {text!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    try:
+        return eventlog_parse_size(text, where="size")
+    except InvalidInputError:
+        raise click.BadParameter(f"expected a size such as 16MB or 1GiB, got {text!r}") from None
 
 
 def _loopback(host: str) -> bool:

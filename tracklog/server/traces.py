@@ -44,7 +44,7 @@ from tracklog.tracing.otlp import (
     span_events,
     span_message,
 )
-from tracklog.tracing.store import TraceStore, new_trace_id
+from tracklog.tracing.store import TraceStore, check_link_count, new_trace_id
 
 __all__ = ["SPANS_LOCATION_TAG"]
 
@@ -387,6 +387,7 @@ def trace_artifact(call: Call, body: TraceArtifactRef) -> Any:
 def link_to_run(call: Call, body: LinkTracesToRun) -> dict[str, Any]:
     if not body.run_id:
         raise InvalidValueError("link-to-run needs run_id")
+    check_link_count(len(body.trace_ids))  # before a lookup per id
     experiment = call.experiment_of("run", body.run_id)
     if experiment is not None:
         call.require("experiment", experiment, "EDIT")
@@ -416,8 +417,7 @@ def trace_metrics(call: Call, body: QueryTraceMetrics) -> dict[str, Any]:
 def correlation(call: Call, body: FilterCorrelation) -> dict[str, Any]:
     found = filter_correlation(call.store.local.cursor(), _readable(call, body.experiment_ids), body.filter_string1,
                                body.filter_string2, body.base_filter or None)
-    out: dict[str, Any] = {k: v for k, v in found._asdict().items() if not (isinstance(v, float) and math.isnan(v))}
-    return out
+    return {k: v for k, v in found._asdict().items() if not (isinstance(v, float) and math.isnan(v))}
 
 
 def batch_get(call: Call, body: TraceIds) -> dict[str, Any]:

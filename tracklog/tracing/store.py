@@ -42,6 +42,12 @@ MAX_LINKED_TRACES = 100  # MLflow's limit for one link_traces_to_run call
 _HEX = frozenset("0123456789abcdef")
 
 
+def check_link_count(count: int) -> None:
+    """Refuse more trace ids than one ``link_traces_to_run`` takes (MLflow's limit)."""
+    if count > MAX_LINKED_TRACES:
+        raise InvalidValueError(f"link_traces_to_run takes at most {MAX_LINKED_TRACES} trace ids, got {count}")
+
+
 def new_trace_id() -> str:
     """A new OpenTelemetry trace id (32 hex) in MLflow 3's form, ``tr-<hex>``: from `random`, as
     OpenTelemetry's SDK makes them (``os.urandom`` costs a system call each; `random` is reseeded
@@ -153,9 +159,7 @@ class TraceStore:
     def link_traces_to_run(self, trace_ids: Sequence[str], run_id: str) -> None:
         """Link these traces to a run (each must exist, as must the run): a search with
         ``attributes.run_id = '<run>'`` finds them, as it finds the traces recorded under the run."""
-        if len(trace_ids) > MAX_LINKED_TRACES:
-            raise InvalidValueError(f"link_traces_to_run takes at most {MAX_LINKED_TRACES} trace ids, "
-                                    f"got {len(trace_ids)}")
+        check_link_count(len(trace_ids))
         self.local.get_run(run_id)  # RunNotFoundError
         infos = read_trace_infos(self.local.cursor(), list(trace_ids))  # TraceNotFoundError
         for info in infos:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -22,7 +22,12 @@ from eventlog.events import Event
 from eventlog.storage import Store
 from eventlog.writer import segment_path
 
-__all__ = ["METRIC_CHUNK", "IdentityWriter", "Landed", "identity"]
+if TYPE_CHECKING:
+    from eventlog.log import EventLog
+
+__all__ = ["IMPORTED", "METRIC_CHUNK", "IdentityWriter", "Landed", "finish", "identity", "progress_bar", "unfinished"]
+
+IMPORTED = "imports"  # claims marking an entity imported completely (every importer's)
 
 METRIC_CHUNK = 1_000_000  # metric points per segment
 _NAMESPACE = uuid.UUID("5f0c7a52-6c1e-4e8e-9a43-7d1b2c0f15a1")  # tracklog's imports
@@ -129,3 +134,26 @@ def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+def unfinished(log: EventLog, writer_id: str) -> IdentityWriter | None:
+    """A writer for the entity under `writer_id`, or None if an import finished it before."""
+    if log.read_claim(IMPORTED, writer_id) is not None:
+        return None
+    return IdentityWriter(log.store, writer_id)
+
+
+def finish(log: EventLog, writer: IdentityWriter) -> int:
+    """Publish the rest of `writer`'s events and mark its entity imported (a rerun skips it);
+    returns how many segments the writer created."""
+    writer.flush_control()
+    log.claim(IMPORTED, writer.writer_id, "done")
+    return writer.published
+
+
+def progress_bar(*, total: int | None, desc: str, unit: str, progress: bool | None, **options: Any) -> Any:
+    """An importer's progress bar (None: shown on a terminal only; it vanishes when done)."""
+    from tqdm.auto import tqdm
+
+    disable = None if progress is None else not progress
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, dynamic_ncols=True, **options)

@@ -37,7 +37,8 @@ from projections import ViewType
 from tracklog.artifacts import download
 from tracklog.tracking.client import Client
 from tracklog.tracking.local import LocalStore
-from tracklog.transfer.mlflow_import import _bar, _pages, _quiet_mlflow, _quote, open_mlflow_client
+from tracklog.transfer._segments import progress_bar
+from tracklog.transfer.mlflow_import import _pages, _quiet_mlflow, _quote, open_mlflow_client
 
 __all__ = ["ExportReport", "export_mlflow"]
 
@@ -121,7 +122,7 @@ class _Exporter:
             if missing:
                 raise TransferError(f"no experiment named {', '.join(map(repr, missing))} in the store {self.store}")
             exps = [e for e in exps if e.name in names]
-        bar = _bar(total=None, desc="runs", unit="run", progress=self.progress)
+        bar = progress_bar(total=None, desc="runs", unit="run", progress=self.progress)
         try:
             done = [(exp, self._experiment(exp)) for exp in sorted(exps, key=lambda e: e.creation_time or 0)]
             for exp, dest_id in done:

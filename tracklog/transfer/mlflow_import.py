@@ -69,14 +69,19 @@ from eventlog.events import (
 )
 from tracklog.artifacts import upload
 from tracklog.tracking.local import LocalStore
-from tracklog.transfer._segments import IdentityWriter, identity
+from tracklog.transfer._segments import (
+    IdentityWriter,
+    finish,
+    identity,
+    progress_bar,
+    unfinished,
+)
 
 __all__ = ["ImportReport", "import_mlflow", "open_mlflow_client"]
 
 _log = logging.getLogger("tracklog.transfer")
 _EXPERIMENT_NAMES = "experiment-names"
 _MODEL_NAMES = "registered-models"
-_DONE = "imports"  # claims marking an entity imported completely
 _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
@@ -200,7 +205,7 @@ class _Importer:
     def run(self, names: list[str] | None) -> ImportReport:
         exps = self._experiments(names)
         mapped = [(exp, self._experiment(exp)) for exp in exps]
-        runs_bar = _bar(total=None, desc="runs", unit="run", progress=self.progress)
+        runs_bar = progress_bar(total=None, desc="runs", unit="run", progress=self.progress)
         try:
             for exp, dest_id in mapped:
                 for run in self._runs(exp.experiment_id):
@@ -521,15 +526,10 @@ class _Importer:
 
     def _writer(self, kind: str, *parts: str) -> IdentityWriter | None:
         """A writer for one entity in one state, or None if that was imported completely before."""
-        writer_id = identity(self.key, kind, *map(str, parts))
-        if self.log.read_claim(_DONE, writer_id) is not None:
-            return None
-        return IdentityWriter(self.log.store, writer_id)
+        return unfinished(self.log, identity(self.key, kind, *map(str, parts)))
 
     def _finish(self, writer: IdentityWriter) -> None:
-        writer.flush_control()
-        self.report.segments += writer.published
-        self.log.claim(_DONE, writer.writer_id, "done")
+        self.report.segments += finish(self.log, writer)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -584,9 +584,3 @@ def _flavors(mlmodel: str) -> str:
         spec = yaml.safe_load(fh) or {}
     return ",".join(sorted((spec.get("flavors") or {}).keys()))
 
-
-def _bar(*, total: int | None, desc: str, unit: str, progress: bool | None) -> Any:
-    from tqdm.auto import tqdm
-
-    disable = None if progress is None else not progress
-    return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, dynamic_ncols=True)

@@ -35,7 +35,7 @@ from eventlog.compaction import read_commits
 from eventlog.errors import SourceNotFoundError, UnsupportedSourceError
 from eventlog.events import ExperimentMerged, SourceImported
 from eventlog.log import EventLog, relisting
-from eventlog.writer import segment_path
+from eventlog.writer import segment_path, segment_writer
 from tracklog.transfer._segments import IdentityWriter, Landed, identity
 
 __all__ = ["SyncReport", "sync"]
@@ -151,10 +151,10 @@ class _Syncer:
         for stream in ("control", "metric"):
             writers_of: dict[str, set[str]] = {}  # compaction output -> the writers it holds
             for commit in read_commits(store, stream):
-                held = set().union(*(writers_of.get(p, {_writer_of(p)}) for p in commit.consumed))
+                held = set().union(*(writers_of.get(p, {segment_writer(p)}) for p in commit.consumed))
                 writers_of.update((p, held) for p in commit.produced)
             for path in self.target.files(stream):  # type: ignore[arg-type]
-                for writer_id in writers_of.get(path, {_writer_of(path)}):
+                for writer_id in writers_of.get(path, {segment_writer(path)}):
                     self.sources.setdefault(writer_id, set()).add(path)
 
     def _read_held(self, writers: Iterable[str]) -> None:
@@ -199,7 +199,7 @@ class _Syncer:
 
         table = self._missing(table)
         if stream == "control" and table.num_rows:
-            table = self._rewrite(table, self.mapping, self.blocked)
+            table = self._rewrite(table)
         for writer_id in pc.unique(table["writer_id"]).to_pylist() if table.num_rows else []:
             rows = table.filter(pc.equal(table["writer_id"], writer_id)).sort_by("writer_seq")
             first = rows.slice(0, 1).to_pylist()[0]
@@ -213,11 +213,12 @@ class _Syncer:
                 self.held.setdefault(writer_id, set()).update(rows["writer_seq"].to_pylist())
                 self.handled.add(path)
 
-    def _rewrite(self, table: Any, mapping: dict[str, str], blocked: set[str]) -> Any:
+    def _rewrite(self, table: Any) -> Any:
         """Merged experiments' ids, artifact URIs into DEST; blocked registered models dropped."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        mapping, blocked = self.mapping, self.blocked
         if mapping and "experiment_id" in table.column_names:
             ids = table["experiment_id"]
             merged = pc.is_in(ids, pa.array(list(mapping)))
@@ -276,11 +277,6 @@ class _Syncer:
         for path in self.source.store.list_all("artifacts"):
             if path not in have and self.target.store.publish(path, self.source.store.read_bytes(path)):
                 report.artifacts += 1
-
-
-def _writer_of(path: str) -> str:
-    """The writer of a segment ``…/<writer_id>-<first seq>.parquet``."""
-    return path.rsplit("/", 1)[-1].rsplit("-", 1)[0]
 
 
 def _parallel(fn: Callable[[str], Any], paths: Sequence[str]) -> list[Any]:

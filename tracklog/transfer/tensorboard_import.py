@@ -72,13 +72,18 @@ from eventlog.validation import (
 )
 from tracklog.artifacts import upload
 from tracklog.tracking.local import LocalStore
-from tracklog.transfer._segments import IdentityWriter, identity
+from tracklog.transfer._segments import (
+    IdentityWriter,
+    finish,
+    identity,
+    progress_bar,
+    unfinished,
+)
 from tracklog.transfer.mlflow_import import ImportReport
 
 __all__ = ["import_tensorboard"]
 
 _EXPERIMENT_NAMES = "experiment-names"
-_DONE = "imports"  # claims marking an entity imported completely (shared with the MLflow importer)
 _HPARAMS_CONFIG = "tensorboard/hparams_config.json"
 _UNSAFE_KEY = re.compile(r"[^/\w.\- :]")
 _UNSAFE_PATH = re.compile(r"[^\w.\-]")
@@ -422,7 +427,8 @@ class _Importer:
         experiment_id, location = self._experiment(name, runs)
         todo = {rel: files for rel, files in runs.items() if self._writer(rel, files) is not None}
         self.report.runs_skipped = len(runs) - len(todo)
-        bar = _bar(total=sum(os.path.getsize(f) for files in todo.values() for f in files), progress=self.progress)
+        bar = progress_bar(total=sum(os.path.getsize(f) for files in todo.values() for f in files), desc="tensorboard",
+                           unit="B", progress=self.progress, unit_scale=True)
         try:
             for rel, files in todo.items():
                 self._run(rel, files, _parent(rel, runs), experiment_id, location)
@@ -452,10 +458,9 @@ class _Importer:
         if self.log.read_claim("experiment-ids", holder) != self._id_marker(holder):
             return holder, self.dest.get_experiment(holder).artifact_location
         location = f"{self.dest.artifact_root}/{holder}"
-        writer_id = identity(self.key, "experiment", name)
-        if self.log.read_claim(_DONE, writer_id) is None:
+        writer = unfinished(self.log, identity(self.key, "experiment", name))
+        if writer is not None:
             first = min(_first_wall(files) for files in runs.values())
-            writer = IdentityWriter(self.log.store, writer_id)
             writer.add(ExperimentCreated(experiment_id=holder, name=name, artifact_location=location),
                        _ms(first) if first != float("inf") else 0, self.importer)
             self._finish(writer)
@@ -574,15 +579,10 @@ class _Importer:
         """A writer for one run folder with these files at these sizes, or None if that was
         imported completely before."""
         state = [(os.path.basename(f), os.path.getsize(f)) for f in files]
-        writer_id = identity(self.key, "run", rel, hashlib.sha256(repr(state).encode()).hexdigest()[:16])
-        if self.log.read_claim(_DONE, writer_id) is not None:
-            return None
-        return IdentityWriter(self.log.store, writer_id)
+        return unfinished(self.log, identity(self.key, "run", rel, hashlib.sha256(repr(state).encode()).hexdigest()[:16]))
 
     def _finish(self, writer: IdentityWriter) -> None:
-        writer.flush_control()
-        self.report.segments += writer.published
-        self.log.claim(_DONE, writer.writer_id, "done")
+        self.report.segments += finish(self.log, writer)
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -630,10 +630,3 @@ def _write(path: str, text: str) -> None:
 def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
-
-def _bar(*, total: int, progress: bool | None) -> Any:
-    from tqdm.auto import tqdm
-
-    disable = None if progress is None else not progress
-    return tqdm(total=total, desc="tensorboard", unit="B", unit_scale=True, disable=disable, leave=False,
-                dynamic_ncols=True)
