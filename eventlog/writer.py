@@ -59,7 +59,7 @@ from eventlog.wal import (
     record_dtype,
 )
 
-__all__ = ["ACTOR", "Batch", "Durability", "Writer", "segment_path", "uuid7"]
+__all__ = ["ACTOR", "Batch", "Durability", "Writer", "segment_path", "segment_writer", "uuid7"]
 
 Durability = Literal["wal", "fsync", "none"]
 # Who control events appended in this context are recorded for, if not the writer's own actor:
