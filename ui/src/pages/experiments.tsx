@@ -71,7 +71,7 @@ export function ExperimentsPage() {
             </thead>
             <tbody>
               {rows.map((e) => (
-                <tr class={e.lifecycle_stage === "deleted" ? "deleted" : ""}>
+                <tr key={e.experiment_id} class={e.lifecycle_stage === "deleted" ? "deleted" : ""}>
                   <td class="check">
                     <input type="checkbox" aria-label={`Select ${e.name}`} checked={selected.has(e.experiment_id)} onChange={() => toggle(e.experiment_id)} />
                   </td>

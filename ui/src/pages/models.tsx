@@ -45,7 +45,7 @@ export function ModelsPage() {
             </thead>
             <tbody>
               {rows.map((m) => (
-                <tr>
+                <tr key={m.name}>
                   <td>
                     <a href={href(`/models/${encodeURIComponent(m.name)}`)}>{m.name}</a>
                   </td>
@@ -139,7 +139,7 @@ export function ModelPage({ name }: { name: string }) {
               </thead>
               <tbody>
                 {m.versions.map((v) => (
-                  <tr data-version={v.version}>
+                  <tr key={v.version} data-version={v.version}>
                     <td>
                       <a href={href(`/models/${encodeURIComponent(name)}/versions/${v.version}`)}>
                         <b>v{v.version}</b>
@@ -269,7 +269,7 @@ function AliasCard({ model, readOnly, act }: { model: ModelDetail; readOnly: boo
         <table class="kv">
           <tbody>
             {model.aliases.map((a) => (
-              <tr>
+              <tr key={a.alias}>
                 <th>@{a.alias}</th>
                 <td>
                   {readOnly ? (
@@ -326,7 +326,7 @@ function ModelTags({ model, readOnly, act }: { model: ModelDetail; readOnly: boo
         <table class="kv tags">
           <tbody>
             {tags.map(([k, v]) => (
-              <tr>
+              <tr key={k}>
                 <th>{k}</th>
                 <td>
                   <EditableText value={v} readOnly={readOnly} onSave={(nv) => act(() => mlflow.setModelTag(name, k, nv))} />

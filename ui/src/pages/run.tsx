@@ -76,7 +76,7 @@ function MetricsCard({ title, runId, metrics, testId }: { title: string; runId: 
           </thead>
           <tbody>
             {metrics.map((m) => (
-              <tr>
+              <tr key={m.key}>
                 <td>
                   <a class="mono" href={href(`/runs/${runId}`, { tab: "charts", keys: m.key })}>
                     {m.key}
@@ -238,7 +238,7 @@ function TagsCard({ run, reload, readOnly }: { run: RunDetail; reload: () => voi
         <table class="kv tags">
           <tbody>
             {tags.map((t) => (
-              <tr>
+              <tr key={t.key}>
                 <th>{t.key}</th>
                 <td>
                   <EditableText value={t.value} readOnly={readOnly} onSave={(v) => mlflow.setTag(run.info.run_id, t.key, v).then(reload)} />
