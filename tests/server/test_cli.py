@@ -92,3 +92,14 @@ def test_every_data_command_works_against_a_server(server, tmp_path) -> None:
 def test_a_server_cannot_serve_a_server(tmp_path) -> None:
     out = _tracklog("server", "--store", "http://127.0.0.1:1", "--port", "1")
     assert out.returncode == 1 and "is itself a tracking server" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_sql_through_a_server_exits_cleanly(server) -> None:
+    """The answer's Parquet is read on the calling thread: read through Arrow's dataset scanner, its
+    buffer was released on an Arrow thread after interpreter exit began, and most runs of
+    `tracklog sql --store http://…` printed the answer and then died with SIGABRT."""
+    script = ("import sys, tracklog; r = tracklog.sql('SELECT 41 + 1 AS answer', uri=sys.argv[1]); "
+              "print(r.arrow().column('answer')[0].as_py())")
+    for _ in range(6):
+        out = subprocess.run([sys.executable, "-c", script, server.url], capture_output=True, text=True, timeout=120)
+        assert (out.returncode, out.stdout.strip(), out.stderr) == (0, "42", "")

@@ -44,7 +44,10 @@ class RunWatcher(Generic[T]):
             if self._thread is None or not self._thread.is_alive():
                 if before_start is not None:
                     before_start()
-                self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
+                # Read once, here: a bad setting is the caller's error, and one changed later
+                # (another test's monkeypatch, a user's os.environ) cannot kill the thread mid-run.
+                every = self.interval()
+                self._thread = threading.Thread(target=self._loop, args=(every,), name=self.thread_name, daemon=True)
                 self._thread.start()
 
     def unwatch(self, run_id: str) -> None:
@@ -66,9 +69,9 @@ class RunWatcher(Generic[T]):
     def tick(self) -> None:
         raise NotImplementedError
 
-    def _loop(self) -> None:
+    def _loop(self, every: float) -> None:
         while True:
-            self._wake.wait(self.interval())
+            self._wake.wait(every)
             with self._lock:
                 if not self._runs:
                     self._thread = None

@@ -454,8 +454,6 @@ class RestStore(TrackingStore):
 
     def sql(self, query: str, as_of: Any = None) -> Any:
         """Read-only SQL run by the server (sandboxed there), as a `query.sql.SqlResult`."""
-        import pyarrow.parquet as pq
-
         moment = as_of_ns(as_of)
         body = json.dumps({"query": query, "format": "parquet",
                            "as_of": None if moment is None else moment // 1_000_000}).encode()
@@ -463,7 +461,7 @@ class RestStore(TrackingStore):
         data = getattr(resp, "_tracklog_body", b"")
         if resp.status != 200:
             raise self.http.error(resp, data, "sql")
-        result = SqlResult(pq.read_table(io.BytesIO(data)), truncated=resp.getheader("X-Tracklog-Truncated") == "true")
+        result = SqlResult(_parquet_table(data), truncated=resp.getheader("X-Tracklog-Truncated") == "true")
         if result.truncated:
             warnings.warn(f"the server answered the first {len(result)} rows only (its --sql-max-rows); aggregate, "
                           "or narrow the query", stacklevel=3)
@@ -472,6 +470,20 @@ class RestStore(TrackingStore):
     def connect(self, as_of: Any = None) -> Any:
         raise UnsupportedStoreError(f"connect() needs the store itself (its DuckDB catalog); {self.uri} is a tracking "
                                     "server — use tracklog.sql(query) (the server runs it), or open the store's own URI")
+
+
+def _parquet_table(data: bytes) -> pa.Table:
+    """A Parquet file in memory as a table, read on this thread.
+
+    Not `pq.read_table`: its dataset scanner releases the file on one of Arrow's threads after the call
+    returns, and when that release lands after interpreter exit began, taking the GIL aborts the process
+    ("terminate called without an active exception"; CI saw `tracklog sql --store http://…` exit -6).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(pa.BufferReader(data)) as parquet:
+        return parquet.read()
 
 
 def _pages(fetch: Any, max_results: int | None, token: str | None, *, size: int = _PAGE) -> PagedList[Any]:

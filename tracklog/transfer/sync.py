@@ -159,13 +159,15 @@ class _Syncer:
 
     def _read_held(self, writers: Iterable[str]) -> None:
         """Fold into `held` the identities of the DEST files that may hold these writers' events."""
-        import io
+        import pyarrow as pa
 
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         def identities(path: str) -> Any:
-            return pq.read_table(io.BytesIO(self.target.store.read_bytes(path)), columns=["writer_id", "writer_seq"])
+            # ParquetFile, not read_table: see tracklog.tracking.rest._parquet_table.
+            with pq.ParquetFile(pa.BufferReader(self.target.store.read_bytes(path))) as parquet:
+                return parquet.read(columns=["writer_id", "writer_seq"])
 
         with self.index_lock:
             new = sorted({p for w in writers for p in self.sources.get(w, ())} - self.indexed)
