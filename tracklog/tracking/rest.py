@@ -11,7 +11,6 @@ the current tracking URI (`tracklog.artifacts._proxy`). What needs the store its
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import warnings

@@ -160,7 +160,6 @@ class _Syncer:
     def _read_held(self, writers: Iterable[str]) -> None:
         """Fold into `held` the identities of the DEST files that may hold these writers' events."""
         import pyarrow as pa
-
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
