@@ -34,7 +34,8 @@ same class from the server's answer; the HTTP status of each code is one table i
     │   └── RegisteredModelAlreadyExistsError
     ├── InvalidStateError                          INVALID_PARAMETER_VALUE  not allowed in the current state
     │   ├── RunNotActiveError                      logging to a deleted run
-    │   └── ExperimentNotActiveError               creating runs in a deleted experiment
+    │   ├── ExperimentNotActiveError               creating runs in a deleted experiment
+    │   └── CorruptEventError                      INVALID_STATE  an event in the store no writer of ours writes (names it)
     ├── UnauthenticatedError                       UNAUTHENTICATED  no or wrong credentials
     ├── PermissionDeniedError                      PERMISSION_DENIED
     ├── RequestLimitError                          RESOURCE_LIMIT_EXCEEDED  a request over a server's limits
@@ -66,6 +67,7 @@ __all__ = [
     "ApiError",
     "ArtifactNotFoundError",
     "BatchTooLargeError",
+    "CorruptEventError",
     "CorruptFileError",
     "EndpointNotFoundError",
     "CorruptFileWarning",
@@ -254,6 +256,14 @@ class RunNotActiveError(InvalidStateError):
 
 class ExperimentNotActiveError(InvalidStateError):
     pass
+
+
+class CorruptEventError(InvalidStateError):
+    """An event read from the store whose fields break what tracklog's writers write (a span id
+    that is not hex, attributes that are not a JSON object): a damaged or foreign segment. The
+    message names the entity, the field and the value; the event is never guessed at."""
+
+    error_code = "INVALID_STATE"
 
 
 class UnauthenticatedError(TracklogError):

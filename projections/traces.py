@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from eventlog.errors import TraceNotFoundError
+from eventlog.errors import CorruptEventError, TraceNotFoundError
 
 if TYPE_CHECKING:
     import duckdb
@@ -206,13 +207,67 @@ def _info(row: tuple[Any, ...], assessments: list[Assessment]) -> TraceInfo:
                      tags=dict(tags), trace_metadata=dict(metadata), assessments=assessments)
 
 
+_HEX = re.compile(r"[0-9a-f]+")
+
+
 def _span(row: tuple[Any, ...]) -> Span:
+    """A row of the ``spans`` view as a `Span`, its stored fields checked first: ids are OpenTelemetry's
+    (lowercase hex, 16 bytes a trace, 8 a span), attributes a JSON object, events a JSON list of
+    objects — what every writer of spans writes (OTLP and the API check them on the way in). Anything
+    else is a damaged or foreign segment, a `CorruptEventError` naming the span and field, never a
+    span that fails later where it is sent out as OTLP."""
     (trace_id, span_id, parent, name, span_type, start, end, status, message, inputs, outputs, attributes,
      events) = row
+    where = f"span {span_id!r} of trace {trace_id!r}"
+    _check_hex(trace_id.removeprefix("tr-") if trace_id.startswith("tr-") else "", 32, "its trace id", trace_id, where)
+    _check_hex(span_id, 16, "its span id", span_id, where)
+    if parent is not None:
+        _check_hex(parent, 16, "its parent span id", parent, where)
     return Span(trace_id=trace_id, span_id=span_id, parent_id=parent, name=name, span_type=span_type,
                 start_time_ns=start, end_time_ns=end, status=status, status_message=message,
-                inputs=load_json(inputs), outputs=load_json(outputs), attributes=load_json(attributes) or {},
-                events=load_json(events) or [])
+                inputs=load_json(inputs), outputs=load_json(outputs),
+                attributes=_stored_object(attributes, "attributes", where), events=_stored_events(events, where))
+
+
+def _corrupt(where: str, what: str, value: Any, expected: str) -> CorruptEventError:
+    shown = value if len(str(value)) <= 80 else f"{str(value)[:80]}…"
+    return CorruptEventError(f"{where}: {what} as stored is {shown!r}, not {expected}: a span tracklog never writes "
+                             "(a damaged or foreign segment in the store), so the trace cannot be read whole; its rows "
+                             "are in SQL's spans view")
+
+
+def _check_hex(text: str, size: int, what: str, value: Any, where: str) -> None:
+    if len(text) != size or not _HEX.fullmatch(text):
+        raise _corrupt(where, what, value, f"{size} lowercase hex digits" + (" after 'tr-'" if size == 32 else ""))
+
+
+def _stored_json(text: str, what: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise _corrupt(where, what, text, "JSON") from None
+
+
+def _stored_object(text: str, what: str, where: str) -> dict[str, Any]:
+    value = _stored_json(text, what, where)
+    if not isinstance(value, dict):
+        raise _corrupt(where, what, text, "a JSON object")
+    return value
+
+
+def _event_shaped(event: Any) -> bool:
+    if not isinstance(event, dict):
+        return False
+    stamp = event.get("timestamp_ns", 0)
+    return (isinstance(event.get("name", ""), str) and isinstance(stamp, int) and 0 <= stamp < 2**64  # OTLP's fixed64
+            and isinstance(event.get("attributes") or {}, dict))
+
+
+def _stored_events(text: str, where: str) -> list[dict[str, Any]]:
+    events = _stored_json(text, "events", where)
+    if not isinstance(events, list) or not all(map(_event_shaped, events)):
+        raise _corrupt(where, "events", text, "a JSON list of {name, timestamp_ns, attributes} objects")
+    return events
 
 
 def _assessments(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> dict[str, list[Assessment]]:

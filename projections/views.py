@@ -373,7 +373,9 @@ _TRACE_EVENTS = """
 _LAST_SPANS = """
     SELECT * FROM c WHERE kind = 'SpanLogged'
     QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY o DESC) = 1"""
-_JSON_MAP = "json_transform(nullif({0}, ''), '\"MAP(VARCHAR, VARCHAR)\"')"
+# try(): metadata that is not a JSON object (a damaged or foreign segment) reads as none, rather
+# than failing every read of every trace
+_JSON_MAP = "try(json_transform(nullif({0}, ''), '\"MAP(VARCHAR, VARCHAR)\"'))"
 VIEWS.update({
     "spans": """
         WITH c AS (""" + _TRACE_EVENTS + """), s AS (""" + _LAST_SPANS + """)

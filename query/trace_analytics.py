@@ -31,7 +31,8 @@ __all__ = ["AGGREGATIONS", "MAX_POINTS", "Correlation", "MetricPoint", "filter_c
 MAX_POINTS = 50_000  # groups one query returns at most (as many as a trace search pages through)
 AGGREGATIONS = ("COUNT", "SUM", "AVG", "PERCENTILE", "MIN", "MAX")
 _NUMERIC = frozenset({"SUM", "AVG", "PERCENTILE", "MIN", "MAX", "COUNT"})
-_TOKENS = "TRY_CAST(json_extract_string(r.metadata['mlflow.trace.tokenUsage'], '$.{}') AS DOUBLE)"
+# try(): a client may send any text as the token usage; text that is not JSON counts no tokens
+_TOKENS = "TRY_CAST(try(json_extract_string(r.metadata['mlflow.trace.tokenUsage'], '$.{}')) AS DOUBLE)"
 
 
 class _Metric(NamedTuple):

@@ -306,3 +306,33 @@ def test_json_nesting_is_measured_outside_strings() -> None:
     assert json_depth(b'"' + b"[" * 1000 + b'"', limit=10) == 0
     assert json_depth(b"[1," * 65 + b"]" * 65) == 65
     assert json_depth(b"[" * 10**7) > 64
+
+
+def test_graphql_queries_that_would_cost_unbounded_work_are_answered_fast(start_server) -> None:
+    """Fragments spreading the next one twice, 30 deep (2**30 fields as first counted: the check hung
+    the server), 10k aliases, 1,000-deep nesting: each answered in well under a second, in MLflow's
+    shape (200 with ``errors``: MLflow's own tests pin the status). Introspection is answered."""
+    import time
+
+    server = start_server()  # not the shared one: a hung check would keep a core busy for the module
+    fanout = ("query q { test { ...F0 } } " + " ".join(f"fragment F{i} on Test {{ output ...F{i + 1} ...F{i + 1} }}"
+                                                      for i in range(30)) + " fragment F30 on Test { output }")
+    cases = {
+        fanout: None,
+        "query q { " + " ".join(f"a{i}: test {{ output }}" for i in range(10_000)) + " }": "more than 10000 tokens",
+        "query q { test { " + "output { " * 1000 + "}" * 1000 + " } }": "nested too deeply",
+        "{ __schema { queryType { name } } }": None,
+    }
+    for query, says in cases.items():
+        started = time.monotonic()
+        reply = requests.post(f"{server.url}/graphql", json={"query": query}, timeout=10)
+        assert time.monotonic() - started < 2 and reply.status_code == 200, reply.text[:300]
+        errors = reply.json()["errors"]
+        assert (errors is None) if says is None else (says in errors[0]), errors
+    reply = requests.post(f"{server.url}/graphql", timeout=10, json={
+        "query": "query q($n: Int) { mlflowSearchRuns(input: {maxResults: $n}) { nextPageToken } }",
+        "variables": {"n": "lots"}})
+    assert reply.json() == {"data": None, "errors": [
+        "Variable '$n' got invalid value 'lots'; Int cannot represent non-integer value: 'lots'"]}
+    assert "at `$.variables`" in _error(_post(server, "/graphql", body={"query": "{ test { output } }", "variables": [1]}),
+                                        400, "INVALID_PARAMETER_VALUE")

@@ -235,3 +235,14 @@ def test_deleted_traces_are_gone_from_every_view(tracking_uri: str) -> None:
     assert tracklog.sql(f"SELECT count(*) FROM spans WHERE trace_id = '{ids[1]}'").fetchall() == [(0,)]
     with pytest.raises(TraceNotFoundError):
         tracklog.get_trace(ids[1])
+
+
+def test_a_span_event_time_must_fit_64_bits(tracking_uri: str) -> None:
+    """Its trace is read back as OTLP, whose event times are 64-bit: a time past them failed every read."""
+    from eventlog.errors import InvalidValueError
+
+    with tracklog.start_span("s") as span:
+        with pytest.raises(InvalidValueError, match=r"the timestamp of span event 'e' .* got 18446744073709551616"):
+            span.add_event("e", timestamp_ns=2**64)
+        span.add_event("ok", timestamp_ns=5)
+    assert [e["timestamp_ns"] for e in _last().data.spans[0].events] == [5]

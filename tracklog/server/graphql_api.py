@@ -6,7 +6,10 @@ The schema (below, in GraphQL's own language) mirrors the names of MLflow's (``m
 ``LongString``). graphql-core parses, validates and executes; every root field is answered by
 the REST handler of the same call, with that endpoint's access rule, so the two APIs cannot
 disagree. Before executing, a query is held to MLflow's limits (root fields, aliases per level,
-depth, total selections), so no query makes the server do unbounded work. Replies are MLflow's:
+depth, total selections; each fragment counted once per level) and, as it is parsed, to
+`MAX_TOKENS` tokens and graphql-core's nesting limit, so no query makes the server do unbounded
+work. Introspection (``__schema``, ``__type``) is answered, as MLflow's server answers it: the
+schema is MLflow's public one. Replies are MLflow's:
 ``{"data": …, "errors": null | ["message", …]}``, status 200.
 """
 
@@ -29,6 +32,7 @@ __all__ = ["GraphqlRequest", "graphql", "query_limits"]
 
 MAX_DEPTH = 10
 MAX_SELECTIONS = 1000
+MAX_TOKENS = 10_000  # a query longer than this is refused as it is parsed (MLflow's UI sends a few hundred)
 
 SCHEMA = """
 directive @component(name: String!) on QUERY | MUTATION
@@ -220,22 +224,29 @@ def query_limits(document: gql.DocumentNode, max_root_fields: int, max_aliases: 
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, gql.FragmentDefinitionNode)}
     total = 0
 
-    def fields(selection_set: gql.SelectionSetNode, seen: frozenset[str]) -> list[gql.FieldNode]:
+    def fields(selection_set: gql.SelectionSetNode) -> list[gql.FieldNode]:
+        """The fields of one level, fragments merged in. Each fragment is merged once per level (as
+        MLflow's scan does): spreading it again adds nothing, so fragments that spread each other
+        twice cost what they say, not 2**n."""
         out: list[gql.FieldNode] = []
-        for s in selection_set.selections:
+        seen: set[str] = set()
+        pending = list(selection_set.selections)
+        while pending:
+            s = pending.pop()
             if isinstance(s, gql.FieldNode):
                 out.append(s)
             elif isinstance(s, gql.InlineFragmentNode):
-                out += fields(s.selection_set, seen)
+                pending += s.selection_set.selections
             elif isinstance(s, gql.FragmentSpreadNode) and s.name.value in fragments and s.name.value not in seen:
-                out += fields(fragments[s.name.value].selection_set, seen | {s.name.value})
+                seen.add(s.name.value)
+                pending += fragments[s.name.value].selection_set.selections
         return out
 
     def walk(selection_set: gql.SelectionSetNode, depth: int) -> str | None:
         nonlocal total
         if depth > MAX_DEPTH:
             return f"Query exceeds maximum depth of {MAX_DEPTH}"
-        level = fields(selection_set, frozenset())
+        level = fields(selection_set)
         total += len(level)
         if total > MAX_SELECTIONS:
             return f"Query exceeds maximum total selections of {MAX_SELECTIONS}"
@@ -248,7 +259,7 @@ def query_limits(document: gql.DocumentNode, max_root_fields: int, max_aliases: 
 
     for op in document.definitions:
         if isinstance(op, gql.OperationDefinitionNode):
-            if len(fields(op.selection_set, frozenset())) > max_root_fields:
+            if len(fields(op.selection_set)) > max_root_fields:
                 return f"GraphQL queries should have at most {max_root_fields} root fields, got more"
             if why := walk(op.selection_set, 1):
                 return why
@@ -258,7 +269,7 @@ def query_limits(document: gql.DocumentNode, max_root_fields: int, max_aliases: 
 def graphql(call: Call, body: GraphqlRequest) -> dict[str, Any]:
     """``POST /graphql {"query", "operationName", "variables"}``."""
     try:
-        document = gql.parse(body.query)
+        document = gql.parse(body.query, max_tokens=MAX_TOKENS)
     except gql.GraphQLError as exc:
         return {"data": None, "errors": [exc.message]}
     limit = query_limits(document, int(os.environ.get("MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS", 10)),

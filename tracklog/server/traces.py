@@ -34,6 +34,7 @@ import msgspec
 from eventlog.errors import InvalidValueError
 from projections.traces import Assessment, Trace, TraceInfo
 from query.trace_analytics import filter_correlation, query_trace_metrics
+from tracklog._json import MAX_DEPTH, json_depth
 from tracklog.server._body import read_request
 from tracklog.server.routing import Call
 from tracklog.tracing.otlp import (
@@ -44,7 +45,7 @@ from tracklog.tracing.otlp import (
     span_events,
     span_message,
 )
-from tracklog.tracing.store import TraceStore, check_link_count, new_trace_id
+from tracklog.tracing.store import MAX_TIME, TraceStore, check_link_count, check_time, new_trace_id
 
 __all__ = ["SPANS_LOCATION_TAG"]
 
@@ -243,9 +244,13 @@ def _duration_ms(text: str) -> int:
     if not text:
         return 0
     try:
-        return round(float(text.removesuffix("s")) * 1000)
+        seconds = float(text.removesuffix("s"))
     except ValueError:
-        raise InvalidValueError(f"execution_duration must be a duration such as 0.045s, got {text!r}") from None
+        seconds = math.nan
+    if not 0 <= seconds * 1000 <= MAX_TIME:  # NaN, infinities, negatives and ones past 64 bits
+        raise InvalidValueError(f"execution_duration must be a duration such as 0.045s, from 0 up to 64 bits of ms, "
+                                f"got {text[:64]!r}")
+    return round(seconds * 1000)
 
 
 def _assessment_json(a: Assessment) -> dict[str, Any]:
@@ -335,6 +340,7 @@ def end_trace_v2(call: Call, body: EndTraceV2) -> dict[str, Any]:
     info = _readable_info(call, trace_id, "EDIT")
     if body.status not in ("OK", "ERROR", "IN_PROGRESS"):
         raise InvalidValueError(f"status must be OK, ERROR or IN_PROGRESS, got {body.status!r}")
+    check_time(body.timestamp_ms, "timestamp_ms (ms since the epoch)")
     store = _store(call)
     store.end_trace(trace_id, info.experiment_id, body.status, max(0, body.timestamp_ms - info.request_time),
                     metadata={m.key: m.value for m in body.request_metadata}, tags={t.key: t.value for t in body.tags})
@@ -422,14 +428,16 @@ def correlation(call: Call, body: FilterCorrelation) -> dict[str, Any]:
 
 def batch_get(call: Call, body: TraceIds) -> dict[str, Any]:
     allowed = call.readable_experiments()
-    traces = _store(call).get_traces(body.trace_ids)
-    return {"traces": [_trace_json(t) for t in traces if allowed(t.info.experiment_id)]}
+    store = _store(call)
+    infos = store.get_traces(body.trace_ids, include_spans=False)
+    readable = [i.trace_id for i in infos if isinstance(i, TraceInfo) and allowed(i.experiment_id)]
+    return {"traces": [_trace_json(t) for t in store.get_traces(readable) if isinstance(t, Trace)]}  # spans: readable only
 
 
 def batch_get_infos(call: Call, body: TraceIds) -> dict[str, Any]:
     allowed = call.readable_experiments()
-    traces = _store(call).get_traces(body.trace_ids)
-    return {"trace_infos": [_info_json(t.info) for t in traces if allowed(t.info.experiment_id)]}
+    infos = _store(call).get_traces(body.trace_ids, include_spans=False)
+    return {"trace_infos": [_info_json(i) for i in infos if isinstance(i, TraceInfo) and allowed(i.experiment_id)]}
 
 
 def search(call: Call, body: SearchTracesV3) -> dict[str, Any]:
@@ -485,8 +493,21 @@ def _assessment_fields(a: _Assessment) -> dict[str, Any]:
     assert a.expectation is not None
     value = a.expectation.value
     if a.expectation.serialized_value is not None:
-        value = msgspec.json.decode(a.expectation.serialized_value.value or "null")
+        value = _serialized(a.expectation.serialized_value.value or "null")
     return {"kind": "expectation", "value": value, "error": None}
+
+
+def _serialized(text: str) -> Any:
+    """An expectation's ``serialized_value`` (JSON text inside the JSON body), held to the body's
+    own nesting limit."""
+    where = "assessment.expectation.serialized_value.value"
+    data = text.encode()
+    if json_depth(data) > MAX_DEPTH:
+        raise InvalidValueError(f"{where} nests arrays or objects more than {MAX_DEPTH} levels deep")
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise InvalidValueError(f"{where} must be JSON text (serialization_format JSON_FORMAT): {exc}") from None
 
 
 def create_assessment(call: Call, body: AssessmentBody) -> dict[str, Any]:

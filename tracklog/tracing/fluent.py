@@ -41,7 +41,7 @@ import msgspec
 from eventlog.errors import InvalidValueError
 from eventlog.events import SpanLogged
 from projections.traces import Assessment, SpanType, Trace, TraceInfo, load_json
-from tracklog.tracing.store import TraceStore, new_trace_id
+from tracklog.tracing.store import TraceStore, check_time, new_trace_id
 from tracklog.tracking.fluent import _client, _experiment_id, active_run
 from tracklog.tracking.local import LocalStore
 
@@ -163,7 +163,9 @@ class LiveSpan:
         self.status, self.status_message = code, message or getattr(status, "description", "") or ""
 
     def add_event(self, name: str, attributes: Mapping[str, Any] | None = None, timestamp_ns: int | None = None) -> None:
-        self.events.append({"name": name, "timestamp_ns": timestamp_ns or time.time_ns(),
+        if timestamp_ns is not None:  # checked here: a span event is read back as OTLP's (64-bit ns)
+            check_time(timestamp_ns, f"the timestamp of span event {name!r} (ns since the epoch)")
+        self.events.append({"name": str(name), "timestamp_ns": timestamp_ns or time.time_ns(),
                             "attributes": dict(attributes or {})})
 
     def record_exception(self, exc: BaseException) -> None:

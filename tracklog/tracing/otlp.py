@@ -28,6 +28,7 @@ from eventlog.errors import (
 )
 from eventlog.events import SpanLogged
 from projections.traces import Span
+from tracklog.tracing.store import check_time
 
 __all__ = ["EXPERIMENT_HEADER", "decode_request", "inflate", "span_dict", "span_events", "span_message", "spans_in"]
 
@@ -47,12 +48,15 @@ def _proto() -> Any:
 
 
 def inflate(data: bytes, encoding: str, limit: int) -> bytes:
-    """A body as sent with ``Content-Encoding`` gzip/deflate, inflated up to `limit` bytes (beyond: 413)."""
+    """A body as sent with ``Content-Encoding`` gzip/deflate, inflated up to `limit` bytes (beyond:
+    413, found after inflating at most `limit` + 1 bytes, so a small bomb costs what the limit
+    does). One compressed stream, whole: one cut short, or bytes after it (a second gzip member
+    too: no OTLP exporter sends one), are a 400 — never a partial request decoded as if whole."""
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return data
     if encoding not in ("gzip", "deflate"):
-        raise MalformedRequestError(f"Content-Encoding must be gzip, deflate or identity, got {encoding!r}")
+        raise MalformedRequestError(f"Content-Encoding must be gzip, deflate or identity, got {encoding[:64]!r}")
     inflater = zlib.decompressobj(47 if encoding == "gzip" else 15)  # 47: gzip or zlib header
     try:
         out = inflater.decompress(data, limit + 1)
@@ -60,6 +64,12 @@ def inflate(data: bytes, encoding: str, limit: int) -> bytes:
         raise MalformedRequestError(f"the {encoding} body does not inflate: {exc}") from exc
     if len(out) > limit or inflater.unconsumed_tail:
         raise RequestLimitError(f"the inflated request body is larger than this server's limit of {limit} bytes")
+    if not inflater.eof:
+        raise MalformedRequestError(f"the {encoding} body is cut short: its {len(data)} bytes end inside the "
+                                    "compressed stream")
+    if inflater.unused_data:
+        raise MalformedRequestError(f"the {encoding} body has {len(inflater.unused_data)} bytes after its "
+                                    "compressed stream (one stream per request)")
     return out
 
 
@@ -68,7 +78,7 @@ def decode_request(data: bytes, content_type: str) -> Any:
     pb = _proto()
     kind = content_type.split(";")[0].strip().lower()
     message = pb.ExportTraceServiceRequest()
-    if kind in ("application/x-protobuf", "application/protobuf", ""):
+    if kind in ("application/x-protobuf", "application/protobuf"):
         from google.protobuf.message import DecodeError
 
         try:
@@ -78,7 +88,8 @@ def decode_request(data: bytes, content_type: str) -> Any:
         return message
     if kind == "application/json":
         return _from_json(data, message)
-    raise MalformedRequestError(f"Content-Type must be application/x-protobuf or application/json, got {content_type!r}")
+    raise MalformedRequestError("Content-Type must be application/x-protobuf or application/json (OTLP/HTTP's), got "
+                                + (repr(content_type[:64]) if content_type else "none"))
 
 
 def _from_json(data: bytes, message: Any) -> Any:
@@ -130,10 +141,26 @@ def _hex_to_base64(text: str, where: str) -> str:
     return base64.b64encode(raw).decode()
 
 
+class _TooDeep(Exception):
+    pass
+
+
+def _attributes(key_values: Any, where: str) -> dict[str, Any]:
+    """OTLP KeyValues as a dict; a value nested too deep is refused naming where and its key."""
+    out = {}
+    for kv in key_values:
+        try:
+            out[kv.key] = _value(kv.value)
+        except _TooDeep:
+            raise InvalidValueError(f"{where}: attribute {kv.key[:64]!r} nests arrays or maps more than "
+                                    f"{MAX_ATTRIBUTE_DEPTH} levels deep") from None
+    return out
+
+
 def _value(any_value: Any, depth: int = 0) -> Any:
     """An OTLP AnyValue as a Python value."""
     if depth > MAX_ATTRIBUTE_DEPTH:
-        raise InvalidValueError(f"an attribute value nests more than {MAX_ATTRIBUTE_DEPTH} levels deep")
+        raise _TooDeep
     kind = any_value.WhichOneof("value")
     if kind is None:
         return None
@@ -149,7 +176,7 @@ def _value(any_value: Any, depth: int = 0) -> Any:
 def spans_in(message: Any) -> Iterator[tuple[str, Any, dict[str, Any]]]:
     """(where, span message, its resource's attributes) of every span of a request."""
     for i, resource_spans in enumerate(message.resource_spans):
-        resource = {kv.key: _value(kv.value) for kv in resource_spans.resource.attributes}
+        resource = _attributes(resource_spans.resource.attributes, f"resourceSpans[{i}].resource")
         for j, scope_spans in enumerate(resource_spans.scope_spans):
             for k, span in enumerate(scope_spans.spans):
                 yield f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]", span, resource
@@ -163,22 +190,33 @@ def _id(raw: bytes, size: int, where: str, what: str, *, optional: bool = False)
     return raw.hex()
 
 
+def _times(span: Any, where: str) -> tuple[int, int]:
+    """A span's start and end (ns): each within the event log's 64 bits (OTLP's are unsigned), the
+    end not before the start (OTLP exports only ended spans)."""
+    start = check_time(span.start_time_unix_nano, f"{where}: startTimeUnixNano")
+    end = check_time(span.end_time_unix_nano, f"{where}: endTimeUnixNano")
+    if end < start:
+        raise InvalidValueError(f"{where}: endTimeUnixNano {end} is before startTimeUnixNano {start}")
+    return start, end
+
+
 def span_events(message: Any, default_experiment: str) -> list[SpanLogged]:
     """The `SpanLogged` event of each span of an ``ExportTraceServiceRequest``; all checked before any is returned."""
     out = []
     for where, span, resource in spans_in(message):
         trace_hex = _id(span.trace_id, 16, where, "traceId")
-        attributes = {kv.key: _value(kv.value) for kv in span.attributes}
+        attributes = _attributes(span.attributes, where)
         inputs, outputs = attributes.pop(_INPUTS, None), attributes.pop(_OUTPUTS, None)
         span_type = attributes.pop(_TYPE, "")
         attributes.pop(_REQUEST_ID, None)
         experiment = str(attributes.get("mlflow.experimentId") or resource.get("mlflow.experimentId") or default_experiment)
         events = [{"name": e.name, "timestamp_ns": e.time_unix_nano,
-                   "attributes": {kv.key: _value(kv.value) for kv in e.attributes}} for e in span.events]
+                   "attributes": _attributes(e.attributes, f"{where}.events[{n}]")} for n, e in enumerate(span.events)]
+        start, end = _times(span, where)
         out.append(SpanLogged(
             trace_id="tr-" + trace_hex, experiment_id=experiment, span_id=_id(span.span_id, 8, where, "spanId"),
             parent_span_id=_id(span.parent_span_id, 8, where, "parentSpanId", optional=True), span_name=span.name,
-            span_type=_type_text(span_type), start_time_ns=span.start_time_unix_nano, end_time_ns=span.end_time_unix_nano,
+            span_type=_type_text(span_type), start_time_ns=start, end_time_ns=end,
             status_code=_STATUS.get(span.status.code, "UNSET"), status_message=span.status.message,
             inputs=_as_json(inputs), outputs=_as_json(outputs),
             attributes=json.dumps(attributes, default=str) if attributes else "",

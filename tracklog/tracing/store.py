@@ -34,11 +34,13 @@ from query.traces import search_trace_ids
 if TYPE_CHECKING:
     from tracklog.tracking.local import LocalStore
 
-__all__ = ["MAX_TAG_KEY", "MAX_TAG_VALUE", "TraceStore", "new_assessment_id", "new_trace_id", "trace_id_of"]
+__all__ = ["MAX_TAG_KEY", "MAX_TAG_VALUE", "MAX_TIME", "TraceStore", "check_time", "new_assessment_id", "new_trace_id",
+           "trace_id_of"]
 
 MAX_TAG_KEY = 250  # MLflow's limits for trace tags
 MAX_TAG_VALUE = 8000
 MAX_LINKED_TRACES = 100  # MLflow's limit for one link_traces_to_run call
+MAX_TIME = 2**63 - 1  # the event log stores times and durations as signed 64-bit integers
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -46,6 +48,15 @@ def check_link_count(count: int) -> None:
     """Refuse more trace ids than one ``link_traces_to_run`` takes (MLflow's limit)."""
     if count > MAX_LINKED_TRACES:
         raise InvalidValueError(f"link_traces_to_run takes at most {MAX_LINKED_TRACES} trace ids, got {count}")
+
+
+def check_time(value: int, what: str) -> int:
+    """`value` (a time or duration in ns or ms), refused unless it fits the event log's signed 64-bit
+    columns and is not negative: one event that does not fit could never be published, and every
+    later write would wait behind it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TIME:
+        raise InvalidValueError(f"{what} must be a whole number from 0 to {MAX_TIME} (64 bits), got {value!r}")
+    return value
 
 
 def new_trace_id() -> str:
@@ -96,6 +107,7 @@ class TraceStore:
     def start_trace(self, trace_id: str, experiment_id: str, request_time_ms: int, *, name: str = "",
                     client_request_id: str = "", metadata: Mapping[str, str] | None = None,
                     tags: Mapping[str, str] | None = None) -> None:
+        check_time(request_time_ms, f"the request time of trace {trace_id} (ms since the epoch)")
         for key, value in (tags or {}).items():
             _check_tag(key, value)
         for key, value in (tags or {}).items():
@@ -107,6 +119,7 @@ class TraceStore:
     def end_trace(self, trace_id: str, experiment_id: str, state: str, execution_time_ms: int, *,
                   request_preview: str = "", response_preview: str = "", metadata: Mapping[str, str] | None = None,
                   tags: Mapping[str, str] | None = None) -> None:
+        check_time(execution_time_ms, f"the execution time of trace {trace_id} (ms)")
         for key, value in (tags or {}).items():
             _check_tag(key, value)
         for key, value in (tags or {}).items():
@@ -177,6 +190,8 @@ class TraceStore:
         else:
             if max_timestamp_millis is None:
                 raise InvalidValueError("delete_traces needs trace_ids or max_timestamp_millis")
+            if max_traces is not None:
+                check_time(max_traces, "max_traces")  # a LIMIT: not negative, within 64 bits
             limit = "" if max_traces is None else f" LIMIT {int(max_traces)}"
             rows = cur.execute("SELECT trace_id FROM traces WHERE experiment_id = $e AND request_time_ms <= $t "
                                f"ORDER BY request_time_ms{limit}", {"e": experiment_id, "t": max_timestamp_millis}).fetchall()
@@ -195,12 +210,14 @@ class TraceStore:
     def get_trace(self, trace_id: str) -> Trace:
         return read_traces(self.local.cursor(), [trace_id])[0]
 
-    def get_traces(self, trace_ids: Sequence[str]) -> list[Trace]:
-        """The traces of these ids that exist (others are left out), in this order."""
+    def get_traces(self, trace_ids: Sequence[str], *, include_spans: bool = True) -> list[Trace] | list[TraceInfo]:
+        """The traces of these ids that exist (others are left out), in this order; without
+        `include_spans`, their infos (no span is read)."""
         cur = self.local.cursor()
         present = {t for (t,) in cur.execute("SELECT trace_id FROM traces WHERE trace_id IN (SELECT unnest($ids))",
                                              {"ids": list(trace_ids)}).fetchall()}
-        return read_traces(cur, [t for t in trace_ids if t in present])
+        ids = [t for t in trace_ids if t in present]
+        return read_traces(cur, ids) if include_spans else read_trace_infos(cur, ids)
 
     def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
         for assessment in self.get_trace_info(trace_id).assessments:
