@@ -6,15 +6,18 @@ remote store, under ``~/.cache/tracklog/catalog``) holding every event folded so
 (``control``, its small sibling ``meta`` and ``metric_points``), the latest metric values
 (``latest``), one materialised row per run (``run_rows``, read through the view ``runs``,
 which applies the time-dependent status of crashed runs at query time), each run's last signs
-of life (``liveness``: heartbeats and metric points) and ``_files``: which segments are
-folded. The SQL of the read models — and so every conflict rule — is `projections.views`.
+of life (``liveness``: heartbeats and metric points), the model registry's models, versions and
+aliases (``registered_model_rows``, ``model_version_rows``, ``model_alias_rows``, read through
+the views ``registered_models``, ``model_versions``, ``model_aliases``) and ``_files``: which
+segments are folded. The SQL of the read models — and so every conflict rule — is `projections.views`.
 
 Folding is incremental and idempotent, and costs what is new, not what is old:
 
 - `refresh` lists the store and folds the segments it has not folded, in one transaction with
   the row changes (a crash leaves the cache as it was); the ``run_rows`` of the runs those
   events touch are rebuilt, the rest are left alone; a heartbeat only moves its run's
-  ``liveness`` (a few rows upserted), never rebuilds a run;
+  ``liveness`` (a few rows upserted), never rebuilds a run; a registry event rebuilds the
+  registry rows of its registered model only, in the same transaction;
 - `fold_own` folds this process's own published segments from memory, without listing the
   store or reading a file: what a process writes, it reads at once (`sync` publishes the
   process's pending events first, then folds them — a thin overlay is never needed);
@@ -69,6 +72,7 @@ from projections.views import (
     LOGGED_MODELS,
     META_KINDS,
     NOT_RUN_STALE,
+    REGISTRY,
     RUNS,
     RUNS_LIVE,
     TRACE_KINDS,
@@ -87,7 +91,7 @@ RUN_ENTITY_CACHE = 20_000  # Run entities kept between reads (dropped when a fol
 FOLD_BATCH_ROWS = 1_000_000  # events (of a stream) folded per transaction: bounds the memory of a first fold
 IN_LIST_LIMIT = 512  # touched runs given as a constant list (DuckDB prunes row groups with it)
 RUNS_PER_STATEMENT = 100_000  # runs rebuilt per statement: bounds the memory of a first fold
-SCHEMA_VERSION = "13"  # 10: dataset input tags; 11: trace events (columns of the control table); 12: overrides; 13: trace_events
+SCHEMA_VERSION = "14"  # 10: dataset input tags; 11: trace events (columns of the control table); 12: overrides; 13: trace_events; 14: registry tables
 DEFAULT_HEARTBEAT_TIMEOUT = 120.0  # seconds without a sign of life before a heartbeating run reads KILLED
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
 _Read = tuple[str, Any, str | None]  # (path, table or None, error or None)
@@ -222,9 +226,13 @@ class Catalog:
         con.execute(f"CREATE TABLE IF NOT EXISTS run_rows ({', '.join(f'{n} {t}' for n, t, *_ in columns)})")
         con.execute("CREATE TABLE IF NOT EXISTS liveness (run_id VARCHAR PRIMARY KEY, heartbeat_ts BIGINT, seen_ts BIGINT)")
         con.execute("CREATE TABLE IF NOT EXISTS _stale (run_id VARCHAR)")  # runs whose row awaits a rebuild
+        for table, sql in REGISTRY.items():
+            columns = con.execute(f"DESCRIBE {sql.format(meta='meta', registry_filter='')}").fetchall()
+            con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(f'{n} {t}' for n, t, *_ in columns)})")
         self._create_views(con, control="control", meta="meta", trace_events="trace_events", metrics="metric_points",
                            latest="latest",
                            run_rows="run_rows", liveness="liveness", now_ns="epoch_us(get_current_timestamp()) * 1000",
+                           **{table: table for table in REGISTRY},
                            default_location="(SELECT value FROM _meta WHERE key = 'default_location')")
         self.problems.update(dict(con.execute("SELECT path, error FROM _files WHERE error IS NOT NULL").fetchall()))
         return con
@@ -429,6 +437,8 @@ class Catalog:
                             {"k": list(META_KINDS)})
                 con.execute(f"INSERT INTO trace_events BY NAME SELECT * FROM {source_control} WHERE kind IN (SELECT unnest($k))",
                             {"k": list(TRACE_KINDS)})
+                if new_control.column("registered_model_id").null_count < new_control.num_rows:
+                    self._fold_registry(source_control)
             if new_metrics.num_rows:
                 self._fold_points(source_metrics)
             if new_control.num_rows or new_metrics.num_rows:  # signs of life: max() is idempotent, no dedupe
@@ -451,6 +461,18 @@ class Catalog:
         rows = [(p, "control", t.num_rows if t is not None else 0, e) for p, t, e in control]
         rows += [(p, "metric", t.num_rows if t is not None else 0, e) for p, t, e in metrics]
         con.executemany("INSERT OR REPLACE INTO _files VALUES (?, ?, ?, ?)", rows)
+
+    def _fold_registry(self, source: str) -> None:
+        """Rebuild the registry tables' rows of the registered models `source`'s events touch, from
+        ``meta`` (which holds them already): a registry read is then a lookup, not a fold of every
+        registry event, and it is current in the same transaction as the events."""
+        con = self.con
+        con.execute("CREATE OR REPLACE TEMP TABLE _registry_touched AS SELECT DISTINCT registered_model_id "
+                    f"FROM {source} WHERE registered_model_id IS NOT NULL")
+        touched = "registered_model_id IN (SELECT registered_model_id FROM _registry_touched)"
+        for table, sql in REGISTRY.items():
+            con.execute(f"DELETE FROM {table} WHERE {touched}")
+            con.execute(f"INSERT INTO {table} BY NAME " + sql.format(meta="meta", registry_filter=f"AND {touched}"))
 
     def _fold_points(self, source: str) -> None:
         """New metric points into ``metric_points`` and ``latest``, each exact point once."""

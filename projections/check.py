@@ -8,7 +8,7 @@ what is new, then compares
   ``writer_seq``), metric points by content (run, key, step, timestamp, value), each distinct
   point once, as the fold keeps an exact repeat once; ``meta`` against the control events of
   its kinds;
-- the folded tables: the materialised ``run_rows``, ``latest`` and ``liveness`` against the same SQL run over the
+- the folded tables: the materialised ``run_rows``, ``latest``, ``liveness`` and the registry's tables against the same SQL run over the
   catalog's own events (a table edited in place, or a fold interrupted by a bug, shows here);
 - its bookkeeping: every live file is recorded as folded.
 
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from eventlog import CorruptFileError, EventLog
 from eventlog.log import relisting
 from projections.catalog import Catalog
-from projections.views import LATEST, LIVENESS, META_KINDS, RUNS, TRACE_KINDS
+from projections.views import LATEST, LIVENESS, META_KINDS, REGISTRY, RUNS, TRACE_KINDS
 
 if TYPE_CHECKING:
     import duckdb
@@ -100,6 +100,7 @@ def _derived(cur: duckdb.DuckDBPyConnection) -> list[str]:
         "latest": LATEST.format(metrics="metric_points"),
         "meta": f"SELECT * FROM control WHERE kind IN ({kinds})",
         "trace_events": f"SELECT * FROM control WHERE kind IN ({', '.join(repr(k) for k in TRACE_KINDS)})",
+        **{table: sql.format(meta="meta", registry_filter="") for table, sql in REGISTRY.items()},
     }
     for table, sql in checks.items():
         differ = cur.execute(f"SELECT (SELECT count(*) FROM (SELECT * FROM {table} EXCEPT ALL SELECT * FROM ({sql}))) + "

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from projections.views import EXPERIMENTS, LATEST, LIVENESS, RUNS
+from projections.views import EXPERIMENTS, LATEST, LIVENESS, REGISTRY, RUNS
 
 if TYPE_CHECKING:
     import duckdb
@@ -89,15 +89,19 @@ def narrow(cur: duckdb.DuckDBPyConnection, create_views: Callable[..., None], *,
         cur.execute("CREATE OR REPLACE TEMP VIEW _liveness_narrow AS "
                     + LIVENESS.format(control="_control_narrow", metrics="_metrics_narrow"))
         now = "getvariable('tracklog_as_of')"  # a run's liveness as it was then
+        registry = {table: f"({sql.format(meta='_meta_narrow', registry_filter='')})" for table, sql in REGISTRY.items()}
     else:  # the folded tables are current: only filter them
         latest_filter = "" if scope.experiments is None else "WHERE run_id IN (SELECT run_id FROM _scope_runs)"
         cur.execute(f"CREATE OR REPLACE TEMP VIEW _latest_narrow AS SELECT * FROM {main}.latest {latest_filter}")
         cur.execute(f"CREATE OR REPLACE TEMP VIEW _run_rows_narrow AS SELECT * FROM {main}.run_rows {runs_filter}")
         cur.execute(f"CREATE OR REPLACE TEMP VIEW _liveness_narrow AS SELECT * FROM {main}.liveness")
         now = "epoch_us(get_current_timestamp()) * 1000"
+        models = "TRUE" if scope.models is None else _MODELS_IN_SCOPE  # as `_ROW_IN_SCOPE` keeps registry events
+        registry = {table: f"(SELECT * FROM {main}.{table} WHERE {models})" for table in REGISTRY}
     create_views(cur, temp=True, control="_control_narrow", meta="_meta_narrow", trace_events="_trace_events_narrow",
                  metrics="_metrics_narrow",
                  latest="_latest_narrow", run_rows="_run_rows_narrow", liveness="_liveness_narrow", now_ns=now,
+                 **registry,
                  default_location=_DEFAULT_LOCATION.format(main=main))
     if scope.experiments is not None:  # experiment 0 exists without an event: filter the view itself
         experiments = EXPERIMENTS.format(meta="_meta_narrow", default_location=_DEFAULT_LOCATION.format(main=main))

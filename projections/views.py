@@ -2,10 +2,11 @@
 
 The catalog (`projections.catalog`) keeps three tables of folded events — ``control`` (every
 control event), ``meta`` (the control events of experiments, logged models and the registry: a
-small table, so their views never scan the runs' events) and ``metric_points`` — plus three
+small table, so their views never scan the runs' events) and ``metric_points`` — plus the
 tables it maintains incrementally from them: ``latest`` (the latest point per run and key),
 ``run_rows`` (one row per run, rebuilt for the runs each fold touches, by `RUNS`) and
-``liveness`` (each run's last signs of life, by `LIVENESS`). The view ``runs`` is `RUNS_LIVE`:
+``liveness`` (each run's last signs of life, by `LIVENESS`), and the registry's tables (by
+`REGISTRY`, rebuilt for the registered models each fold touches). The view ``runs`` is `RUNS_LIVE`:
 ``run_rows`` with the time-dependent status of crashed runs applied at query time. The
 templates below name their sources in braces (``{control}``, ``{meta}``, ``{metrics}``,
 ``{latest}``, ``{runs}``…); the catalog fills in its tables, or for ``as_of`` the same tables
@@ -25,8 +26,8 @@ from __future__ import annotations
 
 from eventlog.events import TRACE_EVENTS
 
-__all__ = ["EXPERIMENTS", "LATEST", "LIVENESS", "LOGGED_MODELS", "META_KINDS", "NOT_RUN_STALE", "RUNS", "RUNS_LIVE",
-           "TRACE_KINDS", "VIEWS", "VIEW_NAMES"]
+__all__ = ["EXPERIMENTS", "LATEST", "LIVENESS", "LOGGED_MODELS", "META_KINDS", "NOT_RUN_STALE", "REGISTRY", "RUNS",
+           "RUNS_LIVE", "TRACE_KINDS", "VIEWS", "VIEW_NAMES"]
 
 # the control events kept (also) in ``meta``: everything that is not an event of a run
 META_KINDS = (
@@ -248,10 +249,14 @@ LEFT JOIN metrics m USING (model_id)
 """
 
 # The model registry. Every registry event carries `registered_model_id` (fixed at creation)
-# and `model_name` (the name at that moment).
+# and `model_name` (the name at that moment). Each of `REGISTRY`'s read models depends only on
+# the events of its own registered model, so the catalog keeps them as tables
+# (``registered_model_rows``, ``model_version_rows``, ``model_alias_rows``) and rebuilds, in the
+# fold's transaction, the rows of the models a fold touches (`{registry_filter}` narrows the
+# events to them); ``as_of`` views compute them whole from the events cut at that moment.
 _REGISTRY = """
     SELECT *, (ts, writer_id, writer_seq) AS o FROM {meta}
-    WHERE kind LIKE 'RegisteredModel%' OR kind LIKE 'ModelVersion%' OR kind LIKE 'ModelAlias%'"""
+    WHERE (kind LIKE 'RegisteredModel%' OR kind LIKE 'ModelVersion%' OR kind LIKE 'ModelAlias%') {registry_filter}"""
 _LIVE_MODELS = """
     SELECT registered_model_id, arg_max(model_name, o) FILTER (WHERE kind IN ('RegisteredModelCreated', 'RegisteredModelRenamed')) AS name,
            min(ts) FILTER (WHERE kind = 'RegisteredModelCreated') AS created_ts, max(ts) AS updated_ts,
@@ -271,6 +276,47 @@ _LIVE_VERSIONS = """
     FROM r WHERE version IS NOT NULL AND kind LIKE 'ModelVersion%' GROUP BY registered_model_id, version
     HAVING count(*) FILTER (WHERE kind = 'ModelVersionCreated') > 0
        AND count(*) FILTER (WHERE kind = 'ModelVersionDeleted') = 0"""
+
+
+# The registry's read models by the table that holds them (see `_REGISTRY`).
+REGISTRY = {
+    "registered_model_rows": """
+        WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """),
+        tag_now AS (
+            SELECT registered_model_id, key, arg_max_null(CASE kind WHEN 'RegisteredModelTagSet' THEN value END, o) AS value
+            FROM r WHERE kind IN ('RegisteredModelTagSet', 'RegisteredModelTagDeleted') GROUP BY ALL)
+        SELECT m.name, m.registered_model_id,
+               (SELECT arg_max(description, o) FROM r WHERE r.registered_model_id = m.registered_model_id
+                AND kind IN ('RegisteredModelCreated', 'RegisteredModelDescriptionSet')) AS description,
+               make_timestamp(m.created_ts // 1000) AS creation_time, make_timestamp(m.updated_ts // 1000) AS last_updated_time,
+               coalesce((SELECT map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) FROM tag_now t
+                         WHERE t.registered_model_id = m.registered_model_id AND value IS NOT NULL),
+                        MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
+               m.created_ts // 1000000 AS creation_time_ms, m.updated_ts // 1000000 AS last_updated_time_ms, m.user_id
+        FROM m""",
+    "model_version_rows": """
+        WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """), v AS (""" + _LIVE_VERSIONS + """),
+        tag_now AS (
+            SELECT registered_model_id, version, key, arg_max_null(CASE kind WHEN 'ModelVersionTagSet' THEN value END, o) AS value
+            FROM r WHERE kind IN ('ModelVersionTagSet', 'ModelVersionTagDeleted') GROUP BY ALL)
+        SELECT m.name, v.version, v.current_stage, v.description, v.source, nullif(v.run_id, '') AS run_id,
+               nullif(v.model_id, '') AS model_id, v.user_id, 'READY' AS status,
+               make_timestamp(v.created_ts // 1000) AS creation_time, make_timestamp(v.updated_ts // 1000) AS last_updated_time,
+               coalesce((SELECT map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) FROM tag_now t
+                         WHERE t.registered_model_id = v.registered_model_id AND t.version = v.version AND value IS NOT NULL),
+                        MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
+               m.registered_model_id, nullif(v.run_link, '') AS run_link,
+               v.created_ts // 1000000 AS creation_time_ms, v.updated_ts // 1000000 AS last_updated_time_ms
+        FROM v JOIN m USING (registered_model_id)""",
+    "model_alias_rows": """
+        WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """), v AS (""" + _LIVE_VERSIONS + """),
+        a AS (
+            SELECT registered_model_id, alias, arg_max_null(CASE kind WHEN 'ModelAliasSet' THEN version END, o) AS version,
+                   max(ts) AS set_ts
+            FROM r WHERE kind IN ('ModelAliasSet', 'ModelAliasDeleted') GROUP BY ALL)
+        SELECT m.name, a.alias, a.version, make_timestamp(a.set_ts // 1000) AS set_at, m.registered_model_id
+        FROM a JOIN m USING (registered_model_id) JOIN v USING (registered_model_id, version)""",
+}
 
 # Views that are plain projections of the sources.
 VIEWS = {
@@ -312,41 +358,11 @@ VIEWS = {
                nullif(dataset_name, '') AS dataset_name, nullif(dataset_digest, '') AS dataset_digest
         FROM {meta} WHERE kind = 'LoggedModelMetricLogged'""",
     "registered_models": """
-        WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """),
-        tag_now AS (
-            SELECT registered_model_id, key, arg_max_null(CASE kind WHEN 'RegisteredModelTagSet' THEN value END, o) AS value
-            FROM r WHERE kind IN ('RegisteredModelTagSet', 'RegisteredModelTagDeleted') GROUP BY ALL)
-        SELECT m.name, m.registered_model_id,
-               (SELECT arg_max(description, o) FROM r WHERE r.registered_model_id = m.registered_model_id
-                AND kind IN ('RegisteredModelCreated', 'RegisteredModelDescriptionSet')) AS description,
-               make_timestamp(m.created_ts // 1000) AS creation_time, make_timestamp(m.updated_ts // 1000) AS last_updated_time,
-               coalesce((SELECT map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) FROM tag_now t
-                         WHERE t.registered_model_id = m.registered_model_id AND value IS NOT NULL),
-                        MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
-               m.created_ts // 1000000 AS creation_time_ms, m.updated_ts // 1000000 AS last_updated_time_ms, m.user_id
-        FROM m""",
+        SELECT * FROM {registered_model_rows}""",
     "model_versions": """
-        WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """), v AS (""" + _LIVE_VERSIONS + """),
-        tag_now AS (
-            SELECT registered_model_id, version, key, arg_max_null(CASE kind WHEN 'ModelVersionTagSet' THEN value END, o) AS value
-            FROM r WHERE kind IN ('ModelVersionTagSet', 'ModelVersionTagDeleted') GROUP BY ALL)
-        SELECT m.name, v.version, v.current_stage, v.description, v.source, nullif(v.run_id, '') AS run_id,
-               nullif(v.model_id, '') AS model_id, v.user_id, 'READY' AS status,
-               make_timestamp(v.created_ts // 1000) AS creation_time, make_timestamp(v.updated_ts // 1000) AS last_updated_time,
-               coalesce((SELECT map_from_entries(list({{'k': key, 'v': value}} ORDER BY key)) FROM tag_now t
-                         WHERE t.registered_model_id = v.registered_model_id AND t.version = v.version AND value IS NOT NULL),
-                        MAP {{}}::MAP(VARCHAR, VARCHAR)) AS tags,
-               m.registered_model_id, nullif(v.run_link, '') AS run_link,
-               v.created_ts // 1000000 AS creation_time_ms, v.updated_ts // 1000000 AS last_updated_time_ms
-        FROM v JOIN m USING (registered_model_id)""",
+        SELECT * FROM {model_version_rows}""",
     "model_aliases": """
-        WITH r AS (""" + _REGISTRY + """), m AS (""" + _LIVE_MODELS + """), v AS (""" + _LIVE_VERSIONS + """),
-        a AS (
-            SELECT registered_model_id, alias, arg_max_null(CASE kind WHEN 'ModelAliasSet' THEN version END, o) AS version,
-                   max(ts) AS set_ts
-            FROM r WHERE kind IN ('ModelAliasSet', 'ModelAliasDeleted') GROUP BY ALL)
-        SELECT m.name, a.alias, a.version, make_timestamp(a.set_ts // 1000) AS set_at
-        FROM a JOIN m USING (registered_model_id) JOIN v USING (registered_model_id, version)""",
+        SELECT * EXCLUDE (registered_model_id) FROM {model_alias_rows}""",
     "registry_history": """
         SELECT make_timestamp(ts // 1000) AS time, kind, actor, model_name AS name, version, alias, stage,
                key, value, description, source, run_id, old_name, registered_model_id, ts, writer_id, writer_seq

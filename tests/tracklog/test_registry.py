@@ -257,6 +257,37 @@ def test_eight_processes_register_at_once_get_versions_1_to_n(tmp_path) -> None:
         tracklog.set_tracking_uri(None)
 
 
+def test_registry_tables_follow_another_process_and_agree_with_the_events(client, tmp_path) -> None:
+    """The registry's folded tables, read after another process moved an alias, deleted a version,
+    tagged one and renamed the model, read as those events recomputed whole (``as_of`` now) do."""
+    client.create_registered_model("m")
+    _versions(client, "m", 3)
+    client.set_registered_model_alias("m", "champion", 1)
+    client.set_registered_model_alias("m", "old", 3)
+    assert client.get_model_version_by_alias("m", "champion").version == 1  # this process's tables are built
+    script = textwrap.dedent(f"""
+        import tracklog
+        tracklog.set_tracking_uri({str(tmp_path / "store")!r})
+        c = tracklog.Client()
+        c.set_registered_model_alias("m", "champion", 2)
+        c.delete_model_version("m", 3)
+        c.set_model_version_tag("m", 2, "k", "v")
+        c.rename_registered_model("m", "m2")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = client.get_model_version_by_alias("m2", "champion")
+    assert (found.name, found.version, found.tags, found.aliases) == ("m2", 2, {"k": "v"}, ["champion"])
+    with pytest.raises(RegisteredModelNotFoundError):
+        client.get_registered_model("m")
+    with pytest.raises(ModelAliasNotFoundError):
+        client.get_model_version_by_alias("m2", "old")
+    now = time.time() * 1000 + 60_000  # epoch ms: as_of recomputes from the events, the plain read uses the tables
+    assert client.search_model_versions("name = 'm2'") == client.search_model_versions("name = 'm2'", as_of=now)
+    assert client.get_registered_model("m2") == client.get_registered_model("m2", as_of=now)
+    assert [v.version for v in client.search_model_versions("name = 'm2'")] == [2, 1]
+
+
 def test_cli(client, tmp_path) -> None:
     from click.testing import CliRunner
 
