@@ -239,6 +239,37 @@ def test_a_run_that_grew_comes_again_under_its_run_id_with_each_point_once(tmp_p
     assert _points(store) == sorted(points)
 
 
+def test_a_run_that_grew_brings_only_what_is_new_each_time(tmp_path):
+    """Points appended to an open event file, a text summary, then a new file in the folder: each
+    re-import appends the new points, artifact and end time, and nothing twice."""
+    root = tmp_path / "logs"
+    points: list[tuple[str, str, int, float, int]] = []
+    live = Logs(root, "logs", points)
+    for step in range(10):
+        live.scalar("loss", step, step, BASE + step)
+    live.writer.flush()
+    store = str(tmp_path / "store")
+    import_tensorboard(str(root), store, progress=False)
+    for step in range(10, 20):
+        live.scalar("loss", step, step, BASE + step, tensor=True)
+    live.text("notes", "more", 15, BASE + 15)
+    live.writer.flush()
+    grown = import_tensorboard(str(root), store, progress=False)
+    import_tensorboard(str(root), store, progress=False)
+    live.close()
+    more = Logs(root, "logs", points)  # training went on: a new file in the same folder
+    for step in range(20, 25):
+        more.scalar("loss", step, step, BASE + step)
+    more.close()
+    import_tensorboard(str(root), store, progress=False)
+    again = import_tensorboard(str(root), store, progress=False)
+    assert _points(store) == sorted(points)
+    assert (grown.runs, grown.metric_points, again.runs, again.runs_skipped, again.segments) == (1, 10, 0, 1, 0)
+    assert _events(store) == {"ExperimentCreated": 1, "RunStarted": 1, "RunTagSet": 2, "ArtifactLogged": 1,
+                              "RunEnded": 3, "MetricLogged": 25, "SourceImported": 3}
+    assert _runs(store)["logs"].info.end_time == round((BASE + 24) * 1000)
+
+
 def test_into_a_named_experiment_the_store_already_has(logdir, tmp_path):
     root, written = logdir
     store = str(tmp_path / "store")
