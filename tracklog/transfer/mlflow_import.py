@@ -8,15 +8,22 @@ works: a ``mlruns`` folder, ``sqlite:///…`` and the other SQLAlchemy databases
 
 Each entity is written under its own deterministic writer id with the source's times and users
 (`tracklog.transfer._segments`): a second import publishes nothing new, and an import killed
-halfway finishes on the next run with every event once. A run that is imported completely is
-marked by a claim, so a rerun skips it without reading it again. A run that changed in the source
-since (it ended, was deleted…) is imported again under a new identity; its metric points fold
-once (the catalog keeps each exact point once), its other events appear twice in the raw log.
+halfway finishes on the next run with every event once. An entity that changed in the source
+since (a run got a tag, params, points, ended, was deleted or restored; an experiment was renamed
+or tagged; a model got a version…) is imported again as a new generation holding only the changes
+(`tracklog.transfer._delta`: the source's state diffed against what the earlier generations
+wrote), so the log holds each change once. Whether an entity changed is decided from a digest of
+what MLflow's search returns (for a run: info, params, tags, inputs, latest metrics, and from
+sqlite the count of its points): an unchanged one is skipped from its claims alone, without
+reading the store. A point logged below a run's latest step, into a run whose other data did not
+change, is seen from a sqlite source only.
 
 Experiments whose name the store already has merge into that experiment (`ExperimentMerged`
 records the mapping); other experiments keep MLflow's id when it is free. Registered models keep
 their names and version numbers; a name the store already uses for its own model is skipped
-with a warning. Source URIs of model versions that point into an imported run's or logged
+with a warning. An experiment renamed in the source is renamed in the store (unless the store has
+another experiment of the new name: a warning). A logged model's NaN metric, which MLflow's
+databases store as 0.0, is NaN again (the run's point at that key, step and time keeps it). Source URIs of model versions that point into an imported run's or logged
 model's artifacts are remapped to the new copies.
 """
 
@@ -248,8 +255,10 @@ class _Importer:
 
     def _record(self) -> None:
         r = self.report
-        if not r.segments:
-            return  # nothing new: a second import adds nothing, not even its record
+        # nothing new: a second import adds nothing, not even its record (a rerun that finds a
+        # killed import's segments published still completed its runs: that is recorded)
+        if not (r.segments or r.runs or r.experiments):
+            return
         self.log.append(SourceImported(source=self.source, source_kind="mlflow", experiments=r.experiments, runs=r.runs,
                                        metric_points=r.metric_points, artifacts=r.artifacts,
                                        logged_models=r.logged_models, model_versions=r.model_versions))

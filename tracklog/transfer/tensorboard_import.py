@@ -23,10 +23,11 @@ How a log folder maps onto runs:
 
 Runs are written as the MLflow importer writes its entities (`tracklog.transfer._segments`):
 under deterministic writer ids, with the event files' wall times, so importing again adds
-nothing and an import killed halfway finishes on the next run with every event once. A run's
-identity includes its files' names and sizes: a run folder that grew since (training went on) is
-imported again under the same run id; its points fold once, its other events appear twice in the
-raw log. Run ids derive from LOGDIR's absolute path and the run's path under it, so a log folder
+nothing and an import killed halfway finishes on the next run with every event once. A run
+folder whose files' names or sizes changed since (training went on: points appended to a file, a
+new file) is imported again under the same run id as a new generation holding only what is new
+(`tracklog.transfer._delta`): its new points, text summaries and end time; each event is in the
+log once. Run ids derive from LOGDIR's absolute path and the run's path under it, so a log folder
 comes into a store once: imported again into another experiment, it brings no run. A record cut
 short at the end of a file (a writer stopped mid-write) is skipped with a warning; a damaged
 record elsewhere (a failed checksum) stops the import with a `TransferError` naming the file.
@@ -448,8 +449,10 @@ class _Importer:
 
     def _record(self) -> None:
         r = self.report
-        if not r.segments:
-            return  # nothing new: a second import adds nothing, not even its record
+        # nothing new: a second import adds nothing, not even its record (a rerun that finds a
+        # killed import's segments published still completed its runs: that is recorded)
+        if not (r.segments or r.runs or r.experiments):
+            return
         self.log.append(SourceImported(source=self.root, source_kind="tensorboard", experiments=r.experiments,
                                        runs=r.runs, metric_points=r.metric_points, artifacts=r.artifacts))
         self.log.flush()
