@@ -209,9 +209,17 @@ def test_a_source_that_changed_comes_again_with_each_change_once(kind, tmp_path)
     src.log_param(run_id, "a", "1")
     for step in range(5):
         src.log_metric(run_id, "loss", 1 / (step + 1), timestamp=1_700_000_000_000 + step, step=step)
+    src = MlflowClient(uri, registry_uri=uri)
+    src.create_registered_model("m")
+    src.create_model_version("m", f"runs:/{run_id}/model", run_id=run_id, description="first")
     store = str(tmp_path / "store")
     import_mlflow(uri, store, progress=False)
 
+    src.create_model_version("m", f"runs:/{run_id}/model", run_id=run_id, description="second")
+    src.set_registered_model_alias("m", "champion", 2)
+    src.set_registered_model_tag("m", "task", "x")
+    src.update_registered_model("m", description="a model")
+    src.transition_model_version_stage("m", 1, "Staging")
     src.set_tag(run_id, "t", "2")
     src.set_tag(run_id, "new", "y")
     src.log_param(run_id, "b", "2")
@@ -225,6 +233,7 @@ def test_a_source_that_changed_comes_again_with_each_change_once(kind, tmp_path)
         import_mlflow(uri, store, progress=False)
     src.delete_tag(run_id, "old")
     src.restore_run(other)
+    src.delete_registered_model_alias("m", "champion")
     report = import_mlflow(uri, store, progress=False)
     again = import_mlflow(uri, store, progress=False)
 
@@ -232,10 +241,12 @@ def test_a_source_that_changed_comes_again_with_each_change_once(kind, tmp_path)
     assert compare.runs(dest, ViewType.ALL) == compare.runs(src, MlflowViewType.ALL)
     assert compare.experiments(dest, ViewType.ALL, times=False) == {
         **compare.experiments(src, MlflowViewType.ALL, times=False), "Default": ("active", {}, None)}
+    assert compare.registry(dest) == compare.registry(src)
     assert _repeated_events(store) == []
     events = _events(store)
     assert (events["MetricLogged"], events["RunStarted"], events["RunEnded"], events["ExperimentRenamed"]) == (8, 2, 2, 1)
     assert (events["RunTagDeleted"], events["RunDeleted"], events["RunRestored"]) == (1, 1, 1)
+    assert (events["ModelVersionCreated"], events["ModelAliasSet"], events["ModelAliasDeleted"]) == (2, 1, 1)
     assert (report.runs, report.runs_skipped, report.metric_points) == (2, 0, 0)
     assert (again.runs, again.runs_skipped, again.segments) == (0, 2, 0)
     assert dest.get_experiment_by_name("before") is None
