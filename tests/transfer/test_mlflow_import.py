@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -40,6 +43,26 @@ def _events(store: str) -> dict[str, int]:
     return {r["kind"]: r["count_star()"] for r in rows}
 
 
+def _as_logged(models: dict[str, Any], source: str) -> dict[str, Any]:
+    """`compare.logged_models` of an MLflow source with each model metric as it was logged: MLflow's
+    databases read a NaN model metric as 0.0 (its run keeps the NaN, and the import brings that)."""
+    if not source.startswith("sqlite:"):
+        return models
+    return {name: (*m[:3], sorted((k, "nan" if k == "nan_metric" else v, *rest) for k, v, *rest in m[3]), *m[4:])
+            for name, m in models.items()}
+
+
+def test_a_nan_metric_of_a_logged_model_arrives_as_nan(mlflow_source, tmp_path):
+    """MLflow's sqlite store keeps 0.0 for a logged model's NaN metric; the run's point keeps the
+    NaN, and so does the import (a genuine 0.0 at step 0 of ``acc`` stays 0.0)."""
+    store = str(tmp_path / "store")
+    import_mlflow(mlflow_source, store, progress=False)
+    rows = tracklog.sql("SELECT key, metric_value FROM events WHERE kind = 'LoggedModelMetricLogged' "
+                        "AND key IN ('nan_metric', 'acc')", uri=store).arrow().to_pylist()
+    values = {r["key"]: r["metric_value"] for r in rows}
+    assert math.isnan(values["nan_metric"]) and values["acc"] == 0.0
+
+
 def test_import_brings_everything_with_original_times_and_users(mlflow_source, tmp_path):
     """Experiments, runs (ids, users, times, status, lifecycle), every metric point, params, tags,
     datasets, artifacts, logged models and the registry read the same through both clients."""
@@ -50,7 +73,8 @@ def test_import_brings_everything_with_original_times_and_users(mlflow_source, t
     assert compare.experiments(dest, ViewType.ALL, times=True) == {
         **compare.experiments(src, MlflowViewType.ALL, times=True), "Default": ("active", {}, 0)}
     assert compare.runs(dest, ViewType.ALL) == compare.runs(src, MlflowViewType.ALL)
-    assert compare.logged_models(dest, ViewType.ALL) == compare.logged_models(src, MlflowViewType.ALL)
+    assert compare.logged_models(dest, ViewType.ALL) == _as_logged(compare.logged_models(src, MlflowViewType.ALL),
+                                                                   mlflow_source)
     assert compare.registry(dest) == compare.registry(src)
     assert report.runs == 4 and report.registered_models == 1
     assert report.metric_points == _points(src) >= 104  # MLflow's file store may hold a point twice
@@ -160,3 +184,69 @@ def test_an_import_killed_halfway_then_rerun_ends_with_every_event_once(tmp_path
                           "GROUP BY run_id", uri=str(store)).arrow().to_pylist()
     assert sorted(r["run_id"] for r in starts) == sorted(runs) and {r["n"] for r in starts} == {2}
     assert tracklog.sql("SELECT count(*) AS n FROM metrics", uri=str(store)).arrow().to_pylist() == [{"n": 800_000}]
+
+
+def _repeated_events(store: str) -> list[tuple]:
+    """Events the raw log holds more than once (the same kind and fields, whatever their writer)."""
+    rows = tracklog.sql("SELECT * EXCLUDE (time, ts, actor, writer_id, writer_seq) FROM events "
+                        "WHERE kind <> 'SourceImported'", uri=store).arrow().to_pylist()
+    counts = Counter(tuple(sorted((k, "nan" if isinstance(v, float) and math.isnan(v) else v)
+                                  for k, v in row.items() if v is not None)) for row in rows)
+    return [event for event, n in counts.items() if n > 1]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "file"])
+def test_a_source_that_changed_comes_again_with_each_change_once(kind, tmp_path):
+    """Tags set, changed and deleted, a param, new points, a run finished, deleted and restored,
+    an experiment renamed and tagged: each re-import appends only the changes, and the store
+    reads as the source."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}" if kind == "sqlite" else str(tmp_path / "mlruns")
+    src = MlflowClient(uri)
+    exp = src.create_experiment("before", artifact_location=str(tmp_path / "art"))
+    run_id = src.create_run(exp, run_name="r", tags={"t": "1", "old": "x"}).info.run_id
+    other = src.create_run(exp, run_name="other").info.run_id
+    src.set_terminated(other)
+    src.log_param(run_id, "a", "1")
+    for step in range(5):
+        src.log_metric(run_id, "loss", 1 / (step + 1), timestamp=1_700_000_000_000 + step, step=step)
+    src = MlflowClient(uri, registry_uri=uri)
+    src.create_registered_model("m")
+    src.create_model_version("m", f"runs:/{run_id}/model", run_id=run_id, description="first")
+    store = str(tmp_path / "store")
+    import_mlflow(uri, store, progress=False)
+
+    src.create_model_version("m", f"runs:/{run_id}/model", run_id=run_id, description="second")
+    src.set_registered_model_alias("m", "champion", 2)
+    src.set_registered_model_tag("m", "task", "x")
+    src.update_registered_model("m", description="a model")
+    src.transition_model_version_stage("m", 1, "Staging")
+    src.set_tag(run_id, "t", "2")
+    src.set_tag(run_id, "new", "y")
+    src.log_param(run_id, "b", "2")
+    for step in range(5, 8):
+        src.log_metric(run_id, "loss", 1 / (step + 1), timestamp=1_700_000_000_000 + step, step=step)
+    src.set_terminated(run_id, "FINISHED")
+    src.rename_experiment(exp, "after")
+    src.set_experiment_tag(exp, "e", "1")
+    src.delete_run(other)
+    for _ in range(3):
+        import_mlflow(uri, store, progress=False)
+    src.delete_tag(run_id, "old")
+    src.restore_run(other)
+    src.delete_registered_model_alias("m", "champion")
+    report = import_mlflow(uri, store, progress=False)
+    again = import_mlflow(uri, store, progress=False)
+
+    dest = tracklog.Client(store)
+    assert compare.runs(dest, ViewType.ALL) == compare.runs(src, MlflowViewType.ALL)
+    assert compare.experiments(dest, ViewType.ALL, times=False) == {
+        **compare.experiments(src, MlflowViewType.ALL, times=False), "Default": ("active", {}, None)}
+    assert compare.registry(dest) == compare.registry(src)
+    assert _repeated_events(store) == []
+    events = _events(store)
+    assert (events["MetricLogged"], events["RunStarted"], events["RunEnded"], events["ExperimentRenamed"]) == (8, 2, 2, 1)
+    assert (events["RunTagDeleted"], events["RunDeleted"], events["RunRestored"]) == (1, 1, 1)
+    assert (events["ModelVersionCreated"], events["ModelAliasSet"], events["ModelAliasDeleted"]) == (2, 1, 1)
+    assert (report.runs, report.runs_skipped, report.metric_points) == (2, 0, 0)
+    assert (again.runs, again.runs_skipped, again.segments) == (0, 2, 0)
+    assert dest.get_experiment_by_name("before") is None

@@ -27,7 +27,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 import tracklog
 from eventlog import SourceNotFoundError, TransferError, UnsupportedSourceError
 from tracklog.cli import main
-from tracklog.transfer import import_tensorboard
+from tracklog.transfer import _segments, import_tensorboard
 
 BASE = float(int(time.time()) + 1000)  # summaries' wall times (s): after the file_version event each file starts with
 
@@ -237,6 +237,68 @@ def test_a_run_that_grew_comes_again_under_its_run_id_with_each_point_once(tmp_p
     assert report.runs == 1 and report.experiments == 0
     assert [r.info.run_id for r in _runs(store).values()] == [run_id]
     assert _points(store) == sorted(points)
+
+
+def test_a_run_that_grew_brings_only_what_is_new_each_time(tmp_path):
+    """Points appended to an open event file, a text summary, then a new file in the folder: each
+    re-import appends the new points, artifact and end time, and nothing twice."""
+    root = tmp_path / "logs"
+    points: list[tuple[str, str, int, float, int]] = []
+    live = Logs(root, "logs", points)
+    for step in range(10):
+        live.scalar("loss", step, step, BASE + step)
+    live.writer.flush()
+    store = str(tmp_path / "store")
+    import_tensorboard(str(root), store, progress=False)
+    for step in range(10, 20):
+        live.scalar("loss", step, step, BASE + step, tensor=True)
+    live.text("notes", "more", 15, BASE + 15)
+    live.writer.flush()
+    grown = import_tensorboard(str(root), store, progress=False)
+    import_tensorboard(str(root), store, progress=False)
+    live.close()
+    more = Logs(root, "logs", points)  # training went on: a new file in the same folder
+    for step in range(20, 25):
+        more.scalar("loss", step, step, BASE + step)
+    more.close()
+    import_tensorboard(str(root), store, progress=False)
+    again = import_tensorboard(str(root), store, progress=False)
+    assert _points(store) == sorted(points)
+    assert (grown.runs, grown.metric_points, again.runs, again.runs_skipped, again.segments) == (1, 10, 0, 1, 0)
+    assert _events(store) == {"ExperimentCreated": 1, "RunStarted": 1, "RunTagSet": 2, "ArtifactLogged": 1,
+                              "RunEnded": 3, "MetricLogged": 25, "SourceImported": 3}
+    assert _runs(store)["logs"].info.end_time == round((BASE + 24) * 1000)
+
+
+def test_a_re_import_killed_before_its_record_ends_with_every_event_once(tmp_path, monkeypatch):
+    """A re-import stopped after publishing a generation but before recording it: the rerun finds
+    the same generation and state, writes the same segments, and nothing lands twice."""
+    root = tmp_path / "logs"
+    points: list[tuple[str, str, int, float, int]] = []
+    first = Logs(root, "logs", points)
+    for step in range(10):
+        first.scalar("loss", step, step, BASE + step)
+    first.close()
+    store = str(tmp_path / "store")
+    import_tensorboard(str(root), store, progress=False)
+    more = Logs(root, "logs", points)
+    for step in range(10, 15):
+        more.scalar("loss", step, step, BASE + step)
+    more.close()
+
+    def killed(self, log, writer, state, note=""):
+        writer.flush_control()
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_segments.Lineage, "finish", killed)
+        with pytest.raises(KeyboardInterrupt):
+            import_tensorboard(str(root), store, progress=False)
+    report = import_tensorboard(str(root), store, progress=False)
+    assert (report.runs, report.metric_points, report.segments) == (1, 5, 0)  # its segments were there
+    assert _points(store) == sorted(points)
+    assert _events(store) == {"ExperimentCreated": 1, "RunStarted": 1, "RunTagSet": 2, "RunEnded": 2,
+                              "MetricLogged": 15, "SourceImported": 2}
 
 
 def test_into_a_named_experiment_the_store_already_has(logdir, tmp_path):

@@ -6,26 +6,40 @@ from the source and the entity (uuid5), and its events get the envelope the sour
 and the first sequence number (`eventlog.writer.segment_path`), so an import that is run again,
 or rerun after being killed halfway, publishes the same names: put-if-absent makes every event
 land once, whoever gets there first.
+
+An entity that changed in the source since it was imported is imported again as a new
+*generation* (`Lineage`): only what changed (`tracklog.transfer._delta`), under a writer id
+derived from the entity, the generation's number and the source's state. The generations done
+are claims (``imports/<entity>/<n>`` holds the writer id and the state), so a rerun of a killed
+re-import finds the same generation number, the same history and the same state, and writes the
+same segments again (put-if-absent: once); and a source whose state is the one last imported is
+skipped after reading those claims alone.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from eventlog.codec import control_table, metric_schema, write_parquet
+from eventlog.codec import control_table, events_from_table, metric_schema, write_parquet
 from eventlog.compaction import read_commits
 from eventlog.events import Event
 from eventlog.storage import Store
 from eventlog.writer import segment_path
+from tracklog.transfer._delta import point_key
 
 if TYPE_CHECKING:
+    import duckdb
+
     from eventlog.log import EventLog
 
-__all__ = ["IMPORTED", "METRIC_CHUNK", "IdentityWriter", "Landed", "finish", "identity", "progress_bar", "unfinished"]
+__all__ = ["IMPORTED", "METRIC_CHUNK", "IdentityWriter", "Landed", "Lineage", "finish", "held_events", "held_points",
+           "identity", "lineage", "progress_bar", "unfinished"]
 
 IMPORTED = "imports"  # claims marking an entity imported completely (every importer's)
 
@@ -119,9 +133,9 @@ def _dictionary_schema() -> Any:
     import pyarrow as pa
 
     fields = []
-    for field in metric_schema():
-        kind = pa.dictionary(pa.int32(), pa.string()) if field.type == pa.string() else field.type
-        fields.append(pa.field(field.name, kind))
+    for column in metric_schema():
+        kind = pa.dictionary(pa.int32(), pa.string()) if column.type == pa.string() else column.type
+        fields.append(pa.field(column.name, kind))
     return pa.schema(fields)
 
 
@@ -149,6 +163,57 @@ def finish(log: EventLog, writer: IdentityWriter) -> int:
     writer.flush_control()
     log.claim(IMPORTED, writer.writer_id, "done")
     return writer.published
+
+
+@dataclass
+class Lineage:
+    """The generations earlier imports wrote for one entity of one source (`base`): their
+    writer ids in order, the source state the last one brought, and what it noted (`note`: an
+    importer's own record, such as the id an experiment got in the store)."""
+
+    base: str
+    writers: list[str] = field(default_factory=list)
+    state: str | None = None
+    note: str = ""
+
+    def writer(self, store: Store, state: str) -> IdentityWriter:
+        """The writer of the next generation, for the source in `state`."""
+        return IdentityWriter(store, identity(self.base, str(len(self.writers)), state))
+
+    def finish(self, log: EventLog, writer: IdentityWriter, state: str, note: str = "") -> int:
+        """Publish the rest of `writer`'s events and record its generation as done; returns how
+        many segments the writer created."""
+        writer.flush_control()
+        record = json.dumps({"writer": writer.writer_id, "state": state, "note": note})
+        log.claim(IMPORTED, f"{self.base}/{len(self.writers)}", record)
+        return writer.published
+
+
+def lineage(log: EventLog, base: str) -> Lineage:
+    """The generations done for the entity `base` (one claim read per generation, plus one)."""
+    found = Lineage(base)
+    while (record := log.read_claim(IMPORTED, f"{base}/{len(found.writers)}")) is not None:
+        done = json.loads(record)
+        found.writers.append(done["writer"])
+        found.state, found.note = done["state"], done.get("note", "")
+    return found
+
+
+def held_events(cursor: duckdb.DuckDBPyConnection, writers: list[str]) -> list[Event]:
+    """The control events the store's catalog holds from `writers` (an entity's generations)."""
+    if not writers:
+        return []
+    table = cursor.sql("SELECT * FROM control WHERE writer_id IN (SELECT unnest($w))", params={"w": writers}).to_arrow_table()
+    return events_from_table(table, where="the store's catalog")
+
+
+def held_points(cursor: duckdb.DuckDBPyConnection, writers: list[str]) -> set[tuple[str, int, int, Any]]:
+    """The metric points the store's catalog holds from `writers`, as `_delta.point_key`s."""
+    if not writers:
+        return set()
+    rows = cursor.execute("SELECT key, step, timestamp, value FROM metric_points WHERE writer_id IN (SELECT unnest($w))",
+                          {"w": writers}).fetchall()
+    return {point_key(*row) for row in rows}
 
 
 def progress_bar(*, total: int | None, desc: str, unit: str, progress: bool | None, **options: Any) -> Any:

@@ -24,7 +24,6 @@ What cannot come back as it was (tests/transfer/test_round_trip.py compares the 
 from __future__ import annotations
 
 import functools
-import math
 import os
 import tempfile
 import warnings
@@ -287,21 +286,11 @@ class _Exporter:
                 self.report.warnings.append(f"metric {m.key!r} of logged model {model_id} not exported: MLflow "
                                             f"logs a model's metrics through a run, and its run {m.run_id!r} was not")
                 continue
-            self.client.log_batch(run_id, metrics=[Metric(m.key, self._model_metric_value(m), m.timestamp, m.step,
+            self.client.log_batch(run_id, metrics=[Metric(m.key, m.value, m.timestamp, m.step,
                                                           model_id=model_id,
                                                           dataset_name=m.dataset_name or None,
                                                           dataset_digest=m.dataset_digest or None, run_id=run_id)])
         self.model_metrics = []
-
-    def _model_metric_value(self, m: Any) -> float:
-        """MLflow's database reads a NaN metric of a logged model as 0.0: where the run holds NaN
-        at that point, the model's 0.0 is that NaN (logging 0.0 would add a point to the run)."""
-        if m.value != 0.0:
-            return float(m.value)
-        found = self.local.cursor().execute(
-            "SELECT count(*) FROM metrics WHERE run_id = ? AND key = ? AND step = ? AND timestamp = ? AND isnan(value)",
-            [m.run_id, m.key, m.step, m.timestamp]).fetchone()
-        return math.nan if found and found[0] else 0.0
 
     def _versions_page(self, name: str, token: str | None) -> Any:
         return self.source.search_model_versions(f"name = '{_quote(name)}'", max_results=1000, page_token=token)

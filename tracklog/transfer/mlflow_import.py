@@ -8,15 +8,22 @@ works: a ``mlruns`` folder, ``sqlite:///…`` and the other SQLAlchemy databases
 
 Each entity is written under its own deterministic writer id with the source's times and users
 (`tracklog.transfer._segments`): a second import publishes nothing new, and an import killed
-halfway finishes on the next run with every event once. A run that is imported completely is
-marked by a claim, so a rerun skips it without reading it again. A run that changed in the source
-since (it ended, was deleted…) is imported again under a new identity; its metric points fold
-once (the catalog keeps each exact point once), its other events appear twice in the raw log.
+halfway finishes on the next run with every event once. An entity that changed in the source
+since (a run got a tag, params, points, ended, was deleted or restored; an experiment was renamed
+or tagged; a model got a version…) is imported again as a new generation holding only the changes
+(`tracklog.transfer._delta`: the source's state diffed against what the earlier generations
+wrote), so the log holds each change once. Whether an entity changed is decided from a digest of
+what MLflow's search returns (for a run: info, params, tags, inputs, latest metrics, and from
+sqlite the count of its points): an unchanged one is skipped from its claims alone, without
+reading the store. A point logged below a run's latest step, into a run whose other data did not
+change, is seen from a sqlite source only.
 
 Experiments whose name the store already has merge into that experiment (`ExperimentMerged`
 records the mapping); other experiments keep MLflow's id when it is free. Registered models keep
 their names and version numbers; a name the store already uses for its own model is skipped
-with a warning. Source URIs of model versions that point into an imported run's or logged
+with a warning. An experiment renamed in the source is renamed in the store (unless the store has
+another experiment of the new name: a warning). A logged model's NaN metric, which MLflow's
+databases store as 0.0, is NaN again (the run's point at that key, step and time keeps it). Source URIs of model versions that point into an imported run's or logged
 model's artifacts are remapped to the new copies.
 """
 
@@ -26,6 +33,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import math
 import os
 import sqlite3
 import tempfile
@@ -69,12 +77,15 @@ from eventlog.events import (
 )
 from tracklog.artifacts import upload
 from tracklog.tracking.local import LocalStore
+from tracklog.transfer._delta import Planned, delta, fold, point_key
 from tracklog.transfer._segments import (
     IdentityWriter,
-    finish,
+    Lineage,
+    held_events,
+    held_points,
     identity,
+    lineage,
     progress_bar,
-    unfinished,
 )
 
 __all__ = ["ImportReport", "import_mlflow", "open_mlflow_client"]
@@ -199,6 +210,8 @@ class _Importer:
         self.remap: dict[str, str] = {}  # old artifact location -> new
         self.sqlite = _open_sqlite(source)
         self.importer = self.log.writer.actor
+        self._cursor: Any = None
+        self._counts: dict[str, tuple[int, int, int]] | None = None
 
     # ---- the whole import ------------------------------------------------------------------
 
@@ -242,8 +255,10 @@ class _Importer:
 
     def _record(self) -> None:
         r = self.report
-        if not r.segments:
-            return  # nothing new: a second import adds nothing, not even its record
+        # nothing new: a second import adds nothing, not even its record (a rerun that finds a
+        # killed import's segments published still completed its runs: that is recorded)
+        if not (r.segments or r.runs or r.experiments):
+            return
         self.log.append(SourceImported(source=self.source, source_kind="mlflow", experiments=r.experiments, runs=r.runs,
                                        metric_points=r.metric_points, artifacts=r.artifacts,
                                        logged_models=r.logged_models, model_versions=r.model_versions))
@@ -253,33 +268,56 @@ class _Importer:
 
     def _experiment(self, exp: Any) -> str:
         """The id `exp` has in the store: its own (or a new one) if its name is free, else the
-        holder's (merged, with an `ExperimentMerged` event)."""
-        mine = self._id_marker
-        if exp.experiment_id == "0" and exp.name == "Default":
-            dest_id, ours = "0", False
-        else:
-            holder = self.log.read_claim(_EXPERIMENT_NAMES, exp.name)
-            if holder is None:
-                holder = self.log.claim(_EXPERIMENT_NAMES, exp.name, self._free_id(exp.experiment_id))
-            dest_id, ours = holder, self.log.read_claim("experiment-ids", holder) == mine(holder)
-        writer = self._writer("experiment", exp.experiment_id, exp.lifecycle_stage, _digest(sorted(exp.tags.items())))
-        if writer is None:
+        holder's (merged, with an `ExperimentMerged` event); its changes since the last import
+        (a new name, tags, lifecycle) are appended."""
+        line = lineage(self.log, identity(self.key, "experiment", exp.experiment_id))
+        dest_id = line.note or self._destination(exp)
+        ours = dest_id != "0" and self.log.read_claim("experiment-ids", dest_id) == self._id_marker(dest_id)
+        state = _digest([exp.name, exp.lifecycle_stage, sorted(exp.tags.items())])
+        if line.state == state:
             return dest_id
+        held = self._history(line)
+        old_name = fold(held).get(("name",)) if ours else None
+        name = self._renamed(exp.name, old_name, dest_id) if old_name else exp.name
         created = exp.creation_time or 0
+        planned = []
         if ours:
             location = f"{self.dest.artifact_root}/{dest_id}"
-            writer.add(ExperimentCreated(experiment_id=dest_id, name=exp.name, artifact_location=location), created,
-                       self.importer)
+            planned.append(Planned(ExperimentCreated(experiment_id=dest_id, name=name, artifact_location=location),
+                                   created, self.importer))
         elif dest_id != "0":  # MLflow's Default is tracklog's experiment 0: nothing to map
-            writer.add(ExperimentMerged(experiment_id=dest_id, source_experiment_id=exp.experiment_id,
-                                        source=self.source, name=exp.name), created, self.importer)
-        for key, value in sorted(exp.tags.items()):
-            writer.add(ExperimentTagSet(experiment_id=dest_id, key=key, value=value), created, self.importer)
+            planned.append(Planned(ExperimentMerged(experiment_id=dest_id, source_experiment_id=exp.experiment_id,
+                                                    source=self.source, name=exp.name), created, self.importer))
+        planned += [Planned(ExperimentTagSet(experiment_id=dest_id, key=key, value=value), created, self.importer)
+                    for key, value in sorted(exp.tags.items())]
         if exp.lifecycle_stage == "deleted" and ours:
-            writer.add(ExperimentDeleted(experiment_id=dest_id), exp.last_update_time or created, self.importer)
-        self._finish(writer)
-        self.report.experiments += ours
+            planned.append(Planned(ExperimentDeleted(experiment_id=dest_id), exp.last_update_time or created,
+                                   self.importer))
+        writer = self._delta(line, state, planned, held)
+        self.report.segments += line.finish(self.log, writer, state, note=dest_id)
+        if old_name and name != old_name:
+            self.log.release_claim(_EXPERIMENT_NAMES, old_name)
+        self.report.experiments += ours and not held
         return dest_id
+
+    def _destination(self, exp: Any) -> str:
+        """Where an experiment imported for the first time goes: MLflow's Default to 0, a name
+        the store has to its holder, any other to a free id (MLflow's if the store lacks it)."""
+        if exp.experiment_id == "0" and exp.name == "Default":
+            return "0"
+        holder = self.log.read_claim(_EXPERIMENT_NAMES, exp.name)
+        if holder is None:
+            holder = self.log.claim(_EXPERIMENT_NAMES, exp.name, self._free_id(exp.experiment_id))
+        return holder
+
+    def _renamed(self, name: str, old: str, dest_id: str) -> str:
+        """The name an imported experiment renamed in the source gets: `name` if the store's
+        name claim goes to it, else its old name (with a warning)."""
+        if name == old or self.log.claim(_EXPERIMENT_NAMES, name, dest_id) == dest_id:
+            return name
+        self.report.warnings.append(f"experiment {old!r} not renamed to {name!r}: the store has another experiment "
+                                    "of that name")
+        return old
 
     def _id_marker(self, experiment_id: str) -> str:
         return f"{experiment_id} imported from {self.key}"
@@ -296,39 +334,71 @@ class _Importer:
     # ---- runs ------------------------------------------------------------------------------
 
     def _run(self, run: Any, experiment_id: str) -> None:
+        """Import `run` or what changed in it since the last import (nothing if it did not)."""
         info = run.info
-        writer = self._writer("run", info.run_id, info.status, str(info.end_time), info.lifecycle_stage)
-        if writer is None:
-            self.report.runs_skipped += 1
-            return
-        start = info.start_time or 0
-        end = info.end_time or start
-        user = info.user_id or self.importer
         exp_location = self.dest.get_experiment(experiment_id).artifact_location if experiment_id == "0" else None
         location = exp_location or f"{self.dest.artifact_root}/{experiment_id}"
         artifact_uri = f"{location.rstrip('/')}/{info.run_id}/artifacts"
         if info.artifact_uri:
             self.remap[info.artifact_uri.rstrip("/")] = artifact_uri
-        writer.add(RunStarted(run_id=info.run_id, experiment_id=experiment_id, run_name=info.run_name or "",
-                              start_time=start, artifact_uri=artifact_uri), start, user)
-        for key, value in sorted(run.data.params.items()):
-            writer.add(ParamLogged(run_id=info.run_id, key=key, value=value), start, user)
-        for key, value in sorted(run.data.tags.items()):
-            if key != "mlflow.runName":
-                writer.add(RunTagSet(run_id=info.run_id, key=key, value=value), start, user)
-        for event in self._inputs_outputs(run):
-            writer.add(event, start, user)
-        if self.artifacts and info.artifact_uri:
-            for rel, size, sha in self._copy_artifacts(info.artifact_uri, artifact_uri, run_id=info.run_id):
-                writer.add(ArtifactLogged(run_id=info.run_id, path=rel, size=size, sha256=sha), end, user)
-        if info.status in _TERMINAL or info.end_time:
-            writer.add(RunEnded(run_id=info.run_id, status=info.status, end_time=info.end_time or 0), end, user)
-        if info.lifecycle_stage == "deleted":
-            writer.add(RunDeleted(run_id=info.run_id), end, user)
+        line = lineage(self.log, identity(self.key, "run", info.run_id))
+        state = self._run_state(run)
+        if line.state == state:
+            self.report.runs_skipped += 1
+            return
+        held = self._history(line)
+        planned = self._run_events(run, experiment_id, artifact_uri)
+        writer = self._delta(line, state, planned, held)
+        added = len(writer.control)
         writer.flush_control()
-        self.report.metric_points += self._metrics(writer, run, user)
-        self._finish(writer)
-        self.report.runs += 1
+        points = self._metrics(writer, run, info.user_id or self.importer, held_points(self._catalog(), line.writers)
+                               if line.writers else None)
+        self.report.metric_points += points
+        self.report.segments += line.finish(self.log, writer, state)
+        if added or points:
+            self.report.runs += 1
+        else:
+            self.report.runs_skipped += 1
+
+    def _run_state(self, run: Any) -> str:
+        """A digest of what the source holds of `run`: what changes in it changes the digest
+        (its metric points through their latest values and, from sqlite, their count)."""
+        info, data = run.info, run.data
+        latest = sorted((m.key, repr(m.value), m.step, m.timestamp) for m in getattr(data, "_metric_objs", None) or [])
+        return _digest([info.run_name, info.status, info.end_time, info.lifecycle_stage, sorted(data.params.items()),
+                        sorted(data.tags.items()), latest, [repr(e) for e in self._inputs_outputs(run)],
+                        self._point_counts().get(info.run_id)])
+
+    def _point_counts(self) -> dict[str, tuple[int, int, int]]:
+        """Per run of a sqlite source: how many points it has, their steps' sum and last timestamp."""
+        if self._counts is None:
+            self._counts = {} if self.sqlite is None else {
+                run: (n, steps, last) for run, n, steps, last in self.sqlite.execute(
+                    "SELECT run_uuid, count(*), sum(step), max(timestamp) FROM metrics GROUP BY run_uuid")}
+        return self._counts
+
+    def _run_events(self, run: Any, experiment_id: str, artifact_uri: str) -> list[Planned]:
+        """The events that make `run` from nothing (its artifacts copied to `artifact_uri`)."""
+        info = run.info
+        start = info.start_time or 0
+        end = info.end_time or start
+        user = info.user_id or self.importer
+        planned = [Planned(RunStarted(run_id=info.run_id, experiment_id=experiment_id, run_name=info.run_name or "",
+                                      start_time=start, artifact_uri=artifact_uri), start, user)]
+        planned += [Planned(ParamLogged(run_id=info.run_id, key=key, value=value), start, user)
+                    for key, value in sorted(run.data.params.items())]
+        planned += [Planned(RunTagSet(run_id=info.run_id, key=key, value=value), start, user)
+                    for key, value in sorted(run.data.tags.items()) if key != "mlflow.runName"]
+        planned += [Planned(event, start, user) for event in self._inputs_outputs(run)]
+        if self.artifacts and info.artifact_uri:
+            planned += [Planned(ArtifactLogged(run_id=info.run_id, path=rel, size=size, sha256=sha), end, user)
+                        for rel, size, sha in self._copy_artifacts(info.artifact_uri, artifact_uri, run_id=info.run_id)]
+        if info.status in _TERMINAL or info.end_time:
+            planned.append(Planned(RunEnded(run_id=info.run_id, status=info.status, end_time=info.end_time or 0), end,
+                                   user))
+        if info.lifecycle_stage == "deleted":
+            planned.append(Planned(RunDeleted(run_id=info.run_id), end, user))
+        return planned
 
     def _inputs_outputs(self, run: Any) -> Iterator[Event]:
         run_id = run.info.run_id
@@ -345,8 +415,9 @@ class _Importer:
         for model_output in (outputs.model_outputs if outputs else None) or []:
             yield ModelOutputLogged(run_id=run_id, model_id=model_output.model_id, model_step=model_output.step or 0)
 
-    def _metrics(self, writer: IdentityWriter, run: Any, user: str) -> int:
-        """Every point of every metric of the run, ordered by (key, step, timestamp, value)."""
+    def _metrics(self, writer: IdentityWriter, run: Any, user: str, held: set[tuple[str, int, int, Any]] | None) -> int:
+        """Every point of every metric of the run, ordered by (key, step, timestamp, value),
+        but those in `held` (the points earlier imports of the run brought)."""
         if self.sqlite is not None:
             rows = self.sqlite.execute(
                 "SELECT key, CASE WHEN is_nan THEN NULL ELSE value END, step, timestamp FROM metrics "
@@ -356,6 +427,8 @@ class _Importer:
             for key in sorted(run.data.metrics):
                 history = self.client.get_metric_history(run.info.run_id, key)
                 rows.extend(sorted((m.key, m.value, m.step, m.timestamp) for m in history))
+        if held:
+            rows = [r for r in rows if point_key(r[0], r[2], r[3], math.nan if r[1] is None else r[1]) not in held]
         if not rows:
             return 0
         keys, values, steps, timestamps = zip(*rows, strict=True)
@@ -400,33 +473,52 @@ class _Importer:
 
     def _logged_model(self, model: Any, dest_id: str) -> None:
         status = str(getattr(model.status, "name", model.status))
-        writer = self._writer("logged-model", model.model_id, status, str(model.last_updated_timestamp))
-        if writer is None:
-            return
-        created = model.creation_timestamp or 0
         location = f"{self.dest.artifact_root}/{dest_id}/models/{model.model_id}/artifacts"
-        flavors = ""
         if model.artifact_location:
             self.remap[model.artifact_location.rstrip("/")] = location
-            if self.artifacts:
-                flavors = self._copy_model_artifacts(model.artifact_location, location)
-        writer.add(ModelLogged(model_id=model.model_id, experiment_id=dest_id, run_id=model.source_run_id or "",
-                               name=model.name or "", artifact_location=location, flavors=flavors,
-                               model_type=model.model_type or ""), created, self.importer)
-        writer.add(LoggedModelStatusSet(model_id=model.model_id, status=status,
-                                        status_message=getattr(model, "status_message", "") or ""),
-                   model.last_updated_timestamp or created, self.importer)
-        for key, value in sorted((model.tags or {}).items()):
-            writer.add(LoggedModelTagSet(model_id=model.model_id, key=key, value=value), created, self.importer)
-        for key, value in sorted((model.params or {}).items()):
-            writer.add(LoggedModelParamLogged(model_id=model.model_id, key=key, value=value), created, self.importer)
-        for m in model.metrics or []:
-            writer.add(LoggedModelMetricLogged(model_id=model.model_id, run_id=m.run_id or "", key=m.key,
-                                               metric_value=m.value, step=m.step or 0, timestamp=m.timestamp or 0,
-                                               dataset_name=m.dataset_name or "", dataset_digest=m.dataset_digest or ""),
-                       m.timestamp or created, self.importer)
-        self._finish(writer)
-        self.report.logged_models += 1
+        line = lineage(self.log, identity(self.key, "logged-model", model.model_id))
+        metrics = model.metrics or []
+        state = _digest([status, model.last_updated_timestamp, sorted((model.tags or {}).items()),
+                         sorted((model.params or {}).items()), sorted(repr(m) for m in metrics)])
+        if line.state == state:
+            return
+        held = self._history(line)
+        created = model.creation_timestamp or 0
+        flavors = ""
+        if model.artifact_location and self.artifacts:
+            flavors = self._copy_model_artifacts(model.artifact_location, location)
+        planned = [
+            Planned(ModelLogged(model_id=model.model_id, experiment_id=dest_id, run_id=model.source_run_id or "",
+                                name=model.name or "", artifact_location=location, flavors=flavors,
+                                model_type=model.model_type or ""), created, self.importer),
+            Planned(LoggedModelStatusSet(model_id=model.model_id, status=status,
+                                         status_message=getattr(model, "status_message", "") or ""),
+                    model.last_updated_timestamp or created, self.importer)]
+        planned += [Planned(LoggedModelTagSet(model_id=model.model_id, key=key, value=value), created, self.importer)
+                    for key, value in sorted((model.tags or {}).items())]
+        planned += [Planned(LoggedModelParamLogged(model_id=model.model_id, key=key, value=value), created,
+                            self.importer) for key, value in sorted((model.params or {}).items())]
+        planned += [Planned(LoggedModelMetricLogged(model_id=model.model_id, run_id=m.run_id or "", key=m.key,
+                                                    metric_value=self._model_metric_value(m), step=m.step or 0,
+                                                    timestamp=m.timestamp or 0, dataset_name=m.dataset_name or "",
+                                                    dataset_digest=m.dataset_digest or ""),
+                            m.timestamp or created, self.importer) for m in metrics]
+        writer = self._delta(line, state, planned, held)
+        self.report.logged_models += not held
+        self.report.segments += line.finish(self.log, writer, state)
+
+    def _model_metric_value(self, m: Any) -> float:
+        """A logged model's metric as it was logged: MLflow's databases keep no NaN in a model's
+        metrics (they store 0.0, `SqlAlchemyStore.sanitize_metric_value`), but its run's point
+        at that key, step and time keeps it (``is_nan``): a 0.0 there that is NaN in the run is NaN."""
+        if m.value != 0.0 or not m.run_id:
+            return float(m.value)
+        try:
+            history = self.client.get_metric_history(m.run_id, m.key)
+        except Exception:  # MLflow raises MlflowException (RESOURCE_DOES_NOT_EXIST) for a run the source lacks
+            return 0.0
+        at = [p.value for p in history if p.step == (m.step or 0) and p.timestamp == (m.timestamp or 0)]
+        return math.nan if at and all(math.isnan(v) for v in at) else 0.0
 
     def _copy_model_artifacts(self, src: str, dest: str) -> str:
         with tempfile.TemporaryDirectory(prefix="tracklog-import-") as tmp:
@@ -474,45 +566,49 @@ class _Importer:
             self.report.warnings.append(f"registered model {model.name!r} not imported: the store has its own model "
                                         "of that name (rename one of them and import again)")
             return
-        stamp = _digest([model.last_updated_timestamp, [(v.version, v.last_updated_timestamp) for v in versions]])
-        writer = self._writer("registered-model", model.name, stamp)
-        if writer is None:
+        line = lineage(self.log, identity(self.key, "registered-model", model.name))
+        aliases = sorted((getattr(model, "aliases", None) or {}).items())
+        state = _digest([model.last_updated_timestamp, model.description, sorted((model.tags or {}).items()), aliases,
+                         [(v.version, v.last_updated_timestamp, v.current_stage, v.description,
+                           sorted((v.tags or {}).items())) for v in versions]])
+        if line.state == state:
             return
+        held = self._history(line)
         created = model.creation_timestamp or 0
         updated = model.last_updated_timestamp or created
         name = model.name
-        writer.add(RegisteredModelCreated(registered_model_id=rid, model_name=name, description=model.description or ""),
-                   created, self.importer)
-        for key, value in sorted((model.tags or {}).items()):
-            writer.add(RegisteredModelTagSet(registered_model_id=rid, model_name=name, key=key, value=value), created,
-                       self.importer)
+        planned = [Planned(RegisteredModelCreated(registered_model_id=rid, model_name=name,
+                                                  description=model.description or ""), created, self.importer)]
+        planned += [Planned(RegisteredModelTagSet(registered_model_id=rid, model_name=name, key=key, value=value),
+                            created, self.importer) for key, value in sorted((model.tags or {}).items())]
         for v in versions:
-            self._version(writer, rid, name, v)
-        for alias, version in sorted((getattr(model, "aliases", None) or {}).items()):
-            writer.add(ModelAliasSet(registered_model_id=rid, model_name=name, alias=alias, version=int(version)),
-                       updated, self.importer)
-        self._finish(writer)
-        self.report.registered_models += 1
+            planned += self._version(rid, name, v)
+        planned += [Planned(ModelAliasSet(registered_model_id=rid, model_name=name, alias=alias, version=int(version)),
+                            updated, self.importer) for alias, version in aliases]
+        writer = self._delta(line, state, planned, held)
+        self.report.model_versions += sum(isinstance(e, ModelVersionCreated) for e in writer.control)
+        self.report.registered_models += not held
+        self.report.segments += line.finish(self.log, writer, state)
 
-    def _version(self, writer: IdentityWriter, rid: str, name: str, v: Any) -> None:
+    def _version(self, rid: str, name: str, v: Any) -> list[Planned]:
         number = int(v.version)
         token = f"import {self.key}"
         if self.log.claim(f"model-versions/{rid}", str(number), token) != token:
             self.report.warnings.append(f"version {number} of {name!r} not imported: the store numbered its own version so")
-            return
+            return []
         created = v.creation_timestamp or 0
         user = v.user_id or self.importer
-        writer.add(ModelVersionCreated(registered_model_id=rid, model_name=name, version=number,
-                                       source=self._remapped(v.source or ""), run_id=v.run_id or "",
-                                       model_id=getattr(v, "model_id", None) or "", description=v.description or "",
-                                       run_link=v.run_link or ""), created, user)
-        for key, value in sorted((v.tags or {}).items()):
-            writer.add(ModelVersionTagSet(registered_model_id=rid, model_name=name, version=number, key=key, value=value),
-                       created, user)
+        planned = [Planned(ModelVersionCreated(registered_model_id=rid, model_name=name, version=number,
+                                               source=self._remapped(v.source or ""), run_id=v.run_id or "",
+                                               model_id=getattr(v, "model_id", None) or "",
+                                               description=v.description or "", run_link=v.run_link or ""),
+                           created, user)]
+        planned += [Planned(ModelVersionTagSet(registered_model_id=rid, model_name=name, version=number, key=key,
+                                               value=value), created, user) for key, value in sorted((v.tags or {}).items())]
         if v.current_stage and v.current_stage != "None":
-            writer.add(ModelVersionStageSet(registered_model_id=rid, model_name=name, version=number,
-                                            stage=v.current_stage), v.last_updated_timestamp or created, user)
-        self.report.model_versions += 1
+            planned.append(Planned(ModelVersionStageSet(registered_model_id=rid, model_name=name, version=number,
+                                                        stage=v.current_stage), v.last_updated_timestamp or created, user))
+        return planned
 
     def _remapped(self, uri: str) -> str:
         """`uri` with an imported artifact location's prefix replaced by the new copy's."""
@@ -524,12 +620,21 @@ class _Importer:
 
     # ---- identities ----------------------------------------------------------------------------
 
-    def _writer(self, kind: str, *parts: str) -> IdentityWriter | None:
-        """A writer for one entity in one state, or None if that was imported completely before."""
-        return unfinished(self.log, identity(self.key, kind, *map(str, parts)))
+    def _catalog(self) -> Any:
+        """A cursor on the store's catalog, listed once (the earlier imports' events are there)."""
+        if self._cursor is None:
+            self._cursor = self.dest.cursor()
+        return self._cursor
 
-    def _finish(self, writer: IdentityWriter) -> None:
-        self.report.segments += finish(self.log, writer)
+    def _history(self, line: Lineage) -> list[Event]:
+        return held_events(self._catalog(), line.writers) if line.writers else []
+
+    def _delta(self, line: Lineage, state: str, planned: list[Planned], held: list[Event]) -> IdentityWriter:
+        """The next generation's writer, with the events of `planned` that `held` lacks queued."""
+        writer = line.writer(self.log.store, state)
+        for item in delta(planned, held, self.importer):
+            writer.add(*item)
+        return writer
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -23,10 +23,11 @@ How a log folder maps onto runs:
 
 Runs are written as the MLflow importer writes its entities (`tracklog.transfer._segments`):
 under deterministic writer ids, with the event files' wall times, so importing again adds
-nothing and an import killed halfway finishes on the next run with every event once. A run's
-identity includes its files' names and sizes: a run folder that grew since (training went on) is
-imported again under the same run id; its points fold once, its other events appear twice in the
-raw log. Run ids derive from LOGDIR's absolute path and the run's path under it, so a log folder
+nothing and an import killed halfway finishes on the next run with every event once. A run
+folder whose files' names or sizes changed since (training went on: points appended to a file, a
+new file) is imported again under the same run id as a new generation holding only what is new
+(`tracklog.transfer._delta`): its new points, text summaries and end time; each event is in the
+log once. Run ids derive from LOGDIR's absolute path and the run's path under it, so a log folder
 comes into a store once: imported again into another experiment, it brings no run. A record cut
 short at the end of a file (a writer stopped mid-write) is skipped with a warning; a damaged
 record elsewhere (a failed checksum) stops the import with a `TransferError` naming the file.
@@ -72,10 +73,15 @@ from eventlog.validation import (
 )
 from tracklog.artifacts import upload
 from tracklog.tracking.local import LocalStore
+from tracklog.transfer._delta import Planned, delta, point_key
 from tracklog.transfer._segments import (
     IdentityWriter,
+    Lineage,
     finish,
+    held_events,
+    held_points,
     identity,
+    lineage,
     progress_bar,
     unfinished,
 )
@@ -422,16 +428,18 @@ class _Importer:
         self.progress = progress
         self.report = ImportReport(source=root)
         self.importer = self.log.writer.actor
+        self._cursor: Any = None
 
     def run(self, name: str, runs: dict[str, list[str]]) -> ImportReport:
         experiment_id, location = self._experiment(name, runs)
-        todo = {rel: files for rel, files in runs.items() if self._writer(rel, files) is not None}
+        lines = {rel: lineage(self.log, identity(self.key, "run", rel)) for rel in runs}
+        todo = {rel: files for rel, files in runs.items() if lines[rel].state != _state(files)}
         self.report.runs_skipped = len(runs) - len(todo)
         bar = progress_bar(total=sum(os.path.getsize(f) for files in todo.values() for f in files), desc="tensorboard",
                            unit="B", progress=self.progress, unit_scale=True)
         try:
             for rel, files in todo.items():
-                self._run(rel, files, _parent(rel, runs), experiment_id, location)
+                self._run(rel, files, lines[rel], _parent(rel, runs), experiment_id, location)
                 bar.update(sum(os.path.getsize(f) for f in files))
                 bar.set_postfix(runs=self.report.runs, points=f"{self.report.metric_points:,}")
         finally:
@@ -441,8 +449,10 @@ class _Importer:
 
     def _record(self) -> None:
         r = self.report
-        if not r.segments:
-            return  # nothing new: a second import adds nothing, not even its record
+        # nothing new: a second import adds nothing, not even its record (a rerun that finds a
+        # killed import's segments published still completed its runs: that is recorded)
+        if not (r.segments or r.runs or r.experiments):
+            return
         self.log.append(SourceImported(source=self.root, source_kind="tensorboard", experiments=r.experiments,
                                        runs=r.runs, metric_points=r.metric_points, artifacts=r.artifacts))
         self.log.flush()
@@ -481,35 +491,55 @@ class _Importer:
 
     # ---- one run --------------------------------------------------------------------------
 
-    def _run(self, rel: str, files: list[str], parent: str | None, experiment_id: str, location: str) -> None:
-        writer = self._writer(rel, files)
-        if writer is None:  # imported by another import since the scan
-            self.report.runs_skipped += 1
-            return
+    def _run(self, rel: str, files: list[str], line: Lineage, parent: str | None, experiment_id: str,
+             location: str) -> None:
+        """Import the run folder `rel`, or what it gained since the last import of it."""
         data = _read_run(files)
         self.report.warnings.extend(data.warnings)
         if data.skipped:
             kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(data.skipped.items()))
             self.report.warnings.append(f"run {rel!r}: summaries not imported (no tracklog counterpart): {kinds}")
         run_id = self._run_id(rel)
+        state = _state(files)
+        held = held_events(self._catalog(), line.writers) if line.writers else []
+        writer = line.writer(self.log.store, state)
+        for item in delta(self._planned(rel, run_id, parent, data, experiment_id, location), held, self.importer):
+            writer.add(*item)
+        added = len(writer.control)
+        writer.flush_control()
+        points = self._metrics(writer, run_id, rel, data,
+                               held_points(self._catalog(), line.writers) if line.writers else None)
+        self.report.metric_points += points
+        self.report.segments += line.finish(self.log, writer, state)
+        if added or points:
+            self.report.runs += 1
+        else:
+            self.report.runs_skipped += 1
+
+    def _planned(self, rel: str, run_id: str, parent: str | None, data: _RunData, experiment_id: str,
+                 location: str) -> list[Planned]:
+        """The events that make the run from nothing (its text summaries uploaded as artifacts)."""
         start, end = _ms(data.first_wall or 0), _ms(data.last_wall or 0)
         artifact_uri = f"{location.rstrip('/')}/{run_id}/artifacts"
         name = os.path.basename(self.root) if rel == "." else rel
-        writer.add(RunStarted(run_id=run_id, experiment_id=experiment_id, run_name=name, start_time=start,
-                              artifact_uri=artifact_uri), start, self.importer)
-        for key, value in self._tags(rel, parent, data):
-            writer.add(RunTagSet(run_id=run_id, key=key, value=value), start, self.importer)
-        for key, value in sorted(data.params.items()):
-            if self._valid(rel, "param", key, value, MAX_PARAM_VAL_LENGTH):
-                writer.add(ParamLogged(run_id=run_id, key=key, value=value), start, self.importer)
-        for path, size, sha in self._artifacts(data, artifact_uri):
-            writer.add(ArtifactLogged(run_id=run_id, path=path, size=size, sha256=sha), end, self.importer)
-        writer.add(RunEnded(run_id=run_id, status="FAILED" if data.failed else "FINISHED", end_time=end), end,
-                   self.importer)
-        writer.flush_control()
-        self.report.metric_points += self._metrics(writer, run_id, rel, data)
-        self._finish(writer)
-        self.report.runs += 1
+        planned = [Planned(RunStarted(run_id=run_id, experiment_id=experiment_id, run_name=name, start_time=start,
+                                      artifact_uri=artifact_uri), start, self.importer)]
+        planned += [Planned(RunTagSet(run_id=run_id, key=key, value=value), start, self.importer)
+                    for key, value in self._tags(rel, parent, data)]
+        planned += [Planned(ParamLogged(run_id=run_id, key=key, value=value), start, self.importer)
+                    for key, value in sorted(data.params.items())
+                    if self._valid(rel, "param", key, value, MAX_PARAM_VAL_LENGTH)]
+        planned += [Planned(ArtifactLogged(run_id=run_id, path=path, size=size, sha256=sha), end, self.importer)
+                    for path, size, sha in self._artifacts(data, artifact_uri)]
+        planned.append(Planned(RunEnded(run_id=run_id, status="FAILED" if data.failed else "FINISHED", end_time=end),
+                               end, self.importer))
+        return planned
+
+    def _catalog(self) -> Any:
+        """A cursor on the store's catalog, listed once (the earlier imports' events are there)."""
+        if self._cursor is None:
+            self._cursor = self.dest.cursor()
+        return self._cursor
 
     def _run_id(self, rel: str) -> str:
         return identity(self.key, "run-id", rel).replace("-", "")
@@ -546,8 +576,10 @@ class _Importer:
         self.report.artifacts += len(written)
         return sorted(written)
 
-    def _metrics(self, writer: IdentityWriter, run_id: str, rel: str, data: _RunData) -> int:
-        """Every scalar point, ordered by (key, step, wall time, value)."""
+    def _metrics(self, writer: IdentityWriter, run_id: str, rel: str, data: _RunData,
+                 held: set[tuple[str, int, int, Any]] | None) -> int:
+        """Every scalar point, ordered by (key, step, wall time, value), but those in `held`
+        (the points earlier imports of the run brought)."""
         import numpy as np
         import pyarrow as pa
 
@@ -562,7 +594,14 @@ class _Importer:
         sort = np.lexsort((values, times, steps, ranks))
         dictionary = pa.array(sorted(names), pa.string())
         keys = pa.DictionaryArray.from_arrays(pa.array(ranks[sort].astype(np.int32)), dictionary).cast(pa.string())
-        return writer.add_metrics(run_id, keys, values[sort], steps[sort], times[sort], self.importer)
+        values, steps, times = values[sort], steps[sort], times[sort]
+        if held:
+            new = np.fromiter((point_key(*p) not in held for p in zip(keys.to_pylist(), steps.tolist(), times.tolist(),
+                                                                     values.tolist(), strict=True)), bool, len(values))
+            keys, values, steps, times = keys.filter(pa.array(new)), values[new], steps[new], times[new]
+        if not len(values):
+            return 0
+        return writer.add_metrics(run_id, keys, values, steps, times, self.importer)
 
     def _metric_key(self, rel: str, tag: str) -> str:
         """`tag` as a metric key: characters MLflow refuses in keys become ``_``."""
@@ -575,17 +614,17 @@ class _Importer:
 
     # ---- identities -----------------------------------------------------------------------
 
-    def _writer(self, rel: str, files: list[str]) -> IdentityWriter | None:
-        """A writer for one run folder with these files at these sizes, or None if that was
-        imported completely before."""
-        state = [(os.path.basename(f), os.path.getsize(f)) for f in files]
-        return unfinished(self.log, identity(self.key, "run", rel, hashlib.sha256(repr(state).encode()).hexdigest()[:16]))
-
     def _finish(self, writer: IdentityWriter) -> None:
         self.report.segments += finish(self.log, writer)
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _state(files: list[str]) -> str:
+    """A run folder's state: its event files' names and sizes (event files only grow)."""
+    state = [(os.path.basename(f), os.path.getsize(f)) for f in files]
+    return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
 
 
 def _parent(rel: str, runs: dict[str, list[str]]) -> str | None:
