@@ -16,6 +16,26 @@ experiment: its events are rewritten to DEST's id, its creation is replaced by a
 point into SRC's artifact folder are rewritten to DEST's, and the artifact files DEST lacks are
 copied. A registered model whose name DEST gives to another model is not copied (a warning says so).
 
+SRC is treated as hostile (`tests/transfer/test_hostile_sync.py`); DEST never gets garbage:
+
+- a SRC data file that is not a segment — not Parquet, truncated, another schema, a column of
+  the wrong type, NULLs in the envelope, an unknown event kind, a control row that is no whole
+  event, a writer id that is not a plain name (``../x`` would name a file outside DEST), a FIFO,
+  a device, a symlink, over 1 GiB — is **skipped with a warning naming it**; the rest is copied
+  once, and a later sync copies the file once it is repaired;
+- a damaged or oversized (> 64 MiB) compaction commit **stops the sync** (`CorruptFileError`)
+  before DEST changes: without it nobody knows which files are live. Paths a commit names
+  outside the store are never read (only listed files are);
+- a writer id collision — DEST holds another event under a SRC event's (writer id, seq), told
+  apart by its ``ts`` — **stops the sync** (`TransferError`, naming both sides) before it
+  publishes that file: copying would drop one of the two events. A metric segment DEST holds
+  under the same file name is not read (so a no-op resync reads no metric file): a collision
+  hidden there is not detected;
+- an artifact that is a symlink, a FIFO or a device, a name with ``..`` (an object store's
+  key), or a file whose size and sha256 are not those its run's `ArtifactLogged` recorded, is
+  **skipped with a warning naming it**. Artifacts are streamed (`Store.publish_stream`, chunks
+  of `tracklog.artifacts.CHUNK_SIZE`), checked before they become visible.
+
 Known limit: if SRC is compacted while two syncs run at once, and one of them read SRC before the
 compaction and the other after, the same control events can land twice (metric points fold once
 in any case).
