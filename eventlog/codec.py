@@ -9,6 +9,7 @@ disagree, so a string and a double never share a column.
 from __future__ import annotations
 
 import io
+import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "METRIC_COLUMNS",
+    "WRITER_ID",
     "control_schema",
     "control_table",
     "events_from_table",
@@ -282,6 +284,11 @@ def read_parquet(data: bytes, *, where: str) -> pa.Table:
 
 _REQUIRED = {"metric": METRIC_COLUMNS,
              "control": ("kind", "ts", "writer_id", "writer_seq")}
+_NOT_NULL = {"metric": ("run_id", "key", "step", "timestamp", "ts", "writer_id", "writer_seq", "actor"),
+             "control": ("kind", "ts", "writer_id", "writer_seq")}
+# a writer id becomes part of a file name (`eventlog.writer.segment_path`): uuids, and nothing
+# that could name another folder (``..``, ``/``) when a segment of another store is copied
+WRITER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
 def stream_of(relpath: str) -> str | None:
@@ -296,8 +303,9 @@ def check_segment(table: pa.Table, stream: str, *, where: str) -> pa.Table:
     """`table` if it is a segment of `stream`; else `CorruptFileError` naming the file and the problem.
 
     A segment has the stream's envelope columns; every column the stream knows has the type it
-    always has (all-null columns of an unknown type are cast); control rows are of known event
-    kinds. Columns the stream does not know are left alone (a newer writer may add fields).
+    always has (all-null columns of an unknown type are cast); the envelope has no NULLs, writer
+    ids are plain names (`WRITER_ID`) and sequence numbers are >= 0; control rows are of known
+    event kinds. Columns the stream does not know are left alone (a newer writer may add fields).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -317,11 +325,28 @@ def check_segment(table: pa.Table, stream: str, *, where: str) -> pa.Table:
             table = table.set_column(i, name, pa.nulls(table.num_rows, expected))
             continue
         raise CorruptFileError(f"{where} is not a tracklog {stream} segment: column {name!r} is {found}, expected {expected}")
+    _check_envelope(table, stream, where)
     if stream == "control" and table.num_rows:
         unknown = pc.filter(table["kind"], pc.invert(pc.fill_null(pc.is_in(table["kind"], pa.array(list(_FIELDS_BY_KIND))), False)))
         if len(unknown):
             raise CorruptFileError(f"{where}: unknown event kind {unknown[0].as_py()!r}")
     return table
+
+
+def _check_envelope(table: pa.Table, stream: str, where: str) -> None:
+    import pyarrow.compute as pc
+
+    for name in _NOT_NULL[stream]:
+        if table[name].null_count:
+            raise CorruptFileError(f"{where} is not a tracklog {stream} segment: column {name!r} has "
+                                   f"{table[name].null_count} NULL(s), expected none")
+    if table.num_rows and pc.min(table["writer_seq"]).as_py() < 0:
+        raise CorruptFileError(f"{where} is not a tracklog {stream} segment: a writer_seq below 0 "
+                               f"({pc.min(table['writer_seq']).as_py()})")
+    for writer_id in pc.unique(table["writer_id"]).to_pylist():
+        if not WRITER_ID.fullmatch(writer_id):
+            raise CorruptFileError(f"{where} is not a tracklog {stream} segment: writer id {writer_id[:80]!r} is not "
+                                   "a plain name (letters, digits, '_', '.', '-'; at most 128)")
 
 
 def read_segment(data: bytes, stream: str, *, where: str) -> pa.Table:

@@ -36,6 +36,7 @@ _COMMIT_NAME = re.compile(r"(\d+)\.json$")
 _DATE = re.compile(r"/date=([0-9-]+)/")
 TARGET_ROWS = 4_000_000  # rows per output file
 GROUP_ROWS = 8_000_000  # rows sorted together at most: bounds memory whatever a day holds
+COMMIT_LIMIT = 64 << 20  # bytes a commit file may have (~500k paths): a bigger one is not a commit
 STRAY_AGE = 3600.0  # an uncommitted output younger than this may belong to a compactor still at work
 
 
@@ -60,7 +61,7 @@ def read_commits(store: Store, stream: str) -> list[Commit]:
         commit = _commit_cache.get(key)
         if commit is None:
             try:
-                commit = msgspec.json.decode(store.read_bytes(path), type=Commit)
+                commit = msgspec.json.decode(store.read_bytes(path, limit=COMMIT_LIMIT), type=Commit)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 raise CorruptFileError(f"{store.uri}/{path} is not a valid compaction commit: {exc}") from exc
             _commit_cache[key] = commit

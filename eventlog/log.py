@@ -57,6 +57,7 @@ def relisting(read: Callable[[], T], attempts: int = 5) -> T:
 
 Stream = Literal["metric", "control"]
 STREAMS: tuple[Stream, ...] = ("control", "metric")
+SEGMENT_LIMIT = 1 << 30  # bytes a data file may have: compaction outputs stay far below; a bigger one is not read
 DEFAULT_WAL_LIMIT = 1 << 30  # bytes of unpublished events per writer (TRACKLOG_WAL_LIMIT)
 DEFAULT_PUBLISH_WAIT = 5.0  # s end_run (store unreachable) and exit wait for it (TRACKLOG_PUBLISH_WAIT)
 CONTACT_WAIT = 2.0  # s opening waits for a remote store to answer before logging starts offline
@@ -268,9 +269,11 @@ class EventLog:
         if not relpath.endswith(".parquet"):
             raise CorruptFileError(f"{self.uri}/{relpath} is not a tracklog segment (not .parquet)")
         try:
-            data = self.store.read_bytes(relpath)
+            data = self.store.read_bytes(relpath, limit=SEGMENT_LIMIT)
         except FileNotFoundError as exc:
             raise FileVanishedError(f"{self.uri}/{relpath} was listed but is gone; list the files again") from exc
+        except CorruptFileError:
+            raise
         except OSError as exc:
             raise CorruptFileError(f"{self.uri}/{relpath} cannot be read: {exc}") from exc
         stream = stream_of(relpath)

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import os
 import re
+import stat
 import threading
 import time
 import uuid
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
-from eventlog.errors import StorageError, StoreURIError, UnsupportedStoreError
+from eventlog.errors import CorruptFileError, StorageError, StoreURIError, UnsupportedStoreError
 
 __all__ = ["FsspecStore", "LocalStore", "Store", "check_store_uri", "is_data_path", "open_store", "split_uri"]
 
@@ -47,6 +50,10 @@ class Store(Protocol):
     def publish(self, relpath: str, data: bytes, *, durable: bool = False) -> bool:
         """Create `relpath` with `data` unless it exists; True if this call created it."""
 
+    def publish_stream(self, relpath: str, chunks: Iterable[bytes]) -> bool:
+        """`publish` of a file written chunk by chunk (large artifacts); an exception from
+        `chunks` leaves no file behind."""
+
     def list_files(self, prefix: str) -> list[str]:
         """Relative paths of the data files below `prefix`, sorted."""
 
@@ -56,7 +63,12 @@ class Store(Protocol):
     def mtime(self, relpath: str) -> float:
         """Seconds since the epoch at which the file was last written."""
 
-    def read_bytes(self, relpath: str) -> bytes: ...
+    def read_bytes(self, relpath: str, *, limit: int | None = None) -> bytes:
+        """The whole file; `CorruptFileError` for one over `limit` bytes, or (local) for anything
+        but a regular file: a FIFO would block, a device never end, a symlink lead out of the store."""
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        """The file for reading in chunks (same refusals as `read_bytes`)."""
 
     def exists(self, relpath: str) -> bool: ...
 
@@ -74,9 +86,18 @@ class LocalStore:
         self._listing: dict[str, tuple[int, list[str], list[str]]] = {}
 
     def _abs(self, relpath: str) -> str:
-        return os.path.join(self.local_root, *relpath.split("/"))
+        parts = relpath.split("/")
+        if ".." in parts or relpath.startswith("/"):  # a name listed by another store, say
+            raise CorruptFileError(f"{relpath!r} would name a file outside the store {self.uri}: refused")
+        return os.path.join(self.local_root, *parts)
 
     def publish(self, relpath: str, data: bytes, *, durable: bool = False) -> bool:
+        return self._publish(relpath, (data,), durable=durable)
+
+    def publish_stream(self, relpath: str, chunks: Iterable[bytes]) -> bool:
+        return self._publish(relpath, chunks, durable=False)
+
+    def _publish(self, relpath: str, chunks: Iterable[bytes], *, durable: bool) -> bool:
         final = self._abs(relpath)
         staging_dir = os.path.join(self.local_root, "_staging")
         os.makedirs(staging_dir, exist_ok=True)
@@ -85,7 +106,8 @@ class LocalStore:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                for chunk in chunks:
+                    fh.write(chunk)
                 if durable:
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -145,9 +167,30 @@ class LocalStore:
     def mtime(self, relpath: str) -> float:
         return os.path.getmtime(self._abs(relpath))
 
-    def read_bytes(self, relpath: str) -> bytes:
-        with open(self._abs(relpath), "rb") as fh:
-            return fh.read()
+    def read_bytes(self, relpath: str, *, limit: int | None = None) -> bytes:
+        with self.open_read(relpath) as fh:
+            data = fh.read() if limit is None else fh.read(limit + 1)
+        if limit is not None and len(data) > limit:
+            raise CorruptFileError(f"{self.uri}/{relpath} is over {limit:,} bytes, more than such a file ever holds")
+        return data
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        path = self._abs(relpath)
+        try:
+            # no O_NOFOLLOW for the folders above: a store may live behind a symlinked folder
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise CorruptFileError(f"{self.uri}/{relpath} is a symlink: a store's files are never "
+                                       "followed elsewhere") from exc
+            raise
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "a device or socket"
+            raise CorruptFileError(f"{self.uri}/{relpath} is {kind}, not a regular file: not read")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
 
     def exists(self, relpath: str) -> bool:
         return os.path.exists(self._abs(relpath))
@@ -182,6 +225,32 @@ class FsspecStore:
             self.self_test()
         return self._put(relpath, data)
 
+    def publish_stream(self, relpath: str, chunks: Iterable[bytes]) -> bool:
+        if not self.verified:
+            self.self_test()
+        path = self._abs(relpath)
+        try:
+            out = self.fs.open(path, "xb", autocommit=False)  # S3: a multipart upload, conditional at the end
+        except FileExistsError:
+            return False
+        try:
+            for chunk in chunks:
+                out.write(chunk)
+            out.close()
+            out.commit()
+        except FileExistsError:
+            return False
+        except BaseException:
+            with contextlib.suppress(Exception):
+                out.discard()  # S3: aborts the multipart upload
+            with contextlib.suppress(Exception):
+                out.closed = True  # a discarded file must not commit when garbage-collected
+            if getattr(out, "autocommit", True):  # a file visible from the start (memory://)
+                with contextlib.suppress(Exception):
+                    self.fs.rm_file(path)
+            raise
+        return True
+
     def _put(self, relpath: str, data: bytes) -> bool:
         try:
             with self.fs.open(self._abs(relpath), "xb") as fh:
@@ -210,14 +279,23 @@ class FsspecStore:
             return float(stamp.timestamp())
         return float(stamp or 0.0)
 
-    def read_bytes(self, relpath: str) -> bytes:
+    def read_bytes(self, relpath: str, *, limit: int | None = None) -> bytes:
         path = self._abs(relpath)
+        end = None if limit is None else limit + 1
         try:
-            return self.fs.cat_file(path)
+            data = self.fs.cat_file(path, end=end)
         except FileNotFoundError:
             # s3fs answers "not found" from a cached listing of the folder: ask the store itself
             self.fs.invalidate_cache(path)
-            return self.fs.cat_file(path)
+            data = self.fs.cat_file(path, end=end)
+        if limit is not None and len(data) > limit:
+            raise CorruptFileError(f"{self.uri}/{relpath} is over {limit:,} bytes, more than such a file ever holds")
+        return data
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        path = self._abs(relpath)
+        self.fs.invalidate_cache(path)
+        return self.fs.open(path, "rb")
 
     def exists(self, relpath: str) -> bool:
         self.fs.invalidate_cache(self._abs(relpath))

@@ -40,9 +40,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from eventlog.codec import control_table, metric_table_from_columns, write_parquet
+from eventlog.codec import WRITER_ID, control_table, metric_table_from_columns, write_parquet
 from eventlog.errors import (
     InvalidInputError,
+    InvalidValueError,
     StorageError,
     TracklogError,
     UnsupportedStoreError,
@@ -89,7 +90,15 @@ def uuid7() -> str:
 
 
 def segment_path(stream: str, writer_id: str, first_seq: int, ts: int) -> str:
-    """The deterministic name of one flush of one writer."""
+    """The deterministic name of one flush of one writer.
+
+    Raises:
+        InvalidValueError: a writer id that is not a plain name, or a negative sequence number:
+            it would name a file elsewhere (a copied segment's writer id is read from its rows).
+    """
+    if not WRITER_ID.fullmatch(writer_id) or first_seq < 0:
+        raise InvalidValueError(f"no segment name for writer id {writer_id[:80]!r} at seq {first_seq}: expected a "
+                                "plain name (letters, digits, '_', '.', '-') and a seq >= 0")
     day = time.strftime("%Y-%m-%d", time.gmtime(ts // 1_000_000_000))
     return f"events/stream={stream}/date={day}/{writer_id}-{first_seq:012d}.parquet"
 

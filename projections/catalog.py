@@ -232,7 +232,7 @@ class Catalog:
         self._create_views(con, control="control", meta="meta", trace_events="trace_events", metrics="metric_points",
                            latest="latest",
                            run_rows="run_rows", liveness="liveness", now_ns="epoch_us(get_current_timestamp()) * 1000",
-                           **{table: table for table in REGISTRY},
+                           **dict[str, Any]({table: table for table in REGISTRY}),  # Any: none is `temp`
                            default_location="(SELECT value FROM _meta WHERE key = 'default_location')")
         self.problems.update(dict(con.execute("SELECT path, error FROM _files WHERE error IS NOT NULL").fetchall()))
         return con

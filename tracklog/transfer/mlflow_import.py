@@ -44,6 +44,7 @@ from typing import Any
 from eventlog.errors import (
     MissingDependencyError,
     SourceNotFoundError,
+    TracklogError,
     TransferError,
     UnsupportedSourceError,
 )
@@ -78,6 +79,7 @@ from eventlog.events import (
 from tracklog.artifacts import upload
 from tracklog.tracking.local import LocalStore
 from tracklog.transfer._delta import Planned, delta, fold, point_key
+from tracklog.transfer._mlruns import check_mlruns
 from tracklog.transfer._segments import (
     IdentityWriter,
     Lineage,
@@ -171,9 +173,26 @@ def import_mlflow(source: str, store: str, *, experiments: list[str] | None = No
         raise UnsupportedSourceError(
             f"import writes into a tracklog store (a folder or bucket), not through a tracking server ({store})")
     client = open_mlflow_client(source)
+    folder = _folder(source)
+    if folder is not None:
+        check_mlruns(folder)  # symlinks out of it, FIFOs, huge meta.yaml: MLflow's file store trusts them
     importer = _Importer(client, source, LocalStore.open(store), artifacts=artifacts, progress=progress)
     with _quiet_mlflow(source):
-        return importer.run(experiments)
+        try:
+            return importer.run(experiments)
+        except TracklogError:
+            raise
+        except Exception as exc:  # MLflow (and yaml, codecs…) on a damaged source: one typed error
+            message = " ".join(str(exc).split())[:1000]
+            raise TransferError(f"the MLflow source {source} cannot be read ({importer.reading}): "
+                                f"{type(exc).__name__}: {message}") from exc
+
+
+def _folder(uri: str) -> str | None:
+    """The folder of a ``mlruns``/``file://`` source, else None."""
+    if "://" not in uri:
+        return uri
+    return uri[len("file://"):] if uri.startswith("file://") else None
 
 
 @contextlib.contextmanager
@@ -212,6 +231,7 @@ class _Importer:
         self.importer = self.log.writer.actor
         self._cursor: Any = None
         self._counts: dict[str, tuple[int, int, int]] | None = None
+        self.reading = "its experiments"  # what is being read, for an error's message
 
     # ---- the whole import ------------------------------------------------------------------
 
@@ -221,6 +241,7 @@ class _Importer:
         runs_bar = progress_bar(total=None, desc="runs", unit="run", progress=self.progress)
         try:
             for exp, dest_id in mapped:
+                self.reading = f"the runs of experiment {exp.experiment_id}"
                 for run in self._runs(exp.experiment_id):
                     self._run(run, dest_id)
                     runs_bar.update(1)
@@ -270,6 +291,7 @@ class _Importer:
         """The id `exp` has in the store: its own (or a new one) if its name is free, else the
         holder's (merged, with an `ExperimentMerged` event); its changes since the last import
         (a new name, tags, lifecycle) are appended."""
+        self.reading = f"experiment {exp.experiment_id}"
         line = lineage(self.log, identity(self.key, "experiment", exp.experiment_id))
         dest_id = line.note or self._destination(exp)
         ours = dest_id != "0" and self.log.read_claim("experiment-ids", dest_id) == self._id_marker(dest_id)
@@ -336,6 +358,7 @@ class _Importer:
     def _run(self, run: Any, experiment_id: str) -> None:
         """Import `run` or what changed in it since the last import (nothing if it did not)."""
         info = run.info
+        self.reading = f"run {info.run_id}"
         exp_location = self.dest.get_experiment(experiment_id).artifact_location if experiment_id == "0" else None
         location = exp_location or f"{self.dest.artifact_root}/{experiment_id}"
         artifact_uri = f"{location.rstrip('/')}/{info.run_id}/artifacts"
@@ -439,6 +462,10 @@ class _Importer:
         """Download the artifacts under `src_uri` through MLflow and upload them to `dest_uri`."""
         import mlflow.artifacts
 
+        if ".." in src_uri.replace("\\", "/").split("/"):  # a meta.yaml pointing the artifacts elsewhere
+            self.report.warnings.append(f"artifacts of {run_id or src_uri} not copied: their location {src_uri} has a "
+                                        "'..' segment (an import does not follow it out of the source)")
+            return []
         try:
             listed = self.client.list_artifacts(run_id) if run_id else mlflow.artifacts.list_artifacts(artifact_uri=src_uri)
         except Exception as exc:  # MLflow raises many types for a missing folder

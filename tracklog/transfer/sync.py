@@ -16,6 +16,26 @@ experiment: its events are rewritten to DEST's id, its creation is replaced by a
 point into SRC's artifact folder are rewritten to DEST's, and the artifact files DEST lacks are
 copied. A registered model whose name DEST gives to another model is not copied (a warning says so).
 
+SRC is treated as hostile (`tests/transfer/test_hostile_sync.py`); DEST never gets garbage:
+
+- a SRC data file that is not a segment — not Parquet, truncated, another schema, a column of
+  the wrong type, NULLs in the envelope, an unknown event kind, a control row that is no whole
+  event, a writer id that is not a plain name (``../x`` would name a file outside DEST), a FIFO,
+  a device, a symlink, over 1 GiB — is **skipped with a warning naming it**; the rest is copied
+  once, and a later sync copies the file once it is repaired;
+- a damaged or oversized (> 64 MiB) compaction commit **stops the sync** (`CorruptFileError`)
+  before DEST changes: without it nobody knows which files are live. Paths a commit names
+  outside the store are never read (only listed files are);
+- a writer id collision — DEST holds another event under a SRC event's (writer id, seq), told
+  apart by its ``ts`` — **stops the sync** (`TransferError`, naming both sides) before it
+  publishes that file: copying would drop one of the two events. A metric segment DEST holds
+  under the same file name is not read (so a no-op resync reads no metric file): a collision
+  hidden there is not detected;
+- an artifact that is a symlink, a FIFO or a device, a name with ``..`` (an object store's
+  key), or a file whose size and sha256 are not those its run's `ArtifactLogged` recorded, is
+  **skipped with a warning naming it**. Artifacts are streamed (`Store.publish_stream`, chunks
+  of `tracklog.artifacts.CHUNK_SIZE`), checked before they become visible.
+
 Known limit: if SRC is compacted while two syncs run at once, and one of them read SRC before the
 compaction and the other after, the same control events can land twice (metric points fold once
 in any case).
@@ -23,19 +43,27 @@ in any case).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventlog.codec import write_parquet
+from eventlog.codec import events_from_table, write_parquet
 from eventlog.compaction import read_commits
-from eventlog.errors import SourceNotFoundError, UnsupportedSourceError
+from eventlog.errors import (
+    CorruptFileError,
+    InvalidArtifactPathError,
+    SourceNotFoundError,
+    TransferError,
+    UnsupportedSourceError,
+)
 from eventlog.events import ExperimentMerged, SourceImported
 from eventlog.log import EventLog, relisting
 from eventlog.writer import segment_path, segment_writer
+from tracklog.artifacts import CHUNK_SIZE, validate_artifact_path
 from tracklog.transfer._segments import IdentityWriter, Landed, identity
 
 __all__ = ["SyncReport", "sync"]
@@ -103,9 +131,12 @@ class _Syncer:
         self.source = source
         self.target = target
         self.copy_artifacts = artifacts
-        self.held: dict[str, set[int]] = {}  # DEST's identities (of the writers asked about): writer id -> seqs
+        # DEST's identities (of the writers asked about), by stream and writer id: seq -> ts
+        self.held: dict[tuple[str, str], dict[int, int]] = {}
         self.indexed: set[str] = set()  # DEST files already in `held`
         self.handled: set[str] = set()  # SRC files copied in an earlier pass (immutable)
+        self.skipped: set[str] = set()  # SRC files that are not segments or artifacts (warned about once)
+        self.expected: dict[str, tuple[int, str]] = {}  # SRC artifact file -> (size, sha256) its run recorded
         # kept across passes: a later pass copies events of experiments created (and models
         # blocked) in an earlier one, whose creation it no longer reads
         self.mapping: dict[str, str] = {}  # SRC experiment id -> DEST id, where they differ
@@ -118,20 +149,24 @@ class _Syncer:
     def run_pass(self) -> SyncReport:
         report = SyncReport(source=self.source.uri, dest=self.target.uri)
         self._index()
-        wanted = [p for p in self.source.files("control") if p not in self.handled]
-        control = dict(zip(wanted, _parallel(self.source.read, wanted), strict=True))
+        # both streams' commits are read before anything is copied: a damaged commit stops the sync
+        # (nobody knows which files are live without it) before it changes DEST
+        control_files, metric = self.source.files("control"), self.source.files("metric")
+        wanted = [p for p in control_files if p not in self.handled and p not in self.skipped]
+        control = self._read(wanted, "control", report)
+        # every row is checked against DEST's identities before anything is claimed or published:
+        # a writer id collision stops the sync before it changes DEST
+        missing = {path: self._missing("control", path, table) for path, table in control.items()}
         self._experiments(control, report)
         self._registered_models(control, report)
-        for path, table in control.items():
-            if path in self.landed:  # DEST holds this SRC segment under its own name: every event of it
-                self.handled.add(path)
-            else:
-                self._copy(path, table, "control", report)
-        metric = self.source.files("metric")
-        # live SRC files hold disjoint events: they are copied side by side
-        _parallel(lambda path: self._copy(path, self.source.read(path), "metric", report),
-                  [p for p in metric if p not in self.handled and p not in self.landed])
-        self.handled.update(metric)
+        self._expect_artifacts(control.values())
+        for path, table in missing.items():
+            self._copy(path, table, "control", report)
+        metric = [p for p in metric if p not in self.handled and p not in self.skipped]
+        # live SRC files hold disjoint events: they are copied side by side. A metric segment DEST
+        # holds under its own name is not read (a no-op resync reads no metric file)
+        _parallel(lambda path: self._copy_metric(path, report), [p for p in metric if p not in self.landed])
+        self.handled.update(p for p in metric if p not in self.skipped)
         if self.copy_artifacts:
             self._artifacts(report)
         if report.events:
@@ -140,6 +175,27 @@ class _Syncer:
             self.target.flush()
         return report
 
+    def _read(self, paths: Sequence[str], stream: str, report: SyncReport) -> dict[str, Any]:
+        """The SRC files' rows by path; a file that is not a valid segment is skipped with a warning."""
+        def read(path: str) -> Any:
+            try:
+                table = self.source.read(path)
+                if stream == "control":
+                    events_from_table(table, where=f"{self.source.uri}/{path}")  # each row a whole event
+                return table
+            except CorruptFileError as exc:
+                self._skip(path, f"skipped {exc} (the rest is copied; repair or remove that file, then sync again)",
+                           report)
+                return None
+
+        return {path: table for path, table in zip(paths, _parallel(read, paths), strict=True) if table is not None}
+
+    def _skip(self, path: str, message: str, report: SyncReport) -> None:
+        with self.lock:
+            if path not in self.skipped:  # once per process: --watch does not repeat it every pass
+                self.skipped.add(path)
+                report.warnings.append(message)
+
     # ---- which identities DEST holds ------------------------------------------------------
 
     def _index(self) -> None:
@@ -147,7 +203,7 @@ class _Syncer:
         its segments are named after their writer, its compaction commits name what they consumed."""
         store = self.target.store
         self.landed = Landed(store, store.list_files("events"))
-        self.sources: dict[str, set[str]] = {}  # writer id -> live DEST files that may hold its events
+        self.sources: dict[tuple[str, str], set[str]] = {}  # (stream, writer id) -> live DEST files that may hold its events
         for stream in ("control", "metric"):
             writers_of: dict[str, set[str]] = {}  # compaction output -> the writers it holds
             for commit in read_commits(store, stream):
@@ -155,50 +211,67 @@ class _Syncer:
                 writers_of.update((p, held) for p in commit.produced)
             for path in self.target.files(stream):  # type: ignore[arg-type]
                 for writer_id in writers_of.get(path, {segment_writer(path)}):
-                    self.sources.setdefault(writer_id, set()).add(path)
+                    self.sources.setdefault((stream, writer_id), set()).add(path)
 
-    def _read_held(self, writers: Iterable[str]) -> None:
-        """Fold into `held` the identities of the DEST files that may hold these writers' events."""
-        import pyarrow as pa
+    def _read_held(self, stream: str, writers: Iterable[str]) -> None:
+        """Fold into `held` the identities (and times) of the DEST files that may hold these
+        writers' events."""
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
-        def identities(path: str) -> Any:
-            # ParquetFile, not read_table: see tracklog.tracking.rest._parquet_table.
-            with pq.ParquetFile(pa.BufferReader(self.target.store.read_bytes(path))) as parquet:
-                return parquet.read(columns=["writer_id", "writer_seq"])
+        def identities(path: str) -> Any:  # a DEST file that is not a segment stops the sync: CorruptFileError
+            return self.target.read(path).select(["writer_id", "writer_seq", "ts"])
 
         with self.index_lock:
-            new = sorted({p for w in writers for p in self.sources.get(w, ())} - self.indexed)
+            new = sorted({p for w in writers for p in self.sources.get((stream, w), ())} - self.indexed)
             for path, table in zip(new, _parallel(identities, new), strict=True):
                 for writer_id in pc.unique(table["writer_id"]).to_pylist():
-                    seqs = table.filter(pc.equal(table["writer_id"], writer_id))["writer_seq"]
+                    rows = table.filter(pc.equal(table["writer_id"], writer_id))
                     with self.lock:
-                        self.held.setdefault(writer_id, set()).update(seqs.to_pylist())
+                        held = self.held.setdefault((stream, writer_id), {})
+                        held.update(zip(rows["writer_seq"].to_pylist(), rows["ts"].to_pylist(), strict=True))
                 self.indexed.add(path)
 
-    def _missing(self, table: Any) -> Any:
-        """The rows of `table` whose identity DEST lacks."""
+    def _missing(self, stream: str, path: str, table: Any) -> Any:
+        """The rows of `table` whose identity DEST lacks.
+
+        Raises:
+            TransferError: DEST holds another event under the identity of one of these rows (same
+                writer id and seq, another time): two stores' writers shared an id. Copying would
+                lose one of the two events, so nothing of this file is.
+        """
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         writers = pc.unique(table["writer_id"]).to_pylist()
-        self._read_held(writers)
-        if not any(w in self.held for w in writers):
+        self._read_held(stream, writers)
+        if not any((stream, w) in self.held for w in writers):
             return table  # no event of these writers is in DEST yet: the common case
         row_writers = table["writer_id"].to_pylist()
-        seqs = table["writer_seq"].to_pylist()
-        keep = np.fromiter((s not in self.held.get(w, ()) for w, s in zip(row_writers, seqs, strict=True)),
-                           dtype=bool, count=len(seqs))
+        seqs, times = table["writer_seq"].to_pylist(), table["ts"].to_pylist()
+        keep = np.ones(len(seqs), dtype=bool)
+        for i, (w, s, ts) in enumerate(zip(row_writers, seqs, times, strict=True)):
+            held = self.held.get((stream, w), {}).get(s)
+            if held is not None and held != ts:
+                raise TransferError(
+                    f"writer id collision: {self.source.uri}/{path} has event {w}#{s} at ts {ts}, but {self.target.uri} "
+                    f"holds another event {w}#{s} (ts {held}) in one of {', '.join(sorted(self.sources.get((stream, w), ())))}: "
+                    "two writers shared an id, and copying would lose one event; nothing of that file was copied "
+                    "(rewrite one side's writer id, then sync again)")
+            keep[i] = held is None
         return table if keep.all() else table.filter(pa.array(keep))
 
     # ---- copying ---------------------------------------------------------------------------
 
+    def _copy_metric(self, path: str, report: SyncReport) -> None:
+        table = self._read([path], "metric", report).get(path)
+        if table is not None:
+            self._copy(path, self._missing("metric", path, table), "metric", report)
+
     def _copy(self, path: str, table: Any, stream: str, report: SyncReport) -> None:
+        """Publish `table` (rows DEST lacks) per writer, under `segment_path` names."""
         import pyarrow.compute as pc
 
-        table = self._missing(table)
         if stream == "control" and table.num_rows:
             table = self._rewrite(table)
         for writer_id in pc.unique(table["writer_id"]).to_pylist() if table.num_rows else []:
@@ -211,8 +284,10 @@ class _Syncer:
                 if published:
                     report.segments += 1
                     report.events += rows.num_rows
-                self.held.setdefault(writer_id, set()).update(rows["writer_seq"].to_pylist())
-                self.handled.add(path)
+                held = self.held.setdefault((stream, writer_id), {})
+                held.update(zip(rows["writer_seq"].to_pylist(), rows["ts"].to_pylist(), strict=True))
+        with self.lock:
+            self.handled.add(path)
 
     def _rewrite(self, table: Any) -> Any:
         """Merged experiments' ids, artifact URIs into DEST; blocked registered models dropped."""
@@ -273,11 +348,50 @@ class _Syncer:
 
     # ---- artifacts -------------------------------------------------------------------------------
 
+    def _expect_artifacts(self, tables: Iterable[Any]) -> None:
+        """Remember the size and sha256 each SRC run recorded for its artifact files (the last
+        `ArtifactLogged` of a path wins), to check the copies against."""
+        roots = {r["run_id"]: r["artifact_uri"] for r in _rows(tables, "RunStarted", ("run_id", "artifact_uri"))}
+        logged = _rows(tables, "ArtifactLogged", ("run_id", "path", "size", "sha256", "ts"))
+        for row in sorted(logged, key=lambda r: r["ts"]):
+            root = roots.get(row["run_id"]) or ""
+            if row["sha256"] and root.startswith(self.src_root + "/"):
+                self.expected[f"artifacts{root[len(self.src_root):]}/{row['path']}"] = (row["size"], row["sha256"])
+
     def _artifacts(self, report: SyncReport) -> None:
+        """Copy the artifact files DEST lacks, streamed; a name that is not a plain relative
+        path, a symlink, a FIFO or a device in SRC, and a file whose bytes are not what its run
+        recorded, are skipped with a warning."""
         have = set(self.target.store.list_all("artifacts"))
         for path in self.source.store.list_all("artifacts"):
-            if path not in have and self.target.store.publish(path, self.source.store.read_bytes(path)):
-                report.artifacts += 1
+            if path in have or path in self.skipped:
+                continue
+            try:
+                validate_artifact_path(path)
+                with self.source.store.open_read(path) as fh:
+                    if self.target.store.publish_stream(path, self._checked(path, fh)):
+                        report.artifacts += 1
+            except (CorruptFileError, InvalidArtifactPathError, _DigestMismatch) as exc:
+                self._skip(path, f"artifact {self.source.uri}/{path} not copied: {exc}", report)
+            except FileNotFoundError:
+                continue  # removed since it was listed (a dangling symlink is refused above)
+
+    def _checked(self, path: str, fh: Any) -> Iterator[bytes]:
+        """`fh`'s bytes in chunks, hashed on the way; raises `_DigestMismatch` at the end (so
+        nothing is published) if they are not the size and sha256 the run recorded."""
+        digest, size = hashlib.sha256(), 0
+        while chunk := fh.read(CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+            yield chunk
+        expected = self.expected.get(path)
+        if expected is not None and (size, digest.hexdigest()) != expected:
+            raise _DigestMismatch(f"it has {size} bytes with sha256 {digest.hexdigest()}, but its run recorded "
+                                  f"{expected[0]} bytes with sha256 {expected[1]}")
+
+
+class _DigestMismatch(Exception):
+    """An artifact file whose bytes are not those its run recorded."""
 
 
 def _parallel(fn: Callable[[str], Any], paths: Sequence[str]) -> list[Any]:
