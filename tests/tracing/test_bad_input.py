@@ -130,3 +130,14 @@ def test_odd_trace_ids_in_urls_are_not_found(server, trace_id) -> None:
     reply = requests.get(f"{server.url}{V2}/get-trace-artifact", params={"request_id": requests.utils.unquote(trace_id)},
                          timeout=30)
     _error(reply, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+@pytest.mark.parametrize("key", ["bad\x00key", "line\nbreak", "\x7f"])
+def test_a_trace_tag_key_with_control_characters_is_refused(server, key) -> None:
+    """A NUL in a tag key was stored and shown as nothing in the UI and SQL."""
+    trace_id = "tr-" + "b4" * 16
+    assert _start(server, trace_id).status_code == 200
+    reply = requests.patch(f"{server.url}{V3}/traces/{trace_id}/tags", json={"key": key, "value": "v"}, timeout=30)
+    assert "must not contain control characters" in _error(reply, 400, "INVALID_PARAMETER_VALUE")
+    got = requests.get(f"{server.url}{V3}/traces/{trace_id}", timeout=30)
+    assert got.status_code == 200 and key not in got.json()["trace"]["trace_info"]["tags"], got.text

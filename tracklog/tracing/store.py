@@ -87,6 +87,8 @@ def _dumps(value: Any) -> str:
 def _check_tag(key: Any, value: Any) -> None:
     if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY:
         raise InvalidValueError(f"a trace tag key must be a string of 1 to {MAX_TAG_KEY} characters, got {key!r}")
+    if any(ch < " " or ch == "\x7f" for ch in key):  # NUL and other control characters: no UI or SQL shows them
+        raise InvalidValueError(f"a trace tag key must not contain control characters, got {key!r}")
     if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
         raise InvalidValueError(f"the value of trace tag {key!r} must be a string of at most {MAX_TAG_VALUE} "
                                 f"characters, got {type(value).__name__} of length {len(str(value))}")
