@@ -143,7 +143,14 @@ def test_tags_assessments_links_and_deletes(tracing) -> None:
     experiment = mlflow.get_experiment_by_name("traced").experiment_id
     with mlflow.start_span(name="judged") as span:
         span.set_inputs({"q": 1})
+        mlflow.log_feedback(trace_id=span.trace_id, name="inline", value="yes")  # held in memory until the trace ends
+        mlflow.update_current_trace(tags={"team": "a"}, client_request_id="req-1")
     trace_id = span.trace_id
+    info = client.get_trace(trace_id).info
+    assert [(a.name, a.value) for a in info.assessments] == [("inline", "yes")]
+    assert info.tags["team"] == "a" and info.client_request_id == "req-1"
+    client.delete_trace_tag(trace_id, "team")
+    mlflow.delete_assessment(trace_id, info.assessments[0].assessment_id)
 
     client.set_trace_tag(trace_id, "stage", "eval")
     client.set_trace_tag(trace_id, "drop", "me")

@@ -21,7 +21,15 @@ Errors become ``MlflowException`` with the MLflow error code tracklog's error ca
 
 Artifacts are written by MLflow's own artifact repositories at the URIs the store hands out:
 plain paths (``file://…``) and ``s3://…`` (also what tracklog's artifacts read); so no artifact
-repository plugin is needed for folders and object stores. Traces are not recorded (yet).
+repository plugin is needed for folders and object stores.
+
+MLflow 3's tracing records into the same log: MLflow's exporter hands each ended span to
+``log_spans`` and the trace's info to ``start_trace`` (answered with the tag
+``mlflow.trace.spansLocation = TRACKING_STORE``, so no ``traces.json`` artifact is written). Spans
+cross over as OTLP messages (what MLflow's REST store sends a server's ``/v1/traces``) into the
+span events the server's OTLP endpoint records; trace infos and assessments as MLflow's JSON,
+through the conversions the server's trace endpoints use (`tracklog.tracing._mlflow_json`). So a
+trace reads the same through MLflow, tracklog and the server, whichever of them wrote it.
 
 This module imports MLflow; ``import tracklog`` never imports it.
 """
