@@ -21,7 +21,15 @@ Errors become ``MlflowException`` with the MLflow error code tracklog's error ca
 
 Artifacts are written by MLflow's own artifact repositories at the URIs the store hands out:
 plain paths (``file://…``) and ``s3://…`` (also what tracklog's artifacts read); so no artifact
-repository plugin is needed for folders and object stores. Traces are not recorded (yet).
+repository plugin is needed for folders and object stores.
+
+MLflow 3's tracing records into the same log: MLflow's exporter hands each ended span to
+``log_spans`` and the trace's info to ``start_trace`` (answered with the tag
+``mlflow.trace.spansLocation = TRACKING_STORE``, so no ``traces.json`` artifact is written). Spans
+cross over as OTLP messages (what MLflow's REST store sends a server's ``/v1/traces``) into the
+span events the server's OTLP endpoint records; trace infos and assessments as MLflow's JSON,
+through the conversions the server's trace endpoints use (`tracklog.tracing._mlflow_json`). So a
+trace reads the same through MLflow, tracklog and the server, whichever of them wrote it.
 
 This module imports MLflow; ``import tracklog`` never imports it.
 """
@@ -37,26 +45,47 @@ from typing import Any, TypeVar
 import msgspec
 from google.protobuf import json_format
 from mlflow.entities import (
+    Assessment,
     Experiment,
     LoggedModel,
     Metric,
     Run,
     RunInfo,
     RunStatus,
+    Span,
+    Trace,
+    TraceData,
+    TraceInfo,
 )
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
-from mlflow.protos import model_registry_pb2, service_pb2
+from mlflow.protos import assessments_pb2, model_registry_pb2, service_pb2
 from mlflow.protos.databricks_pb2 import ErrorCode
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore as AbstractRegistryStore
 from mlflow.store.tracking.abstract_store import AbstractStore as AbstractTrackingStore
+from mlflow.utils.proto_json_utils import message_to_json
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from eventlog.errors import InvalidInputError, TracklogError
+from eventlog.errors import InvalidInputError, InvalidValueError, TracklogError
 from projections import entities as tl
+from projections import traces as tl_traces
 from projections.entities import encode_hook
+from tracklog.tracing._mlflow_json import (
+    AssessmentIn,
+    TraceInfoIn,
+    assessment_json,
+    check_trace_info,
+    info_json,
+    record_assessment,
+    record_assessment_update,
+    record_trace_info,
+)
+from tracklog.tracing.otlp import span_events, span_message
+from tracklog.tracing.store import TraceStore
 from tracklog.tracking import messages
 from tracklog.tracking.client import Client
+from tracklog.tracking.local import LocalStore
 
 __all__ = ["SCHEME", "TracklogRegistryStore", "TracklogTrackingStore", "tracklog_store"]
 
@@ -65,6 +94,7 @@ _encode = msgspec.json.Encoder(enc_hook=encode_hook).encode
 _LOGGED_MODELS_TAG = "mlflow.log-model.history"
 _LOGGED_MODEL_URI = re.compile(r"^models:/m-[0-9a-f]{32}$")
 T = TypeVar("T")
+W = TypeVar("W")
 
 
 def tracklog_store(uri: str) -> str:
@@ -122,6 +152,35 @@ def _dataset_input(item: Any) -> tl.DatasetInput:
         tags=[tl.InputTag(t.key, t.value) for t in item.tags or ()])
 
 
+def _wire(entity: Any, kind: type[W]) -> W:
+    """An MLflow entity's proto (or its JSON as a dict) as the body MLflow's REST client would send
+    a tracking server, decoded as the server decodes it."""
+    body = entity if isinstance(entity, dict) else json.loads(message_to_json(entity))
+    try:
+        return msgspec.convert(body, kind)
+    except msgspec.ValidationError as exc:
+        raise InvalidValueError(f"MLflow's {kind.__name__.removesuffix('In')} does not read as one: {exc}") from exc
+
+
+def _trace_info(info: tl_traces.TraceInfo) -> TraceInfo:
+    return TraceInfo.from_proto(json_format.ParseDict(info_json(info), service_pb2.TraceInfoV3(),
+                                                      ignore_unknown_fields=True))
+
+
+def _trace(trace: tl_traces.Trace) -> Trace:
+    spans = [Span.from_otel_proto(span_message(s)) for s in trace.data.spans]
+    return Trace(info=_trace_info(trace.info), data=TraceData(spans=spans))
+
+
+def _assessment(assessment: tl_traces.Assessment) -> Assessment:
+    return Assessment.from_proto(json_format.ParseDict(assessment_json(assessment), assessments_pb2.Assessment(),
+                                                       ignore_unknown_fields=True))
+
+
+def _in(info: tl_traces.TraceInfo, experiment_ids: list[str] | None) -> bool:
+    return not experiment_ids or info.experiment_id in experiment_ids
+
+
 def _status_name(status: Any) -> str:
     return status if isinstance(status, str) else RunStatus.to_string(status)
 
@@ -162,6 +221,7 @@ class TracklogTrackingStore(AbstractTrackingStore):
         self.store_uri = store_uri
         self.client = Client(tracklog_store(store_uri))
         self.artifact_uri = artifact_uri
+        self._traces: TraceStore | None = None
 
     # experiments
 
@@ -297,10 +357,108 @@ class TracklogTrackingStore(AbstractTrackingStore):
                                                  datasets=datasets)
         return PagedList([_logged_model(m) for m in found], found.token)
 
-    # traces: not recorded by tracklog yet
+    # traces (MLflow 3): spans and trace events on the event log, through `TraceStore`
+
+    @property
+    def traces(self) -> TraceStore:
+        """The store's traces; a ``tracklog:`` URI naming a tracking server has none here."""
+        if self._traces is None:
+            local = self.client.store
+            if not isinstance(local, LocalStore):
+                raise InvalidInputError(f"traces go to a tracking server through MLflow's own client: set the "
+                                        f"tracking URI to {local.uri}, not {self.store_uri}")
+            self._traces = TraceStore(local)
+        return self._traces
+
+    def log_spans(self, location: str, spans: list[Any], tracking_uri: str | None = None) -> list[Any]:
+        """Each span as it ends (MLflow's exporter): the span events the OTLP endpoint records for
+        the same spans (``Span.to_otel_proto``, what MLflow's REST store sends it)."""
+        if not spans:
+            return []
+        request = ExportTraceServiceRequest()
+        request.resource_spans.add().scope_spans.add().spans.extend(span.to_otel_proto() for span in spans)
+        events = span_events(request, str(location or "0"))
+        for experiment_id in sorted({e.experiment_id for e in events}):
+            self.client.get_experiment(experiment_id)  # ExperimentNotFoundError before any span is written
+        for event in events:
+            self.traces.append(event)
+        return spans
+
+    def start_trace(self, trace_info: Any) -> TraceInfo:
+        """The trace's info when its root span ends (MLflow's ``StartTraceV3``), with any
+        assessment logged while it ran; the answer says its spans are in this store."""
+        info = _wire(trace_info.to_proto(), TraceInfoIn)
+        check_trace_info(info)
+        experiment_id = info.trace_location.mlflow_experiment.experiment_id or "0"
+        self.client.get_experiment(experiment_id)
+        recorded = record_trace_info(self.traces, info, experiment_id)
+        for assessment in trace_info.assessments or ():
+            record_assessment(self.traces, info.trace_id, _wire(assessment.to_proto(), AssessmentIn))
+        if trace_info.assessments:
+            recorded = self.traces.get_trace_info(info.trace_id)
+        return _trace_info(recorded)
+
+    def get_trace_info(self, trace_id: str) -> TraceInfo:
+        return _trace_info(self.traces.get_trace_info(trace_id))
+
+    def get_trace(self, trace_id: str, *, allow_partial: bool = False) -> Trace:
+        return _trace(self.traces.get_trace(trace_id))
+
+    def batch_get_traces(self, trace_ids: list[str], location: str | None = None,
+                         experiment_ids: list[str] | None = None) -> list[Trace]:
+        found = self.traces.get_traces(trace_ids)
+        return [_trace(t) for t in found if isinstance(t, tl_traces.Trace) and _in(t.info, experiment_ids)]
+
+    def batch_get_trace_infos(self, trace_ids: list[str], location: str | None = None,
+                              experiment_ids: list[str] | None = None) -> list[TraceInfo]:
+        found = self.traces.get_traces(trace_ids, include_spans=False)
+        return [_trace_info(i) for i in found if isinstance(i, tl_traces.TraceInfo) and _in(i, experiment_ids)]
+
+    def search_traces(self, experiment_ids: list[str] | None = None, filter_string: str | None = None,
+                      max_results: int = 100, order_by: list[str] | None = None, page_token: str | None = None,
+                      model_id: str | None = None, locations: list[str] | None = None
+                      ) -> tuple[list[TraceInfo], str | None]:
+        if model_id is not None:  # MLflow's client turns it into a filter on request_metadata first
+            raise InvalidInputError("search_traces takes a filter on request_metadata.`mlflow.modelId`, not model_id")
+        wanted = list(locations or experiment_ids or []) or None
+        found = self.traces.search(wanted, filter_string or None, max_results, order_by or None, page_token or None,
+                                   include_spans=False)
+        return [_trace_info(i) for i in found if isinstance(i, tl_traces.TraceInfo)], found.token or None
+
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
+        self.traces.set_trace_tag(trace_id, key, value)
+
+    def delete_trace_tag(self, trace_id: str, key: str) -> None:
+        self.traces.delete_trace_tag(trace_id, key)
+
+    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
+        return _assessment(self.traces.get_assessment(trace_id, assessment_id))
+
+    def create_assessment(self, assessment: Any) -> Assessment:
+        return _assessment(record_assessment(self.traces, assessment.trace_id, _wire(assessment.to_proto(), AssessmentIn)))
+
+    def update_assessment(self, trace_id: str, assessment_id: str, name: str | None = None, expectation: Any = None,
+                          feedback: Any = None, rationale: str | None = None,
+                          metadata: dict[str, str] | None = None) -> Assessment:
+        if expectation is not None and feedback is not None:
+            raise InvalidInputError("an assessment is updated with an expectation or a feedback, not both")
+        body: dict[str, Any] = {"assessment_name": name or "", "rationale": rationale, "metadata": metadata}
+        for key, value in (("expectation", expectation), ("feedback", feedback)):
+            if value is not None:
+                body[key] = json.loads(message_to_json(value.to_proto()))
+        update = _wire(body, AssessmentIn)
+        return _assessment(record_assessment_update(self.traces, trace_id, assessment_id, update))
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        self.traces.delete_assessment(trace_id, assessment_id)
+
+    def _delete_traces(self, experiment_id: str, max_timestamp_millis: int | None = None, max_traces: int | None = None,
+                       trace_ids: list[str] | None = None) -> int:
+        return self.traces.delete_traces(experiment_id, max_timestamp_millis=max_timestamp_millis, max_traces=max_traces,
+                                         trace_ids=trace_ids or None)
 
     def link_traces_to_run(self, trace_ids: list[str], run_id: str) -> None:
-        raise MlflowException("a tracklog: store records no traces yet", error_code=ErrorCode.Value("NOT_IMPLEMENTED"))
+        self.traces.link_traces_to_run(list(trace_ids), run_id)
 
     def flush(self) -> None:
         """Publish what this process logged (tracklog's writer also does so in the background)."""

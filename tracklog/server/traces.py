@@ -24,63 +24,42 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 import msgspec
 
 from eventlog.errors import InvalidValueError
-from projections.traces import Assessment, Trace, TraceInfo
+from projections.traces import Trace, TraceInfo
 from query.trace_analytics import filter_correlation, query_trace_metrics
-from tracklog._json import MAX_DEPTH, json_depth
 from tracklog.server._body import read_request
 from tracklog.server.routing import Call
+from tracklog.tracing._mlflow_json import (
+    SPANS_LOCATION_TAG,
+    AssessmentIn,
+    Location,
+    TraceIn,
+    assessment_json,
+    check_trace_info,
+    info_json,
+    record_assessment,
+    record_assessment_update,
+    record_trace_info,
+    trace_json,
+)
 from tracklog.tracing.otlp import (
     EXPERIMENT_HEADER,
     decode_request,
     inflate,
     span_dict,
     span_events,
-    span_message,
 )
-from tracklog.tracing.store import MAX_TIME, TraceStore, check_link_count, check_time, new_trace_id
+from tracklog.tracing.store import TraceStore, check_link_count, check_time, new_trace_id
 
 __all__ = ["SPANS_LOCATION_TAG"]
 
-SPANS_LOCATION_TAG = "mlflow.trace.spansLocation"
-_TRACE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
 
 # ---- request bodies (MLflow's protos as JSON) ------------------------------------------------
-
-
-class _Experiment(msgspec.Struct, kw_only=True):
-    experiment_id: str = ""
-
-
-class _Location(msgspec.Struct, kw_only=True):
-    type: str = ""
-    mlflow_experiment: _Experiment = msgspec.field(default_factory=_Experiment)
-
-
-class _TraceInfo(msgspec.Struct, kw_only=True):
-    trace_id: str = ""
-    client_request_id: str = ""
-    trace_location: _Location = msgspec.field(default_factory=_Location)
-    request_preview: str = ""
-    response_preview: str = ""
-    request_time: str = ""
-    execution_duration: str = ""
-    state: str = ""
-    trace_metadata: dict[str, str] = {}
-    tags: dict[str, str] = {}
-
-
-class _Trace(msgspec.Struct, kw_only=True):
-    trace_info: _TraceInfo = msgspec.field(default_factory=_TraceInfo)
 
 
 class _KeyValue(msgspec.Struct, kw_only=True):
@@ -91,7 +70,7 @@ class _KeyValue(msgspec.Struct, kw_only=True):
 class StartTraceV3(msgspec.Struct, kw_only=True):
     """MLflow 3's ``StartTraceV3`` (`trace`) or, with `experiment_id` instead, MLflow 2's ``StartTrace``."""
 
-    trace: _Trace | None = None
+    trace: TraceIn | None = None
     experiment_id: str = ""
     timestamp_ms: int = 0
     request_metadata: list[_KeyValue] = []
@@ -151,7 +130,7 @@ class TraceIds(msgspec.Struct, kw_only=True):
 
 
 class SearchTracesV3(msgspec.Struct, kw_only=True):
-    locations: list[_Location] = []
+    locations: list[Location] = []
     filter: str = ""
     max_results: int = 100
     order_by: list[str] = []
@@ -174,131 +153,13 @@ class DeleteTraces(msgspec.Struct, kw_only=True):
     request_ids: list[str] = []
 
 
-class _Source(msgspec.Struct, kw_only=True):
-    source_type: str = "CODE"
-    source_id: str = ""
-
-
-class _Error(msgspec.Struct, kw_only=True):
-    error_code: str = ""
-    error_message: str = ""
-
-
-class _Serialized(msgspec.Struct, kw_only=True):
-    serialization_format: str = ""
-    value: str = ""
-
-
-class _Feedback(msgspec.Struct, kw_only=True):
-    value: Any = None
-    error: _Error | None = None
-
-
-class _Expectation(msgspec.Struct, kw_only=True):
-    value: Any = None
-    serialized_value: _Serialized | None = None
-
-
-class _Assessment(msgspec.Struct, kw_only=True):
-    assessment_id: str = ""
-    assessment_name: str = ""
-    trace_id: str = ""
-    span_id: str = ""
-    source: _Source | None = None
-    feedback: _Feedback | None = None
-    expectation: _Expectation | None = None
-    rationale: str | None = None
-    metadata: dict[str, str] | None = None
-    overrides: str = ""
-    valid: bool | None = None
-
-
 class AssessmentBody(msgspec.Struct, kw_only=True):
-    assessment: _Assessment = msgspec.field(default_factory=_Assessment)
+    assessment: AssessmentIn = msgspec.field(default_factory=AssessmentIn)
     update_mask: Any = None
 
 
 class Nothing(msgspec.Struct, kw_only=True):
     pass
-
-
-# ---- MLflow's JSON of traces ------------------------------------------------------------------
-
-
-def _timestamp(ms: int) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def _ms(text: str, what: str) -> int:
-    """Epoch ms of a protobuf JSON Timestamp (RFC 3339)."""
-    if not text:
-        return 0
-    try:
-        return int(datetime.fromisoformat(_FRACTION.sub(r"\1", text).replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        raise InvalidValueError(f"{what} must be an RFC 3339 timestamp such as 2025-01-31T12:00:00.123Z, got {text!r}") from None
-
-
-def _duration_ms(text: str) -> int:
-    if not text:
-        return 0
-    try:
-        seconds = float(text.removesuffix("s"))
-    except ValueError:
-        seconds = math.nan
-    if not 0 <= seconds * 1000 <= MAX_TIME:  # NaN, infinities, negatives and ones past 64 bits
-        raise InvalidValueError(f"execution_duration must be a duration such as 0.045s, from 0 up to 64 bits of ms, "
-                                f"got {text[:64]!r}")
-    return round(seconds * 1000)
-
-
-def _assessment_json(a: Assessment) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "assessment_id": a.assessment_id, "assessment_name": a.name, "trace_id": a.trace_id,
-        "source": {"source_type": a.source_type, **({"source_id": a.source_id} if a.source_id else {})},
-        "create_time": _timestamp(a.create_time_ms), "last_update_time": _timestamp(a.last_update_time_ms),
-        "valid": a.valid}
-    if a.overrides:
-        out["overrides"] = a.overrides
-    if a.span_id:
-        out["span_id"] = a.span_id
-    if a.kind == "feedback":
-        out["feedback"] = {"value": a.value, **({"error": a.error} if a.error else {})}
-    elif isinstance(a.value, dict | list):
-        out["expectation"] = {"serialized_value": {"serialization_format": "JSON_FORMAT",
-                                                   "value": msgspec.json.encode(a.value).decode()}}
-    else:
-        out["expectation"] = {"value": a.value}
-    if a.rationale:
-        out["rationale"] = a.rationale
-    if a.metadata:
-        out["metadata"] = a.metadata
-    return out
-
-
-def _info_json(info: TraceInfo) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "trace_id": info.trace_id,
-        "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": info.experiment_id}},
-        "request_time": _timestamp(info.request_time), "state": info.state,
-        "trace_metadata": info.trace_metadata,
-        "tags": {**({"mlflow.traceName": info.name} if info.name else {}), **info.tags,
-                 SPANS_LOCATION_TAG: "TRACKING_STORE"},
-        "assessments": [_assessment_json(a) for a in info.assessments]}
-    if info.execution_duration is not None:
-        out["execution_duration"] = f"{info.execution_duration / 1000:.3f}s"
-    for key in ("request_preview", "response_preview", "client_request_id"):
-        if getattr(info, key):
-            out[key] = getattr(info, key)
-    return out
-
-
-def _trace_json(trace: Trace) -> dict[str, Any]:
-    from google.protobuf.json_format import MessageToDict
-
-    return {"trace_info": _info_json(trace.info),
-            "spans": [MessageToDict(span_message(s), preserving_proto_field_name=True) for s in trace.data.spans]}
 
 
 # ---- handlers ---------------------------------------------------------------------------------
@@ -316,7 +177,7 @@ def _readable_info(call: Call, trace_id: str, level: str = "READ") -> TraceInfo:
 
 def _info_v2_json(info: TraceInfo) -> dict[str, Any]:
     """MLflow 2's ``TraceInfo``: ``request_id``, ``timestamp_ms``, ``status``, key-value lists."""
-    tags = _info_json(info)["tags"]
+    tags = info_json(info)["tags"]
     return {"request_id": info.trace_id, "experiment_id": info.experiment_id, "timestamp_ms": info.request_time,
             "execution_time_ms": info.execution_duration or 0, "status": info.state,
             "request_metadata": [{"key": k, "value": v} for k, v in info.trace_metadata.items()],
@@ -350,33 +211,22 @@ def end_trace_v2(call: Call, body: EndTraceV2) -> dict[str, Any]:
 def start_trace(call: Call, body: StartTraceV3) -> dict[str, Any]:
     if body.trace is None and body.experiment_id:
         return _start_trace_v2(call, body)
-    info = (body.trace or _Trace()).trace_info
-    if not _TRACE_ID.fullmatch(info.trace_id):
-        raise InvalidValueError(f"trace_info.trace_id must be 1 to 128 letters, digits or ._:-, got {info.trace_id!r}")
-    if info.state not in ("OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED", ""):
-        raise InvalidValueError(f"trace_info.state must be OK, ERROR or IN_PROGRESS, got {info.state!r}")
+    info = (body.trace or TraceIn()).trace_info
+    check_trace_info(info)
     experiment_id = info.trace_location.mlflow_experiment.experiment_id or "0"
     call.require("experiment", experiment_id, "EDIT")
     call.client.get_experiment(experiment_id)  # 404 for an experiment that does not exist
-    store = _store(call)
-    store.start_trace(info.trace_id, experiment_id, _ms(info.request_time, "trace_info.request_time"),
-                      name=info.tags.get("mlflow.traceName", ""), client_request_id=info.client_request_id,
-                      metadata=info.trace_metadata)
-    if info.state not in ("IN_PROGRESS", "STATE_UNSPECIFIED", ""):
-        store.end_trace(info.trace_id, experiment_id, info.state, _duration_ms(info.execution_duration),
-                        request_preview=info.request_preview, response_preview=info.response_preview,
-                        metadata=info.trace_metadata, tags=info.tags)
-    return {"trace": {"trace_info": _info_json(store.get_trace_info(info.trace_id))}}
+    return {"trace": {"trace_info": info_json(record_trace_info(_store(call), info, experiment_id))}}
 
 
 def get_trace_info(call: Call, body: Nothing) -> dict[str, Any]:
-    return {"trace": {"trace_info": _info_json(_readable_info(call, call.params["trace_id"]))}}
+    return {"trace": {"trace_info": info_json(_readable_info(call, call.params["trace_id"]))}}
 
 
 def get_trace(call: Call, body: TraceRef) -> dict[str, Any]:
     info = _readable_info(call, body.trace_id)
     trace = _store(call).get_trace(info.trace_id)
-    return {"trace": _trace_json(trace)}
+    return {"trace": trace_json(trace)}
 
 
 def trace_artifact(call: Call, body: TraceArtifactRef) -> Any:
@@ -431,13 +281,13 @@ def batch_get(call: Call, body: TraceIds) -> dict[str, Any]:
     store = _store(call)
     infos = store.get_traces(body.trace_ids, include_spans=False)
     readable = [i.trace_id for i in infos if isinstance(i, TraceInfo) and allowed(i.experiment_id)]
-    return {"traces": [_trace_json(t) for t in store.get_traces(readable) if isinstance(t, Trace)]}  # spans: readable only
+    return {"traces": [trace_json(t) for t in store.get_traces(readable) if isinstance(t, Trace)]}  # spans: readable only
 
 
 def batch_get_infos(call: Call, body: TraceIds) -> dict[str, Any]:
     allowed = call.readable_experiments()
     infos = _store(call).get_traces(body.trace_ids, include_spans=False)
-    return {"trace_infos": [_info_json(i) for i in infos if isinstance(i, TraceInfo) and allowed(i.experiment_id)]}
+    return {"trace_infos": [info_json(i) for i in infos if isinstance(i, TraceInfo) and allowed(i.experiment_id)]}
 
 
 def search(call: Call, body: SearchTracesV3) -> dict[str, Any]:
@@ -455,7 +305,7 @@ def search(call: Call, body: SearchTracesV3) -> dict[str, Any]:
         return {"traces": []}
     found = _store(call).search(wanted, body.filter or None, body.max_results or 100, body.order_by or None,
                                 body.page_token or None, include_spans=False)
-    out: dict[str, Any] = {"traces": [_info_json(i) for i in found if isinstance(i, TraceInfo)]}
+    out: dict[str, Any] = {"traces": [info_json(i) for i in found if isinstance(i, TraceInfo)]}
     if found.token:
         out["next_page_token"] = found.token
     return out
@@ -484,63 +334,23 @@ def delete_traces(call: Call, body: DeleteTraces) -> dict[str, Any]:
     return {"traces_deleted": deleted}
 
 
-def _assessment_fields(a: _Assessment) -> dict[str, Any]:
-    if (a.feedback is None) == (a.expectation is None):
-        raise InvalidValueError("an assessment has exactly one of feedback or expectation")
-    if a.feedback is not None:
-        error = msgspec.structs.asdict(a.feedback.error) if a.feedback.error else None
-        return {"kind": "feedback", "value": a.feedback.value, "error": error}
-    assert a.expectation is not None
-    value = a.expectation.value
-    if a.expectation.serialized_value is not None:
-        value = _serialized(a.expectation.serialized_value.value or "null")
-    return {"kind": "expectation", "value": value, "error": None}
-
-
-def _serialized(text: str) -> Any:
-    """An expectation's ``serialized_value`` (JSON text inside the JSON body), held to the body's
-    own nesting limit."""
-    where = "assessment.expectation.serialized_value.value"
-    data = text.encode()
-    if json_depth(data) > MAX_DEPTH:
-        raise InvalidValueError(f"{where} nests arrays or objects more than {MAX_DEPTH} levels deep")
-    try:
-        return msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
-        raise InvalidValueError(f"{where} must be JSON text (serialization_format JSON_FORMAT): {exc}") from None
-
-
 def create_assessment(call: Call, body: AssessmentBody) -> dict[str, Any]:
     a = body.assessment
     trace_id = call.params["trace_id"]
     _readable_info(call, trace_id, "EDIT")
-    source = a.source or _Source()
-    logged = _store(call).log_assessment(
-        trace_id, a.assessment_name, **_assessment_fields(a), rationale=a.rationale, source_type=source.source_type,
-        source_id=source.source_id or None, span_id=a.span_id or None, metadata=a.metadata,
-        overrides=a.overrides or None)
-    return {"assessment": _assessment_json(logged)}
+    return {"assessment": assessment_json(record_assessment(_store(call), trace_id, a))}
 
 
 def get_assessment(call: Call, body: Nothing) -> dict[str, Any]:
     trace_id = call.params["trace_id"]
     _readable_info(call, trace_id)
-    return {"assessment": _assessment_json(_store(call).get_assessment(trace_id, call.params["assessment_id"]))}
+    return {"assessment": assessment_json(_store(call).get_assessment(trace_id, call.params["assessment_id"]))}
 
 
 def update_assessment(call: Call, body: AssessmentBody) -> dict[str, Any]:
     trace_id, aid = call.params["trace_id"], call.params["assessment_id"]
     _readable_info(call, trace_id, "EDIT")
-    store = _store(call)
-    old = store.get_assessment(trace_id, aid)
-    a = body.assessment
-    fields = _assessment_fields(a) if a.feedback is not None or a.expectation is not None else \
-        {"kind": old.kind, "value": old.value, "error": old.error}
-    logged = store.log_assessment(
-        trace_id, a.assessment_name or old.name, **fields, rationale=a.rationale if a.rationale is not None else old.rationale,
-        source_type=old.source_type, source_id=old.source_id, span_id=old.span_id,
-        metadata={**old.metadata, **(a.metadata or {})}, assessment_id=aid, overrides=old.overrides)
-    return {"assessment": _assessment_json(logged)}
+    return {"assessment": assessment_json(record_assessment_update(_store(call), trace_id, aid, body.assessment))}
 
 
 def delete_assessment(call: Call, body: Any) -> dict[str, Any]:

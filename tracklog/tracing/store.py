@@ -1,7 +1,8 @@
 """`TraceStore`: traces on a local store's event log — writes are events, reads are the catalog's views.
 
 Every writer of traces goes through it: the Python API (`tracklog.tracing.fluent`), the REST
-server's trace endpoints and its OTLP endpoint (`tracklog.server.traces`). Logging a span is one
+server's trace endpoints and its OTLP endpoint (`tracklog.server.traces`), and MLflow's own client
+on a ``tracklog:`` store (`tracklog.integrations.mlflow_plugin`). Logging a span is one
 `EventLog.append` (the writer's buffer and WAL; no read, no I/O beyond the WAL append).
 """
 
