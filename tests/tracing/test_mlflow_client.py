@@ -114,3 +114,12 @@ def test_tracklogs_api_reads_what_mlflows_client_sent(server, mlflow) -> None:
     assert [s.name for s in trace.data.spans] == ["pipeline", "retrieve"]
     assert trace.data.spans[0].inputs == {"question": "shared"}
     assert SPANS_LOCATION_TAG not in trace.info.tags  # said to MLflow's client, not recorded
+
+
+def test_feedback_logged_while_a_trace_runs_reaches_the_server(server, mlflow) -> None:
+    """MLflow's client holds such feedback until the trace ends and sends it inside the trace's
+    info (``StartTraceV3``); the server recorded the info and dropped the feedback."""
+    with mlflow.start_span(name="judged") as span:
+        mlflow.log_feedback(trace_id=span.trace_id, name="inline", value="yes", rationale="held")
+    info = mlflow.MlflowClient().get_trace(span.trace_id).info
+    assert [(a.name, a.value, a.rationale) for a in info.assessments] == [("inline", "yes", "held")]

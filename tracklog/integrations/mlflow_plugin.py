@@ -391,12 +391,7 @@ class TracklogTrackingStore(AbstractTrackingStore):
         check_trace_info(info)
         experiment_id = info.trace_location.mlflow_experiment.experiment_id or "0"
         self.client.get_experiment(experiment_id)
-        recorded = record_trace_info(self.traces, info, experiment_id)
-        for assessment in trace_info.assessments or ():
-            record_assessment(self.traces, info.trace_id, _wire(assessment.to_proto(), AssessmentIn))
-        if trace_info.assessments:
-            recorded = self.traces.get_trace_info(info.trace_id)
-        return _trace_info(recorded)
+        return _trace_info(record_trace_info(self.traces, info, experiment_id))
 
     def get_trace_info(self, trace_id: str) -> TraceInfo:
         return _trace_info(self.traces.get_trace_info(trace_id))

@@ -55,6 +55,7 @@ class TraceInfoIn(msgspec.Struct, kw_only=True):
     state: str = ""
     trace_metadata: dict[str, str] = {}
     tags: dict[str, str] = {}
+    assessments: list[AssessmentIn] = []  # logged while the trace ran: MLflow's client holds them until its end
 
 
 class TraceIn(msgspec.Struct, kw_only=True):
@@ -197,8 +198,9 @@ def check_trace_info(info: TraceInfoIn) -> None:
 
 
 def record_trace_info(store: TraceStore, info: TraceInfoIn, experiment_id: str) -> TraceInfo:
-    """MLflow 3's ``StartTraceV3`` (sent when the root span ends): the trace's start and, unless
-    still in progress, its end. Returns the trace's info as the catalog now reads it."""
+    """MLflow 3's ``StartTraceV3`` (sent when the root span ends): the trace's start, unless still
+    in progress its end, and the assessments logged while it ran. Returns the trace's info as the
+    catalog now reads it."""
     store.start_trace(info.trace_id, experiment_id, epoch_ms(info.request_time, "trace_info.request_time"),
                       name=info.tags.get("mlflow.traceName", ""), client_request_id=info.client_request_id,
                       metadata=info.trace_metadata)
@@ -206,6 +208,8 @@ def record_trace_info(store: TraceStore, info: TraceInfoIn, experiment_id: str) 
         store.end_trace(info.trace_id, experiment_id, info.state, duration_ms(info.execution_duration),
                         request_preview=info.request_preview, response_preview=info.response_preview,
                         metadata=info.trace_metadata, tags=info.tags)
+    for assessment in info.assessments:
+        record_assessment(store, info.trace_id, assessment)
     return store.get_trace_info(info.trace_id)
 
 
