@@ -84,15 +84,18 @@ class Http:
 
     def error(self, resp: http.client.HTTPResponse, data: bytes, what: str,
               errors: dict[str, type[TracklogError]] | None = None) -> TracklogError:
-        """The error a failed reply stands for."""
+        """The error a failed reply stands for, with the reply's status as ``http_status``."""
         try:
             decoded = json.loads(data) if data else None
         except ValueError:
             decoded = None
         if isinstance(decoded, dict) and "error_code" in decoded:
             code, message = str(decoded["error_code"]), str(decoded.get("message", ""))
-            return error_from_code(code, f"{message} ({code} from {self.base_url}, {what})", narrower=errors)
-        return ApiError("INTERNAL_ERROR", f"{what}: HTTP {resp.status} from {self.base_url}: {data[:300]!r}")
+            error = error_from_code(code, f"{message} ({code} from {self.base_url}, {what})", narrower=errors)
+        else:
+            error = ApiError("INTERNAL_ERROR", f"{what}: HTTP {resp.status} from {self.base_url}: {data[:300]!r}")
+        error.http_status = resp.status  # type: ignore[attr-defined]  # tells a server that is away (502-504)
+        return error
 
     def reply(self, resp: http.client.HTTPResponse, data: bytes, what: str) -> dict[str, Any]:
         """A reply's JSON object; raises the error a failed one stands for."""

@@ -136,6 +136,16 @@ def sync_command(src: str, dest: str | None, watch: bool, interval: float, no_ar
 
 
 def _publish_waiting(uri: str) -> None:
+    from tracklog._http import is_remote
+
+    if is_remote(uri):  # a tracking server: what this machine logged while it was away
+        from tracklog._http import server_for
+        from tracklog.tracking.offline import publish_server_wal
+
+        segments, events = publish_server_wal(server_for(uri))
+        click.echo(f"published {events:,} event(s) from {segments} WAL segment(s) that waited on this machine for "
+                   f"{server_for(uri).base_url}")
+        return
     from eventlog.log import publish_wal
 
     segments, events = publish_wal(normalize_uri(uri))
