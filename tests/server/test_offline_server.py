@@ -233,6 +233,37 @@ def test_end_run_waits_a_bounded_time_and_tracklog_sync_publishes_the_rest(serve
     assert _client(server).get_run(run_id).info.status == "FINISHED"
 
 
+REFUSED = PRELUDE + """
+tracklog.set_experiment("offline-refused")
+run = tracklog.start_run()
+say("started", run_id=run.info.run_id)
+wait_for_go()
+for i in range(20):
+    tracklog.log_metric("m", float(i), step=i)
+say("logged")
+wait_for_go()
+tracklog.end_run()
+say("ended")
+"""
+
+
+def test_a_segment_the_server_refuses_is_kept_aside_and_holds_nothing_up(server: Server, tmp_path) -> None:
+    child = Child(REFUSED, _env(tmp_path, server))
+    run_id = child.expect("started")["run_id"]
+    server.kill()
+    child.go()
+    child.expect("logged")
+    server.start()
+    _client(server).delete_run(run_id)  # while the client waited: its events now name a deleted run
+    child.go()
+    child.expect("ended")
+    err = child.finish()
+    assert "refused the segment" in err and "rejected" in err, err
+    kept = list((tmp_path / "cache").rglob("rejected/*.parquet"))
+    assert kept, err
+    assert not list((tmp_path / "cache").rglob("*.wal"))  # nothing waits: the WAL is not stuck on it
+
+
 # ---- the endpoint, given hostile bodies ------------------------------------------------------------
 
 
@@ -344,7 +375,12 @@ def test_with_auth_a_writer_id_must_be_in_the_callers_namespace(tmp_path) -> Non
         assert _put(server, *_metrics(mine, run_id, 2), auth=bob).status_code == 403
         bobs = _metrics(theirs, run_id, 2)  # bob's own namespace, alice's run: no EDIT on it
         assert _put(server, *bobs, auth=bob).json()["error_code"] == "PERMISSION_DENIED"
-        assert _put(server, *_metrics(mine, run_id, 2), auth=alice).json() == {"created": True}
+        path, data = _metrics(mine, run_id, 2)
+        assert _put(server, path, data, auth=alice).json() == {"created": True}
+        import pyarrow.parquet as pq
+
+        stored = pq.read_table(Path(server.store) / path)
+        assert set(stored["actor"].to_pylist()) == {"alice"}  # recorded as the caller, not as the body says
         got = requests.get(server.url + API + "metrics/get-history", params={"run_id": run_id, "metric_key": "m"},
                            auth=alice, timeout=30).json()["metrics"]
         assert sorted(p["step"] for p in got) == [0, 1]

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from eventlog.codec import events_from_table, read_segment, write_parquet
+from eventlog.codec import (
+    control_schema,
+    events_from_table,
+    metric_schema,
+    read_segment,
+    write_parquet,
+)
 from eventlog.errors import (
     CorruptFileError,
     InvalidInputError,
@@ -97,11 +103,7 @@ def _publish(call: Call, relpath: str, data: bytes, actor: str) -> dict[str, boo
         for run_id in sorted(runs):  # every run exists, is active, and the caller may edit it
             call.require("run", run_id, "EDIT")
             local.require_active_run(run_id)
-        recorded_as = actor or local.log.writer.actor
-        import pyarrow as pa
-
-        table = table.set_column(table.column_names.index("actor"), "actor",
-                                 pa.array([recorded_as] * table.num_rows, pa.string()))
+        table = _normalised(table, relpath, actor or local.log.writer.actor)
         created = local.log.store.publish(relpath, write_parquet(table), durable=True)
         for run_id in runs:  # its params are checked against the catalog (which folds them) from now on
             local._new_run_params.pop(run_id, None)
@@ -109,6 +111,21 @@ def _publish(call: Call, relpath: str, data: bytes, actor: str) -> dict[str, boo
         return {"created": bool(created)}
     finally:
         ACTOR.reset(token)
+
+
+def _normalised(table: pa.Table, relpath: str, actor: str) -> pa.Table:
+    """The segment as this server's writer would have written it: only the stream's columns,
+    rows in the stream's order (metric points by run, key, step, seq; control events by seq),
+    every event recorded as `actor`."""
+    import pyarrow as pa
+
+    stream = "metric" if "/stream=metric/" in "/" + relpath else "control"
+    known = metric_schema().names if stream == "metric" else control_schema().names
+    table = table.select([name for name in table.column_names if name in known and name != "actor"])
+    table = table.append_column("actor", pa.array([actor] * table.num_rows, pa.string()))
+    table = table.select([name for name in known if name in table.column_names])  # the writer's column order
+    order = [("run_id", "ascending"), ("key", "ascending"), ("step", "ascending")] if stream == "metric" else []
+    return table.sort_by([*order, ("writer_seq", "ascending")])
 
 
 def _checked(call: Call, relpath: str, data: bytes) -> tuple[pa.Table, set[str]]:
