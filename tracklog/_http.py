@@ -50,11 +50,15 @@ class Http:
         return conn
 
     def request(self, method: str, path: str, body: bytes | Any = None, headers: dict[str, str] | None = None,
-                *, stream: bool = False) -> http.client.HTTPResponse:
-        """One request; a keep-alive connection the server closed meanwhile is retried once."""
+                *, stream: bool = False, timeout: float | None = None) -> http.client.HTTPResponse:
+        """One request; a keep-alive connection the server closed meanwhile is retried once.
+        `timeout`: seconds this request may take (default `TRACKLOG_HTTP_TIMEOUT`)."""
         all_headers = {**self.headers, **(headers or {})}
         for attempt in (0, 1):
             conn = self.connection(fresh=stream)
+            conn.timeout = self.timeout if timeout is None else timeout  # a new connection's
+            if conn.sock is not None:  # a kept-alive one's
+                conn.sock.settimeout(conn.timeout)
             try:
                 conn.request(method, self.prefix + path, body=body, headers=all_headers)
                 resp = conn.getresponse()
@@ -70,13 +74,13 @@ class Http:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def call(self, method: str, endpoint: str, body: bytes | None = None, query: list[tuple[str, Any]] | None = None,
-             *, errors: dict[str, type[TracklogError]] | None = None) -> bytes:
+             *, errors: dict[str, type[TracklogError]] | None = None, timeout: float | None = None) -> bytes:
         """MLflow's API: `body` (JSON) or `query` to ``/api/2.0/mlflow/<endpoint>``; the reply's bytes."""
         path = API + endpoint
         if query:
             path += "?" + urllib.parse.urlencode([(k, v) for k, v in query if v is not None])
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        resp = self.request(method, path, body, headers)
+        resp = self.request(method, path, body, headers, timeout=timeout)
         data = read(resp)
         if not 200 <= resp.status < 300:
             raise self.error(resp, data, endpoint, errors)

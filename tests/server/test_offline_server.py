@@ -156,6 +156,46 @@ def test_logging_goes_on_while_the_server_is_away_and_lands_once(server: Server,
     assert run.info.status == "FINISHED"
 
 
+PAUSED = PRELUDE + """
+tracklog.set_experiment("offline-paused")
+run = tracklog.start_run()
+tracklog.log_metric("m", 0.0, step=0)
+say("started", run_id=run.info.run_id)
+wait_for_go()                       # the server is paused (SIGSTOP): it takes connections, answers nothing
+t0 = time.perf_counter()
+tracklog.log_metric("m", 1.0, step=1)   # waits TRACKLOG_LOG_TIMEOUT, then logs offline
+first = time.perf_counter() - t0
+t0 = time.perf_counter()
+for i in range(2, 1002):
+    tracklog.log_metric("m", float(i), step=i)
+say("offline", first=first, rest=time.perf_counter() - t0)
+wait_for_go()
+tracklog.end_run()
+say("ended")
+"""
+
+
+def test_a_server_that_hangs_costs_one_bounded_wait(server: Server, tmp_path) -> None:
+    child = Child(PAUSED, {**_env(tmp_path, server), "TRACKLOG_LOG_TIMEOUT": "1"})
+    run_id = child.expect("started")["run_id"]
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        child.go()
+        took = child.expect("offline")
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    assert 0.9 < took["first"] < 5, took
+    assert took["rest"] < 1.0, took
+    child.go()
+    child.expect("ended")
+    child.finish()
+    # the call that timed out reached the server too (it answered once resumed): the repeat of
+    # that exact point, published from the WAL, is folded once
+    assert _steps(server, run_id, "m") == list(range(1002))
+    assert _client(server).get_run(run_id).info.status == "FINISHED"
+
+
 KILLED = PRELUDE + """
 tracklog.set_experiment("offline-killed")
 run = tracklog.start_run()

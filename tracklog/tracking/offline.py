@@ -28,13 +28,13 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
-from eventlog.errors import StorageError, TracklogError, UnsupportedStoreError
+from eventlog.errors import InvalidInputError, StorageError, TracklogError, UnsupportedStoreError
 from eventlog.log import default_actor, local_cache, publish_settings
 from eventlog.writer import Writer, _warm_up, _warn, recover_wal_events
 from tracklog._http import Http, read
 
-__all__ = ["OFFLINE_FLUSH_EVENTS", "OfflineLog", "ServerSegments", "namespace_for", "publish_server_wal",
-           "unreachable"]
+__all__ = ["OFFLINE_FLUSH_EVENTS", "OfflineLog", "ServerSegments", "log_timeout", "namespace_for",
+           "publish_server_wal", "unreachable"]
 
 SEGMENTS = "/api/2.0/tracklog/segments/"
 NAMESPACE = "/api/2.0/tracklog/segments-namespace"
@@ -42,6 +42,19 @@ NAMESPACE = "/api/2.0/tracklog/segments-namespace"
 # server's --max-body-size (16 MB by default) even for long param and tag values
 OFFLINE_FLUSH_EVENTS = 10_000
 _AWAY = (502, 503, 504)  # a proxy without its server, a server that cannot take writes now, a gateway timeout
+
+
+def log_timeout() -> float:
+    """``TRACKLOG_LOG_TIMEOUT``: seconds a logging call waits for a server that does not answer
+    (accepts, then hangs) before the process logs offline (default 10; at most the HTTP timeout)."""
+    text = os.environ.get("TRACKLOG_LOG_TIMEOUT", "")
+    try:
+        seconds = float(text) if text else 10.0
+    except ValueError:
+        raise InvalidInputError(f"TRACKLOG_LOG_TIMEOUT: expected seconds such as 10 or 2.5, got {text!r}") from None
+    if seconds <= 0:
+        raise InvalidInputError(f"TRACKLOG_LOG_TIMEOUT: expected seconds > 0, got {text!r}")
+    return min(seconds, float(os.environ.get("TRACKLOG_HTTP_TIMEOUT", "120")))
 
 
 def namespace_for(username: str | None) -> str:

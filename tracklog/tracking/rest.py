@@ -116,6 +116,8 @@ class RestStore(TrackingStore):
         self._offline: off.OfflineLog | None = None  # set once a data call found the server away
         self._offline_lock = threading.Lock()
         self._namespace: str | None = None  # the writer-id prefix the server gives this caller
+        # s a logging call waits for the server before its events go to the local WAL instead
+        self._log_timeout = off.log_timeout()
 
     # ---- a server that went away ------------------------------------------------------------
 
@@ -151,14 +153,16 @@ class RestStore(TrackingStore):
                 self._offline = off.OfflineLog(self.http, namespace, exc)
             return self._offline.writer
 
-    def _data_call(self, online: Any, offline: Any) -> None:
-        """A data call: `online()` while the server answers; `offline(writer)` once it was away."""
+    def _data_call(self, online: Any, offline: Any, *, switches: bool = True) -> None:
+        """A data call: `online()` while the server answers; `offline(writer)` once it was away.
+        A call that does not `switch` (a heartbeat: the next one tries again) only follows a
+        switch another call made."""
         if self._offline is None:
             try:
                 online()
                 return
             except TracklogError as exc:
-                if not off.unreachable(exc):
+                if not switches or not off.unreachable(exc):
                     raise
                 writer = self._writer(exc)
         else:
@@ -168,8 +172,10 @@ class RestStore(TrackingStore):
     # ---- plumbing -------------------------------------------------------------------------
 
     def _call(self, method: str, endpoint: str, body: msgspec.Struct | None = None, reply: type[Any] = m.Empty,
-              query: list[tuple[str, Any]] | None = None, errors: dict[str, type[TracklogError]] | None = None) -> Any:
-        data = self.http.call(method, endpoint, None if body is None else _encode(body), query, errors=errors)
+              query: list[tuple[str, Any]] | None = None, errors: dict[str, type[TracklogError]] | None = None,
+              timeout: float | None = None) -> Any:
+        data = self.http.call(method, endpoint, None if body is None else _encode(body), query, errors=errors,
+                              timeout=timeout)
         decoder = self._decoders.get(reply)
         if decoder is None:
             decoder = self._decoders[reply] = msgspec.json.Decoder(reply, strict=False)
@@ -283,7 +289,8 @@ class RestStore(TrackingStore):
                 writer.publish_soon(0.0)
                 writer.wait_or_warn()
 
-        self._data_call(lambda: self._call("POST", "runs/update", body, m.RunInfoReply, errors=_RUN), offline)
+        self._data_call(lambda: self._call("POST", "runs/update", body, m.RunInfoReply, errors=_RUN,
+                                           timeout=self._log_timeout), offline)
         if status == "RUNNING":
             SERVER_HEARTBEATS.watch(self, run_id)
             if self._offline is None:
@@ -299,7 +306,7 @@ class RestStore(TrackingStore):
 
         def online() -> None:
             resp = self.http.request("POST", "/api/2.0/tracklog/runs/heartbeats", body,
-                                     {"Content-Type": "application/json"})
+                                     {"Content-Type": "application/json"}, timeout=self._log_timeout)
             if resp.status == 404 and b"error_code" not in read(resp):
                 raise EndpointNotFoundError(f"{self.uri} has no heartbeat endpoint (not a tracklog server)")
             if not 200 <= resp.status < 300:
@@ -309,7 +316,7 @@ class RestStore(TrackingStore):
             for run_id in run_ids:
                 writer.append(RunHeartbeatSent(run_id=run_id))
 
-        self._data_call(online, offline)
+        self._data_call(online, offline, switches=False)  # a run's process beating alone is no reason to log offline
 
     def restore_run(self, run_id: str) -> None:
         self._call("POST", "runs/restore", m.RunRef(run_id=run_id), errors=_RUN)
@@ -355,11 +362,13 @@ class RestStore(TrackingStore):
                 writer.append(RunTagSet(run_id=run_id, key=key, value=value))
             writer.log_batch(run_id, *metrics)
 
-        self._data_call(lambda: self._call("POST", "runs/log-batch", body, errors=_RUN), offline)
+        self._data_call(lambda: self._call("POST", "runs/log-batch", body, errors=_RUN, timeout=self._log_timeout),
+                        offline)
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self._data_call(lambda: self._call("POST", "runs/delete-tag", m.DeleteTag(run_id=run_id, key=key), errors=_RUN),
-                     lambda writer: writer.append(RunTagDeleted(run_id=run_id, key=key)))
+        self._data_call(lambda: self._call("POST", "runs/delete-tag", m.DeleteTag(run_id=run_id, key=key), errors=_RUN,
+                                           timeout=self._log_timeout),
+                        lambda writer: writer.append(RunTagDeleted(run_id=run_id, key=key)))
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput], models: Sequence[str] = ()) -> None:
         body = m.LogInputs(run_id=run_id, models=[m.ModelIdIn(model_id=i) for i in models], datasets=[
