@@ -427,3 +427,48 @@ def test_with_auth_a_writer_id_must_be_in_the_callers_namespace(tmp_path) -> Non
         assert collections.Counter(p["step"] for p in got) == {0: 1, 1: 1}
     finally:
         server.stop()
+
+
+TOKEN_LOGGER = PRELUDE + """
+tracklog.set_experiment("offline-token")
+run = tracklog.start_run()   # learns this token's writer-id namespace from the server
+tracklog.log_metric("m", 0.0, step=0)
+say("started", run_id=run.info.run_id)
+wait_for_go()
+for i in range(1, 301):
+    tracklog.log_metric("m", float(i), step=i)
+tracklog.set_tag("where", "offline")
+say("offline")
+wait_for_go()
+tracklog.end_run()
+say("ended")
+"""
+
+
+def test_a_token_user_logs_offline_into_its_own_namespace(tmp_path) -> None:
+    server = Server(tmp_path, "--auth", "basic", "--default-permission", "NO_PERMISSIONS", "--auth-db",
+                    str(tmp_path / "auth.db"), env={"TRACKLOG_ADMIN_PASSWORD": "s3cret"})
+    server.start()
+    try:
+        requests.post(server.url + API + "users/create", json={"username": "alice", "password": "alice-pw"},
+                      auth=("admin", "s3cret"), timeout=30).raise_for_status()
+        token = requests.post(server.url + "/api/2.0/tracklog/tokens/create", json={"name": "job"},
+                              auth=("alice", "alice-pw"), timeout=30).json()["token"]
+        child = Child(TOKEN_LOGGER, {**_env(tmp_path, server), "TRACKLOG_TRACKING_TOKEN": token})
+        run_id = child.expect("started")["run_id"]
+        server.kill()
+        child.go()
+        child.expect("offline")
+        server.start()
+        child.go()
+        child.expect("ended")
+        child.finish()
+        got = requests.get(server.url + API + "metrics/get-history", params={"run_id": run_id, "metric_key": "m"},
+                           auth=("alice", "alice-pw"), timeout=30).json()["metrics"]
+        assert sorted(p["step"] for p in got) == list(range(301))
+        from tracklog.tracking.offline import namespace_for
+
+        published = [p for p in server.files() if "/rest." in p]
+        assert published and all(f"/{namespace_for('alice')}" in p for p in published), published
+    finally:
+        server.stop()

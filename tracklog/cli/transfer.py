@@ -117,8 +117,9 @@ def sync_command(src: str, dest: str | None, watch: bool, interval: float, no_ar
     Events keep their writer ids, times and users; experiments with the same name merge into
     DEST's; repeated syncs copy only what is new. Safe to run while others log to either store.
 
-    With one URI, publish the events that wait in this machine's local WAL for that store
-    (logged while it was unreachable, by processes that have ended), exactly once.
+    With one URI, publish the events that wait in this machine's local WAL for that store or
+    tracking server (http://…) (logged while it was unreachable, by processes that have ended),
+    exactly once.
     """
     if dest is None:
         _publish_waiting(src)
