@@ -351,6 +351,17 @@ def test_a_replayed_segment_adds_nothing(server: Server) -> None:
     assert _put(server, cpath, cdata).json() == {"created": True}
     assert _put(server, cpath, cdata).json() == {"created": False}
     assert _client(server).get_run(run_id).data.params == {"k": "v"}
+    # a segment without an actor column, with a column no stream knows: stored as the server's writer would
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tpath, tdata = _control(writer, [RunTagSet(run_id=run_id, key="t", value="x")], seq=11)
+    table = pq.read_table(pa.BufferReader(tdata))
+    table = table.drop_columns(["actor"]).append_column("junk", pa.array(["j"]))
+    assert _put(server, tpath, write_parquet(table)).json() == {"created": True}
+    stored = pq.read_table(Path(server.store) / tpath)
+    assert "junk" not in stored.column_names and stored["actor"].to_pylist()[0]
+    assert _client(server).get_run(run_id).data.tags["t"] == "x"
 
 
 @pytest.fixture
