@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import re
 import threading
 import urllib.parse
 from collections.abc import Iterable
@@ -33,7 +34,7 @@ from eventlog.log import default_actor, local_cache, publish_settings
 from eventlog.writer import Writer, _warm_up, _warn, recover_wal_events
 from tracklog._http import Http, read
 
-__all__ = ["OFFLINE_FLUSH_EVENTS", "OfflineLog", "ServerSegments", "log_timeout", "namespace_for",
+__all__ = ["OFFLINE_FLUSH_EVENTS", "OfflineLog", "ServerSegments", "checked_namespace", "log_timeout", "namespace_for",
            "publish_server_wal", "unreachable"]
 
 SEGMENTS = "/api/2.0/tracklog/segments/"
@@ -63,6 +64,12 @@ def namespace_for(username: str | None) -> str:
     if username is None:
         return "rest."
     return f"rest.{hashlib.sha256(username.encode()).hexdigest()[:16]}."
+
+
+def checked_namespace(value: Any) -> str | None:
+    """A namespace a server answered, if it is one `namespace_for` could have given."""
+    text = str(value or "")
+    return text if re.fullmatch(r"rest\.(?:[0-9a-f]{16}\.)?", text) else None
 
 
 def unreachable(exc: BaseException) -> bool:

@@ -116,6 +116,7 @@ class RestStore(TrackingStore):
         self._offline: off.OfflineLog | None = None  # set once a data call found the server away
         self._offline_lock = threading.Lock()
         self._namespace: str | None = None  # the writer-id prefix the server gives this caller
+        self._asked = False  # whether the namespace was looked for
         # s a logging call waits for the server before its events go to the local WAL instead
         self._log_timeout = off.log_timeout()
 
@@ -124,12 +125,13 @@ class RestStore(TrackingStore):
     def _learn_namespace(self) -> None:
         """While the server answers (a run starts or resumes): know the writer-id namespace an
         offline writer will need, and publish what dead processes left in this machine's WAL."""
-        if self._namespace is None:
+        if self._namespace is None and not self._asked:
+            self._asked = True  # once per process: an MLflow server has no such endpoint
             self._namespace = self._local_namespace()
             if self._namespace is None:  # a token: only the server knows whose it is
                 try:
                     reply = self.http.reply(*_got(self.http.request("GET", off.NAMESPACE)), "segments-namespace")
-                    self._namespace = str(reply.get("namespace") or "") or None
+                    self._namespace = off.checked_namespace(reply.get("namespace"))
                 except (TracklogError, ValueError):
                     pass  # not a tracklog server, or away: no offline logging for this process
         off.recover_in_background(self.http)
