@@ -322,10 +322,11 @@ def _control(writer_id: str, events: list, seq: int = 0) -> tuple[str, bytes]:
     return segment_path("control", writer_id, seq, ts), write_parquet(control_table(stamped))
 
 
-def _metrics(writer_id: str, run_id: str, n: int, seq: int = 0) -> tuple[str, bytes]:
+def _metrics(writer_id: str, run_id: str, n: int, seq: int = 0, timestamp: int = 1_700_000_000_000,
+             key: str = "m") -> tuple[str, bytes]:
     ts = time.time_ns()
-    table = metric_table({"run_id": [run_id] * n, "key": ["m"] * n, "value": [float(i) for i in range(n)],
-                          "step": list(range(n)), "timestamp": [1_700_000_000_000] * n,
+    table = metric_table({"run_id": [run_id] * n, "key": [key] * n, "value": [float(i) for i in range(n)],
+                          "step": list(range(n)), "timestamp": [timestamp] * n,
                           "ts": [ts + i for i in range(n)], "writer_id": [writer_id] * n,
                           "writer_seq": [seq + i for i in range(n)], "actor": ["me"] * n})
     return segment_path("metric", writer_id, seq, ts), write_parquet(table)
@@ -396,6 +397,10 @@ def test_hostile_segments_are_refused_and_store_nothing(small_server: Server) ->
     assert refused(path.replace("-000000000000", "-000000000007"), data) == (400, "INVALID_PARAMETER_VALUE")
     assert refused("events/stream=metric/../../x.parquet", data)[0] in (400, 404)
     assert refused(*_control(writer, [ParamLogged(run_id=run_id, key="../x", value="v")])) \
+        == (400, "INVALID_PARAMETER_VALUE")
+    assert refused(*_metrics(writer, run_id, 3, timestamp=-5)) == (400, "INVALID_PARAMETER_VALUE")
+    assert refused(*_metrics(writer, run_id, 3, key="a/../b")) == (400, "INVALID_PARAMETER_VALUE")
+    assert refused(*_control(writer, [ParamLogged(run_id=run_id, key="p", value="v" * 6001)])) \
         == (400, "INVALID_PARAMETER_VALUE")
     assert [f for f in server.files() if writer in f or outsider in f] == []
     assert [f for f in before if "rest." in f] == []
