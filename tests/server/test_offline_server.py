@@ -488,3 +488,36 @@ def test_a_token_user_logs_offline_into_its_own_namespace(tmp_path) -> None:
         assert published and all(f"/{namespace_for('alice')}" in p for p in published), published
     finally:
         server.stop()
+
+
+def test_a_process_publishes_only_the_waiting_events_of_its_own_user(tmp_path) -> None:
+    """Two users of one machine and cache: bob's process leaves alice's waiting WAL alone (the
+    server would refuse it as bob's), and alice's `tracklog sync` publishes it."""
+    server = Server(tmp_path, "--auth", "basic", "--auth-db", str(tmp_path / "auth.db"),
+                    env={"TRACKLOG_ADMIN_PASSWORD": "s3cret"})
+    server.start()
+    try:
+        for name in ("alice", "bob"):
+            requests.post(server.url + API + "users/create", json={"username": name, "password": f"{name}-pw"},
+                          auth=("admin", "s3cret"), timeout=30).raise_for_status()
+        env = _env(tmp_path, server)
+        alice = {**env, "TRACKLOG_TRACKING_USERNAME": "alice", "TRACKLOG_TRACKING_PASSWORD": "alice-pw"}
+        bob = {**env, "TRACKLOG_TRACKING_USERNAME": "bob", "TRACKLOG_TRACKING_PASSWORD": "bob-pw"}
+        child = Child(KILLED, alice)
+        run_id = child.expect("started")["run_id"]
+        server.kill()
+        child.go()
+        child.expect("logged")
+        child.proc.send_signal(signal.SIGKILL)
+        child.proc.wait()
+        server.start()
+        Child(NEXT, bob).finish()
+        assert list((tmp_path / "cache").rglob("*.wal")) and not list((tmp_path / "cache").rglob("rejected/*"))
+        out = subprocess.run([sys.executable, "-m", "tracklog.cli", "sync", server.url], env=alice,
+                             capture_output=True, text=True, check=True)
+        assert "published 501 event(s)" in out.stdout, out
+        got = requests.get(server.url + API + "metrics/get-history", params={"run_id": run_id, "metric_key": "m"},
+                           auth=("alice", "alice-pw"), timeout=30).json()["metrics"]
+        assert sorted(p["step"] for p in got) == [-1, *range(500)]
+    finally:
+        server.stop()

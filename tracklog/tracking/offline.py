@@ -21,6 +21,7 @@ segment names.
 from __future__ import annotations
 
 import atexit
+import base64
 import hashlib
 import os
 import re
@@ -34,8 +35,8 @@ from eventlog.log import default_actor, local_cache, publish_settings
 from eventlog.writer import Writer, _warm_up, _warn, recover_wal_events
 from tracklog._http import Http, read
 
-__all__ = ["OFFLINE_FLUSH_EVENTS", "OfflineLog", "ServerSegments", "checked_namespace", "log_timeout", "namespace_for",
-           "publish_server_wal", "unreachable"]
+__all__ = ["OFFLINE_FLUSH_EVENTS", "OfflineLog", "ServerSegments", "checked_namespace", "local_namespace", "log_timeout",
+           "namespace_for", "namespace_of", "publish_server_wal", "unreachable"]
 
 SEGMENTS = "/api/2.0/tracklog/segments/"
 NAMESPACE = "/api/2.0/tracklog/segments-namespace"
@@ -149,24 +150,59 @@ class ServerSegments:
         raise self._no("delete")
 
 
-def _segments(http: Http) -> tuple[ServerSegments, str]:
-    """The server's segment target and this machine's WAL folder for it."""
+def local_namespace(http: Http) -> str | None:
+    """The namespace the server gives this process's credentials, if it can be told without
+    asking: none (an open server), or a basic-auth user name. None for a token."""
+    header = http.headers.get("Authorization", "")
+    if not header:
+        return namespace_for(None)
+    if header.startswith("Basic "):
+        return namespace_for(base64.b64decode(header[6:]).decode().partition(":")[0])
+    return None
+
+
+def namespace_of(http: Http) -> str | None:
+    """`local_namespace`, else the server's answer (``GET …/segments-namespace``); None if the
+    server does not say (not a tracklog server, or away)."""
+    found = local_namespace(http)
+    if found is not None:
+        return found
+    try:
+        resp = http.request("GET", NAMESPACE)
+        return checked_namespace(http.reply(resp, read(resp), "segments-namespace").get("namespace"))
+    except (TracklogError, ValueError):
+        return None
+
+
+def _segments(http: Http, namespace: str) -> tuple[ServerSegments, str]:
+    """The server's segment target and this machine's WAL folder for it and one namespace: a
+    process publishes only WALs of its own namespace (another user's would be refused)."""
     probe = ServerSegments(http)
-    wal_dir = local_cache(probe, "wal", "_wal")  # type: ignore[arg-type]  # keyed by the server's URL
+    wal_dir = os.path.join(local_cache(probe, "wal", "_wal"), namespace.rstrip("."))  # type: ignore[arg-type]
     probe.rejected_dir = os.path.join(wal_dir, "rejected")
     return probe, wal_dir
 
 
-def publish_server_wal(http: Http) -> tuple[int, int]:
-    """Publish what waits in this machine's WAL for the server (left by processes that ended
-    while it was away; ``tracklog sync http://…``): WAL segments and events published."""
-    store, wal_dir = _segments(http)
+def publish_server_wal(http: Http, namespace: str | None = None) -> tuple[int, int]:
+    """Publish what waits in this machine's WAL for the server and the caller's namespace (left
+    by processes that ended while it was away; ``tracklog sync http://…``): WAL segments and
+    events published.
+
+    Raises:
+        StorageError: the server is away (nothing is lost: run it again later).
+        UnsupportedStoreError: the server does not say which namespace the credentials have.
+    """
+    namespace = namespace or namespace_of(http)
+    if namespace is None:
+        raise UnsupportedStoreError(f"{http.base_url} did not say which writer ids these credentials have (GET "
+                                    f"{NAMESPACE}): is it a tracklog server, and is it up?")
+    store, wal_dir = _segments(http, namespace)
     return recover_wal_events(store, wal_dir)  # type: ignore[arg-type]
 
 
-def has_waiting(http: Http) -> bool:
-    """Whether this machine's WAL for the server holds anything (cheap: one listing)."""
-    _, wal_dir = _segments(http)
+def has_waiting(http: Http, namespace: str) -> bool:
+    """Whether this machine's WAL for the server and namespace holds anything (one listing)."""
+    _, wal_dir = _segments(http, namespace)
     try:
         return any(name.endswith(".wal") for name in os.listdir(wal_dir))
     except FileNotFoundError:
@@ -177,7 +213,7 @@ class OfflineLog:
     """The writer this process's data calls go to once the server was found away."""
 
     def __init__(self, http: Http, namespace: str, cause: BaseException) -> None:
-        store, wal_dir = _segments(http)
+        store, wal_dir = _segments(http, namespace)
         wal_limit, publish_wait = publish_settings()
         durability: Any = os.environ.get("TRACKLOG_DURABILITY", "wal")
         self.writer = Writer(store, wal_dir, actor=default_actor(), durability=durability,  # type: ignore[arg-type]
@@ -191,11 +227,11 @@ _recovering: set[str] = set()
 _recovering_lock = threading.Lock()
 
 
-def recover_in_background(http: Http) -> None:
+def recover_in_background(http: Http, namespace: str) -> None:
     """Publish dead processes' WALs for this server on a daemon thread (once per process and
     server), if there are any: the next process using the server picks them up."""
     with _recovering_lock:
-        if http.base_url in _recovering or not has_waiting(http):
+        if http.base_url in _recovering or not has_waiting(http, namespace):
             return
         _recovering.add(http.base_url)
 
@@ -206,7 +242,7 @@ def recover_in_background(http: Http) -> None:
     def run() -> None:
         try:
             _warm_up()
-            publish_server_wal(http)
+            publish_server_wal(http, namespace)
         except Exception as exc:  # noqa: BLE001 - the server away again: the next process tries
             _warn("tracklog: could not publish what waits in the local WAL for %s yet: %s", http.base_url, exc)
 

@@ -15,7 +15,6 @@ experiments and runs, and reads, still need the server.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -92,10 +91,6 @@ _ALIAS: _Narrow = {"RESOURCE_DOES_NOT_EXIST": ModelAliasNotFoundError}
 _PAGE = 1000
 
 
-def _got(resp: Any) -> tuple[Any, bytes]:
-    return resp, read(resp)
-
-
 def _no_as_of(as_of: Any) -> None:
     if as_of is not None:
         raise UnsupportedStoreError("as_of reads need the store itself, not a tracking server; open the store's "
@@ -127,29 +122,16 @@ class RestStore(TrackingStore):
         offline writer will need, and publish what dead processes left in this machine's WAL."""
         if self._namespace is None and not self._asked:
             self._asked = True  # once per process: an MLflow server has no such endpoint
-            self._namespace = self._local_namespace()
-            if self._namespace is None:  # a token: only the server knows whose it is
-                try:
-                    reply = self.http.reply(*_got(self.http.request("GET", off.NAMESPACE)), "segments-namespace")
-                    self._namespace = off.checked_namespace(reply.get("namespace"))
-                except (TracklogError, ValueError):
-                    pass  # not a tracklog server, or away: no offline logging for this process
-        off.recover_in_background(self.http)
-
-    def _local_namespace(self) -> str | None:
-        header = self.http.headers.get("Authorization", "")
-        if not header:
-            return off.namespace_for(None)
-        if header.startswith("Basic "):
-            return off.namespace_for(base64.b64decode(header[6:]).decode().partition(":")[0])
-        return None
+            self._namespace = off.namespace_of(self.http)
+        if self._namespace is not None:
+            off.recover_in_background(self.http, self._namespace)
 
     def _writer(self, exc: TracklogError) -> Any:
         """The offline writer; the first call creates it (one warning line says where events
         wait). Re-raises `exc` if this process cannot log offline (no namespace known)."""
         with self._offline_lock:
             if self._offline is None:
-                namespace = self._namespace or self._local_namespace()
+                namespace = self._namespace or off.local_namespace(self.http)
                 if namespace is None:
                     raise exc
                 self._offline = off.OfflineLog(self.http, namespace, exc)
