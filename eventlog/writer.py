@@ -252,6 +252,7 @@ class Writer:
         flush_interval: float = 3.0,
         wal_limit: int | None = None,
         publish_wait: float = 5.0,
+        id_prefix: str = "",
     ) -> None:
         if durability not in ("wal", "fsync", "none"):
             raise InvalidInputError(f"durability must be 'wal', 'fsync' or 'none', got {durability!r}")
@@ -267,6 +268,8 @@ class Writer:
         self.durability = durability
         self.flush_events = flush_events
         self.flush_interval = flush_interval
+        # before each minted writer id: a namespace the store assigns (a tracking server's, per user)
+        self.id_prefix = id_prefix
         self._use_wal = durability != "none"
         self._fsync = durability == "fsync"
         # called with (stream, path, batch) after each segment this writer publishes, so readers
@@ -278,7 +281,7 @@ class Writer:
     # ---- identity and state ----------------------------------------------------------
 
     def _mint(self) -> None:
-        self.writer_id = uuid7()
+        self.writer_id = self.id_prefix + uuid7()
         self._seq = 0
         self._last_ts = 0
         self._lock = threading.Lock()
@@ -619,6 +622,11 @@ class Writer:
             raise error
         if error is not None:
             self._failed(error)
+
+    def recover_before_publishing(self) -> None:
+        """Republish dead writers' WALs before this writer's first publish, not now: the store
+        may not answer now (a tracking server that went away)."""
+        self._orphans_waiting = True
 
     def wal_bytes(self) -> int:
         """Bytes of this writer's unpublished events (its WAL segments, or memory)."""

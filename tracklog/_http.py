@@ -50,11 +50,15 @@ class Http:
         return conn
 
     def request(self, method: str, path: str, body: bytes | Any = None, headers: dict[str, str] | None = None,
-                *, stream: bool = False) -> http.client.HTTPResponse:
-        """One request; a keep-alive connection the server closed meanwhile is retried once."""
+                *, stream: bool = False, timeout: float | None = None) -> http.client.HTTPResponse:
+        """One request; a keep-alive connection the server closed meanwhile is retried once.
+        `timeout`: seconds this request may take (default `TRACKLOG_HTTP_TIMEOUT`)."""
         all_headers = {**self.headers, **(headers or {})}
         for attempt in (0, 1):
             conn = self.connection(fresh=stream)
+            conn.timeout = self.timeout if timeout is None else timeout  # a new connection's
+            if conn.sock is not None:  # a kept-alive one's
+                conn.sock.settimeout(conn.timeout)
             try:
                 conn.request(method, self.prefix + path, body=body, headers=all_headers)
                 resp = conn.getresponse()
@@ -70,13 +74,13 @@ class Http:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def call(self, method: str, endpoint: str, body: bytes | None = None, query: list[tuple[str, Any]] | None = None,
-             *, errors: dict[str, type[TracklogError]] | None = None) -> bytes:
+             *, errors: dict[str, type[TracklogError]] | None = None, timeout: float | None = None) -> bytes:
         """MLflow's API: `body` (JSON) or `query` to ``/api/2.0/mlflow/<endpoint>``; the reply's bytes."""
         path = API + endpoint
         if query:
             path += "?" + urllib.parse.urlencode([(k, v) for k, v in query if v is not None])
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        resp = self.request(method, path, body, headers)
+        resp = self.request(method, path, body, headers, timeout=timeout)
         data = read(resp)
         if not 200 <= resp.status < 300:
             raise self.error(resp, data, endpoint, errors)
@@ -84,15 +88,18 @@ class Http:
 
     def error(self, resp: http.client.HTTPResponse, data: bytes, what: str,
               errors: dict[str, type[TracklogError]] | None = None) -> TracklogError:
-        """The error a failed reply stands for."""
+        """The error a failed reply stands for, with the reply's status as ``http_status``."""
         try:
             decoded = json.loads(data) if data else None
         except ValueError:
             decoded = None
         if isinstance(decoded, dict) and "error_code" in decoded:
             code, message = str(decoded["error_code"]), str(decoded.get("message", ""))
-            return error_from_code(code, f"{message} ({code} from {self.base_url}, {what})", narrower=errors)
-        return ApiError("INTERNAL_ERROR", f"{what}: HTTP {resp.status} from {self.base_url}: {data[:300]!r}")
+            error = error_from_code(code, f"{message} ({code} from {self.base_url}, {what})", narrower=errors)
+        else:
+            error = ApiError("INTERNAL_ERROR", f"{what}: HTTP {resp.status} from {self.base_url}: {data[:300]!r}")
+        error.http_status = resp.status  # type: ignore[attr-defined]  # tells a server that is away (502-504)
+        return error
 
     def reply(self, resp: http.client.HTTPResponse, data: bytes, what: str) -> dict[str, Any]:
         """A reply's JSON object; raises the error a failed one stands for."""

@@ -117,8 +117,9 @@ def sync_command(src: str, dest: str | None, watch: bool, interval: float, no_ar
     Events keep their writer ids, times and users; experiments with the same name merge into
     DEST's; repeated syncs copy only what is new. Safe to run while others log to either store.
 
-    With one URI, publish the events that wait in this machine's local WAL for that store
-    (logged while it was unreachable, by processes that have ended), exactly once.
+    With one URI, publish the events that wait in this machine's local WAL for that store or
+    tracking server (http://…) (logged while it was unreachable, by processes that have ended),
+    exactly once.
     """
     if dest is None:
         _publish_waiting(src)
@@ -136,6 +137,16 @@ def sync_command(src: str, dest: str | None, watch: bool, interval: float, no_ar
 
 
 def _publish_waiting(uri: str) -> None:
+    from tracklog._http import is_remote
+
+    if is_remote(uri):  # a tracking server: what this machine logged while it was away
+        from tracklog._http import server_for
+        from tracklog.tracking.offline import publish_server_wal
+
+        segments, events = publish_server_wal(server_for(uri))
+        click.echo(f"published {events:,} event(s) from {segments} WAL segment(s) that waited on this machine for "
+                   f"{server_for(uri).base_url}")
+        return
     from eventlog.log import publish_wal
 
     segments, events = publish_wal(normalize_uri(uri))

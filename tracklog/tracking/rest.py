@@ -7,11 +7,16 @@ answers are made absolute (``mlflow-artifacts://<host:port>/…``) so they are r
 the current tracking URI (`tracklog.artifacts._proxy`). What needs the store itself —
 ``connect()``, ``as_of`` reads — is refused with a message saying so; SQL is sent to tracklog's
 ``/api/2.0/tracklog/sql``.
+
+A server that goes away does not stop logging to runs that exist: the data calls go to a local
+WAL that is published to the server once it is back (`tracklog.tracking.offline`). Creating
+experiments and runs, and reads, still need the server.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -23,6 +28,7 @@ from eventlog.errors import (
     EndpointNotFoundError,
     ExperimentAlreadyExistsError,
     ExperimentNotFoundError,
+    InvalidInputError,
     LoggedModelNotFoundError,
     ModelAliasNotFoundError,
     ModelVersionNotFoundError,
@@ -32,6 +38,15 @@ from eventlog.errors import (
     RunNotFoundError,
     TracklogError,
     UnsupportedStoreError,
+)
+from eventlog.events import (
+    ParamLogged,
+    RunEnded,
+    RunHeartbeatSent,
+    RunRenamed,
+    RunResumed,
+    RunTagDeleted,
+    RunTagSet,
 )
 from eventlog.log import default_actor
 from eventlog.validation import MetricColumns, MetricLink
@@ -54,6 +69,7 @@ from projections.entities import (
 from query.sql import SqlResult
 from tracklog._http import Http, read, server_for
 from tracklog.tracking import messages as m
+from tracklog.tracking import offline as off
 from tracklog.tracking.heartbeat import SERVER_HEARTBEATS
 from tracklog.tracking.store import KeyValues, TrackingStore
 
@@ -92,12 +108,58 @@ class RestStore(TrackingStore):
         self.uri = uri
         self.http: Http = server_for(uri)
         self._decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+        self._offline: off.OfflineLog | None = None  # set once a data call found the server away
+        self._offline_lock = threading.Lock()
+        self._namespace: str | None = None  # the writer-id prefix the server gives this caller
+        self._asked = False  # whether the namespace was looked for
+        # s a logging call waits for the server before its events go to the local WAL instead
+        self._log_timeout = off.log_timeout()
+
+    # ---- a server that went away ------------------------------------------------------------
+
+    def _learn_namespace(self) -> None:
+        """While the server answers (a run starts or resumes): know the writer-id namespace an
+        offline writer will need, and publish what dead processes left in this machine's WAL."""
+        if self._namespace is None and not self._asked:
+            self._asked = True  # once per process: an MLflow server has no such endpoint
+            self._namespace = off.namespace_of(self.http)
+        if self._namespace is not None:
+            off.recover_in_background(self.http, self._namespace)
+
+    def _writer(self, exc: TracklogError) -> Any:
+        """The offline writer; the first call creates it (one warning line says where events
+        wait). Re-raises `exc` if this process cannot log offline (no namespace known)."""
+        with self._offline_lock:
+            if self._offline is None:
+                namespace = self._namespace or off.local_namespace(self.http)
+                if namespace is None:
+                    raise exc
+                self._offline = off.OfflineLog(self.http, namespace, exc)
+            return self._offline.writer
+
+    def _data_call(self, online: Any, offline: Any, *, switches: bool = True) -> None:
+        """A data call: `online()` while the server answers; `offline(writer)` once it was away.
+        A call that does not `switch` (a heartbeat: the next one tries again) only follows a
+        switch another call made."""
+        if self._offline is None:
+            try:
+                online()
+                return
+            except TracklogError as exc:
+                if not switches or not off.unreachable(exc):
+                    raise
+                writer = self._writer(exc)
+        else:
+            writer = self._offline.writer
+        offline(writer)
 
     # ---- plumbing -------------------------------------------------------------------------
 
     def _call(self, method: str, endpoint: str, body: msgspec.Struct | None = None, reply: type[Any] = m.Empty,
-              query: list[tuple[str, Any]] | None = None, errors: dict[str, type[TracklogError]] | None = None) -> Any:
-        data = self.http.call(method, endpoint, None if body is None else _encode(body), query, errors=errors)
+              query: list[tuple[str, Any]] | None = None, errors: dict[str, type[TracklogError]] | None = None,
+              timeout: float | None = None) -> Any:
+        data = self.http.call(method, endpoint, None if body is None else _encode(body), query, errors=errors,
+                              timeout=timeout)
         decoder = self._decoders.get(reply)
         if decoder is None:
             decoder = self._decoders[reply] = msgspec.json.Decoder(reply, strict=False)
@@ -125,7 +187,10 @@ class RestStore(TrackingStore):
         return msgspec.structs.replace(model, info=info)
 
     def flush(self) -> None:
-        """Nothing to publish: the server has every call once it returned."""
+        """Nothing to publish while the server answers (it has every call once it returned);
+        once it was away, publish what waits in the WAL (`StorageError` if it still is)."""
+        if self._offline is not None:
+            self._offline.writer.flush()
 
     # ---- experiments ----------------------------------------------------------------------
 
@@ -183,6 +248,7 @@ class RestStore(TrackingStore):
                            tags=_kv(tags))
         run = self._run(self._call("POST", "runs/create", body, m.RunReply, errors=_EXPERIMENT).run)
         SERVER_HEARTBEATS.watch(self, run.info.run_id)  # this process keeps it alive until it ends
+        self._learn_namespace()
         return run
 
     def get_run(self, run_id: str) -> Run:
@@ -195,9 +261,24 @@ class RestStore(TrackingStore):
         body = m.UpdateRun(run_id=run_id, status=status, end_time=end_time, run_name=name)
         if status is not None and status != "RUNNING":
             SERVER_HEARTBEATS.unwatch(run_id)
-        self._call("POST", "runs/update", body, m.RunInfoReply, errors=_RUN)
+
+        def offline(writer: Any) -> None:
+            if status == "RUNNING":
+                writer.append(RunResumed(run_id=run_id))
+            elif status is not None:
+                writer.append(RunEnded(run_id=run_id, status=status, end_time=end_time or 0))
+            if name is not None:
+                writer.append(RunRenamed(run_id=run_id, run_name=name))
+            if status is not None and status != "RUNNING":  # a bounded wait, then a word on what waits where
+                writer.publish_soon(0.0)
+                writer.wait_or_warn()
+
+        self._data_call(lambda: self._call("POST", "runs/update", body, m.RunInfoReply, errors=_RUN,
+                                           timeout=self._log_timeout), offline)
         if status == "RUNNING":
             SERVER_HEARTBEATS.watch(self, run_id)
+            if self._offline is None:
+                self._learn_namespace()
 
     def delete_run(self, run_id: str) -> None:
         SERVER_HEARTBEATS.unwatch(run_id)
@@ -206,11 +287,20 @@ class RestStore(TrackingStore):
     def send_heartbeats(self, run_ids: Sequence[str]) -> None:
         """tracklog's own endpoint; a server without it (MLflow's) raises `EndpointNotFoundError`."""
         body = _encode(m.SendHeartbeats(run_ids=list(run_ids)))
-        resp = self.http.request("POST", "/api/2.0/tracklog/runs/heartbeats", body, {"Content-Type": "application/json"})
-        if resp.status == 404 and b"error_code" not in read(resp):
-            raise EndpointNotFoundError(f"{self.uri} has no heartbeat endpoint (not a tracklog server)")
-        if not 200 <= resp.status < 300:
-            raise self.http.error(resp, read(resp), "runs/heartbeats", _RUN)
+
+        def online() -> None:
+            resp = self.http.request("POST", "/api/2.0/tracklog/runs/heartbeats", body,
+                                     {"Content-Type": "application/json"}, timeout=self._log_timeout)
+            if resp.status == 404 and b"error_code" not in read(resp):
+                raise EndpointNotFoundError(f"{self.uri} has no heartbeat endpoint (not a tracklog server)")
+            if not 200 <= resp.status < 300:
+                raise self.http.error(resp, read(resp), "runs/heartbeats", _RUN)
+
+        def offline(writer: Any) -> None:
+            for run_id in run_ids:
+                writer.append(RunHeartbeatSent(run_id=run_id))
+
+        self._data_call(online, offline, switches=False)  # a run's process beating alone is no reason to log offline
 
     def restore_run(self, run_id: str) -> None:
         self._call("POST", "runs/restore", m.RunRef(run_id=run_id), errors=_RUN)
@@ -219,10 +309,16 @@ class RestStore(TrackingStore):
         """The server checks on every write; nothing to ask beforehand."""
 
     def log_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int | None) -> None:
+        if self._offline is not None:  # the server was away: a WAL append, as fast as a local store's
+            self._offline.writer.log_metric(run_id, key, value, step, timestamp)
+            return
         stamp = time.time_ns() // 1_000_000 if timestamp is None else timestamp
         self.log_batch(run_id, MetricColumns([key], [value], [step], [stamp]), (), ())
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int, timestamp: int | None) -> None:
+        if self._offline is not None:
+            self._offline.writer.log_metrics(run_id, metrics, step, timestamp)
+            return
         stamp = time.time_ns() // 1_000_000 if timestamp is None else timestamp
         items = list(metrics.items())
         for start in range(0, len(items), 1000):
@@ -239,10 +335,24 @@ class RestStore(TrackingStore):
                                    step=points[i].step, model_id=link.model_id, dataset_name=link.dataset_name,
                                    dataset_digest=link.dataset_digest)
         body = m.LogBatch(run_id=run_id, params=_kv(params), tags=_kv(tags), metrics=points)
-        self._call("POST", "runs/log-batch", body, errors=_RUN)
+
+        def offline(writer: Any) -> None:
+            if links:
+                raise InvalidInputError(f"{self.uri} is away: metrics linked to logged models are not logged offline "
+                                        "(they need the server's logged models); log them once it is back")
+            for key, value in params:  # in the order the server appends them
+                writer.append(ParamLogged(run_id=run_id, key=key, value=value))
+            for key, value in tags:
+                writer.append(RunTagSet(run_id=run_id, key=key, value=value))
+            writer.log_batch(run_id, *metrics)
+
+        self._data_call(lambda: self._call("POST", "runs/log-batch", body, errors=_RUN, timeout=self._log_timeout),
+                        offline)
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self._call("POST", "runs/delete-tag", m.DeleteTag(run_id=run_id, key=key), errors=_RUN)
+        self._data_call(lambda: self._call("POST", "runs/delete-tag", m.DeleteTag(run_id=run_id, key=key), errors=_RUN,
+                                           timeout=self._log_timeout),
+                        lambda writer: writer.append(RunTagDeleted(run_id=run_id, key=key)))
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput], models: Sequence[str] = ()) -> None:
         body = m.LogInputs(run_id=run_id, models=[m.ModelIdIn(model_id=i) for i in models], datasets=[
