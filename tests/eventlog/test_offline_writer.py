@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 
 import pytest
 
@@ -73,17 +74,22 @@ def test_events_wait_in_the_wal_not_in_memory_and_publish_once_when_the_store_re
     """While the store is down, batches taken by size stay in their WAL files (no in-memory copy
     of their points is kept); once it answers, each is published once and its WAL file goes."""
     log = open_log(store, tmp_path, flush_events=100)
+    log.append(RunStarted(run_id="r", experiment_id="0", run_name="a"))
+    log.flush()  # the store answered once: the flusher runs and the encoder's imports are done
     store.down = True
     for i in range(1000):
         log.log_metric("r", "loss", float(i), i, None)
     assert not log.writer.drain(0.3)  # the store does not answer: the wait runs out
     assert log.writer.offline and log.writer.pending_count() == 1000
+    deadline = time.monotonic() + 30  # the flusher takes what is due on its own thread, in its own time
+    while not log.writer._inflight and time.monotonic() < deadline:
+        time.sleep(0.02)
     batches = list(log.writer._inflight)
     assert batches and all(b._sealed is None and b.records is not None for b in batches)
     store.down = False
     assert log.writer.drain(60)
     counts = published(log)
-    assert len(counts) == 1000 and set(counts.values()) == {1}
+    assert len(counts) == 1001 and set(counts.values()) == {1}
     assert not log.writer.offline and [f for f in (tmp_path / "wal").iterdir()] == []
     log.close()
 
