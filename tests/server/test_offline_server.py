@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from eventlog.codec import control_table, metric_table, write_parquet
-from eventlog.events import ExperimentRenamed, ParamLogged, RunTagSet
+from eventlog.events import ExperimentRenamed, ParamLogged, RunHeartbeatSent, RunTagSet
 from eventlog.writer import segment_path
 from tests.server.conftest import free_port
 from tests.tracklog.test_offline_store import PRELUDE, Child
@@ -313,8 +313,8 @@ def _run(server: Server) -> str:
     return str(client.create_run(exp).info.run_id)
 
 
-def _control(writer_id: str, events: list, seq: int = 0) -> tuple[str, bytes]:
-    ts = time.time_ns()
+def _control(writer_id: str, events: list, seq: int = 0, ts: int | None = None) -> tuple[str, bytes]:
+    ts = time.time_ns() if ts is None else ts
     import msgspec
 
     stamped = [msgspec.structs.replace(e, writer_id=writer_id, writer_seq=seq + i, ts=ts + i, actor="me")
@@ -402,6 +402,8 @@ def test_hostile_segments_are_refused_and_store_nothing(small_server: Server) ->
     assert refused(*_metrics(writer, run_id, 3, key="a/../b")) == (400, "INVALID_PARAMETER_VALUE")
     assert refused(*_control(writer, [ParamLogged(run_id=run_id, key="p", value="v" * 6001)])) \
         == (400, "INVALID_PARAMETER_VALUE")
+    in_2100 = 4_102_444_800 * 10**9  # a heartbeat from a clock far ahead would keep the run alive for good
+    assert refused(*_control(writer, [RunHeartbeatSent(run_id=run_id)], ts=in_2100)) == (400, "INVALID_PARAMETER_VALUE")
     assert [f for f in server.files() if writer in f or outsider in f] == []
     assert [f for f in before if "rest." in f] == []
     assert _steps(server, run_id, "m") == []

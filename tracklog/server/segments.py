@@ -16,7 +16,8 @@ stream (`eventlog.codec.read_segment`), hold only what a logging call for an exi
 produces (metric points, params, tags, tag deletes, run status and name changes, heartbeats),
 come from a writer id in the caller's namespace (`tracklog.tracking.offline.namespace_for`:
 one client cannot take another's segment names), be named as its events name it, and carry
-keys and values the REST handlers would take. Every run must exist and be active, and the
+keys and values the REST handlers would take, with event times no more than a day ahead of
+this server's clock. Every run must exist and be active, and the
 caller needs EDIT on it. The events are recorded as the caller's (the ``actor`` column is set
 to the signed-in user, as the REST handlers record it). Anything else is a 4xx and nothing is
 stored.
@@ -25,6 +26,7 @@ stored.
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -75,6 +77,7 @@ _NAME = re.compile(r"events/stream=(?P<stream>metric|control)/date=\d{4}-\d{2}-\
 # what a logging call for an existing run appends (`tracklog.tracking.rest.RestStore`, offline)
 ALLOWED = (ParamLogged, RunTagSet, RunTagDeleted, RunEnded, RunResumed, RunRenamed, RunHeartbeatSent)
 _ALLOWED_KINDS = {cls.__name__ for cls in ALLOWED}
+_MAX_SKEW_NS = 86_400 * 10**9  # how far a client's clock may run ahead of the server's
 _MAX_RUN_NAME = 500  # longer than MLflow's UI shows; a run name is a tag value too
 
 
@@ -160,6 +163,9 @@ def _checked(call: Call, relpath: str, data: bytes) -> tuple[pa.Table, set[str]]
     stamps = table["ts"]
     if pc.min(stamps).as_py() <= 0:
         raise InvalidInputError(f"the segment {relpath} has an event time (ts) at or before the epoch")
+    if pc.max(stamps).as_py() > time.time_ns() + _MAX_SKEW_NS:  # it would order after every later event,
+        raise InvalidInputError(f"the segment {relpath} has an event time (ts) more than a day after this "  # and keep
+                                "server's clock: check the client's clock")  # a run alive past its heartbeats
     if segment_path(stream, writer_id, pc.min(seqs).as_py(), stamps[first].as_py()) != relpath \
             or pc.min(seqs).as_py() != first_seq:
         raise InvalidInputError(f"the segment {relpath} is not named as its events name it (its first event "
