@@ -5,6 +5,8 @@
     (metrics.loss < 0.1 or metrics.acc >= 0.95) and datasets.context = 'training'
 
 Beyond MLflow: ``OR`` and parentheses; ``IN``/``NOT IN`` and ``IS [NOT] NULL`` on every entity.
+Trace search (``parse(…, traces=True)``) adds MLflow 3's ``span.*``, ``feedback.*`` and
+``expectation.*`` keys and ``RLIKE`` (a regular expression, RE2's syntax, matching anywhere).
 Every node keeps the column it started at, so an error points into the filter string:
 
     >>> parse("metrics.acc > 'high'")
@@ -18,15 +20,20 @@ Every node keeps the column it started at, so an error points into the filter st
 from __future__ import annotations
 
 import re
-from typing import Union
+import threading
+from typing import TYPE_CHECKING, Union
 
 import msgspec
 
 from eventlog.errors import FilterSyntaxError
 
+if TYPE_CHECKING:
+    import duckdb
+
 __all__ = [
     "EXPERIMENT_ATTRIBUTES",
     "RUN_ATTRIBUTES",
+    "TRACE_ENTITIES",
     "And",
     "Comparison",
     "FilterSyntaxError",
@@ -47,6 +54,8 @@ ENTITIES = {
     # traces (MLflow 3): trace.status is attributes.status; metadata.x (or request_metadata.x) a metadata key
     "trace": "attribute", "metadata": "metadata", "request_metadata": "metadata",
 }
+# trace search only (MLflow 3's SearchTraceUtils): a span's fields, and a trace's assessments by name
+TRACE_ENTITIES = {"span": "span", "feedback": "feedback", "expectation": "expectation"}
 RUN_ATTRIBUTES = {
     "run_id": "string", "run_name": "string", "status": "string", "user_id": "string", "artifact_uri": "string",
     "lifecycle_stage": "string", "experiment_id": "string", "start_time": "numeric", "end_time": "numeric",
@@ -61,10 +70,17 @@ DATASET_KEYS = {"name", "digest", "context"}
 NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
 NULL_OPS = ("IS NULL", "IS NOT NULL")
+# MLflow 3's comparators of the trace-only keys (SearchTraceUtils.VALID_*_COMPARATORS)
+SPAN_FIELDS = ("name", "type", "status")
+SPAN_OPS = ("=", "!=", "IN", "NOT IN", "LIKE", "ILIKE", "RLIKE")
+SPAN_CONTENT_OPS = ("LIKE", "ILIKE")
+ASSESSMENT_OPS = ("=", "!=", "LIKE", "ILIKE", "RLIKE", "IS NULL", "IS NOT NULL")
 
 
 class Key(msgspec.Struct, frozen=True):
-    entity: str  # metric | param | tag | attribute | dataset | metadata (traces)
+    # metric | param | tag | attribute | dataset; traces: metadata, span (name: name, type, status,
+    # content or attributes.<attribute>), feedback, expectation (name: the assessment's name)
+    entity: str
     name: str
     pos: int = msgspec.field(default=0)
 
@@ -96,7 +112,7 @@ _TOKEN = re.compile(
       | (?P<punct>[(),])""",
     re.X,
 )
-_KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "NULL"}
+_KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "RLIKE", "IS", "NULL"}
 
 
 class _Token(msgspec.Struct, frozen=True):
@@ -141,9 +157,11 @@ class _Parser:
         comparison := key op value
     """
 
-    def __init__(self, text: str, attributes: dict[str, str]) -> None:
+    def __init__(self, text: str, attributes: dict[str, str], traces: bool = False) -> None:
         self.text = text
         self.attributes = attributes
+        self.traces = traces
+        self.entities = {**ENTITIES, **TRACE_ENTITIES} if traces else ENTITIES
         self.tokens = _tokenize(text)
         self.i = 0
 
@@ -193,14 +211,18 @@ class _Parser:
         if "." not in word:
             return self._bare_key(tok)
         prefix, _, name = word.partition(".")
-        entity = ENTITIES.get(prefix.lower() if prefix.lower() in ENTITIES else prefix)
+        entity = self.entities.get(prefix.lower() if prefix.lower() in self.entities else prefix)
         if entity is None:
-            raise FilterSyntaxError(self.text, tok.pos, f"unknown entity {prefix!r}; expected one of metrics, params, tags, attributes, datasets")
-        if not name:
+            kinds = ("attributes (trace), tags, metadata, span, feedback, expectation" if self.traces
+                     else "metrics, params, tags, attributes, datasets")
+            raise FilterSyntaxError(self.text, tok.pos, f"unknown entity {prefix!r}; expected one of {kinds}")
+        if not name or (entity == "span" and name == "attributes."):  # span.attributes.`a key`
             quoted = self.take("backtick") or self.take("string")
             if quoted is None:
+                if name:
+                    raise FilterSyntaxError(self.text, tok.pos, "Span attribute name cannot be empty after 'attributes.'")
                 raise self.fail("expected a key name after the entity")
-            name = _unquote(quoted)
+            name += _unquote(quoted)
         return self._checked(Key(entity, name, tok.pos))
 
     def _bare_key(self, tok: _Token) -> Key:
@@ -222,7 +244,23 @@ class _Parser:
             return Key("attribute", name, key.pos)
         if key.entity == "dataset" and key.name not in DATASET_KEYS:
             raise FilterSyntaxError(self.text, key.pos, f"unknown dataset key {key.name!r}; expected name, digest or context")
+        if key.entity == "span" and key.name not in (*SPAN_FIELDS, "content") and not key.name.startswith("attributes."):
+            raise FilterSyntaxError(self.text, key.pos, f"Invalid span attribute {key.name!r}. Supported attributes: "
+                                                        "name, status, type, content, attributes.<attribute_name>")
         return key
+
+    def allowed(self, key: Key) -> tuple[str, ...]:
+        """The comparators `key` takes."""
+        if key.entity == "span":
+            return SPAN_CONTENT_OPS if key.name == "content" else SPAN_OPS
+        if key.entity in ("feedback", "expectation"):
+            return ASSESSMENT_OPS
+        if self.numeric(key):
+            return NUMERIC_OPS + NULL_OPS
+        return STRING_OPS + ("RLIKE",) * self.traces + NULL_OPS
+
+    def numeric(self, key: Key) -> bool:
+        return key.entity == "metric" or (key.entity == "attribute" and self.attributes[key.name] == "numeric")
 
     def operator(self) -> str:
         tok = self.tok
@@ -237,7 +275,7 @@ class _Parser:
             if not self.take("keyword", "IN"):
                 raise self.fail("expected IN after NOT")
             return "NOT IN"
-        for word in ("LIKE", "ILIKE", "IN"):
+        for word in ("LIKE", "ILIKE", "RLIKE", "IN"):
             if self.take("keyword", word):
                 return word
         raise self.fail("expected a comparison operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL)")
@@ -246,16 +284,25 @@ class _Parser:
         key = self.key()
         op_tok = self.tok
         op = self.operator()
-        numeric = key.entity == "metric" or (key.entity == "attribute" and self.attributes[key.name] == "numeric")
-        allowed = (NUMERIC_OPS if numeric else STRING_OPS) + NULL_OPS
+        allowed = self.allowed(key)
+        numeric = self.numeric(key)
         if op not in allowed:
-            kind = "numeric" if numeric else "string"
-            raise FilterSyntaxError(self.text, op_tok.pos, f"{op} does not apply to {kind} key {key.entity}.{key.name}; expected one of {', '.join(allowed)}")
+            if key.entity in TRACE_ENTITIES:
+                what = _key_text(key)
+            else:
+                what = f"{'numeric' if numeric else 'string'} key {key.entity}.{key.name}"
+            scope = " (RLIKE is for trace search only, as in MLflow)" if op == "RLIKE" and not self.traces else ""
+            raise FilterSyntaxError(self.text, op_tok.pos, f"{op} does not apply to {what}{scope}; "
+                                                           f"expected one of {', '.join(allowed)}")
         if op in NULL_OPS:
             return Comparison(key, op, None, key.pos)
         if op in ("IN", "NOT IN"):
             return Comparison(key, op, self.string_list(), key.pos)
-        return Comparison(key, op, self.number(key) if numeric else self.string(key), key.pos)
+        value_tok = self.tok
+        value = self.number(key) if numeric else self.string(key)
+        if op == "RLIKE":
+            _check_regex(self.text, value_tok.pos, str(value))
+        return Comparison(key, op, value, key.pos)
 
     def number(self, key: Key) -> float:
         tok = self.take("number")
@@ -267,7 +314,11 @@ class _Parser:
     def string(self, key: Key) -> str:
         tok = self.take("string")
         if tok is None:
-            raise self.fail(f"{key.entity}s compare with quoted strings; expected a string such as 'value'")
+            if key.entity in ("feedback", "expectation"):
+                raise self.fail(f"{_key_text(key)} compares as a quoted string (the value's JSON, as MLflow: "
+                                "'yes', 'true', '5'); expected a string such as 'value'")
+            what = _key_text(key) if key.entity == "span" else f"{key.entity}s"
+            raise self.fail(f"{what} compare with quoted strings; expected a string such as 'value'")
         return _unquote(tok)
 
     def string_list(self) -> tuple[str, ...]:
@@ -285,24 +336,25 @@ class _Parser:
                 raise self.fail("expected ',' or ')' in the IN list")
 
 
-def parse(text: str | None, attributes: dict[str, str] = RUN_ATTRIBUTES) -> Node | None:
+def parse(text: str | None, attributes: dict[str, str] = RUN_ATTRIBUTES, *, traces: bool = False) -> Node | None:
     """Parse a filter string; None or blank gives None (match everything).
 
     `attributes` names the attribute keys and their types: `RUN_ATTRIBUTES` for runs,
-    `EXPERIMENT_ATTRIBUTES` for experiments.
+    `EXPERIMENT_ATTRIBUTES` for experiments. `traces`: MLflow 3's trace search grammar, with
+    ``span.*``, ``feedback.*`` and ``expectation.*`` keys and ``RLIKE``.
     """
     if text is None or not text.strip():
         return None
-    parser = _Parser(text, attributes)
+    parser = _Parser(text, attributes, traces)
     node = parser.expr()
     if parser.tok.kind != "end":
         raise parser.fail("expected AND, OR or the end of the filter")
     return node
 
 
-def parse_order_by(clause: str, attributes: dict[str, str] = RUN_ATTRIBUTES) -> tuple[Key, bool]:
+def parse_order_by(clause: str, attributes: dict[str, str] = RUN_ATTRIBUTES, *, traces: bool = False) -> tuple[Key, bool]:
     """``metrics.acc DESC`` → (Key, descending). Accepts the same keys as filters."""
-    parser = _Parser(clause, attributes)
+    parser = _Parser(clause, attributes, traces)
     key = parser.key()
     descending = False
     if parser.tok.kind == "ident" and parser.tok.text.upper() in ("ASC", "DESC"):
@@ -315,12 +367,34 @@ def parse_order_by(clause: str, attributes: dict[str, str] = RUN_ATTRIBUTES) -> 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][\w.]*")
 _ENTITY_PREFIX = {"metric": "metrics", "param": "params", "tag": "tags", "attribute": "attributes", "dataset": "datasets",
-                  "metadata": "metadata"}
+                  "metadata": "metadata", "span": "span", "feedback": "feedback", "expectation": "expectation"}
 
 
 def _key_text(key: Key) -> str:
-    name = key.name if _PLAIN_NAME.fullmatch(key.name) and key.name.upper() not in _KEYWORDS else f"`{key.name}`"
-    return f"{_ENTITY_PREFIX[key.entity]}.{name}"
+    prefix, name = _ENTITY_PREFIX[key.entity], key.name
+    if key.entity == "span" and name.startswith("attributes."):
+        prefix, name = "span.attributes", name.removeprefix("attributes.")
+    plain = _PLAIN_NAME.fullmatch(name) and name.upper() not in _KEYWORDS
+    return f"{prefix}.{name}" if plain else f"{prefix}.`{name}`"
+
+
+_REGEX_CHECK: list[duckdb.DuckDBPyConnection] = []
+_REGEX_LOCK = threading.Lock()
+
+
+def _check_regex(text: str, pos: int, pattern: str) -> None:
+    """An RLIKE pattern that DuckDB's regular expressions (RE2) refuse, as a FilterSyntaxError at
+    the pattern (checked here, on a connection of its own: never a DuckDB error mid-search)."""
+    import duckdb
+
+    with _REGEX_LOCK:
+        if not _REGEX_CHECK:
+            _REGEX_CHECK.append(duckdb.connect())
+        try:
+            _REGEX_CHECK[0].execute("SELECT regexp_matches('', $p)", {"p": pattern}).fetchall()
+        except duckdb.Error as exc:
+            reason = str(exc).removeprefix("Invalid Input Error: ")
+            raise FilterSyntaxError(text, pos, f"RLIKE takes a regular expression (RE2's syntax); {reason}") from None
 
 
 def _string_text(value: str) -> str:

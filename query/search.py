@@ -22,6 +22,7 @@ from query.compile import EXPERIMENT_COLUMNS, RUN_COLUMNS, Params, compile_filte
 from query.filter import (
     EXPERIMENT_ATTRIBUTES,
     RUN_ATTRIBUTES,
+    TRACE_ENTITIES,
     And,
     Comparison,
     Key,
@@ -77,6 +78,7 @@ class Spec(NamedTuple):
     # of the `live` attributes (computed by the view at query time) reads it without the view's joins
     table: str | None = None
     live: frozenset[str] = frozenset()
+    traces: bool = False  # MLflow 3's trace grammar: span., feedback., expectation. keys and RLIKE
 
 
 RUNS = Spec("runs", "runs", RUN_ATTRIBUTES, RUN_COLUMNS, {"metric": "r.metrics", "param": "r.params", "tag": "r.tags"},
@@ -136,6 +138,8 @@ def _check_entities(node: Node | None, spec: Spec, text: str) -> None:
             _check_entities(item, spec, text)
         return
     entity = node.key.entity
+    if spec.traces and entity in TRACE_ENTITIES:
+        return
     if entity != "attribute" and entity not in spec.maps and not (entity == "dataset" and spec is RUNS):
         kinds = ["attributes", *(f"{e}s" for e in spec.maps)]
         allowed = ", ".join(kinds[:-1]) + " and " + kinds[-1] if len(kinds) > 1 else kinds[0]
@@ -163,7 +167,7 @@ def _source(spec: Spec, node: Node | None, orders: list[tuple[Key, bool]], selec
 
 
 def _orders(spec: Spec, order_by: Sequence[str] | None) -> list[tuple[Key, bool]]:
-    orders = [parse_order_by(clause, spec.attributes) for clause in order_by or []]
+    orders = [parse_order_by(clause, spec.attributes, traces=spec.traces) for clause in order_by or []]
     seen: set[tuple[str, str]] = set()
     for key, _ in orders:
         if (key.entity, key.name) in seen:
@@ -197,7 +201,7 @@ def search(
     stand in for the view.
     """
     _check_max_results(max_results, spec)
-    node = parse(filter_string, spec.attributes)
+    node = parse(filter_string, spec.attributes, traces=spec.traces)
     _check_entities(node, spec, filter_string or "")
     orders = _orders(spec, order_by)
     params = params or Params(spec.columns, spec.maps)

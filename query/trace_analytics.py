@@ -168,9 +168,12 @@ class Correlation(NamedTuple):
     npmi_smoothed: float
 
 
-def _condition(text: str, what: str, params: Params) -> str:
+def _condition(text: str, what: str, params: Params, traces: bool = False) -> str:
+    """SQL of a trace filter; `traces`: search_traces' whole grammar (span., feedback.,
+    expectation. keys), which MLflow's filter correlation takes (its trace metrics' filters
+    have a grammar of their own, where span.name filters spans: not taken here)."""
     try:
-        return compile_filter(parse(text, TRACE_ATTRIBUTES), params)
+        return compile_filter(parse(text, TRACE_ATTRIBUTES, traces=traces), params)
     except FilterSyntaxError as exc:
         raise InvalidValueError(f"Invalid {what} {text!r}: {exc}") from exc
 
@@ -179,9 +182,9 @@ def filter_correlation(cur: duckdb.DuckDBPyConnection, experiment_ids: Sequence[
                        base_filter: str | None = None) -> Correlation:
     """How two trace filters co-occur over the traces of these experiments (that match `base_filter`)."""
     params = trace_params()
-    first = _condition(filter1, "filter_string1", params)
-    second = _condition(filter2, "filter_string2", params)
-    base = _condition(base_filter, "base_filter", params) if base_filter else "TRUE"
+    first = _condition(filter1, "filter_string1", params, traces=True)
+    second = _condition(filter2, "filter_string2", params, traces=True)
+    base = _condition(base_filter, "base_filter", params, traces=True) if base_filter else "TRUE"
     experiments = f"r.experiment_id IN (SELECT unnest({params.add([str(e) for e in experiment_ids])}::VARCHAR[]))"
     total, n1, n2, joint = cur.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {first}), count(*) FILTER (WHERE {second}), "
