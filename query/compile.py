@@ -25,6 +25,7 @@ MLflow) go into one ``EXISTS`` over the ``spans`` view per AND: they hold for th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from eventlog.errors import FilterSyntaxError
@@ -167,17 +168,14 @@ def compile_filter(node: Node | None, params: Params) -> str:
     if isinstance(node, Or):
         return "(" + " OR ".join(compile_filter(item, params) for item in node.items) + ")"
     items = list(_conjuncts(node))
-    spans = [item for item in items if _span_only(item, params)]
-    parts = []
-    for item in items:
-        if not _span_only(item, params):
-            parts.append(compile_filter(item, params))
-        elif item is spans[0]:
-            parts.append(compile_filter(spans[0] if len(spans) == 1 else And(tuple(spans)), params))
+    spans = tuple(item for item in items if _span_only(item, params))
+    parts = [compile_filter(item, params) for item in items if not _span_only(item, params)]
+    if spans:  # all of them in one EXISTS: the same span
+        parts.append(_SPANS.format(_plain(spans[0] if len(spans) == 1 else And(spans), params)))
     return "(" + " AND ".join(parts) + ")"
 
 
-def _conjuncts(node: And) -> Any:
+def _conjuncts(node: And) -> Iterator[Node]:
     """The items of an AND, the items of ANDs within it spliced in."""
     for item in node.items:
         if isinstance(item, And):

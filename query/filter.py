@@ -19,6 +19,7 @@ Every node keeps the column it started at, so an error points into the filter st
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from typing import TYPE_CHECKING, Union
@@ -378,8 +379,14 @@ def _key_text(key: Key) -> str:
     return f"{prefix}.{name}" if plain else f"{prefix}.`{name}`"
 
 
-_REGEX_CHECK: list[duckdb.DuckDBPyConnection] = []
-_REGEX_LOCK = threading.Lock()
+_REGEX_LOCK = threading.Lock()  # a DuckDB connection is not safe for two threads at once
+
+
+@functools.cache
+def _regex_connection() -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    return duckdb.connect()
 
 
 def _check_regex(text: str, pos: int, pattern: str) -> None:
@@ -388,10 +395,8 @@ def _check_regex(text: str, pos: int, pattern: str) -> None:
     import duckdb
 
     with _REGEX_LOCK:
-        if not _REGEX_CHECK:
-            _REGEX_CHECK.append(duckdb.connect())
         try:
-            _REGEX_CHECK[0].execute("SELECT regexp_matches('', $p)", {"p": pattern}).fetchall()
+            _regex_connection().execute("SELECT regexp_matches('', $p)", {"p": pattern}).fetchall()
         except duckdb.Error as exc:
             reason = str(exc).removeprefix("Invalid Input Error: ")
             raise FilterSyntaxError(text, pos, f"RLIKE takes a regular expression (RE2's syntax); {reason}") from None

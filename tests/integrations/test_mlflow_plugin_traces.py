@@ -81,6 +81,11 @@ def test_a_traced_call_reads_back_through_mlflow_and_tracklog(tracing, tmp_path)
     assert found("tags.env = 'dev'") == [trace_id]
     assert len(found("trace.status = 'OK'")) == 2
     assert len(found(f"trace.timestamp_ms >= {before}")) == 2 and found("trace.timestamp_ms < 1000") == []
+    # MLflow 3's span keys through the plugin store (docs/integrations.md): both calls have a
+    # RETRIEVER span; only the tagged one in an AND with a tag
+    assert len(found("span.type = 'RETRIEVER' AND span.name = 'retrieve'")) == 2
+    assert found("span.name = 'retrieve' AND span.type = 'CHAIN'") == []  # not the same span
+    assert found("span.name = 'shout' AND tags.env = 'dev'") == [trace_id]
     frame = mlflow.search_traces(locations=[experiment], filter_string="tags.env = 'dev'")
     assert list(frame["trace_id"]) == [trace_id] and len(frame["spans"][0]) == 3
 
